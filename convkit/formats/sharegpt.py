@@ -1,0 +1,94 @@
+"""ShareGPT / Vicuna / WizardLM-v2: ``{"id", "conversations": [{"from", "value"}], ...}``."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from ..model import SHAREGPT_NAMES, SHAREGPT_ROLES, Conversation, Source, Turn
+from .base import Format, RecordRejected, register, type_name
+
+
+def record_id(record: dict[str, Any], source: Source) -> str:
+    """The record's id as a string; a record without one gets ``<file>#<index>``."""
+    rid = record.get("id")
+    if rid is None or rid == "":
+        return f"{source.file}#{source.index}"
+    if isinstance(rid, (str, int)) and not isinstance(rid, bool):
+        return str(rid)
+    raise RecordRejected(
+        "invalid_record", f'expected "id" to be a string or number, got {type_name(rid)}', "id"
+    )
+
+
+def require_object(record: Any) -> dict[str, Any]:
+    if not isinstance(record, dict):
+        raise RecordRejected("invalid_record", f"expected a JSON object, got {type_name(record)}")
+    return record
+
+
+@register
+class ShareGPT(Format):
+    name = "sharegpt"
+    aliases = ("vicuna", "wizardlm-v2")
+    description = '{"id", "conversations": [{"from", "value"}]}; roles human/user, gpt/chatgpt/bing/bard, system'
+
+    def detect(self, record: Any) -> bool:
+        return isinstance(record, dict) and isinstance(record.get("conversations"), list) and all(
+            isinstance(t, dict) and "from" in t for t in record["conversations"][:1]
+        )
+
+    def read(self, record: Any, source: Source) -> Iterator[Conversation]:
+        record = require_object(record)
+        rid = record_id(record, source)
+        if "conversations" not in record:
+            raise RecordRejected("invalid_record", 'missing "conversations"', "conversations")
+        turns_in = record["conversations"]
+        if not isinstance(turns_in, list):
+            raise RecordRejected(
+                "invalid_record",
+                f'expected "conversations" to be a list, got {type_name(turns_in)}',
+                "conversations",
+            )
+        turns = []
+        for i, t in enumerate(turns_in):
+            at = f"conversations[{i}]"
+            if not isinstance(t, dict):
+                raise RecordRejected(
+                    "invalid_record", f"expected {at} to be an object, got {type_name(t)}", at
+                )
+            speaker = t.get("from")
+            if not isinstance(speaker, str):
+                raise RecordRejected(
+                    "invalid_record",
+                    f'expected {at}.from to be a string, got {type_name(speaker)}',
+                    f"{at}.from",
+                )
+            role = SHAREGPT_ROLES.get(speaker.lower())
+            if role is None:
+                raise RecordRejected(
+                    "unknown_role", f"unknown speaker {speaker!r} in {at}.from", f"{at}.from"
+                )
+            value = t.get("value")
+            if not isinstance(value, str):
+                raise RecordRejected(
+                    "invalid_record",
+                    f'expected {at}.value to be a string, got {type_name(value)}',
+                    f"{at}.value",
+                )
+            extra = {k: v for k, v in t.items() if k not in ("from", "value")}
+            meta = {"from": speaker} if speaker != SHAREGPT_NAMES[role] else None
+            if extra:
+                meta = {**(meta or {}), **extra}
+            turns.append(Turn(role, value, meta))
+        meta = {k: v for k, v in record.items() if k not in ("id", "conversations")}
+        yield Conversation(rid, turns, meta, source, record)
+
+    def write(self, conv: Conversation) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": conv.id}
+        out["conversations"] = [
+            {"from": SHAREGPT_NAMES[t.role], "value": t.content} for t in conv.turns
+        ]
+        for k, v in conv.meta.items():
+            if k not in out:
+                out[k] = v
+        return out

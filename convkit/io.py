@@ -1,0 +1,425 @@
+"""Streaming readers (JSON array, JSON Lines; plain, .gz or .zst; files or stdin) and atomic writers.
+
+Readers never hold more than one record plus one read chunk in memory, so a 600 MB ShareGPT
+array costs as much memory as its largest record. Writers write to a temporary file beside the
+target and rename it into place only when the whole output is written.
+"""
+from __future__ import annotations
+
+import codecs
+import gzip
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any, BinaryIO
+
+import orjson
+
+from .errors import ConfigError, InputError
+
+CHUNK = 1 << 20  # bytes read at a time; also the granularity at which the array buffer is trimmed
+
+_decoder = json.JSONDecoder()
+_WS = " \t\n\r"
+
+
+@dataclass(slots=True)
+class RawRecord:
+    """One record as read: the decoded JSON value and where it was."""
+
+    file: str
+    index: int  # 0-based position among the records of this input
+    line: int | None  # 1-based line where the record starts
+    value: Any
+
+
+@dataclass(slots=True)
+class BadRecord:
+    """A record that could not be decoded, yielded instead of raising when ``on_error='skip'``.
+
+    ``resumable`` is False when the reader had to give up on the rest of the input (a broken
+    JSON array cannot be re-synchronised), in which case later records of that file are lost and
+    the error message says so.
+    """
+
+    file: str
+    index: int
+    line: int | None
+    error: InputError
+    text: str
+    resumable: bool = True
+
+
+def display_name(path: str | os.PathLike[str]) -> str:
+    return "<stdin>" if str(path) == "-" else os.fspath(path)
+
+
+def open_binary(path: str | os.PathLike[str]) -> BinaryIO:
+    """Open an input for reading bytes, decompressing ``.gz`` and ``.zst`` by name."""
+    p = os.fspath(path)
+    if p == "-":
+        return sys.stdin.buffer
+    if not os.path.exists(p):
+        raise ConfigError(f"input file not found: {p}")
+    if os.path.isdir(p):
+        raise ConfigError(f"input is a directory, not a file: {p}")
+    if p.endswith(".gz"):
+        return gzip.open(p, "rb")  # type: ignore[return-value]
+    if p.endswith(".zst"):
+        try:
+            import zstandard
+        except ImportError:  # pragma: no cover - exercised only without the extra
+            raise ConfigError(
+                f"reading {p} needs zstandard: pip install 'convkit[zstd]'"
+            ) from None
+        return zstandard.open(p, "rb")  # type: ignore[return-value]
+    return open(p, "rb")
+
+
+def _chunks(stream: BinaryIO, path: str) -> Iterator[str]:
+    """Decoded text chunks of a byte stream (UTF-8, BOM dropped), with decoding errors located."""
+    dec = codecs.getincrementaldecoder("utf-8")("strict")
+    consumed = 0
+    first = True
+    while True:
+        try:
+            data = stream.read(CHUNK)
+        except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError
+            raise InputError(f"cannot read compressed input: {e}", file=path) from None
+        final = not data
+        try:
+            text = dec.decode(data, final=final)
+        except UnicodeDecodeError as e:
+            raise InputError(
+                "input is not valid UTF-8", file=path, offset=consumed + e.start
+            ) from None
+        consumed += len(data)
+        if first and text:
+            text = text.removeprefix("\ufeff")
+            first = False
+        if text:
+            yield text
+        if final:
+            return
+
+
+def read_records(
+    path: str | os.PathLike[str], *, on_error: str = "fail"
+) -> Iterator[RawRecord | BadRecord]:
+    """Yield the records of one input: the elements of a top-level JSON array, or JSON Lines.
+
+    The layout is sniffed from the first non-blank character (``[`` means an array). Malformed
+    JSON raises :class:`InputError` naming the file and line (and byte offset for arrays); with
+    ``on_error='skip'`` a :class:`BadRecord` is yielded instead and reading goes on.
+    """
+    if on_error not in ("fail", "skip"):
+        raise ConfigError(f"on_error must be 'fail' or 'skip', got {on_error!r}")
+    name = display_name(path)
+    stream = open_binary(path)
+    try:
+        chunks = _chunks(stream, name)
+        head = ""
+        for chunk in chunks:
+            head += chunk
+            if head.lstrip(_WS):
+                break
+        stripped = head.lstrip(_WS)
+        if not stripped:
+            return
+        if stripped[0] == "[":
+            yield from _read_array(name, head, chunks, on_error)
+        else:
+            yield from _read_lines(name, head, chunks, on_error)
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+
+
+def _read_lines(
+    name: str, head: str, chunks: Iterator[str], on_error: str
+) -> Iterator[RawRecord | BadRecord]:
+    index = 0
+    lineno = 0
+    pending = head
+    for text in _with_rest(chunks):
+        if text is not None:
+            pending += text
+            lines = pending.split("\n")
+            pending = lines.pop()
+        else:  # end of input: whatever is left is the last line
+            lines = [pending] if pending else []
+        for line in lines:
+            lineno += 1
+            if not line.strip(_WS):
+                continue
+            try:
+                value = _loads(line)
+            except json.JSONDecodeError as e:
+                err = InputError(f"malformed JSON: {e.msg} (column {e.colno})", file=name, line=lineno)
+                if on_error == "fail":
+                    raise err from None
+                yield BadRecord(name, index, lineno, err, line)
+            else:
+                yield RawRecord(name, index, lineno, value)
+            index += 1
+
+
+def _with_rest(chunks: Iterator[str]) -> Iterator[str | None]:
+    yield ""
+    yield from chunks
+    yield None
+
+
+def _loads(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        # orjson refuses what the JSON module accepts (integers beyond 64 bits, NaN) and its
+        # messages differ: the standard decoder decides and words the error.
+        return json.loads(text)
+
+
+def _read_array(
+    name: str, head: str, chunks: Iterator[str], on_error: str
+) -> Iterator[RawRecord | BadRecord]:
+    buf = head
+    pos = buf.index("[") + 1
+    eof = False
+    lines_before = 0  # newlines in text already dropped from the buffer
+    bytes_before = 0  # UTF-8 bytes of text already dropped from the buffer
+    index = 0
+    expect_comma = False
+    line_at = 1  # line number at buffer position counted_to
+    counted_to = 0
+
+    def more(want: int) -> bool:
+        nonlocal buf, eof
+        if eof:
+            return False
+        got = 0
+        for text in chunks:
+            buf += text
+            got += len(text)
+            if got >= want:
+                return True
+        eof = True
+        return got > 0
+
+    def locate(at: int) -> tuple[int, int]:
+        return (
+            lines_before + buf.count("\n", 0, at) + 1,
+            bytes_before + len(buf[:at].encode("utf-8")),
+        )
+
+    def fail(msg: str, at: int) -> InputError:
+        line, offset = locate(at)
+        return InputError(f"malformed JSON array: {msg}", file=name, line=line, offset=offset)
+
+    while True:
+        # Skip white space and the separator before the next element.
+        while True:
+            while pos < len(buf) and buf[pos] in _WS:
+                pos += 1
+            if pos < len(buf) or not more(CHUNK):
+                break
+        if pos >= len(buf):
+            err = fail("unexpected end of input, expected ']'", pos)
+            if on_error == "fail":
+                raise err
+            yield BadRecord(name, index, err.line, err, "", resumable=False)
+            return
+        c = buf[pos]
+        if c == "]":
+            rest = buf[pos + 1 :].strip(_WS)
+            while not rest and more(CHUNK):
+                rest = buf[pos + 1 :].strip(_WS)
+            if rest:
+                err = fail("extra data after the closing ']'", buf.index(rest[0], pos + 1))
+                if on_error == "fail":
+                    raise err
+                yield BadRecord(name, index, err.line, err, rest[:200], resumable=False)
+            return
+        if expect_comma:
+            if c != ",":
+                err = fail(f"expected ',' or ']' after record {index - 1}, found {c!r}", pos)
+                if on_error == "fail":
+                    raise err
+                yield BadRecord(name, index, err.line, err, buf[pos : pos + 200], resumable=False)
+                return
+            pos += 1
+            expect_comma = False
+            continue
+        # Decode one element; an error may only mean the element is not all in the buffer yet.
+        last_err: tuple[str, int] | None = None
+        while True:
+            try:
+                value, end = _decoder.raw_decode(buf, pos)
+            except json.JSONDecodeError as e:
+                # A real syntax error stays where it is when more text arrives; a truncated
+                # element moves or disappears. Unterminated strings can only be judged at EOF.
+                same = last_err == (e.msg, e.pos) and not e.msg.startswith("Unterminated string")
+                last_err = (e.msg, e.pos)
+                if not same and more(max(CHUNK, len(buf) - pos)):
+                    continue
+                err = fail(f"{e.msg} in record {index}", e.pos)
+                if on_error == "fail":
+                    raise err from None
+                yield BadRecord(name, index, err.line, err, buf[pos : pos + 200], resumable=False)
+                return
+            if end == len(buf) and not eof and not isinstance(value, (dict, list, str)):
+                if more(CHUNK):  # a bare number may continue in the next chunk
+                    continue
+            break
+        line_at += buf.count("\n", counted_to, pos)
+        counted_to = pos
+        yield RawRecord(name, index, line_at, value)
+        index += 1
+        pos = end
+        expect_comma = True
+        if pos > CHUNK:
+            dropped = buf[:pos]
+            lines_before += dropped.count("\n")
+            bytes_before += len(dropped.encode("utf-8"))
+            buf = buf[pos:]
+            pos = 0
+            counted_to = 0
+            line_at = lines_before + 1
+
+
+def iter_inputs(
+    paths: Iterable[str | os.PathLike[str]], *, on_error: str = "fail"
+) -> Iterator[RawRecord | BadRecord]:
+    """Records of several inputs, one after the other."""
+    for p in paths:
+        yield from read_records(p, on_error=on_error)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def dumps(obj: Any) -> bytes:
+    """One JSON document as compact UTF-8 bytes, deterministic for equal input."""
+    try:
+        return orjson.dumps(obj)
+    except TypeError:
+        # Values orjson refuses (integers beyond 64 bits, non-string keys) go through json.
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class AtomicFile:
+    """A binary file that appears under its final name only when closed without error.
+
+    ``-`` writes to stdout (not atomic: a pipe cannot be renamed). Names ending in ``.gz`` are
+    gzip-compressed with a zero timestamp, so that equal output gives equal bytes.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._tmp: str | None = None
+        self._raw: IO[bytes]
+        if self.path == "-":
+            self._raw = sys.stdout.buffer
+            self._fh: IO[bytes] = self._raw
+            return
+        directory = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(directory):
+            raise ConfigError(f"output directory does not exist: {directory}")
+        fd, self._tmp = tempfile.mkstemp(
+            prefix=f".{os.path.basename(self.path)}.", suffix=".tmp", dir=directory
+        )
+        self._raw = os.fdopen(fd, "wb")
+        if self.path.endswith(".gz"):
+            self._fh = gzip.GzipFile(fileobj=self._raw, mode="wb", mtime=0, filename="")  # type: ignore[assignment]
+        else:
+            self._fh = self._raw
+
+    def write(self, data: bytes) -> None:
+        self._fh.write(data)
+
+    def commit(self) -> None:
+        if self._tmp is None:
+            self._fh.flush()
+            return
+        if self._fh is not self._raw:
+            self._fh.close()
+        self._raw.flush()
+        os.fsync(self._raw.fileno())
+        self._raw.close()
+        os.chmod(self._tmp, 0o666 & ~_umask())
+        os.replace(self._tmp, self.path)
+        self._tmp = None
+
+    def abort(self) -> None:
+        if self._tmp is None:
+            return
+        try:
+            if self._fh is not self._raw:
+                self._fh.close()
+            self._raw.close()
+        finally:
+            try:
+                os.unlink(self._tmp)
+            except FileNotFoundError:
+                pass
+            self._tmp = None
+
+    def __enter__(self) -> AtomicFile:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+class RecordWriter:
+    """Writes JSON records as JSON Lines, or as one JSON array when the name ends in ``.json``."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self.array = self.path.endswith((".json", ".json.gz"))
+        self.count = 0
+        self._file = AtomicFile(self.path)
+
+    def write(self, obj: Any) -> None:
+        data = dumps(obj)
+        if self.array:
+            self._file.write(b"[\n" if self.count == 0 else b",\n")
+            self._file.write(data)
+        else:
+            self._file.write(data)
+            self._file.write(b"\n")
+        self.count += 1
+
+    def commit(self) -> None:
+        if self.array:
+            self._file.write(b"\n]\n" if self.count else b"[]\n")
+        self._file.commit()
+
+    def abort(self) -> None:
+        self._file.abort()
+
+    def __enter__(self) -> RecordWriter:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+def write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    """Write one pretty-printed JSON document atomically (used for stats)."""
+    with AtomicFile(path) as f:
+        f.write(json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False).encode("utf-8") + b"\n")

@@ -1,0 +1,70 @@
+"""The one conversation model every reader produces and every writer consumes."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+SYSTEM = "system"
+USER = "user"
+ASSISTANT = "assistant"
+TOOL = "tool"
+ROLES = (SYSTEM, USER, ASSISTANT, TOOL)
+
+#: Speaker names seen in real ShareGPT dumps (and Vicuna/WizardLM copies), mapped to roles.
+SHAREGPT_ROLES: dict[str, str] = {
+    "human": USER,
+    "user": USER,
+    "gpt": ASSISTANT,
+    "chatgpt": ASSISTANT,
+    "bing": ASSISTANT,
+    "bard": ASSISTANT,
+    "assistant": ASSISTANT,
+    "system": SYSTEM,
+    "tool": TOOL,
+    "function": TOOL,
+}
+
+#: The inverse used by the ShareGPT writer (FastChat's speaker names).
+SHAREGPT_NAMES: dict[str, str] = {SYSTEM: "system", USER: "human", ASSISTANT: "gpt", TOOL: "tool"}
+
+
+@dataclass(slots=True)
+class Source:
+    """Where a record came from: the input's display name and the record's 0-based index in it."""
+
+    file: str
+    index: int
+    line: int | None = None  # 1-based line for JSON Lines input
+
+    def where(self) -> str:
+        if self.line is not None:
+            return f"{self.file} line {self.line}"
+        return f"{self.file} record {self.index}"
+
+
+@dataclass(slots=True)
+class Turn:
+    role: str
+    content: str
+    meta: dict[str, Any] | None = None  # speaker name as written, extra per-turn keys
+
+
+@dataclass(slots=True)
+class Conversation:
+    id: str
+    turns: list[Turn]
+    meta: dict[str, Any] = field(default_factory=dict)  # other top-level fields (model, lang, ...)
+    source: Source | None = None
+    raw: Any = None  # the record as read, kept for the rejects file
+
+    def roles(self) -> list[str]:
+        return [t.role for t in self.turns]
+
+    def system_turns(self) -> list[Turn]:
+        """The leading system turns (the system prompt), which every split segment carries."""
+        out = []
+        for t in self.turns:
+            if t.role != SYSTEM:
+                break
+            out.append(t)
+        return out
