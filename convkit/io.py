@@ -151,13 +151,19 @@ def _read_lines(
             pending = lines.pop()
         else:  # end of input: whatever is left is the last line
             lines = [pending] if pending else []
-        for line in lines:
+        for k, line in enumerate(lines):
             lineno += 1
             if not line.strip(_WS):
                 continue
             try:
                 value = _loads(line)
             except json.JSONDecodeError as e:
+                if index == 0 and line.lstrip(_WS).startswith("{"):
+                    # Not JSON Lines but one pretty-printed object (a task file, say): such
+                    # files are documents, small enough to decode whole.
+                    rest = "\n".join(lines[k:]) + ("\n" + pending if text is not None else "")
+                    yield _read_document(name, rest, chunks, lineno)
+                    return
                 err = InputError(f"malformed JSON: {e.msg} (column {e.colno})", file=name, line=lineno)
                 if on_error == "fail":
                     raise err from None
@@ -165,6 +171,17 @@ def _read_lines(
             else:
                 yield RawRecord(name, index, lineno, value)
             index += 1
+
+
+def _read_document(name: str, head: str, chunks: Iterator[str], first_line: int) -> RawRecord:
+    text = head + "".join(chunks)
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(
+            f"malformed JSON: {e.msg} (column {e.colno})", file=name, line=first_line - 1 + e.lineno
+        ) from None
+    return RawRecord(name, 0, first_line, value)
 
 
 def _with_rest(chunks: Iterator[str]) -> Iterator[str | None]:
@@ -392,7 +409,10 @@ class RecordWriter:
         self._file = AtomicFile(self.path)
 
     def write(self, obj: Any) -> None:
-        data = dumps(obj)
+        self.write_raw(dumps(obj))
+
+    def write_raw(self, data: bytes) -> None:
+        """Write one record already serialised as compact JSON."""
         if self.array:
             self._file.write(b"[\n" if self.count == 0 else b",\n")
             self._file.write(data)

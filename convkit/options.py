@@ -1,0 +1,95 @@
+"""Every knob of a conversion run, validated once, picklable for worker processes."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError
+from .filters import FilterConfig
+
+HTML_MODES = ("auto", "always", "never")
+OVERSIZE = ("drop", "keep")
+ON_ERROR = ("fail", "skip")
+
+
+@dataclass(slots=True)
+class Options:
+    """Options of :func:`convkit.convert`; each maps one to one to a ``convkit convert`` flag.
+
+    ``html``: ``auto`` converts assistant turns that look like page HTML, ``always`` converts
+    every assistant turn, ``never`` leaves text alone. ``segment_overhead=None`` means the
+    tokens the tokenizer's post-processor adds to a sequence (BOS/EOS).
+    """
+
+    input_format: str = "sharegpt"
+    output_format: str = "sharegpt"
+    html: str = "auto"
+    compat: str | None = None
+    filters: FilterConfig = field(default_factory=FilterConfig)
+    tokenizer: str | None = None
+    max_tokens: int | None = None
+    turn_overhead: int = 0
+    segment_overhead: int | None = None
+    oversize: str = "drop"
+    on_error: str = "fail"
+    workers: int | None = None
+    batch_size: int = 64
+
+    def validate(self) -> Options:
+        from .formats import format_names, get_format
+
+        if self.input_format != "auto":
+            get_format(self.input_format)
+        fmt = get_format(self.output_format)
+        if not fmt.can_write():
+            raise ConfigError(
+                f"format {self.output_format!r} cannot be written; writable: "
+                + ", ".join(format_names(writable=True))
+            )
+        _choice("html", self.html, HTML_MODES)
+        _choice("oversize", self.oversize, OVERSIZE)
+        _choice("on_error", self.on_error, ON_ERROR)
+        if self.compat not in (None, "fastchat"):
+            raise ConfigError(f"unknown compat mode {self.compat!r}; known: fastchat")
+        if self.max_tokens is not None:
+            _positive("max_tokens", self.max_tokens)
+            if self.tokenizer is None:
+                raise ConfigError("max_tokens needs a tokenizer (--tokenizer PATH)")
+        _non_negative("turn_overhead", self.turn_overhead)
+        if self.segment_overhead is not None:
+            _non_negative("segment_overhead", self.segment_overhead)
+        if self.workers is not None:
+            _positive("workers", self.workers)
+        _positive("batch_size", self.batch_size)
+        return self
+
+    def resolved_workers(self, input_bytes: int | None) -> int:
+        """Worker processes to use: the given number, else all cores for inputs worth it."""
+        if self.workers is not None:
+            return self.workers
+        cores = os.cpu_count() or 1
+        # Starting a worker costs about half a second of imports; small inputs are done sooner.
+        if input_bytes is not None and input_bytes < 4 << 20:
+            return 1
+        return cores
+
+    def as_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _positive(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _non_negative(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")

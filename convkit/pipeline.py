@@ -1,0 +1,192 @@
+"""One conversion run: read → (workers: normalise, convert, filter, split) → dedup → write.
+
+The main process reads records, hands batches to workers, and receives their results in input
+order; it alone decides duplicates (first one wins, in input order) and writes, so the output is
+the same bytes whatever the number of workers.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any
+
+from .errors import ConfigError
+from .filters import Dedup
+from .io import BadRecord, RawRecord, RecordWriter, display_name, iter_inputs, write_json
+from .options import Options
+from .parallel import ordered_map
+from .process import Item, init_worker, reject_line, run_batch
+from .stats import Stats
+
+
+@dataclass(slots=True)
+class Result:
+    """What :func:`convert` did: the merged stats and the wall time."""
+
+    stats: Stats
+    seconds: float
+    workers: int
+
+    def to_dict(self, tokenized: bool = False) -> dict[str, Any]:
+        out = self.stats.to_dict(wall_seconds=self.seconds, tokenized=tokenized)
+        out["workers"] = self.workers
+        return out
+
+
+def _batches(records: Iterable[RawRecord | BadRecord], size: int) -> Iterator[list[Any]]:
+    it = iter(records)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+def _input_bytes(paths: Sequence[str]) -> int | None:
+    total = 0
+    for p in paths:
+        if p == "-" or not os.path.isfile(p):
+            return None
+        total += os.path.getsize(p)
+    return total
+
+
+class _DedupGate:
+    """Applies the dedup key filters in input order to results coming back from workers."""
+
+    def __init__(self, dedup: Dedup) -> None:
+        self.filters = dedup.filters
+
+    def check(self, item: Item) -> tuple[str, str | None] | None:
+        for f, key in zip(self.filters, item.keys):
+            first = f.seen.get(key)
+            if first is not None:
+                return f.name, (None if first == item.id else f"same as {first!r}")
+        for f, key in zip(self.filters, item.keys):
+            f.seen[key] = item.id
+        return None
+
+
+def convert(
+    inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    *,
+    rejects: str | os.PathLike[str] | None = None,
+    stats: str | os.PathLike[str] | None = None,
+    options: Options | None = None,
+    progress: bool = False,
+    **kwargs: Any,
+) -> Result:
+    """Convert ``inputs`` into ``output`` (JSONL, or a JSON array for ``.json``; ``-`` = stdout).
+
+    ``rejects`` receives one JSON line per dropped conversation or dropped part, ``stats`` the
+    counts and timings. Options are an :class:`Options` or its fields as keyword arguments.
+    All files appear under their final names only when the run succeeds.
+    """
+    if options is None:
+        options = Options(**kwargs)
+    elif kwargs:
+        raise ConfigError("pass either options= or keyword options, not both")
+    options.validate()
+    paths = [os.fspath(inputs)] if isinstance(inputs, (str, os.PathLike)) else [os.fspath(p) for p in inputs]
+    if not paths:
+        raise ConfigError("no input given")
+    if paths.count("-") > 1:
+        raise ConfigError("standard input ('-') can be read only once")
+    for p in paths:
+        if p != "-" and not os.path.isfile(p):
+            raise ConfigError(f"input file not found: {p}")
+    outs = [os.fspath(o) for o in (output, rejects, stats) if o is not None]
+    if len(set(o for o in outs if o != "-")) != len([o for o in outs if o != "-"]):
+        raise ConfigError("output, rejects and stats must be different files")
+    for p in paths:
+        if p != "-" and os.fspath(p) in outs:
+            raise ConfigError(f"output would overwrite the input {p}")
+    workers = options.resolved_workers(_input_bytes(paths))
+    if options.max_tokens is not None:
+        # Fail on a bad tokenizer here, once, not in every worker.
+        from .tokens import TokenCounter
+
+        TokenCounter(options.tokenizer)
+
+    started = time.perf_counter()
+    total = Stats()
+    gate = _DedupGate(Dedup.from_config(options.filters))
+    out = RecordWriter(output)
+    rej = RecordWriter(rejects) if rejects is not None else None
+    bar = _progress(progress, paths)
+    try:
+        records = iter_inputs(paths, on_error=options.on_error)
+        results = ordered_map(
+            run_batch,
+            _batches(records, options.batch_size),
+            workers=workers,
+            initializer=init_worker,
+            initargs=(options,),
+        )
+        for items, batch_stats in results:
+            total.merge(batch_stats)
+            t0 = time.perf_counter()
+            for item in items:
+                if item.rejected is None and item.keys:
+                    dup = gate.check(item)
+                    if dup is not None:
+                        _undo_output(total, item)
+                        reason, detail = dup
+                        total.rejected[reason] += 1
+                        item.lines = []
+                        item.rejects = [
+                            reject_line(item.id, reason, detail, item.source, "conversation", None, item.raw)
+                        ]
+                        item.rejected = reason
+                if item.lines:
+                    total.conversations_out += 1
+                    for line in item.lines:
+                        out.write_raw(line)
+                if rej is not None:
+                    for line in item.rejects:
+                        rej.write_raw(line)
+            total.seconds["write"] += time.perf_counter() - t0
+            if bar is not None:
+                bar.update(batch_stats.records)
+        out.commit()
+        if rej is not None:
+            rej.commit()
+    except BaseException:
+        out.abort()
+        if rej is not None:
+            rej.abort()
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    result = Result(total, time.perf_counter() - started, workers)
+    if stats is not None:
+        doc = result.to_dict(tokenized=options.max_tokens is not None)
+        doc["inputs"] = [display_name(p) for p in paths]
+        doc["options"] = options.as_dict()
+        write_json(stats, doc)
+    return result
+
+
+def _undo_output(total: Stats, item: Item) -> None:
+    """A duplicate found after the worker split it: none of it is written after all, and the
+    parts it had dropped are part of the one whole-conversation reject that replaces them."""
+    total.segments -= item.segments
+    total.turns_out -= item.turns
+    total.tokens_out -= item.tokens
+    for reason in item.part_reasons:
+        total.parts_rejected[reason] -= 1
+        if not total.parts_rejected[reason]:
+            del total.parts_rejected[reason]
+
+
+def _progress(enabled: bool, paths: Sequence[str]) -> Any:
+    if not enabled or not sys.stderr.isatty():
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency; keep working without it
+        return None
+    return tqdm(unit=" rec", desc="convkit", file=sys.stderr, dynamic_ncols=True)

@@ -1,0 +1,24 @@
+"""Every reason a conversation or a part of one can be rejected for, with its meaning.
+
+Filters declare their own reasons; the others come from reading, splitting and the pipeline.
+``convkit reasons`` prints this table.
+"""
+from __future__ import annotations
+
+from .filters import all_reasons
+
+READ_REASONS = {
+    "malformed_json": "the record is not valid JSON (with --on-error skip)",
+    "invalid_record": "the record does not have the format's shape (missing or mistyped field)",
+    "unknown_role": "a turn's speaker or role is not one convkit knows",
+    "unknown_format": "no reader recognises the record (with --from auto)",
+    "no_conversation": "the record holds no conversation",
+    "processing_error": "converting the record raised an unexpected error (a bug: please report it)",
+}
+
+SPLIT_REASONS = {
+    "oversize_exchange": "one exchange is longer than --max-tokens on its own (--oversize drop)",
+    "no_assistant_reply": "a user turn with no assistant turn after it, so no segment can end there",
+}
+
+ALL_REASONS: dict[str, str] = dict(sorted({**READ_REASONS, **SPLIT_REASONS, **all_reasons()}.items()))

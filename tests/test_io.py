@@ -1,0 +1,234 @@
+"""Streaming readers and atomic writers."""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import sys
+
+import pytest
+
+from convkit import io as cio
+from convkit.errors import ConfigError, InputError
+from convkit.io import AtomicFile, BadRecord, RecordWriter, read_records
+
+
+def write(tmp_path, name, data):
+    p = tmp_path / name
+    p.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+    return str(p)
+
+
+def values(path, **kw):
+    return [(r.index, r.line, r.value) for r in read_records(path, **kw)]
+
+
+def test_json_array_records_with_index_and_line(tmp_path):
+    p = write(tmp_path, "a.json", '[\n {"a": 1},\n {"b": [2, 3]}\n]\n')
+    assert values(p) == [(0, 2, {"a": 1}), (1, 3, {"b": [2, 3]})]
+
+
+def test_json_lines_skip_blank_lines_and_count_lines(tmp_path):
+    p = write(tmp_path, "a.jsonl", '{"a": 1}\n\n{"b": 2}')
+    assert values(p) == [(0, 1, {"a": 1}), (1, 3, {"b": 2})]
+
+
+def test_single_pretty_printed_object_is_one_record(tmp_path):
+    p = write(tmp_path, "task.json", '{\n  "Definition": ["x"],\n  "Instances": []\n}\n')
+    assert values(p) == [(0, 1, {"Definition": ["x"], "Instances": []})]
+
+
+@pytest.mark.parametrize("text", ["", "  \n\n", "[]", "[ ]\n"])
+def test_empty_inputs_give_no_records(tmp_path, text):
+    assert values(write(tmp_path, "e.json", text)) == []
+
+
+def test_utf8_bom_is_dropped(tmp_path):
+    p = write(tmp_path, "bom.json", b"\xef\xbb\xbf[{\"a\": \"\xc3\xa9\"}]")
+    assert values(p) == [(0, 1, {"a": "é"})]
+
+
+def test_gzip_input(tmp_path):
+    p = tmp_path / "a.jsonl.gz"
+    with gzip.open(p, "wt", encoding="utf-8") as f:
+        f.write('{"a": 1}\n{"a": 2}\n')
+    assert values(str(p)) == [(0, 1, {"a": 1}), (1, 2, {"a": 2})]
+
+
+def test_zstd_input(tmp_path):
+    zstandard = pytest.importorskip("zstandard", reason="zstandard (convkit[zstd]) not installed")
+    p = tmp_path / "a.json.zst"
+    p.write_bytes(zstandard.ZstdCompressor().compress(b'[{"a": 1}]'))
+    assert values(str(p)) == [(0, 1, {"a": 1})]
+
+
+def test_array_larger_than_chunks_streams_every_record(tmp_path, monkeypatch):
+    monkeypatch.setattr(cio, "CHUNK", 64)
+    recs = [{"id": str(i), "text": "é" * (i % 50), "n": i} for i in range(300)]
+    p = write(tmp_path, "big.json", json.dumps(recs, indent=1, ensure_ascii=False))
+    got = [r.value for r in read_records(p)]
+    assert got == recs
+
+
+def test_record_longer_than_many_chunks(tmp_path, monkeypatch):
+    monkeypatch.setattr(cio, "CHUNK", 16)
+    recs = [{"v": "x" * 5000}, {"v": "y"}, 12345678901234567890]
+    p = write(tmp_path, "long.json", json.dumps(recs))
+    assert [r.value for r in read_records(p)] == recs
+
+
+def test_malformed_array_names_file_line_record_and_byte(tmp_path):
+    p = write(tmp_path, "bad.json", '[\n{"a": 1},\n{"b": 2,,}\n]')
+    with pytest.raises(InputError) as e:
+        list(read_records(p))
+    assert str(e.value) == (
+        f"malformed JSON array: Expecting property name enclosed in double quotes in record 1"
+        f" — at {p} line 3 byte 20"
+    )
+
+
+def test_malformed_array_byte_offset_counts_utf8_bytes(tmp_path, monkeypatch):
+    monkeypatch.setattr(cio, "CHUNK", 8)
+    p = write(tmp_path, "bad.json", '[{"a": "ééééééé"}, {"b": nope}]')
+    with pytest.raises(InputError) as e:
+        list(read_records(p))
+    assert str(e.value) == f"malformed JSON array: Expecting value in record 1 — at {p} line 1 byte 32"
+    assert e.value.offset == len('[{"a": "ééééééé"}, {"b": '.encode())
+
+
+def test_missing_comma_between_records(tmp_path):
+    p = write(tmp_path, "bad.json", '[{"a": 1} {"b": 2}]')
+    with pytest.raises(InputError) as e:
+        list(read_records(p))
+    assert str(e.value) == (
+        f"malformed JSON array: expected ',' or ']' after record 0, found '{{' — at {p} line 1 byte 10"
+    )
+
+
+def test_truncated_array(tmp_path):
+    p = write(tmp_path, "cut.json", '[{"a": 1}, {"b": "unfinished')
+    with pytest.raises(InputError) as e:
+        list(read_records(p))
+    assert str(e.value) == (
+        f"malformed JSON array: Unterminated string starting at in record 1 — at {p} line 1 byte 17"
+    )
+
+
+def test_data_after_array(tmp_path):
+    p = write(tmp_path, "extra.json", '[{"a": 1}] x')
+    with pytest.raises(InputError) as e:
+        list(read_records(p))
+    assert str(e.value) == f"malformed JSON array: extra data after the closing ']' — at {p} line 1 byte 11"
+
+
+def test_malformed_json_line_names_file_and_line(tmp_path):
+    p = write(tmp_path, "bad.jsonl", '{"a": 1}\n{"a": }\n{"a": 3}\n')
+    with pytest.raises(InputError) as e:
+        list(read_records(p))
+    assert str(e.value) == f"malformed JSON: Expecting value (column 7) — at {p} line 2"
+
+
+def test_skip_mode_yields_bad_line_and_goes_on(tmp_path):
+    p = write(tmp_path, "bad.jsonl", '{"a": 1}\n{"a": }\n{"a": 3}\n')
+    got = list(read_records(p, on_error="skip"))
+    assert [type(r).__name__ for r in got] == ["RawRecord", "BadRecord", "RawRecord"]
+    bad = got[1]
+    assert isinstance(bad, BadRecord)
+    assert (bad.index, bad.line, bad.text, bad.resumable) == (1, 2, '{"a": }', True)
+    assert got[2].value == {"a": 3} and got[2].index == 2
+
+
+def test_skip_mode_array_gives_up_on_the_rest(tmp_path):
+    p = write(tmp_path, "bad.json", '[{"a": 1}, {"a": }, {"a": 3}]')
+    got = list(read_records(p, on_error="skip"))
+    assert [type(r).__name__ for r in got] == ["RawRecord", "BadRecord"]
+    assert got[1].resumable is False
+
+
+def test_invalid_utf8_is_located(tmp_path):
+    p = write(tmp_path, "latin.jsonl", b'{"a": "caf\xe9"}\n')
+    with pytest.raises(InputError) as e:
+        list(read_records(p))
+    assert str(e.value) == f"input is not valid UTF-8 — at {p} byte 10"
+
+
+def test_missing_input_file(tmp_path):
+    p = str(tmp_path / "nope.json")
+    with pytest.raises(ConfigError) as e:
+        list(read_records(p))
+    assert str(e.value) == f"input file not found: {p}"
+
+
+def test_bad_on_error_value():
+    with pytest.raises(ConfigError) as e:
+        list(read_records("x.json", on_error="ignore"))
+    assert str(e.value) == "on_error must be 'fail' or 'skip', got 'ignore'"
+
+
+def test_stdin(monkeypatch):
+    import io as pyio
+
+    class FakeStdin:
+        buffer = pyio.BytesIO(b'{"a": 1}\n')
+
+    monkeypatch.setattr(sys, "stdin", FakeStdin)
+    assert [(r.file, r.value) for r in read_records("-")] == [("<stdin>", {"a": 1})]
+
+
+# --------------------------------------------------------------------------- writers
+
+
+def test_jsonl_writer_is_atomic(tmp_path):
+    out = tmp_path / "out.jsonl"
+    w = RecordWriter(out)
+    w.write({"id": "a", "v": "é"})
+    assert not out.exists()
+    w.commit()
+    assert out.read_bytes() == '{"id":"a","v":"é"}\n'.encode()
+
+
+def test_json_writer_writes_an_array(tmp_path):
+    out = tmp_path / "out.json"
+    with RecordWriter(out) as w:
+        w.write({"a": 1})
+        w.write({"b": 2})
+    assert json.loads(out.read_text()) == [{"a": 1}, {"b": 2}]
+    assert out.read_text() == '[\n{"a":1},\n{"b":2}\n]\n'
+
+
+def test_empty_json_array_output(tmp_path):
+    out = tmp_path / "out.json"
+    with RecordWriter(out):
+        pass
+    assert out.read_text() == "[]\n"
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    out = tmp_path / "out.jsonl"
+    out.write_text("previous\n")
+    with pytest.raises(RuntimeError):
+        with RecordWriter(out) as w:
+            w.write({"a": 1})
+            raise RuntimeError("crash")
+    assert out.read_text() == "previous\n"
+    assert sorted(os.listdir(tmp_path)) == ["out.jsonl"]
+
+
+def test_gzip_output_is_deterministic(tmp_path):
+    blobs = []
+    for name in ("a.jsonl.gz", "b.jsonl.gz"):
+        with RecordWriter(tmp_path / name) as w:
+            w.write({"a": 1})
+        blobs.append((tmp_path / name).read_bytes())
+    assert blobs[0] == blobs[1]
+    assert gzip.decompress(blobs[0]) == b'{"a":1}\n'
+
+
+def test_big_integers_survive_writing(tmp_path):
+    assert cio.dumps({"n": 2**70}) == b'{"n":1180591620717411303424}'
+
+
+def test_output_directory_must_exist(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        AtomicFile(tmp_path / "no" / "out.jsonl")
+    assert str(e.value) == f"output directory does not exist: {tmp_path / 'no'}"
