@@ -66,7 +66,7 @@ def _build_parser() -> argparse.ArgumentParser:
     g.add_argument("--min-turns", type=int, default=FilterConfig.min_turns,
                    help="fewest turns after the system prompt (default: %(default)s)")
     g.add_argument("--min-chars", type=int, default=FilterConfig.min_chars,
-                   help="fewest characters in all turns (default: %(default)s)")
+                   help="fewest characters in the turns after the system prompt (default: %(default)s)")
     g.add_argument("--blocked-phrase", action="append", default=None, metavar="PHRASE",
                    help="drop conversations containing this phrase as whole words (repeatable; "
                    "replaces the default list: " + ", ".join(FilterConfig.blocked_phrases) + ")")

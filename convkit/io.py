@@ -342,8 +342,12 @@ class AtomicFile:
             self._fh: IO[bytes] = self._raw
             return
         directory = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(directory):
-            raise ConfigError(f"output directory does not exist: {directory}")
+        try:
+            os.makedirs(directory, exist_ok=True)
+        except OSError as e:
+            raise ConfigError(f"cannot create output directory {directory}: {e.strerror}") from None
+        if os.path.isdir(self.path):
+            raise ConfigError(f"output is a directory, not a file: {self.path}")
         fd, self._tmp = tempfile.mkstemp(
             prefix=f".{os.path.basename(self.path)}.", suffix=".tmp", dir=directory
         )

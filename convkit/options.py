@@ -24,6 +24,8 @@ class Options:
 
     input_format: str = "sharegpt"
     output_format: str = "sharegpt"
+    reader_options: dict[str, Any] = field(default_factory=dict)
+    writer_options: dict[str, Any] = field(default_factory=dict)
     html: str = "auto"
     compat: str | None = None
     filters: FilterConfig = field(default_factory=FilterConfig)
@@ -39,9 +41,8 @@ class Options:
     def validate(self) -> Options:
         from .formats import format_names, get_format
 
-        if self.input_format != "auto":
-            get_format(self.input_format)
-        fmt = get_format(self.output_format)
+        get_format(self.input_format, **self.reader_options)
+        fmt = get_format(self.output_format, **self.writer_options)
         if not fmt.can_write():
             raise ConfigError(
                 f"format {self.output_format!r} cannot be written; writable: "
@@ -75,9 +76,19 @@ class Options:
         return cores
 
     def as_dict(self) -> dict[str, Any]:
+        """The options as JSON-ready values (sets become sorted lists), for the stats file."""
         from dataclasses import asdict
 
-        return asdict(self)
+        def plain(v: Any) -> Any:
+            if isinstance(v, (set, frozenset)):
+                return sorted(v)
+            if isinstance(v, (list, tuple)):
+                return [plain(x) for x in v]
+            if isinstance(v, dict):
+                return {k: plain(x) for k, x in v.items()}
+            return v
+
+        return plain(asdict(self))
 
 
 def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
+import orjson
+
 from .errors import ConfigError
+from .formats import get_format
 from .filters import Dedup
 from .io import BadRecord, RawRecord, RecordWriter, display_name, iter_inputs, write_json
 from .options import Options
@@ -43,6 +46,23 @@ def _batches(records: Iterable[RawRecord | BadRecord], size: int) -> Iterator[li
         yield batch
 
 
+class _Counted:
+    """Passes records through, counting them (and ticking the progress bar)."""
+
+    def __init__(self, records: Iterable[Any], bar: Any) -> None:
+        self.records = records
+        self.bar = bar
+        self.count = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        bar = self.bar
+        for rec in self.records:
+            self.count += 1
+            if bar is not None and not self.count % 256:
+                bar.update(256)
+            yield rec
+
+
 def _input_bytes(paths: Sequence[str]) -> int | None:
     total = 0
     for p in paths:
@@ -50,22 +70,6 @@ def _input_bytes(paths: Sequence[str]) -> int | None:
             return None
         total += os.path.getsize(p)
     return total
-
-
-class _DedupGate:
-    """Applies the dedup key filters in input order to results coming back from workers."""
-
-    def __init__(self, dedup: Dedup) -> None:
-        self.filters = dedup.filters
-
-    def check(self, item: Item) -> tuple[str, str | None] | None:
-        for f, key in zip(self.filters, item.keys):
-            first = f.seen.get(key)
-            if first is not None:
-                return f.name, (None if first == item.id else f"same as {first!r}")
-        for f, key in zip(self.filters, item.keys):
-            f.seen[key] = item.id
-        return None
 
 
 def convert(
@@ -112,15 +116,21 @@ def convert(
 
     started = time.perf_counter()
     total = Stats()
-    gate = _DedupGate(Dedup.from_config(options.filters))
-    out = RecordWriter(output)
+    dedup = Dedup.from_config(options.filters)
+    reader = get_format(options.input_format, **options.reader_options)
+    writer = get_format(options.output_format, **options.writer_options)
+    out = writer.open_sink(output)
+    write_line = getattr(out, "write_raw", None) or (lambda line: out.write(orjson.loads(line)))
     rej = RecordWriter(rejects) if rejects is not None else None
     bar = _progress(progress, paths)
+    counted = _Counted(iter_inputs(paths, on_error=options.on_error), bar)
     try:
-        records = iter_inputs(paths, on_error=options.on_error)
+        # A stateful reader (flat OASST rows) must see every record, in order, in one stream:
+        # it reads here and the workers get conversations; others read inside the workers.
+        stream = reader.read_stream(counted) if reader.stateful else counted
         results = ordered_map(
             run_batch,
-            _batches(records, options.batch_size),
+            _batches(stream, options.batch_size),
             workers=workers,
             initializer=init_worker,
             initargs=(options,),
@@ -129,11 +139,11 @@ def convert(
             total.merge(batch_stats)
             t0 = time.perf_counter()
             for item in items:
-                if item.rejected is None and item.keys:
-                    dup = gate.check(item)
+                if item.rejected is None:
+                    dup = dedup.check_keys(item.id, item.keys)
                     if dup is not None:
                         _undo_output(total, item)
-                        reason, detail = dup
+                        reason, detail = dup.reason, dup.detail
                         total.rejected[reason] += 1
                         item.lines = []
                         item.rejects = [
@@ -143,16 +153,23 @@ def convert(
                 if item.lines:
                     total.conversations_out += 1
                     for line in item.lines:
-                        out.write_raw(line)
+                        write_line(line)
                 if rej is not None:
                     for line in item.rejects:
                         rej.write_raw(line)
             total.seconds["write"] += time.perf_counter() - t0
-            if bar is not None:
-                bar.update(batch_stats.records)
+        total.records = counted.count
+        result = Result(total, time.perf_counter() - started, workers)
+        doc = None
+        if stats is not None:
+            doc = result.to_dict(tokenized=options.max_tokens is not None)
+            doc["inputs"] = [display_name(p) for p in paths]
+            doc["options"] = options.as_dict()
         out.commit()
         if rej is not None:
             rej.commit()
+        if doc is not None:
+            write_json(stats, doc)
     except BaseException:
         out.abort()
         if rej is not None:
@@ -161,12 +178,6 @@ def convert(
     finally:
         if bar is not None:
             bar.close()
-    result = Result(total, time.perf_counter() - started, workers)
-    if stats is not None:
-        doc = result.to_dict(tokenized=options.max_tokens is not None)
-        doc["inputs"] = [display_name(p) for p in paths]
-        doc["options"] = options.as_dict()
-        write_json(stats, doc)
     return result
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .filters import Dedup, FilterChain
-from .formats import RecordRejected, detect_format, get_format
+from .formats import RecordRejected, Rejection, get_format
 from .formats.base import Format
 from .io import BadRecord, RawRecord, dumps
 from .markdown import html_to_markdown, looks_like_html
@@ -44,12 +44,10 @@ class Worker:
 
     def __init__(self, options: Options) -> None:
         self.options = options
-        self.reader: Format | None = (
-            None if options.input_format == "auto" else get_format(options.input_format)
-        )
-        self.writer = get_format(options.output_format)
+        self.reader: Format = get_format(options.input_format, **options.reader_options)
+        self.writer = get_format(options.output_format, **options.writer_options)
         self.chain = FilterChain.from_config(options.filters)
-        self.dedup_keys = Dedup.from_config(options.filters).filters
+        self.dedup = Dedup.from_config(options.filters)
         self.counter = None
         self.segment_overhead = options.segment_overhead or 0
         if options.max_tokens is not None:
@@ -61,54 +59,51 @@ class Worker:
 
     # ------------------------------------------------------------------ one batch
 
-    def run(self, batch: list[RawRecord | BadRecord]) -> tuple[list[Item], Stats]:
+    def run(self, batch: list[Any]) -> tuple[list[Item], Stats]:
+        """Process a batch of raw records (or, for a stateful reader, of what the main
+        process already read from them: conversations and rejections), in order."""
         stats = Stats()
         items: list[Item] = []
         pending: list[tuple[Item, Conversation, Any]] = []  # kept conversations awaiting output
         clock = time.perf_counter
-        for rec in batch:
-            stats.records += 1
-            if isinstance(rec, BadRecord):
-                stats.conversations_in += 1
-                items.append(self._bad_record(rec, stats))
+        raw_cache: dict[int, bytes] = {}  # one record may hold many conversations
+        t0 = clock()
+        # A stateful reader has already read the records in the main process (see pipeline).
+        stream = batch if self.reader.stateful else list(self.reader.read_stream(batch))
+        stats.seconds["read"] += clock() - t0
+        for got in stream:
+            stats.conversations_in += 1
+            if isinstance(got, BadRecord):
+                items.append(self._bad_record(got, stats))
                 continue
-            source = Source(rec.file, rec.index, rec.line)
+            if isinstance(got, Rejection):
+                items.append(self._rejection(got, stats))
+                continue
+            conv: Conversation = got
+            key = id(conv.raw)
+            raw = raw_cache.get(key)
+            if raw is None:
+                raw = raw_cache[key] = dumps(conv.raw)
+            item = Item(conv.id, raw=raw, source=conv.source)
+            items.append(item)
             t0 = clock()
-            try:
-                convs = list(self._read(rec.value, source))
-            except RecordRejected as e:
-                stats.seconds["read"] += clock() - t0
-                stats.conversations_in += 1
-                items.append(self._reject_record(rec, source, e.reason, e.message, stats))
+            self._convert(conv, stats)
+            t1 = clock()
+            stats.seconds["convert"] += t1 - t0
+            outcome = self.chain.apply(conv)
+            stats.seconds["filter"] += clock() - t1
+            if outcome.conv is None:
+                self._reject(item, outcome.reason, outcome.detail, stats)
                 continue
-            stats.seconds["read"] += clock() - t0
-            raw = dumps(rec.value)
-            if not convs:
-                stats.conversations_in += 1
-                items.append(self._reject_record(rec, source, "no_conversation", "the record holds no conversation", stats, raw))
-                continue
-            for conv in convs:
-                stats.conversations_in += 1
-                item = Item(conv.id, raw=raw, source=source)
-                items.append(item)
-                t0 = clock()
-                self._convert(conv, stats)
-                t1 = clock()
-                stats.seconds["convert"] += t1 - t0
-                outcome = self.chain.apply(conv)
-                stats.seconds["filter"] += clock() - t1
-                if outcome.conv is None:
-                    self._reject(item, conv, outcome.reason, outcome.detail, stats)
-                    continue
-                for part in outcome.parts:
-                    self._reject_part(item, conv, part.start, part.end, part.reason, None, stats)
-                kept = outcome.conv
-                item.keys = tuple(f.key(kept) for f in self.dedup_keys)
-                pending.append((item, kept, conv))
+            for part in outcome.parts:
+                self._reject_part(item, conv, part.start, part.end, part.reason, None, stats)
+            kept = outcome.conv
+            item.keys = self.dedup.keys(kept)
+            pending.append((item, kept, conv))
         if self.counter is None:
             t0 = clock()
             for item, kept, _ in pending:
-                self._emit(item, [kept], None)
+                self._emit(item, [kept], None, stats)
             stats.seconds["write"] += clock() - t0
         else:
             self._split_all(pending, stats)
@@ -119,14 +114,6 @@ class Worker:
         return items, stats
 
     # ------------------------------------------------------------------ steps
-
-    def _read(self, value: Any, source: Source):
-        reader = self.reader
-        if reader is None:
-            reader = detect_format(value)
-            if reader is None:
-                raise RecordRejected("unknown_format", "no reader recognises this record")
-        return reader.read(value, source)
 
     def _convert(self, conv: Conversation, stats: Stats) -> None:
         mode = self.options.html
@@ -169,30 +156,42 @@ class Worker:
             at += n
             if not result.segments:
                 reason = result.dropped[0].reason if result.dropped else "no_segment"
-                self._reject(item, arrived, reason, "no exchange fits in a segment", stats)
+                self._reject(item, reason, "no exchange fits in a segment", stats)
                 stats.seconds["write"] += clock() - t2
                 continue
             for part in result.dropped:
                 self._reject_part(
                     item, kept, part.start, part.end, part.reason, f"{part.tokens} tokens", stats
                 )
-            self._emit(item, result.segments, result.segment_tokens)
+            self._emit(item, result.segments, result.segment_tokens, stats)
             stats.seconds["write"] += clock() - t2
 
-    def _emit(self, item: Item, segments: list[Conversation], tokens: list[int] | None) -> None:
+    def _emit(
+        self, item: Item, segments: list[Conversation], tokens: list[int] | None, stats: Stats
+    ) -> None:
         write = self.writer.write
-        for seg in segments:
-            item.lines.append(dumps(write(seg)))
+        refused: list[tuple[Conversation, RecordRejected]] = []
+        for k, seg in enumerate(segments):
+            try:
+                record = write(seg)
+            except RecordRejected as e:  # the output format cannot hold it (alpaca, say)
+                refused.append((seg, e))
+                continue
+            item.lines.append(dumps(record))
             item.turns += len(seg.turns)
-        item.segments = len(segments)
-        if tokens is not None:
-            item.tokens = sum(tokens)
+            item.segments += 1
+            if tokens is not None:
+                item.tokens += tokens[k]
+        if not item.lines:
+            e = refused[-1][1]
+            self._reject(item, e.reason, e.message, stats)
+            return
+        for seg, e in refused:
+            self._reject_part(item, seg, 0, len(seg.turns), e.reason, e.message, stats)
 
     # ------------------------------------------------------------------ rejects
 
-    def _reject(
-        self, item: Item, conv: Conversation, reason: str | None, detail: str | None, stats: Stats
-    ) -> None:
+    def _reject(self, item: Item, reason: str | None, detail: str | None, stats: Stats) -> None:
         reason = reason or "rejected"
         item.rejected = reason
         stats.rejected[reason] += 1
@@ -215,21 +214,14 @@ class Worker:
             reject_line(item.id, reason, detail, item.source, "turns", turns, item.raw)
         )
 
-    def _reject_record(
-        self,
-        rec: RawRecord,
-        source: Source,
-        reason: str,
-        detail: str,
-        stats: Stats,
-        raw: bytes | None = None,
-    ) -> Item:
-        rid = rec.value.get("id") if isinstance(rec.value, dict) else None
-        rid = rid if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None
-        item = Item(None if rid is None else str(rid), source=source, rejected=reason)
-        stats.rejected[reason] += 1
-        raw = dumps(rec.value) if raw is None else raw
-        item.rejects.append(reject_line(item.id, reason, detail, source, "record", None, raw))
+    def _rejection(self, rej: Rejection, stats: Stats) -> Item:
+        """A record (or part of one) the reader refused."""
+        item = Item(rej.id, source=rej.source, rejected=rej.reason)
+        stats.rejected[rej.reason] += 1
+        scope = "record" if rej.id is None else "part"
+        item.rejects.append(
+            reject_line(rej.id, rej.reason, rej.message, rej.source, scope, None, dumps(rej.raw))
+        )
         return item
 
     def _bad_record(self, rec: BadRecord, stats: Stats) -> Item:
@@ -279,14 +271,23 @@ def reject_line(
 
 
 _worker: Worker | None = None
+_worker_error: BaseException | None = None
 
 
 def init_worker(options: Options) -> None:
-    """Pool initializer: build this process's :class:`Worker` once."""
-    global _worker
-    _worker = Worker(options)
+    """Pool initializer: build this process's :class:`Worker` once.
+
+    An exception escaping a pool initializer kills the worker, and the pool replaces it forever,
+    so the run would hang: the error is kept and raised by the first batch instead.
+    """
+    global _worker, _worker_error
+    try:
+        _worker = Worker(options)
+    except BaseException as e:  # noqa: BLE001 - re-raised in run_batch
+        _worker_error = e
 
 
 def run_batch(batch: list[RawRecord | BadRecord]) -> tuple[list[Item], Stats]:
-    assert _worker is not None, "init_worker was not called"
+    if _worker is None:
+        raise _worker_error or RuntimeError("init_worker was not called")
     return _worker.run(batch)

@@ -228,7 +228,13 @@ def test_big_integers_survive_writing(tmp_path):
     assert cio.dumps({"n": 2**70}) == b'{"n":1180591620717411303424}'
 
 
-def test_output_directory_must_exist(tmp_path):
+def test_missing_output_directories_are_created(tmp_path):
+    with RecordWriter(tmp_path / "a" / "b" / "out.jsonl") as w:
+        w.write({"a": 1})
+    assert (tmp_path / "a" / "b" / "out.jsonl").read_text() == '{"a":1}\n'
+
+
+def test_output_cannot_be_a_directory(tmp_path):
     with pytest.raises(ConfigError) as e:
-        AtomicFile(tmp_path / "no" / "out.jsonl")
-    assert str(e.value) == f"output directory does not exist: {tmp_path / 'no'}"
+        AtomicFile(tmp_path)
+    assert str(e.value) == f"output is a directory, not a file: {tmp_path}"

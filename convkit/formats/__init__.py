@@ -1,12 +1,60 @@
 """Dataset formats, registered by name. Importing this package registers the built-in ones."""
-from . import messages, sharegpt  # noqa: F401  (registration side effect)
+
+from . import (  # noqa: F401  (registration side effect)
+    alpaca,
+    baize,
+    dolly,
+    flan,
+    lima,
+    messages,
+    natinst,
+    oasst,
+    parquet,
+    sharegpt,
+    superni,
+    text,
+    unnatural,
+)
 from .base import (
+    PROVENANCE_KEY,
+    Detection,
     Format,
+    FormatInfo,
+    Option,
     RecordRejected,
+    RecordSink,
+    Rejection,
+    default_output_format,
+    describe,
     detect_format,
+    detect_name,
+    detect_record,
+    detect_records,
+    detection_order,
+    format_class,
     format_names,
     get_format,
     register,
 )
 
-__all__ = ["Format", "RecordRejected", "detect_format", "format_names", "get_format", "register"]
+__all__ = [
+    "PROVENANCE_KEY",
+    "Detection",
+    "Format",
+    "FormatInfo",
+    "Option",
+    "RecordRejected",
+    "RecordSink",
+    "Rejection",
+    "default_output_format",
+    "describe",
+    "detect_format",
+    "detect_name",
+    "detect_record",
+    "detect_records",
+    "detection_order",
+    "format_class",
+    "format_names",
+    "get_format",
+    "register",
+]

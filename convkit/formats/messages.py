@@ -1,12 +1,51 @@
-"""OpenAI / Hugging Face chat: ``{"id"?, "messages": [{"role", "content"}]}``."""
+"""OpenAI / Hugging Face chat: ``{"id"?, "messages": [{"role", "content"}], "tools"?}``.
+
+Roles are ``system``, ``user``, ``assistant`` and ``tool``; OpenAI's ``developer`` reads as
+``system`` and the legacy ``function`` as ``tool`` (the name as written is kept in
+``Turn.meta["from"]`` and written back). ``content`` may be a string, null (an assistant turn
+that only calls tools), or a list of parts: the text parts (``text``, ``input_text``,
+``output_text``) are joined with ``"\\n"`` into the turn's text, and the whole list is kept in
+``Turn.meta["content_parts"]`` so that images, audio and files stay referenced as they were.
+Other message keys (``tool_calls``, ``tool_call_id``, ``name``, ...) are kept in ``Turn.meta``,
+other record keys (``tools``, ...) in ``Conversation.meta``.
+
+The writer writes ``content_parts`` back as they were when the text is unchanged; when a later
+step changed the text, the new text becomes one text part followed by the non-text parts.
+"""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
-from ..model import ROLES, Conversation, Source, Turn
+from ..model import ROLES, SYSTEM, TOOL, Conversation, Source, Turn
+from ._common import expect
 from .base import Format, RecordRejected, register, type_name
 from .sharegpt import record_id, require_object
+
+#: Role names other tools write, and the role each means.
+ROLE_ALIASES = {"developer": SYSTEM, "function": TOOL}
+#: Part types that carry text.
+TEXT_PARTS = ("text", "input_text", "output_text")
+PARTS_KEY = "content_parts"
+
+
+def join_text_parts(parts: list[Any], at: str) -> str:
+    """The text of a list of content parts, checking each part's shape."""
+    texts = []
+    for j, part in enumerate(parts):
+        where = f"{at}[{j}]"
+        if not isinstance(part, dict):
+            raise expect(part, "an object", where)
+        kind = part.get("type")
+        if not isinstance(kind, str):
+            raise expect(kind, "a string", f"{where}.type")
+        if kind in TEXT_PARTS:
+            text = part.get("text")
+            if not isinstance(text, str):
+                raise expect(text, "a string", f"{where}.text")
+            texts.append(text)
+    return "\n".join(texts)
 
 
 @register
@@ -14,9 +53,14 @@ class Messages(Format):
     name = "messages"
     aliases = ("openai", "chatml-json")
     description = '{"messages": [{"role", "content"}]}; roles system/user/assistant/tool'
+    recognises = '"messages" as a list'
+    detect_priority = 30
 
     def detect(self, record: Any) -> bool:
         return isinstance(record, dict) and isinstance(record.get("messages"), list)
+
+    def recognise(self, record: Any) -> str | None:
+        return self.recognises if self.detect(record) else None
 
     def read(self, record: Any, source: Source) -> Iterator[Conversation]:
         record = require_object(record)
@@ -26,46 +70,78 @@ class Messages(Format):
             if "messages" not in record:
                 raise RecordRejected("invalid_record", 'missing "messages"', "messages")
             raise RecordRejected(
-                "invalid_record", f'expected "messages" to be a list, got {type_name(msgs)}', "messages"
+                "invalid_record",
+                f'expected "messages" to be a list, got {type_name(msgs)}',
+                "messages",
             )
         turns = []
         for i, m in enumerate(msgs):
             at = f"messages[{i}]"
             if not isinstance(m, dict):
-                raise RecordRejected("invalid_record", f"expected {at} to be an object, got {type_name(m)}", at)
+                raise RecordRejected(
+                    "invalid_record", f"expected {at} to be an object, got {type_name(m)}", at
+                )
             role = m.get("role")
             if not isinstance(role, str):
                 raise RecordRejected(
-                    "invalid_record", f"expected {at}.role to be a string, got {type_name(role)}", f"{at}.role"
+                    "invalid_record",
+                    f"expected {at}.role to be a string, got {type_name(role)}",
+                    f"{at}.role",
                 )
+            extra = {k: v for k, v in m.items() if k not in ("role", "content")}
             if role not in ROLES:
-                raise RecordRejected("unknown_role", f"unknown role {role!r} in {at}.role", f"{at}.role")
+                if role not in ROLE_ALIASES:
+                    raise RecordRejected(
+                        "unknown_role", f"unknown role {role!r} in {at}.role", f"{at}.role"
+                    )
+                extra["from"] = role
+                role = ROLE_ALIASES[role]
             content = m.get("content")
             if content is None:
                 content = ""
-            if not isinstance(content, str):
+            elif isinstance(content, list):
+                extra[PARTS_KEY] = content
+                content = join_text_parts(content, f"{at}.content")
+            elif not isinstance(content, str):
                 raise RecordRejected(
                     "invalid_record",
-                    f"expected {at}.content to be a string, got {type_name(content)}",
+                    f"expected {at}.content to be a string or a list of parts, got {type_name(content)}",
                     f"{at}.content",
                 )
-            extra = {k: v for k, v in m.items() if k not in ("role", "content")}
             turns.append(Turn(role, content, extra or None))
         meta = {k: v for k, v in record.items() if k not in ("id", "messages")}
         yield Conversation(rid, turns, meta, source, record)
 
     def write(self, conv: Conversation) -> dict[str, Any]:
         out: dict[str, Any] = {"id": conv.id}
-        msgs = []
-        for t in conv.turns:
-            m: dict[str, Any] = {"role": t.role, "content": t.content}
-            if t.meta:
-                for k, v in t.meta.items():
-                    if k != "from" and k not in m:
-                        m[k] = v
-            msgs.append(m)
-        out["messages"] = msgs
+        out["messages"] = [message_dict(t) for t in conv.turns]
         for k, v in conv.meta.items():
             if k not in out:
                 out[k] = v
         return out
+
+
+def message_dict(t: Turn) -> dict[str, Any]:
+    """One turn as an OpenAI / Hugging Face message (also what chat templates are given)."""
+    role = t.role
+    content: Any = t.content
+    meta = t.meta or {}
+    written = meta.get("from")
+    if isinstance(written, str) and ROLE_ALIASES.get(written) == role:
+        role = written
+    parts = meta.get(PARTS_KEY)
+    if isinstance(parts, list):
+        try:
+            same = join_text_parts(parts, "content") == t.content
+        except RecordRejected:
+            same = False
+        if same:
+            content = parts
+        else:
+            others = [p for p in parts if not (isinstance(p, dict) and p.get("type") in TEXT_PARTS)]
+            content = [{"type": "text", "text": t.content}, *others] if others else t.content
+    m: dict[str, Any] = {"role": role, "content": content}
+    for k, v in meta.items():
+        if k not in ("from", PARTS_KEY) and k not in m:
+            m[k] = v
+    return m

@@ -85,9 +85,17 @@ class ShareGPT(Format):
 
     def write(self, conv: Conversation) -> dict[str, Any]:
         out: dict[str, Any] = {"id": conv.id}
-        out["conversations"] = [
-            {"from": SHAREGPT_NAMES[t.role], "value": t.content} for t in conv.turns
-        ]
+        turns = []
+        for t in conv.turns:
+            turn: dict[str, Any] = {"from": SHAREGPT_NAMES[t.role], "value": t.content}
+            if t.meta:
+                # Other per-turn keys (tool calls, message ids) travel along; "from" is the
+                # speaker as written, which the FastChat names replace.
+                for k, v in t.meta.items():
+                    if k not in turn:
+                        turn[k] = v
+            turns.append(turn)
+        out["conversations"] = turns
         for k, v in conv.meta.items():
             if k not in out:
                 out[k] = v

@@ -1,0 +1,113 @@
+"""Blocked phrases and blocked responses.
+
+FastChat drops a conversation when the lowercase raw HTML of any message contains ``openai`` or
+``chatgpt`` as a substring. That matches attributes and URLs, hits "napalm" for "palm", and a
+phrase with punctuation used as a regex would let ``GPT-3.5`` match ``GPT-3x5``. Here phrases are
+escaped, matched case-insensitively as whole words on the converted text (the filters never see
+HTML), and only in the turns of the configured roles.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, ClassVar
+
+from ..errors import ConfigError
+from ..model import ASSISTANT, Conversation
+from .base import KEEP, Drop, DropFilter, Verdict, register
+
+if TYPE_CHECKING:
+    from .config import FilterConfig
+
+FASTCHAT_PHRASES = ("openai", "chatgpt")
+FASTCHAT_RESPONSES = ("Too many requests in 1 hour. Try again later.",)
+
+
+def phrase_pattern(phrases: Iterable[str]) -> re.Pattern[str]:
+    """One compiled, case-insensitive alternation of ``phrases`` matched as whole words.
+
+    ``\\b`` would fail at a phrase's edge that is not a word character (``C++``, ``GPT-3.5.``), so
+    the edges are look-arounds instead: no word character just before or just after the match.
+    Each word is escaped (``GPT-3.5`` does not match ``GPT-3x5``) and the white space inside a
+    phrase matches any run of white space (converted markdown wraps lines).
+    """
+    alternatives = []
+    for phrase in phrases:
+        words = phrase.split()
+        if not words:
+            raise ConfigError(f"expected blocked phrases to be non-empty, got {phrase!r}")
+        alternatives.append(r"\s+".join(re.escape(w) for w in words))
+    if not alternatives:
+        raise ConfigError("expected at least one blocked phrase")
+    return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)", re.IGNORECASE)
+
+
+@register
+class BlockedPhrase(DropFilter):
+    name = "blocked_phrase"
+    order = 100
+    description = "drop conversations containing a blocked phrase (whole words, any case)"
+    reasons: ClassVar[dict[str, str]] = {
+        "blocked_phrase": "a turn of a blocked role contains a blocked phrase as whole words",
+    }
+
+    def __init__(
+        self,
+        phrases: Iterable[str] = FASTCHAT_PHRASES,
+        roles: Iterable[str] = ("user", "assistant", "system"),
+    ) -> None:
+        self.phrases = tuple(phrases)
+        self.roles = frozenset(roles)
+        self.pattern = phrase_pattern(self.phrases)
+
+    @classmethod
+    def from_config(cls, config: FilterConfig) -> BlockedPhrase | None:
+        if not config.blocked_phrases or not config.blocked_roles:
+            return None
+        return cls(config.blocked_phrases, config.blocked_roles)
+
+    def apply(self, conv: Conversation) -> Verdict:
+        for t in conv.turns:
+            if t.role in self.roles:
+                m = self.pattern.search(t.content)
+                if m is not None:
+                    return Drop(self.name, f"matched {m.group(0)!r} in a turn of role {t.role}")
+        return KEEP
+
+    def check(self, conv: Conversation) -> str | None:
+        v = self.apply(conv)
+        return v.reason if isinstance(v, Drop) else None
+
+
+@register
+class BlockedResponse(DropFilter):
+    """Drops a conversation with an assistant turn that starts with a blocked response — the
+    error pages ShareGPT saved as answers. As in FastChat the match is case-sensitive and allows
+    a leading ``!`` (the warning icon the HTML conversion leaves); leading white space is ignored.
+    """
+
+    name = "blocked_response"
+    order = 90
+    description = "drop conversations where an assistant turn starts with a blocked response"
+    reasons: ClassVar[dict[str, str]] = {
+        "blocked_response": "an assistant turn starts with a blocked response "
+        "(\"Too many requests in 1 hour…\")",
+    }
+
+    def __init__(self, prefixes: Iterable[str] = FASTCHAT_RESPONSES) -> None:
+        self.prefixes = tuple(prefixes)
+
+    @classmethod
+    def from_config(cls, config: FilterConfig) -> BlockedResponse | None:
+        return cls(config.blocked_responses) if config.blocked_responses else None
+
+    def check(self, conv: Conversation) -> str | None:
+        for t in conv.turns:
+            if t.role != ASSISTANT:
+                continue
+            text = t.content.lstrip()
+            if text.startswith("!"):
+                text = text[1:].lstrip()
+            if text.startswith(self.prefixes):
+                return self.name
+        return None

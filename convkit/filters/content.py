@@ -1,0 +1,94 @@
+"""Content: empty or unprintable turns, and conversations too short to be worth training on.
+
+FastChat stops at the first message whose converted value is empty or starts with an
+unprintable character and keeps the messages before it; these filters do the same as a trim
+(the cut turns go to the rejects), after which the structure filters look again. One exception:
+a bad turn inside the system prompt is trimmed alone, since the exchanges after it do not depend
+on an empty prompt — cutting there would throw away the whole conversation.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from ..model import Conversation
+from .base import DropFilter, Part, TrimFilter, prompt_length, register
+
+if TYPE_CHECKING:
+    from .config import FilterConfig
+
+
+class _CutBefore(TrimFilter):
+    """Cuts the conversation before its first bad turn (a bad system-prompt turn goes alone)."""
+
+    def bad(self, content: str) -> bool:
+        raise NotImplementedError
+
+    def trim(self, conv: Conversation) -> list[Part]:
+        prompt = prompt_length(conv)
+        parts: list[Part] = []
+        for i, t in enumerate(conv.turns):
+            if not self.bad(t.content):
+                continue
+            if i < prompt:
+                parts.append(Part(i, i + 1, self.name))
+                continue
+            parts.append(Part(i, len(conv.turns), self.name))
+            break
+        return parts
+
+
+@register
+class EmptyTurn(_CutBefore):
+    name = "empty_turn"
+    order = 30
+    description = "cut a conversation before its first empty (or white-space only) turn"
+    reasons: ClassVar[dict[str, str]] = {
+        "empty_turn": "an empty or white-space only turn and every turn after it (trimmed)",
+    }
+
+    def bad(self, content: str) -> bool:
+        return not content.strip()
+
+
+@register
+class UnprintableTurn(_CutBefore):
+    name = "unprintable_turn"
+    order = 40
+    description = "cut a conversation before its first turn starting with an unprintable character"
+    reasons: ClassVar[dict[str, str]] = {
+        "unprintable_turn": "a turn whose first non-space character is not printable (a control, "
+        "format or unassigned character, as str.isprintable says) and every turn after it "
+        "(trimmed)",
+    }
+
+    def bad(self, content: str) -> bool:
+        text = content.strip()
+        return bool(text) and not text[0].isprintable()
+
+
+@register
+class TooShort(DropFilter):
+    """Drops a conversation whose turns after the system prompt hold fewer than ``min_chars``
+    characters in total (each turn counted without its surrounding white space)."""
+
+    name = "too_short"
+    order = 80
+    description = "drop conversations with fewer than --min-chars characters (system prompt aside)"
+    reasons: ClassVar[dict[str, str]] = {
+        "too_short": "fewer than min_chars characters in the turns after the system prompt",
+    }
+
+    def __init__(self, min_chars: int = 16) -> None:
+        self.min_chars = min_chars
+
+    @classmethod
+    def from_config(cls, config: FilterConfig) -> TooShort | None:
+        return cls(config.min_chars) if config.min_chars > 0 else None
+
+    def check(self, conv: Conversation) -> str | None:
+        total = 0
+        for t in conv.turns[prompt_length(conv):]:
+            total += len(t.content.strip())
+            if total >= self.min_chars:
+                return None
+        return self.name

@@ -1,0 +1,60 @@
+"""Duplicates: a repeated id, or repeated content, after every other filter; the first one wins.
+
+FastChat keys content on the first two messages only, and other tools use Python's ``hash()``,
+which is salted per process. Here the key is a 16-byte BLAKE2b digest of every turn (role and
+normalised content, length-prefixed so no two different conversations share an encoding), the
+same in every process and every run. These filters keep state: the pipeline runs them through
+:class:`~convkit.filters.base.Dedup` in the main process, in input order.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import ClassVar
+
+from ..model import Conversation
+from .base import KeyFilter, register
+
+
+def normalise_text(text: str) -> str:
+    """The text as dedup compares it: white space stripped at both ends and every inner run of
+    white space (spaces, tabs, new lines, Unicode spaces) made one space. Case is kept."""
+    return " ".join(text.split())
+
+
+def content_digest(conv: Conversation) -> bytes:
+    """The 16-byte BLAKE2b digest of ``conv``'s turns: for each, its role and normalised
+    content, each UTF-8 encoded and prefixed with its length as 8 big-endian bytes."""
+    h = hashlib.blake2b(digest_size=16)
+    for t in conv.turns:
+        for field in (t.role, normalise_text(t.content)):
+            data = field.encode("utf-8", "surrogatepass")  # lone surrogates survive JSON
+            h.update(len(data).to_bytes(8, "big"))
+            h.update(data)
+    return h.digest()
+
+
+@register
+class DuplicateId(KeyFilter):
+    name = "duplicate_id"
+    order = 10
+    description = "drop a conversation whose id was already kept"
+    reasons: ClassVar[dict[str, str]] = {
+        "duplicate_id": "an earlier kept conversation has the same id",
+    }
+
+    def key(self, conv: Conversation) -> str:
+        return conv.id
+
+
+@register
+class DuplicateContent(KeyFilter):
+    name = "duplicate_content"
+    order = 20
+    description = "drop a conversation whose turns (normalised) were already kept"
+    reasons: ClassVar[dict[str, str]] = {
+        "duplicate_content": "an earlier kept conversation has the same roles and contents, "
+        "white space aside",
+    }
+
+    def key(self, conv: Conversation) -> bytes:
+        return content_digest(conv)

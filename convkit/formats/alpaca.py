@@ -1,0 +1,198 @@
+"""Alpaca and its kin: ``{"instruction", "input"?, "output"}``.
+
+Also Code-Alpaca, GPT4-Alpaca, Self-Instruct and Evol-Instruct 70k (``{instruction, output}``),
+and LLaMA-Factory's extension with ``"system"`` and ``"history": [[prompt, response], ...]``.
+
+Reader option ``prompt_template`` says how instruction and input become the user turn; the
+name is recorded in ``meta["convkit"]["prompt_template"]``:
+
+``default``
+    ``instruction``, or ``instruction + "\\n\\n" + input`` when ``input`` is non-empty after
+    stripping.
+``fastchat``
+    FastChat's ``convert_alpaca.py``: ``instruction + "\\nInput:\\n" + input`` when the stripped
+    input is longer than one character (its ``> 1`` test: a one-character input is dropped).
+``llama-factory``
+    LLaMA-Factory's converter: the non-empty of instruction and input joined by ``"\\n"``.
+``stanford``
+    The Stanford Alpaca training prompt, preamble and ``### Response:`` header included, as the
+    whole user turn (``prompt_input`` when ``input`` is not ``""``, else ``prompt_no_input``).
+
+The writer makes one record per single-exchange conversation (optional system turns, one user
+turn, one assistant turn); anything longer is rejected with ``not_single_exchange`` unless the
+writer option ``history`` is set, which writes the earlier exchanges as LLaMA-Factory
+``history`` pairs. The user turn goes to ``instruction`` whole (``input`` is ``""``): how a
+reader joined the two cannot be undone reliably.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ..model import ASSISTANT, SYSTEM, USER, Conversation, Source, Turn
+from ._common import expect, opt_str, other_fields, req_str, with_provenance
+from .base import Format, Option, RecordRejected, register
+from .sharegpt import record_id, require_object
+
+_STANFORD_INPUT = (
+    "Below is an instruction that describes a task, paired with an input that provides further "
+    "context. Write a response that appropriately completes the request.\n\n"
+    "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:"
+)
+_STANFORD_NO_INPUT = (
+    "Below is an instruction that describes a task. "
+    "Write a response that appropriately completes the request.\n\n"
+    "### Instruction:\n{instruction}\n\n### Response:"
+)
+
+
+def _default(instruction: str, inp: str) -> str:
+    if not inp.strip():
+        return instruction
+    if not instruction.strip():
+        return inp
+    return instruction + "\n\n" + inp
+
+
+def _fastchat(instruction: str, inp: str) -> str:
+    if len(inp.strip()) > 1:
+        return instruction + "\nInput:\n" + inp
+    return instruction
+
+
+def _llama_factory(instruction: str, inp: str) -> str:
+    return "\n".join(p for p in (instruction, inp) if p)
+
+
+def _stanford(instruction: str, inp: str) -> str:
+    if inp != "":
+        return _STANFORD_INPUT.format(instruction=instruction, input=inp)
+    return _STANFORD_NO_INPUT.format(instruction=instruction)
+
+
+#: Prompt templates by name: (instruction, input) -> user turn.
+PROMPT_TEMPLATES: dict[str, Callable[[str, str], str]] = {
+    "default": _default,
+    "fastchat": _fastchat,
+    "llama-factory": _llama_factory,
+    "stanford": _stanford,
+}
+
+PROMPT_TEMPLATE_OPTION = Option(
+    "prompt_template",
+    str,
+    "default",
+    "how instruction and input make the user turn: " + ", ".join(PROMPT_TEMPLATES),
+    choices=tuple(PROMPT_TEMPLATES),
+)
+
+
+@register
+class Alpaca(Format):
+    name = "alpaca"
+    aliases = ("code-alpaca", "gpt4-alpaca", "self-instruct", "evol-instruct")
+    description = '{"instruction", "input"?, "output"}; also "system" and "history" pairs'
+    recognises = 'string "instruction" and "output"'
+    detect_priority = 60
+    options = (
+        PROMPT_TEMPLATE_OPTION,
+        Option(
+            "history",
+            bool,
+            False,
+            "write earlier exchanges as LLaMA-Factory history pairs instead of rejecting them",
+            side="write",
+        ),
+    )
+
+    #: Field names: the dolly reader maps its own onto the same rules.
+    instruction_key = "instruction"
+    input_key = "input"
+    output_key = "output"
+
+    def recognise(self, record: Any) -> str | None:
+        if (
+            isinstance(record, dict)
+            and isinstance(record.get(self.instruction_key), str)
+            and isinstance(record.get(self.output_key), str)
+            and "instances" not in record
+        ):
+            return self.recognises
+        return None
+
+    def read(self, record: Any, source: Source) -> Iterator[Conversation]:
+        record = require_object(record)
+        rid = record_id(record, source)
+        instruction = req_str(record, self.instruction_key)
+        inp = opt_str(record, self.input_key)
+        output = req_str(record, self.output_key)
+        turns: list[Turn] = []
+        system = opt_str(record, "system")
+        if system:
+            turns.append(Turn(SYSTEM, system))
+        turns.extend(_history(record.get("history")))
+        template = self.opt["prompt_template"]
+        turns.append(Turn(USER, PROMPT_TEMPLATES[template](instruction, inp)))
+        turns.append(Turn(ASSISTANT, output))
+        used = ("id", self.instruction_key, self.input_key, self.output_key, "system", "history")
+        meta = with_provenance(other_fields(record, used), self.name, prompt_template=template)
+        yield Conversation(rid, turns, meta, source, record)
+
+    def write(self, conv: Conversation) -> dict[str, Any]:
+        system = [t.content for t in conv.system_turns()]
+        rest = conv.turns[len(system) :]
+        pairs = len(rest) // 2
+        if (
+            pairs == 0
+            or [t.role for t in rest] != [USER, ASSISTANT] * pairs
+            or (pairs > 1 and not self.opt["history"])
+        ):
+            raise RecordRejected(
+                "not_single_exchange",
+                "alpaca holds one user turn and one assistant turn (after any system turns); "
+                f"this conversation has {_roles_summary(conv)}",
+            )
+        out: dict[str, Any] = {"id": conv.id}
+        if system:
+            out["system"] = "\n\n".join(system)
+        if pairs > 1:
+            out["history"] = [
+                [rest[i].content, rest[i + 1].content] for i in range(0, len(rest) - 2, 2)
+            ]
+        out["instruction"] = rest[-2].content
+        out["input"] = ""
+        out["output"] = rest[-1].content
+        for k, v in conv.meta.items():
+            if k not in out:
+                out[k] = v
+        return out
+
+
+def _history(history: Any) -> list[Turn]:
+    """LLaMA-Factory's ``history``: earlier ``[prompt, response]`` pairs, oldest first."""
+    if history is None:
+        return []
+    if not isinstance(history, list):
+        raise expect(history, "a list", "history")
+    turns = []
+    for i, pair in enumerate(history):
+        if (
+            not isinstance(pair, list)
+            or len(pair) != 2
+            or not all(isinstance(p, str) for p in pair)
+        ):
+            raise RecordRejected(
+                "invalid_record",
+                f"expected history[{i}] to be a [prompt, response] pair of strings",
+                f"history[{i}]",
+            )
+        turns.append(Turn(USER, pair[0]))
+        turns.append(Turn(ASSISTANT, pair[1]))
+    return turns
+
+
+def _roles_summary(conv: Conversation) -> str:
+    if not conv.turns:
+        return "no turns"
+    return "roles " + ", ".join(conv.roles())

@@ -1,0 +1,139 @@
+"""Parquet output (the ``parquet`` extra: ``pip install 'convkit[parquet]'``).
+
+One row per conversation, in a fixed schema so that every row group agrees:
+
+* ``id``: string
+* ``messages``: list of ``{role: string, content: string, extra: string}``, where ``extra`` is
+  the turn's other keys (``tool_calls``, ``name``, content parts, ...) as a JSON object, or null
+* ``meta``: the conversation's metadata as a JSON object, or null
+
+The file is written beside its final name and renamed into place on success, like every output
+of convkit; rows are written in row groups of ``row_group_size`` (a writer option).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+from ..errors import ConfigError
+from ..io import dumps
+from ..model import Conversation
+from .base import Format, Option, register
+from .messages import message_dict
+
+INSTALL_HINT = (
+    "writing parquet needs pyarrow: pip install 'convkit[parquet]' (or pip install pyarrow)"
+)
+
+
+def _pyarrow() -> tuple[Any, Any]:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ConfigError(INSTALL_HINT) from None
+    return pa, pq
+
+
+def schema() -> Any:
+    """The Arrow schema of convkit's parquet output."""
+    pa, _ = _pyarrow()
+    message = pa.struct([("role", pa.string()), ("content", pa.string()), ("extra", pa.string())])
+    return pa.schema([("id", pa.string()), ("messages", pa.list_(message)), ("meta", pa.string())])
+
+
+def _json(value: Any) -> str | None:
+    return dumps(value).decode("utf-8") if value else None
+
+
+@register
+class Parquet(Format):
+    name = "parquet"
+    description = "Parquet rows: id, messages [{role, content, extra}], meta (JSON); an extra"
+    options = (
+        Option("row_group_size", int, 1000, "rows per parquet row group", side="write", minimum=1),
+    )
+
+    def write(self, conv: Conversation) -> dict[str, Any]:
+        messages = []
+        for t in conv.turns:
+            m = message_dict(t)
+            extra = {k: v for k, v in m.items() if k not in ("role", "content")}
+            content = m["content"]
+            if not isinstance(content, str):  # content parts: the list goes to extra
+                extra["content"] = content
+                content = t.content
+            messages.append({"role": t.role, "content": content, "extra": _json(extra)})
+        return {"id": conv.id, "messages": messages, "meta": _json(conv.meta)}
+
+    def open_sink(self, path: str | os.PathLike[str]) -> ParquetSink:
+        return ParquetSink(path, row_group_size=self.opt["row_group_size"])
+
+
+class ParquetSink:
+    """Writes the rows of :meth:`Parquet.write` to a parquet file, atomically."""
+
+    def __init__(self, path: str | os.PathLike[str], *, row_group_size: int = 1000) -> None:
+        pa, pq = _pyarrow()
+        self.path = os.fspath(path)
+        if self.path == "-":
+            raise ConfigError("parquet output needs a file name, not stdout")
+        directory = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(directory):
+            raise ConfigError(f"output directory does not exist: {directory}")
+        self.count = 0
+        self._pa = pa
+        self._schema = schema()
+        self._size = row_group_size
+        self._rows: list[dict[str, Any]] = []
+        fd, self._tmp = tempfile.mkstemp(
+            prefix=f".{os.path.basename(self.path)}.", suffix=".tmp", dir=directory
+        )
+        os.close(fd)
+        self._writer: Any = pq.ParquetWriter(self._tmp, self._schema)
+
+    def write(self, obj: dict[str, Any]) -> None:
+        self._rows.append(obj)
+        self.count += 1
+        if len(self._rows) >= self._size:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._rows:
+            table = self._pa.Table.from_pylist(self._rows, schema=self._schema)
+            self._writer.write_table(table)
+            self._rows = []
+
+    def commit(self) -> None:
+        if self._writer is None:
+            return
+        self._flush()
+        self._writer.close()
+        self._writer = None
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(self._tmp, 0o666 & ~mask)
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        if self._writer is None:
+            return
+        try:
+            self._writer.close()
+        finally:
+            self._writer = None
+            try:
+                os.unlink(self._tmp)
+            except FileNotFoundError:
+                pass
+
+    def __enter__(self) -> ParquetSink:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()

@@ -1,0 +1,166 @@
+"""Parsing with lexbor, and reading code blocks and TeX out of parsed subtrees.
+
+Both engines parse with lexbor (selectolax), the HTML5 algorithm, so that they see the same tree
+for broken markup. Everything here is iterative: parsed trees can be arbitrarily deep.
+"""
+from __future__ import annotations
+
+import html as _html
+import re
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from ._layout import MARKERS
+from .noise import DROPPED_TAGS
+
+__all__ = ["MAX_NESTING", "code_block", "parse", "plain_text", "tex_of", "too_deep"]
+
+# lexbor spends time proportional to the open-element stack on each block start tag, so
+# 100,000 unclosed <div> cost ~15 s. Past this nesting the input is not a chat message and is
+# flattened to its text instead (see too_deep).
+MAX_NESTING = 10_000
+
+_VOID = frozenset(
+    "area base basefont bgsound br col embed frame hr img input keygen link meta param "
+    "source track wbr".split()
+)
+# Start tags whose element closes itself at the next sibling; they never nest by themselves.
+_SELF_CLOSING_SIBLINGS = frozenset(
+    "p li dt dd option optgroup tr td th thead tbody tfoot colgroup caption rb rt rtc rp "
+    "html head body".split()
+)
+# Tags as they appear in the raw text; attribute values with ">" may cut a tag short, which
+# only changes the estimate, not the rule (the rule is defined on this regex).
+_TAG = re.compile(r"<(/?)([A-Za-z][^\s/>]*)[^>]*?(/?)>")
+_HTML_SPACE_RUN = re.compile(r"[ \t\n\r\f]+")
+_LANGUAGE = re.compile(r"language-(\S+)")
+_LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*\n)+")
+_TEX_ANNOTATION = 'annotation[encoding="application/x-tex"]'
+
+
+def clean_input(html: str) -> str:
+    """Remove NUL and the converter's marker characters, which never occur in real text."""
+    if "\x00" in html:
+        html = html.replace("\x00", "")
+    for marker in MARKERS:
+        if marker in html:
+            html = html.replace(marker, "")
+    return html
+
+
+def too_deep(html: str) -> bool:
+    """True when the raw tags open more than MAX_NESTING elements at some point.
+
+    Counted on the text with :data:`_TAG`: a start tag adds one, an end tag takes one (not
+    below zero); void elements, ``<x/>`` and tags that close at their next sibling (``p``,
+    ``li``, ``td``…) do not count. Only run when the text has that many ``<`` at all.
+    """
+    if html.count("<") <= MAX_NESTING:
+        return False
+    depth = 0
+    for m in _TAG.finditer(html):
+        name = m.group(2).lower()
+        if name in _VOID or name in _SELF_CLOSING_SIBLINGS:
+            continue
+        if m.group(1):
+            depth = depth - 1 if depth else 0
+        elif not m.group(3):
+            depth += 1
+            if depth > MAX_NESTING:
+                return True
+    return False
+
+
+def plain_text(html: str) -> str:
+    """The fallback for :func:`too_deep` input: tags removed, entities decoded, spaces collapsed."""
+    text = _html.unescape(re.sub(r"<[^>]*>", " ", html))
+    return _HTML_SPACE_RUN.sub(" ", text).strip(" ")
+
+
+def parse(html: str) -> LexborNode | None:
+    """Parse ``html`` as a fragment (context ``<div>``); return its first top-level node."""
+    return LexborHTMLParser(html, is_fragment=True).root
+
+
+def _walk_text(top: LexborNode, start: LexborNode | None):
+    """Yield the text of ``top``'s subtree in document order, skipping dropped elements.
+
+    With ``start``, text before entering ``start`` is skipped. ``<br>`` yields a newline.
+    """
+    started = start is None
+    start_id = start.mem_id if start is not None else None
+    node = top.child
+    depth = 1  # of ``node`` below ``top``
+    while node is not None:
+        tag = node.tag
+        descend = False
+        if tag == "-text":
+            if started:
+                yield node.text_content or ""
+        elif tag and tag[0] not in "-!" and tag not in DROPPED_TAGS:
+            if not started and node.mem_id == start_id:
+                started = True
+            if tag == "br":
+                if started:
+                    yield "\n"
+            else:
+                descend = True
+        if descend and node.child is not None:
+            node = node.child
+            depth += 1
+            continue
+        while node.next is None:
+            node = node.parent
+            depth -= 1
+            if depth == 0:
+                return
+        node = node.next
+
+
+def _language(node: LexborNode | None) -> str:
+    if node is None:
+        return ""
+    m = _LANGUAGE.search(node.attributes.get("class") or "")
+    # A backtick cannot be part of a backtick fence's info string.
+    return m.group(1) if m and "`" not in m.group(1) else ""
+
+
+def code_block(pre: LexborNode) -> tuple[str, str]:
+    """Language and exact text of a ``<pre>``.
+
+    The text starts at the first ``<code>`` (what precedes it is the ShareGPT header: label,
+    "Copy code", button) and runs to the end of the ``<pre>``; without ``<code>`` it is all the
+    text. Leading blank lines and trailing white space are removed. The language is the
+    ``language-*`` class of that ``<code>``, else of the ``<pre>``.
+    """
+    code = pre.css_first("code")
+    text = "".join(_walk_text(pre, code))
+    text = _LEADING_BLANK_LINES.sub("", text).rstrip(" \t\n")
+    return _language(code) or _language(pre), text
+
+
+def _classes(node: LexborNode) -> list[str]:
+    return (node.attributes.get("class") or "").split()
+
+
+def tex_of(node: LexborNode, tag: str) -> tuple[bool, str] | None:
+    """``(display, tex)`` when ``node`` is rendered math with a TeX annotation, else None.
+
+    KaTeX marks display math with ``katex-display`` and inline math with ``katex``; a bare
+    MathML ``<math>`` is display when ``display="block"``. White space in the TeX is collapsed
+    (TeX ignores it in math mode).
+    """
+    classes = _classes(node)
+    if "katex-display" in classes:
+        display = True
+    elif "katex" in classes:
+        display = False
+    elif tag == "math":
+        display = node.attributes.get("display") == "block"
+    else:
+        return None
+    annotation = node.css_first(_TEX_ANNOTATION)
+    if annotation is None:
+        return None
+    tex = _HTML_SPACE_RUN.sub(" ", annotation.text(deep=True)).strip(" ")
+    return display, tex

@@ -1,0 +1,88 @@
+"""ShareGPT page noise: what the scraped ChatGPT page adds to a message that is not content.
+
+The rules here are positional, not textual: FastChat deletes ``\\d+ / \\d+`` at the start of
+every converted message and ``Copy\\d+ chars / \\d+ words`` anywhere, which eats "1 / 2 cup of
+flour". Looking at the raw records and at the scraper (sharegpt.com's extension) tells where the
+noise really sits:
+
+* The regeneration counter ("2 / 2") is page chrome around a message. The scraper took a human
+  message with ``textContent`` of the whole row, so the counter is glued to the start of the
+  *human* text ("5 / 5如果要讓…", record ``qhuNCkw``); a gpt message is the ``outerHTML`` of the
+  ``.markdown`` div, where the counter does not occur. In HTML we therefore only drop it when it
+  is the first text of the fragment *and* sits outside any content element (only ``div``/
+  ``span`` ancestors), i.e. where chrome would be; inside ``<p>`` it is the answer's text.
+* "Copy" + "N chars / N words" is a browser extension's footer (a ``<button>`` and a ``<div>``);
+  the button is chrome (removed with every ``<button>``), and the counter text is dropped only as
+  a whole text node outside content elements.
+* The code block header (language label, "Copy code", button, svg) is everything in a ``<pre>``
+  before its first ``<code>``; see :func:`convkit.markdown.reference`.
+
+:func:`strip_regeneration_counter` is the rule for human turns (plain text, never converted).
+"""
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "CHROME_TAGS",
+    "DROPPED_TAGS",
+    "is_copy_stats",
+    "is_regeneration_counter",
+    "strip_regeneration_counter",
+]
+
+# Elements whose content is never message text: page UI (buttons, icons) and non-rendered
+# markup. They are removed with everything inside them, at any depth.
+DROPPED_TAGS = frozenset(
+    {
+        "button", "svg", "script", "style", "template", "noscript", "title", "head",
+        "meta", "link", "base", "select", "input", "textarea", "iframe", "object",
+        "embed", "canvas", "audio", "video", "map",
+    }
+)
+
+# Elements that may wrap page chrome; text with any other ancestor is content.
+CHROME_TAGS = frozenset({"div", "span"})
+
+# "2 / 2", as ChatGPT printed the counter of regenerated or edited messages.
+_COUNTER = re.compile(r"(\d{1,4}) ?/ ?(\d{1,4})")
+# The extension's footer, with or without its "Copy" button text glued in front.
+_COPY_STATS = re.compile(r"(?:Copy ?)?\d+ chars ?/ ?\d+ words")
+# A counter glued to the human text that follows it: "5 / 5如果…", "2 / 2Write…".
+_HUMAN_COUNTER = re.compile(r"\s*(\d{1,4}) / (\d+)")
+
+_HTML_SPACE = " \t\n\r\f"
+
+
+def is_regeneration_counter(text: str) -> bool:
+    """True when ``text`` (one whole text node) is a counter like "2 / 2" (1 <= N <= M)."""
+    m = _COUNTER.fullmatch(text.strip(_HTML_SPACE))
+    return m is not None and 1 <= int(m.group(1)) <= int(m.group(2))
+
+
+def is_copy_stats(text: str) -> bool:
+    """True when ``text`` (one whole text node) is a "[Copy]N chars / N words" footer."""
+    return _COPY_STATS.fullmatch(text.strip(_HTML_SPACE)) is not None
+
+
+def strip_regeneration_counter(text: str) -> str:
+    """Remove the "N / M" counter the scraper glued to the start of a human message.
+
+    Only a counter directly followed by text (no space) is removed, because that is how
+    ``textContent`` joined it: "5 / 5如果…" loses "5 / 5", while "1 / 2 cup of flour" is kept.
+    Requires 1 <= N <= M and M >= 2 (a counter only shows for two or more versions); when the
+    total runs into digits of the message, the shortest valid total wins ("2 / 2100 words"
+    gives "100 words").
+    """
+    m = _HUMAN_COUNTER.match(text)
+    if m is None:
+        return text
+    n, digits = int(m.group(1)), m.group(2)
+    # The total's digits may run into the message ("2 / 2100 words"): take the shortest
+    # total that makes a valid counter and leaves text (not a space) right after it.
+    for k in range(1, min(len(digits), 4) + 1):
+        rest = text[m.start(2) + k:]
+        total = int(digits[:k])
+        if rest and not rest[0].isspace() and 1 <= n <= total and total >= 2:
+            return rest
+    return text

@@ -1,0 +1,661 @@
+"""Chat templates: the built-in ones and any Jinja chat template, rendered in a sandbox.
+
+A chat template turns a list of messages into the text a model is trained on. convkit ships
+``chatml``, ``llama-2``, ``llama-3``, ``vicuna-v1.1`` (``vicuna``) and ``alpaca``, written as Jinja
+sources like any other, and loads others from a ``.jinja`` file, a ``tokenizer_config.json``
+(its ``chat_template``, a string or a list of named templates), a ``chat_template.json``, or a
+model directory holding one of these.
+
+Templates come from downloaded files, so they are rendered as Hugging Face transformers renders
+them, in Jinja's :class:`~jinja2.sandbox.ImmutableSandboxedEnvironment`: no attribute starting
+with ``_``, no Python internals (``__class__``, ``__globals__``, ``mro``), no method that changes
+the messages, no loader (so ``include``/``import``/``extends`` cannot read files), ``range``
+bounded. On top of that, convkit bounds what a template can allocate: string and list
+repetition, concatenation and ``**`` are checked, and so is the size of the output. What the
+sandbox cannot bound is time: a template that loops without writing anything runs until
+stopped. The context is transformers': ``messages``, ``add_generation_prompt``, ``bos_token``,
+``eos_token``, ``tools`` when given, ``raise_exception(msg)``, ``strftime_now(fmt)`` (the real
+time, so output using it is not reproducible), the ``tojson`` filter, loop controls and the
+``{% generation %}`` block (rendered as its body).
+
+Errors: a template that does not compile, or tries to break out of the sandbox, raises
+:class:`TemplateSecurityError` / :class:`~convkit.errors.ConfigError` (the template is at fault,
+every record would fail); a template that rejects one conversation (``raise_exception``, a
+missing key, a wrong type) raises :class:`TemplateRenderError`, which writers turn into a
+rejection with reason ``template_error``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError, ConvkitError
+
+if TYPE_CHECKING:
+    from .model import Conversation
+
+__all__ = [
+    "BUILTIN_TEMPLATES",
+    "ChatTemplate",
+    "TemplateOverheads",
+    "TemplateRenderError",
+    "TemplateSecurityError",
+    "builtin_template_names",
+    "conversation_messages",
+    "load_template",
+    "rendered_token_counts",
+    "sandboxed_environment",
+    "template_overheads",
+]
+
+#: Longest string or list a template may build by repetition or concatenation (characters or
+#: items); far above any conversation, far below what would exhaust memory.
+MAX_SEQUENCE = 50_000_000
+#: Output allowance: this many times the characters of the messages, plus MIN_OUTPUT.
+OUTPUT_FACTOR = 20
+MIN_OUTPUT = 1_000_000
+
+INSTALL_HINT = (
+    "chat templates need jinja2: pip install 'convkit[templates]' (or pip install jinja2)"
+)
+
+
+class TemplateRenderError(ConvkitError):
+    """A template refused one conversation (``raise_exception``, a missing key, a wrong type)."""
+
+    reason = "template_error"
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+class TemplateSecurityError(ConfigError):
+    """A template tried to leave the sandbox or to exhaust memory: the template is hostile."""
+
+
+# --------------------------------------------------------------------------- built-in templates
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltinTemplate:
+    source: str
+    bos_token: str
+    eos_token: str
+    description: str
+
+
+_VICUNA_SYSTEM = (
+    "A chat between a curious user and an artificial intelligence assistant. "
+    "The assistant gives helpful, detailed, and polite answers to the user's questions."
+)
+_ALPACA_SYSTEM = (
+    "Below is an instruction that describes a task. "
+    "Write a response that appropriately completes the request."
+)
+
+# The sources are kept on few lines on purpose: whitespace outside tags is output.
+BUILTIN_TEMPLATES: dict[str, BuiltinTemplate] = {
+    "chatml": BuiltinTemplate(
+        "{% for message in messages %}"
+        "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+        "{% endfor %}"
+        "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}",
+        "",
+        "<|im_end|>",
+        "ChatML: <|im_start|>role\\ncontent<|im_end|> per message",
+    ),
+    "llama-2": BuiltinTemplate(
+        "{% if messages and messages[0]['role'] == 'system' %}"
+        "{% set loop_messages = messages[1:] %}{% set system_message = messages[0]['content'] %}"
+        "{% else %}{% set loop_messages = messages %}{% set system_message = none %}{% endif %}"
+        "{% for message in loop_messages %}"
+        "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+        "{{ raise_exception('llama-2 needs roles alternating user/assistant after one optional "
+        "system message') }}"
+        "{% endif %}"
+        "{% if loop.index0 == 0 and system_message is not none %}"
+        "{% set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}"
+        "{% else %}{% set content = message['content'] %}{% endif %}"
+        "{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content | trim + ' [/INST]' }}"
+        "{% else %}{{ ' ' + content | trim + ' ' + eos_token }}{% endif %}"
+        "{% endfor %}",
+        "<s>",
+        "</s>",
+        "Llama 2 chat: <s>[INST] <<SYS>>…<</SYS>> user [/INST] answer </s>",
+    ),
+    "llama-3": BuiltinTemplate(
+        "{{ bos_token }}"
+        "{% for message in messages %}"
+        "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' "
+        "+ message['content'] | trim + '<|eot_id|>' }}"
+        "{% endfor %}"
+        "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}"
+        "{% endif %}",
+        "<|begin_of_text|>",
+        "<|eot_id|>",
+        "Llama 3 instruct: <|start_header_id|>role<|end_header_id|>\\n\\ncontent<|eot_id|>",
+    ),
+    "vicuna-v1.1": BuiltinTemplate(
+        "{% if messages and messages[0]['role'] == 'system' %}"
+        "{% set loop_messages = messages[1:] %}{{ messages[0]['content'] + ' ' }}"
+        "{% else %}{% set loop_messages = messages %}{{ '"
+        + _VICUNA_SYSTEM.replace("'", "\\'")
+        + " ' }}{% endif %}"
+        "{% for message in loop_messages %}"
+        "{% if message['role'] == 'user' %}{{ 'USER: ' + message['content'] + ' ' }}"
+        "{% elif message['role'] == 'assistant' %}{{ 'ASSISTANT: ' + message['content'] + eos_token }}"
+        "{% else %}{{ raise_exception('vicuna-v1.1 has no role ' + message['role'] + ' after the "
+        "first message') }}{% endif %}"
+        "{% endfor %}"
+        "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}",
+        "<s>",
+        "</s>",
+        "FastChat's vicuna_v1.1: system USER: … ASSISTANT: …</s>",
+    ),
+    "alpaca": BuiltinTemplate(
+        "{% if messages and messages[0]['role'] == 'system' %}"
+        "{% set loop_messages = messages[1:] %}{{ messages[0]['content'] + '\\n\\n' }}"
+        "{% else %}{% set loop_messages = messages %}{{ '" + _ALPACA_SYSTEM + "\\n\\n' }}"
+        "{% endif %}"
+        "{% for message in loop_messages %}"
+        "{% if message['role'] == 'user' %}{{ '### Instruction:\\n' + message['content'] + '\\n\\n' }}"
+        "{% elif message['role'] == 'assistant' %}"
+        "{{ '### Response:\\n' + message['content'] + eos_token + '\\n\\n' }}"
+        "{% else %}{{ raise_exception('alpaca has no role ' + message['role'] + ' after the "
+        "first message') }}{% endif %}"
+        "{% endfor %}"
+        "{% if add_generation_prompt %}{{ '### Response:\\n' }}{% endif %}",
+        "",
+        "</s>",
+        "Stanford Alpaca's prompt as a chat: preamble, ### Instruction:, ### Response:",
+    ),
+}
+_BUILTIN_ALIASES = {"vicuna": "vicuna-v1.1", "llama2": "llama-2", "llama3": "llama-3"}
+
+
+def builtin_template_names() -> list[str]:
+    """Names of the built-in templates (aliases not included)."""
+    return list(BUILTIN_TEMPLATES)
+
+
+# --------------------------------------------------------------------------- the sandbox
+
+_ENV: Any = None
+
+
+def sandboxed_environment() -> Any:
+    """The shared Jinja environment chat templates compile in (created on first use)."""
+    global _ENV
+    if _ENV is None:
+        _ENV = _make_environment()
+    return _ENV
+
+
+def _make_environment() -> Any:
+    try:
+        import jinja2
+        import jinja2.ext
+        import jinja2.nodes
+        from jinja2.exceptions import SecurityError, TemplateError
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+    except ImportError:
+        raise ConfigError(INSTALL_HINT) from None
+
+    def _too_big(n: int) -> None:
+        if n > MAX_SEQUENCE:
+            raise SecurityError(
+                f"the template builds a value of {n} items, over the limit of {MAX_SEQUENCE}"
+            )
+
+    class BoundedEnvironment(ImmutableSandboxedEnvironment):
+        # Repetition, concatenation and powers are how a short template exhausts memory.
+        intercepted_binops = frozenset(["*", "**", "+"])
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            if operator == "*":
+                for seq, n in ((left, right), (right, left)):
+                    if isinstance(seq, (str, list, tuple)) and isinstance(n, int):
+                        _too_big(len(seq) * n)
+            elif operator == "+":
+                if isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
+                    _too_big(len(left) + len(right))
+            elif operator == "**":
+                if isinstance(left, int) and isinstance(right, int) and abs(left) > 1:
+                    if right > 4096 or (right > 64 and abs(left).bit_length() * right > 65536):
+                        raise SecurityError("the template computes a power too large to hold")
+            return super().call_binop(context, operator, left, right)
+
+    class GenerationBlock(jinja2.ext.Extension):
+        """``{% generation %}…{% endgeneration %}`` (marks assistant text): renders the body."""
+
+        tags = {"generation"}
+
+        def parse(self, parser: Any) -> Any:
+            lineno = next(parser.stream).lineno
+            body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
+            return jinja2.nodes.CallBlock(self.call_method("_body"), [], [], body).set_lineno(
+                lineno
+            )
+
+        def _body(self, caller: Any) -> str:
+            return caller()
+
+    def raise_exception(message: Any) -> None:
+        raise TemplateError(str(message))
+
+    def tojson(
+        value: Any,
+        ensure_ascii: bool = False,
+        indent: Any = None,
+        separators: Any = None,
+        sort_keys: bool = False,
+    ) -> str:
+        # transformers' tojson: no HTML escaping (unlike Jinja's), arguments as json.dumps.
+        return json.dumps(
+            value,
+            ensure_ascii=ensure_ascii,
+            indent=indent,
+            separators=separators,
+            sort_keys=sort_keys,
+        )
+
+    def strftime_now(fmt: str) -> str:
+        return datetime.now().strftime(fmt)
+
+    env = BoundedEnvironment(
+        trim_blocks=True,
+        lstrip_blocks=True,
+        extensions=[GenerationBlock, jinja2.ext.loopcontrols],
+        autoescape=False,
+        keep_trailing_newline=False,
+    )
+    env.filters["tojson"] = tojson
+    # Filters that take a width allocate it whatever the input: bound them.
+    for name in ("center", "indent", "wordwrap"):
+        env.filters[name] = _bounded_width(env.filters[name], SecurityError)
+    env.globals["raise_exception"] = raise_exception
+    env.globals["strftime_now"] = strftime_now
+    return env
+
+
+def _bounded_width(fn: Any, error: type[Exception]) -> Any:
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        for v in (*args[1:], *kwargs.values()):
+            if isinstance(v, int) and not isinstance(v, bool) and v > MAX_SEQUENCE:
+                raise error(f"the template asks for a width of {v}, over the limit")
+        return fn(*args, **kwargs)
+
+    for attr in ("jinja_pass_arg",):
+        if hasattr(fn, attr):
+            setattr(bounded, attr, getattr(fn, attr))
+    return bounded
+
+
+# --------------------------------------------------------------------------- templates
+
+
+class ChatTemplate:
+    """A compiled chat template with the special tokens it is rendered with.
+
+    ``name`` is how it is recorded in the output's provenance (a built-in name, or the file's
+    name); ``sha256`` identifies its source exactly. Instances pickle by source, for worker
+    processes.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        *,
+        name: str,
+        bos_token: str = "",
+        eos_token: str = "",
+        origin: str | None = None,
+        builtin: bool = False,
+    ) -> None:
+        self.source = source
+        self.name = name
+        self.bos_token = bos_token
+        self.eos_token = eos_token
+        self.origin = origin
+        self.builtin = builtin
+        self._compiled: Any = None
+        self._compile()
+
+    def _compile(self) -> Any:
+        if self._compiled is None:
+            env = sandboxed_environment()  # first: says what to install when jinja2 is missing
+            from jinja2.exceptions import TemplateSyntaxError
+
+            try:
+                self._compiled = env.from_string(self.source)
+            except TemplateSyntaxError as e:
+                raise ConfigError(
+                    f"chat template {self.name!r} does not compile: {e.message} (line {e.lineno})"
+                ) from None
+        return self._compiled
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.source.encode("utf-8")).hexdigest()
+
+    def provenance(self) -> dict[str, Any]:
+        """What the text writer records in ``meta["convkit"]``: the name, and the hash of a file."""
+        out: dict[str, Any] = {"template": self.name}
+        if not self.builtin:
+            out["template_sha256"] = self.sha256
+        return out
+
+    def render(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        add_generation_prompt: bool = False,
+        tools: Any = None,
+        **context: Any,
+    ) -> str:
+        """The text of ``messages`` under this template.
+
+        Raises :class:`TemplateRenderError` when the template refuses the messages and
+        :class:`TemplateSecurityError` when it breaks the sandbox's rules.
+        """
+        from jinja2.exceptions import SecurityError, TemplateError
+
+        compiled = self._compile()
+        ctx: dict[str, Any] = {
+            "bos_token": self.bos_token,
+            "eos_token": self.eos_token,
+            **context,
+            "messages": messages,
+            "add_generation_prompt": add_generation_prompt,
+        }
+        if tools is not None:
+            ctx["tools"] = tools
+        limit = OUTPUT_FACTOR * _content_chars(messages) + MIN_OUTPUT
+        pieces = []
+        size = 0
+        try:
+            for piece in compiled.generate(ctx):
+                size += len(piece)
+                if size > limit:
+                    raise TemplateSecurityError(
+                        f"chat template {self.name!r} writes over {limit} characters for "
+                        f"messages of {_content_chars(messages)}"
+                    )
+                pieces.append(piece)
+        except SecurityError as e:
+            raise TemplateSecurityError(
+                f"chat template {self.name!r} broke the sandbox: {e}"
+            ) from None
+        except TemplateError as e:
+            raise TemplateRenderError(f"chat template {self.name!r}: {e.message or e}") from None
+        except (TemplateSecurityError, MemoryError):
+            raise
+        except OverflowError as e:
+            if "MAX_RANGE" in str(e):  # the sandbox's bound on range()
+                raise TemplateSecurityError(
+                    f"chat template {self.name!r} broke the sandbox: {e}"
+                ) from None
+            raise TemplateRenderError(
+                f"chat template {self.name!r} failed: OverflowError: {e}"
+            ) from None
+        except Exception as e:  # noqa: BLE001 - a template's own failure on this data
+            raise TemplateRenderError(
+                f"chat template {self.name!r} failed: {type(e).__name__}: {e}"
+            ) from None
+        return "".join(pieces)
+
+    def render_conversation(
+        self, conv: Conversation, *, add_generation_prompt: bool = False, **context: Any
+    ) -> str:
+        """The text of a conversation (with ``tools`` from its metadata when it has some)."""
+        tools = conv.meta.get("tools")
+        return self.render(
+            conversation_messages(conv),
+            add_generation_prompt=add_generation_prompt,
+            tools=tools if tools else None,
+            **context,
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            k: getattr(self, k)
+            for k in ("source", "name", "bos_token", "eos_token", "origin", "builtin")
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for k, v in state.items():
+            setattr(self, k, v)
+        self._compiled = None
+
+    def __repr__(self) -> str:
+        return f"ChatTemplate({self.name!r}, sha256={self.sha256[:12]}…)"
+
+
+def conversation_messages(conv: Conversation) -> list[dict[str, Any]]:
+    """A conversation's turns as the message dicts a chat template expects."""
+    from .formats.messages import message_dict
+
+    out = []
+    for t in conv.turns:
+        m = message_dict(t)
+        # Templates get the canonical role and the text; content parts stay in the metadata.
+        m["role"] = t.role
+        m["content"] = t.content
+        out.append(m)
+    return out
+
+
+def _content_chars(messages: Iterable[Mapping[str, Any]]) -> int:
+    n = 0
+    for m in messages:
+        c = m.get("content") if isinstance(m, Mapping) else None
+        if isinstance(c, str):
+            n += len(c)
+    return n
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_template(
+    spec: str | os.PathLike[str],
+    *,
+    variant: str | None = None,
+    bos_token: str | None = None,
+    eos_token: str | None = None,
+) -> ChatTemplate:
+    """A chat template by built-in name or from a file or model directory.
+
+    ``spec`` is a built-in name (see :func:`builtin_template_names`), a ``.jinja`` file, a
+    ``tokenizer_config.json`` or ``chat_template.json``, or a directory holding one of these.
+    ``variant`` picks one of several named templates in a ``tokenizer_config.json`` (default:
+    the one named ``default``). ``bos_token``/``eos_token`` override the template's (a
+    built-in's own, or the ``tokenizer_config.json``'s). Raises :class:`ConfigError`.
+    """
+    text = os.fspath(spec)
+    key = _BUILTIN_ALIASES.get(text, text)
+    if key in BUILTIN_TEMPLATES:
+        if variant is not None:
+            raise ConfigError(f"built-in chat template {key!r} has no variants")
+        b = BUILTIN_TEMPLATES[key]
+        return ChatTemplate(
+            b.source,
+            name=key,
+            bos_token=b.bos_token if bos_token is None else bos_token,
+            eos_token=b.eos_token if eos_token is None else eos_token,
+            builtin=True,
+        )
+    path = Path(text).expanduser()
+    if path.is_dir():
+        path = _template_in_dir(path)
+    elif not path.is_file():
+        raise ConfigError(
+            f"unknown chat template {text!r}: not a built-in "
+            f"({', '.join(builtin_template_names())}) nor a file"
+        )
+    try:
+        data = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read chat template {text!r}: {e}") from None
+    if path.suffix == ".json":
+        source, tokens, name = _from_json(data, path, variant)
+    else:
+        if variant is not None:
+            raise ConfigError(f"chat template file {path.name!r} has no variants")
+        source, tokens, name = data, {}, path.name
+    return ChatTemplate(
+        source,
+        name=name,
+        bos_token=tokens.get("bos_token", "") if bos_token is None else bos_token,
+        eos_token=tokens.get("eos_token", "") if eos_token is None else eos_token,
+        origin=str(path),
+    )
+
+
+def _template_in_dir(path: Path) -> Path:
+    for candidate in ("chat_template.jinja", "tokenizer_config.json", "chat_template.json"):
+        p = path / candidate
+        if p.is_file():
+            if candidate == "tokenizer_config.json":
+                try:
+                    if "chat_template" not in json.loads(p.read_text(encoding="utf-8")):
+                        continue
+                except (OSError, ValueError):
+                    continue
+            return p
+    raise ConfigError(
+        f"directory {str(path)!r} holds no chat template "
+        "(chat_template.jinja, or a tokenizer_config.json or chat_template.json with one)"
+    )
+
+
+def _from_json(data: str, path: Path, variant: str | None) -> tuple[str, dict[str, str], str]:
+    try:
+        config = json.loads(data)
+    except ValueError as e:
+        raise ConfigError(f"cannot read chat template {path.name!r}: malformed JSON: {e}") from None
+    if not isinstance(config, dict) or "chat_template" not in config:
+        raise ConfigError(f'{path.name!r} has no "chat_template"')
+    tpl = config["chat_template"]
+    name = path.name
+    if isinstance(tpl, list):
+        named = {t.get("name"): t.get("template") for t in tpl if isinstance(t, dict)}
+        want = variant or "default"
+        if want not in named:
+            raise ConfigError(
+                f"{path.name!r} has no chat template named {want!r}; "
+                f"it has: {', '.join(str(n) for n in named)}"
+            )
+        tpl = named[want]
+        name = f"{path.name}:{want}"
+    elif variant is not None:
+        raise ConfigError(f"{path.name!r} has one chat template, no variant {variant!r}")
+    if not isinstance(tpl, str):
+        raise ConfigError(f"the chat template in {path.name!r} is not a string")
+    tokens = {}
+    for key in ("bos_token", "eos_token"):
+        value = config.get(key)
+        if isinstance(value, dict):  # a serialised AddedToken
+            value = value.get("content")
+        if isinstance(value, str):
+            tokens[key] = value
+    return tpl, tokens, name
+
+
+# --------------------------------------------------------------------------- token overheads
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateOverheads:
+    """What a chat template adds, in tokens, around the text of the turns.
+
+    ``turn[role]`` is the cost of the fixed text around one turn of that role (header,
+    separators, EOS), ``segment`` the cost once per rendered text (BOS, frame, a default system
+    prompt when there is no system turn). ``turn_overhead`` is the largest per-turn cost of the
+    roles, the single number the splitter takes. They are measured once per template and
+    tokenizer by rendering probe conversations whole, so merges across a boundary between the
+    template's text and a turn's text are counted as the template makes them; text whose first
+    or last characters merge differently can still be off by a token at a boundary, which is
+    why :func:`rendered_token_counts` exists to check a segment exactly.
+    """
+
+    turn: dict[str, int]
+    segment: int
+    turn_overhead: int
+
+    def estimate(self, roles: Sequence[str], counts: Sequence[int]) -> int:
+        """Tokens of a rendered text with these turns, from per-turn counts of the content."""
+        return self.segment + sum(
+            self.turn.get(r, self.turn_overhead) + c for r, c in zip(roles, counts, strict=True)
+        )
+
+
+def _counter(tokenizer: Any) -> Any:
+    """Something with ``count(texts) -> list[int]``: a TokenCounter as is, else one made of a
+    ``tokenizers.Tokenizer`` or a tokenizer spec (truncation and padding turned off)."""
+    if hasattr(tokenizer, "count"):
+        return tokenizer
+    from .tokens import TokenCounter
+
+    return TokenCounter(tokenizer)
+
+
+def template_overheads(
+    template: ChatTemplate, tokenizer: Any, *, probe: str = "a"
+) -> TemplateOverheads:
+    """Measure the fixed token costs of ``template`` under ``tokenizer`` (a TokenCounter or a
+    ``tokenizers.Tokenizer``; counts exclude the post-processor's special tokens, as the
+    template writes BOS/EOS itself).
+
+    Probes are conversations whose every turn is ``probe``; each cost is the difference of the
+    token counts of two whole renderings, minus the probe's own tokens. Roles a template refuses
+    (``tool`` in Llama 2, say) are left out of ``turn``. Raises :class:`TemplateRenderError`
+    when the template refuses even a user/assistant exchange.
+    """
+    count = _counter(tokenizer).count
+    u, a = {"role": "user", "content": probe}, {"role": "assistant", "content": probe}
+    c = count([probe])[0]
+    probes = {
+        "ua": [u, a],
+        "uau": [u, a, u],
+        "uaua": [u, a, u, a],
+        "sua": [{"role": "system", "content": probe}, u, a],
+        "uat": [u, a, {"role": "tool", "content": probe}],
+    }
+    texts: dict[str, str] = {}
+    for key, msgs in probes.items():
+        try:
+            texts[key] = template.render(msgs)
+        except TemplateRenderError:
+            if key in ("ua", "uau", "uaua"):
+                raise
+    counts = dict(zip(texts, count(list(texts.values())), strict=True))
+    turn = {
+        "user": counts["uau"] - counts["ua"] - c,
+        "assistant": counts["uaua"] - counts["uau"] - c,
+    }
+    if "sua" in counts:
+        turn["system"] = counts["sua"] - counts["ua"] - c
+    if "uat" in counts:
+        turn["tool"] = counts["uat"] - counts["ua"] - c
+    segment = counts["ua"] - turn["user"] - turn["assistant"] - 2 * c
+    return TemplateOverheads(
+        turn, segment, max(turn["user"], turn["assistant"], turn.get("tool", 0))
+    )
+
+
+def rendered_token_counts(
+    template: ChatTemplate, tokenizer: Any, conversations: Sequence[Conversation]
+) -> list[int]:
+    """The exact token count of each conversation rendered through ``template``, in one
+    batched tokenizer call: how a splitter checks the segments it made against its limit."""
+    texts = [template.render_conversation(c) for c in conversations]
+    return _counter(tokenizer).count(texts)

@@ -1,0 +1,155 @@
+"""Loading tokenizers and counting tokens in batches, for the splitter's per-turn counts.
+
+A tokenizer is named by a ``tokenizer.json`` path, a directory holding one, or a Hugging Face hub
+name (which needs network access, or the hub's local cache). Counts are real token counts under
+that tokenizer, without the special tokens its post-processor adds: those are declared separately
+(:attr:`TokenCounter.special_tokens`, the default per-segment overhead).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tokenizers import Tokenizer
+
+from .errors import ConfigError
+
+__all__ = ["TokenCounter", "load_tokenizer"]
+
+# encode_batch_fast (tokenizers >= 0.20) skips computing character offsets, which counting
+# does not need; older versions only have encode_batch.
+_HAS_ENCODE_BATCH_FAST = hasattr(Tokenizer, "encode_batch_fast")
+
+
+def _looks_like_path(spec: str) -> bool:
+    # A hub name is "name" or "org/name"; these shapes can only be meant as local paths, so a
+    # missing file gets a "no such file" error instead of a slow, confusing hub lookup.
+    return (
+        spec.endswith(".json")
+        or spec.startswith(("/", "./", "../", "~"))
+        or "\\" in spec
+        or os.path.isabs(spec)
+    )
+
+
+def _neutralise(tokenizer: Tokenizer) -> Tokenizer:
+    """Turn off truncation and padding, which a tokenizer.json may carry and would cap counts."""
+    if tokenizer.truncation is not None:
+        tokenizer.no_truncation()
+    if tokenizer.padding is not None:
+        tokenizer.no_padding()
+    return tokenizer
+
+
+def load_tokenizer(spec: str | os.PathLike[str]) -> Tokenizer:
+    """Load a tokenizer from a ``tokenizer.json`` file, a directory holding one, or the hub.
+
+    Truncation and padding are turned off. Raises :class:`ConfigError` when nothing loads.
+    """
+    text = os.fspath(spec)
+    if not text:
+        raise ConfigError("tokenizer must be a tokenizer.json path or a hub name, got ''")
+    path = Path(text).expanduser()
+    if path.is_dir():
+        file = path / "tokenizer.json"
+        if not file.is_file():
+            raise ConfigError(
+                f"cannot load tokenizer {text!r}: the directory has no tokenizer.json"
+            )
+    elif path.is_file():
+        file = path
+    elif _looks_like_path(text):
+        raise ConfigError(f"cannot load tokenizer {text!r}: no such file or directory")
+    else:
+        try:
+            tokenizer = Tokenizer.from_pretrained(text)
+        except Exception as e:  # network, missing repo, no tokenizer.json in it, bad file
+            raise ConfigError(
+                f"cannot load tokenizer {text!r}: not a tokenizer.json file or directory, "
+                f"and loading it from the hub failed ({e})"
+            ) from e
+        return _neutralise(tokenizer)
+    try:
+        tokenizer = Tokenizer.from_file(str(file))
+    except Exception as e:  # tokenizers raises a bare Exception for unreadable or invalid JSON
+        raise ConfigError(
+            f"cannot load tokenizer {text!r}: {file} is not a valid tokenizer.json ({e})"
+        ) from e
+    return _neutralise(tokenizer)
+
+
+class TokenCounter:
+    """Counts the tokens of texts with one tokenizer, in batches.
+
+    Built from a spec (see :func:`load_tokenizer`) or a loaded ``Tokenizer`` (used as is when it
+    has no truncation or padding, else a neutralised copy, so the caller's object is not
+    changed). Pickles small when built from a spec: a worker process re-loads the tokenizer
+    from the spec on first use.
+    """
+
+    __slots__ = ("_json", "_load_from", "_spec", "_tokenizer")
+
+    def __init__(self, tokenizer: str | os.PathLike[str] | Tokenizer) -> None:
+        self._json: str | None = None
+        if isinstance(tokenizer, Tokenizer):
+            self._spec: str | None = None
+            self._load_from: str | None = None
+            if tokenizer.truncation is not None or tokenizer.padding is not None:
+                tokenizer = _neutralise(Tokenizer.from_str(tokenizer.to_str()))
+            self._tokenizer: Tokenizer | None = tokenizer
+        else:
+            self._spec = os.fspath(tokenizer)
+            self._tokenizer = load_tokenizer(self._spec)  # fail early, in the parent process
+            # A worker may run in another directory: re-load a local file by its absolute path.
+            local = Path(self._spec).expanduser()
+            self._load_from = str(local.resolve()) if local.exists() else self._spec
+
+    @property
+    def spec(self) -> str | None:
+        """The spec this counter was built from, or None when built from a Tokenizer."""
+        return self._spec
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """The tokenizer (loaded on first use after unpickling)."""
+        if self._tokenizer is None:
+            if self._load_from is not None:
+                self._tokenizer = load_tokenizer(self._load_from)
+            else:
+                assert self._json is not None
+                self._tokenizer = Tokenizer.from_str(self._json)
+                self._json = None
+        return self._tokenizer
+
+    @property
+    def special_tokens(self) -> int:
+        """Tokens the post-processor adds to one sequence (e.g. 1 for llama's BOS, 0 for gpt2)."""
+        return self.tokenizer.num_special_tokens_to_add(False)
+
+    def count(self, texts: Sequence[str]) -> list[int]:
+        """The token count of each text, special tokens excluded, in one batched call."""
+        if not isinstance(texts, (list, tuple)):
+            texts = list(texts)
+        if not texts:
+            return []
+        tokenizer = self.tokenizer
+        encode = tokenizer.encode_batch_fast if _HAS_ENCODE_BATCH_FAST else tokenizer.encode_batch
+        return [len(e) for e in encode(texts, add_special_tokens=False)]
+
+    def __getstate__(self) -> dict[str, Any]:
+        if self._spec is not None:
+            return {"spec": self._spec, "load_from": self._load_from}
+        return {"json": self._json if self._tokenizer is None else self._tokenizer.to_str()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._spec = state.get("spec")
+        self._load_from = state.get("load_from")
+        self._json = state.get("json")
+        self._tokenizer = None
+
+    def __repr__(self) -> str:
+        source = repr(self._spec) if self._spec is not None else "<Tokenizer>"
+        return f"TokenCounter({source})"

@@ -1,0 +1,197 @@
+"""The messages reader and writer: content parts, tool calls, role aliases, lossless round trips."""
+
+from __future__ import annotations
+
+import pytest
+
+from convkit.formats import RecordRejected, get_format
+from convkit.model import Source
+
+SRC = Source("chat.jsonl", 0, 1)
+
+
+def read(record):
+    (conv,) = get_format("messages").read(record, SRC)
+    return conv
+
+
+def round_trip(record, via="messages"):
+    """messages -> <via> -> messages, as records."""
+    conv = read(record)
+    mid = get_format(via).write(conv)
+    (back,) = get_format(via).read(mid, SRC)
+    return get_format("messages").write(back)
+
+
+def test_plain_messages():
+    conv = read(
+        {"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"}]}
+    )
+    assert [(t.role, t.content, t.meta) for t in conv.turns] == [
+        ("system", "s", None),
+        ("user", "q", None),
+    ]
+
+
+def test_content_parts_text_joined_others_kept():
+    parts = [
+        {"type": "text", "text": "What is this?"},
+        {"type": "image_url", "image_url": {"url": "https://example.org/cat.png"}},
+        {"type": "text", "text": "Be brief."},
+    ]
+    conv = read({"messages": [{"role": "user", "content": parts}]})
+    assert conv.turns[0].content == "What is this?\nBe brief."
+    assert conv.turns[0].meta == {"content_parts": parts}
+    out = get_format("messages").write(conv)
+    assert out["messages"][0] == {"role": "user", "content": parts}  # unchanged text: as it was
+
+
+def test_changed_text_is_written_as_one_text_part_before_the_other_parts():
+    image = {"type": "image_url", "image_url": {"url": "u"}}
+    conv = read(
+        {"messages": [{"role": "user", "content": [{"type": "text", "text": "<b>hi</b>"}, image]}]}
+    )
+    conv.turns[0].content = "**hi**"
+    out = get_format("messages").write(conv)
+    assert out["messages"][0]["content"] == [{"type": "text", "text": "**hi**"}, image]
+    # text-only parts whose text changed become a plain string
+    conv = read({"messages": [{"role": "user", "content": [{"type": "input_text", "text": "a"}]}]})
+    conv.turns[0].content = "b"
+    assert get_format("messages").write(conv)["messages"][0]["content"] == "b"
+
+
+def test_tool_calls_and_tool_turns_are_kept():
+    record = {
+        "messages": [
+            {"role": "user", "content": "Weather in Paris?"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "c1",
+                        "type": "function",
+                        "function": {"name": "weather", "arguments": '{"city": "Paris"}'},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": "18C"},
+            {"role": "assistant", "content": "It is 18C."},
+        ],
+        "tools": [{"type": "function", "function": {"name": "weather"}}],
+    }
+    conv = read(record)
+    assert conv.roles() == ["user", "assistant", "tool", "assistant"]
+    assert conv.turns[1].content == "" and conv.turns[1].meta["tool_calls"][0]["id"] == "c1"
+    assert conv.turns[2].meta == {"tool_call_id": "c1"}
+    assert conv.meta == {"tools": record["tools"]}
+    out = get_format("messages").write(conv)
+    assert out["messages"][1]["tool_calls"] == record["messages"][1]["tool_calls"]
+    assert out["messages"][2] == {"role": "tool", "content": "18C", "tool_call_id": "c1"}
+
+
+def test_role_aliases_read_canonically_and_write_back():
+    conv = read(
+        {
+            "messages": [
+                {"role": "developer", "content": "d"},
+                {"role": "function", "name": "f", "content": "r"},
+            ]
+        }
+    )
+    assert conv.roles() == ["system", "tool"]
+    out = get_format("messages").write(conv)
+    assert [m["role"] for m in out["messages"]] == ["developer", "function"]
+    assert out["messages"][1] == {"role": "function", "content": "r", "name": "f"}
+
+
+@pytest.mark.parametrize(
+    "messages,reason,message",
+    [
+        (
+            [{"role": "robot", "content": "x"}],
+            "unknown_role",
+            "unknown role 'robot' in messages[0].role",
+        ),
+        (
+            [{"role": "user", "content": 5}],
+            "invalid_record",
+            "expected messages[0].content to be a string or a list of parts, got number",
+        ),
+        (
+            [{"role": "user", "content": ["x"]}],
+            "invalid_record",
+            "expected messages[0].content[0] to be an object, got string",
+        ),
+        (
+            [{"role": "user", "content": [{"text": "x"}]}],
+            "invalid_record",
+            "expected messages[0].content[0].type to be a string, got null",
+        ),
+        (
+            [{"role": "user", "content": [{"type": "text", "text": 1}]}],
+            "invalid_record",
+            "expected messages[0].content[0].text to be a string, got number",
+        ),
+        ("x", "invalid_record", 'expected "messages" to be a list, got string'),
+    ],
+)
+def test_rejections(messages, reason, message):
+    with pytest.raises(RecordRejected) as e:
+        read({"messages": messages})
+    assert (e.value.reason, e.value.message) == (reason, message)
+
+
+RECORDS = [
+    {
+        "id": "a",
+        "messages": [
+            {"role": "system", "content": "s"},
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": "a"},
+        ],
+        "model": "gpt-4",
+        "lang": "en",
+    },
+    {
+        "id": "b",
+        "messages": [
+            {"role": "user", "content": "ünïcödé\n\n```py\nx = 1\n```"},
+            {"role": "assistant", "content": ""},
+            {"role": "user", "content": "again"},
+        ],
+    },
+    {"id": "7", "messages": []},
+]
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=lambda r: r["id"])
+def test_messages_sharegpt_messages_is_lossless(record):
+    assert round_trip(record, via="sharegpt") == record
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=lambda r: r["id"])
+def test_messages_messages_is_lossless(record):
+    assert round_trip(record, via="messages") == record
+
+
+def test_messages_with_tool_calls_round_trip_through_messages():
+    record = {
+        "id": "t",
+        "messages": [
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [{"id": "c", "function": {"name": "f"}}],
+            },
+            {"role": "tool", "content": "r", "tool_call_id": "c"},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "x"},
+                    {"type": "image_url", "image_url": {"url": "u"}},
+                ],
+            },
+        ],
+    }
+    assert round_trip(record) == record

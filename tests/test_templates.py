@@ -1,0 +1,339 @@
+"""Chat templates: built-ins, loading from files, and the sandbox a downloaded template runs in."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import pytest
+
+from convkit.errors import ConfigError
+from convkit.model import Conversation, Turn
+from convkit.templates import (
+    ChatTemplate,
+    TemplateRenderError,
+    TemplateSecurityError,
+    builtin_template_names,
+    load_template,
+)
+
+MSGS = [
+    {"role": "system", "content": "Be nice."},
+    {"role": "user", "content": "Hi"},
+    {"role": "assistant", "content": "Hello!"},
+    {"role": "user", "content": "Bye"},
+    {"role": "assistant", "content": "Ciao"},
+]
+
+
+def render(name, messages=MSGS, **kw):
+    return load_template(name).render(messages, **kw)
+
+
+# --------------------------------------------------------------------------- built-ins
+
+
+def test_builtin_names():
+    assert builtin_template_names() == ["chatml", "llama-2", "llama-3", "vicuna-v1.1", "alpaca"]
+
+
+def test_chatml():
+    assert render("chatml") == (
+        "<|im_start|>system\nBe nice.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+        "<|im_start|>assistant\nHello!<|im_end|>\n<|im_start|>user\nBye<|im_end|>\n"
+        "<|im_start|>assistant\nCiao<|im_end|>\n"
+    )
+    assert render("chatml", MSGS[1:2], add_generation_prompt=True) == (
+        "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+    )
+
+
+def test_llama_2_matches_the_reference_layout():
+    assert render("llama-2") == (
+        "<s>[INST] <<SYS>>\nBe nice.\n<</SYS>>\n\nHi [/INST] Hello! </s><s>[INST] Bye [/INST] Ciao </s>"
+    )
+    assert render("llama2", MSGS[1:3]) == "<s>[INST] Hi [/INST] Hello! </s>"
+
+
+def test_llama_2_refuses_roles_that_do_not_alternate():
+    with pytest.raises(TemplateRenderError) as e:
+        render("llama-2", [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}])
+    assert e.value.message == (
+        "chat template 'llama-2': llama-2 needs roles alternating user/assistant after one "
+        "optional system message"
+    )
+    assert e.value.reason == "template_error"
+
+
+def test_llama_3():
+    assert render("llama-3", MSGS[:3]) == (
+        "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe nice.<|eot_id|>"
+        "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\nHello!<|eot_id|>"
+    )
+
+
+def test_vicuna_v1_1_matches_fastchat():
+    assert render("vicuna", MSGS[1:]) == (
+        "A chat between a curious user and an artificial intelligence assistant. The assistant "
+        "gives helpful, detailed, and polite answers to the user's questions. "
+        "USER: Hi ASSISTANT: Hello!</s>USER: Bye ASSISTANT: Ciao</s>"
+    )
+    assert (
+        render("vicuna-v1.1", MSGS[:2], add_generation_prompt=True)
+        == "Be nice. USER: Hi ASSISTANT:"
+    )
+    with pytest.raises(TemplateRenderError, match="vicuna-v1.1 has no role tool"):
+        render("vicuna", [{"role": "user", "content": "a"}, {"role": "tool", "content": "b"}])
+
+
+def test_alpaca_chat_template():
+    assert render("alpaca", MSGS[1:3]) == (
+        "Below is an instruction that describes a task. Write a response that appropriately "
+        "completes the request.\n\n### Instruction:\nHi\n\n### Response:\nHello!</s>\n\n"
+    )
+
+
+def test_special_tokens_can_be_overridden():
+    t = load_template("llama-2", bos_token="", eos_token="<|end|>")
+    assert t.render(MSGS[1:3]) == "[INST] Hi [/INST] Hello! <|end|>"
+
+
+def test_render_conversation_passes_tools_and_canonical_roles():
+    t = ChatTemplate(
+        "{% for m in messages %}{{ m.role }}:{{ m.content }};{% endfor %}{{ tools | tojson }}",
+        name="t",
+    )
+    conv = Conversation(
+        "c",
+        [
+            Turn("system", "d", {"from": "developer"}),
+            Turn("user", "<é>", {"content_parts": [{"type": "text", "text": "<é>"}]}),
+        ],
+        {"tools": [{"name": "f"}]},
+    )
+    assert t.render_conversation(conv) == 'system:d;user:<é>;[{"name": "f"}]'
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def test_unknown_template_name():
+    with pytest.raises(ConfigError) as e:
+        load_template("zephyr")
+    assert str(e.value) == (
+        "unknown chat template 'zephyr': not a built-in "
+        "(chatml, llama-2, llama-3, vicuna-v1.1, alpaca) nor a file"
+    )
+
+
+MISTRALISH = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}"
+    "{% endif %}"
+    "{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}"
+    "{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token}}"
+    "{% else %}{{ raise_exception('Only user and assistant roles are supported!') }}{% endif %}"
+    "{% endfor %}"
+)
+
+
+def test_tokenizer_config_with_added_token_objects(tmp_path):
+    cfg = tmp_path / "tokenizer_config.json"
+    cfg.write_text(
+        json.dumps(
+            {
+                "chat_template": MISTRALISH,
+                "bos_token": {"__type": "AddedToken", "content": "<s>"},
+                "eos_token": "</s>",
+            }
+        )
+    )
+    t = load_template(cfg)
+    assert t.name == "tokenizer_config.json"
+    assert t.render(MSGS[1:3]) == "<s>[INST] Hi [/INST]Hello!</s>"
+    assert t.provenance() == {"template": "tokenizer_config.json", "template_sha256": t.sha256}
+    assert load_template(tmp_path).source == MISTRALISH  # a model directory
+
+
+def test_tokenizer_config_with_named_templates(tmp_path):
+    cfg = tmp_path / "tokenizer_config.json"
+    cfg.write_text(
+        json.dumps(
+            {
+                "chat_template": [
+                    {"name": "default", "template": "D{{ messages | length }}"},
+                    {"name": "tool_use", "template": "T{{ messages | length }}"},
+                ]
+            }
+        )
+    )
+    assert load_template(cfg).render(MSGS) == "D5"
+    t = load_template(cfg, variant="tool_use")
+    assert t.render(MSGS) == "T5" and t.name == "tokenizer_config.json:tool_use"
+    with pytest.raises(
+        ConfigError, match="has no chat template named 'rag'; it has: default, tool_use"
+    ):
+        load_template(cfg, variant="rag")
+
+
+def test_jinja_file_and_directory(tmp_path):
+    (tmp_path / "chat_template.jinja").write_text(
+        "{% for m in messages %}{{ m['content'] }}\n{% endfor %}"
+    )
+    t = load_template(tmp_path / "chat_template.jinja")
+    assert t.render(MSGS[1:3]) == "Hi\nHello!\n"  # trim_blocks, as transformers renders
+    assert load_template(tmp_path).name == "chat_template.jinja"
+
+
+def test_config_without_template_and_bad_files(tmp_path):
+    (tmp_path / "tokenizer_config.json").write_text('{"eos_token": "</s>"}')
+    with pytest.raises(ConfigError, match="holds no chat template"):
+        load_template(tmp_path)
+    with pytest.raises(ConfigError, match="^'tokenizer_config.json' has no \"chat_template\"$"):
+        load_template(tmp_path / "tokenizer_config.json")
+    bad = tmp_path / "bad.jinja"
+    bad.write_text("{% for m in messages %}")
+    with pytest.raises(ConfigError, match="^chat template 'bad.jinja' does not compile: "):
+        load_template(bad)
+
+
+def test_templates_pickle_by_source():
+    t = load_template("chatml")
+    t2 = pickle.loads(pickle.dumps(t))
+    assert t2.render(MSGS[1:2]) == t.render(MSGS[1:2])
+
+
+def test_generation_block_and_loop_controls_and_helpers():
+    t = ChatTemplate(
+        "{% for m in messages %}{% if m.role == 'system' %}{% continue %}{% endif %}"
+        "{% if m.role == 'assistant' %}{% generation %}[{{ m.content }}]{% endgeneration %}"
+        "{% else %}{{ m.content }}{% endif %}{% endfor %}{{ strftime_now('%Y') | length }}",
+        name="g",
+    )
+    assert t.render(MSGS) == "Hi[Hello!]Bye[Ciao]4"
+
+
+def test_template_errors_on_data_are_render_errors():
+    t = ChatTemplate("{{ messages[0]['content'] + 1 }}", name="t")
+    with pytest.raises(TemplateRenderError, match="^chat template 't' failed: TypeError"):
+        t.render(MSGS)
+    t = ChatTemplate("{{ messages[0].nope.deeper }}", name="t")
+    with pytest.raises(TemplateRenderError):
+        t.render(MSGS)
+
+
+# --------------------------------------------------------------------------- the sandbox
+
+ESCAPES = [
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "{{ messages.__class__.__base__.__subclasses__() }}",
+    "{{ cycler.__init__.__globals__.os.system('echo pwned') }}",
+    "{{ lipsum.__globals__['os'].popen('id').read() }}",
+    "{{ joiner.__init__.__globals__.__builtins__.open('/etc/passwd').read() }}",
+    "{{ namespace.__init__.__globals__ }}",
+    "{{ self._TemplateReference__context.environment }}",
+    "{{ raise_exception.__globals__ }}",
+    "{{ '{0.__class__.__mro__}'.format(messages) }}",
+    "{{ (messages|attr('__class__')).__mro__ }}",
+    "{{ messages[0].__class__ }}",
+    "{{ messages.pop() }}",
+    "{{ messages.append({'role': 'x'}) }}",
+    "{{ messages[0].update({'content': 'changed'}) }}",
+    "{{ messages[0].clear() }}",
+    "{% set x = messages.__setitem__(0, 1) %}",
+]
+
+
+@pytest.mark.parametrize("source", ESCAPES)
+def test_a_hostile_template_cannot_reach_python_objects(source):
+    messages = [{"role": "user", "content": "Hi"}]
+    t = ChatTemplate(source, name="hostile.jinja")
+    try:
+        out = t.render(messages)
+    except (TemplateSecurityError, TemplateRenderError):
+        out = ""
+    assert (
+        "class" not in out and "module" not in out and "function" not in out and "root:" not in out
+    )
+    assert "uid=" not in out and "pwned" not in out
+    assert messages == [{"role": "user", "content": "Hi"}]  # nothing changed the data
+
+
+def test_attribute_escape_is_a_security_error():
+    with pytest.raises(TemplateSecurityError, match="broke the sandbox"):
+        ChatTemplate("{{ ''.__class__.__mro__ }}", name="h").render(MSGS)
+    with pytest.raises(TemplateSecurityError):
+        ChatTemplate("{{ messages.append(1) }}", name="h").render(MSGS)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% include '{secret}' %}",
+        "{% import '{secret}' as s %}{{ s }}",
+        "{% extends '{secret}' %}",
+        "{% from '{secret}' import x %}{{ x }}",
+    ],
+)
+def test_a_hostile_template_cannot_read_files(tmp_path, source):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET")
+    t = ChatTemplate(source.replace("{secret}", str(secret)), name="hostile.jinja")
+    with pytest.raises((TemplateRenderError, TemplateSecurityError, ConfigError)) as e:
+        t.render(MSGS)
+    assert "TOP-SECRET" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ 'a' * 100000000 }}",
+        "{{ [1] * 100000000 }}",
+        "{{ 100000000 * 'a' }}",
+        "{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}",
+        "{{ 2 ** 100000 }}",
+        "{{ 7 ** 9999999 }}",
+        "{{ 'x' | center(1000000000) }}",
+        "{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}",
+    ],
+)
+def test_a_hostile_template_cannot_exhaust_memory(source):
+    with pytest.raises(TemplateSecurityError):
+        ChatTemplate(source, name="hog.jinja").render(MSGS)
+
+
+def test_range_is_bounded():
+    with pytest.raises(TemplateSecurityError, match="MAX_RANGE"):
+        ChatTemplate("{{ range(10**9) | list | length }}", name="r").render(MSGS)
+
+
+def test_ordinary_arithmetic_still_works():
+    t = ChatTemplate(
+        "{{ 2 ** 10 }} {{ 'ab' * 3 }} {{ [1, 2] + [3] }} {{ 'a' + 'b' }} {{ 'x' | center(5) }}",
+        name="ok",
+    )
+    assert t.render(MSGS) == "1024 ababab [1, 2, 3] ab   x  "
+
+
+def test_raise_exception_is_a_render_error():
+    with pytest.raises(TemplateRenderError) as e:
+        ChatTemplate("{{ raise_exception('no system role') }}", name="x.jinja").render(MSGS)
+    assert e.value.message == "chat template 'x.jinja': no system role"
+
+
+def test_without_jinja2_the_error_says_what_to_install(monkeypatch):
+    import sys
+
+    import convkit.templates as templates
+
+    monkeypatch.setattr(templates, "_ENV", None)
+    for mod in [m for m in sys.modules if m == "jinja2" or m.startswith("jinja2.")]:
+        monkeypatch.setitem(sys.modules, mod, None)
+    monkeypatch.setitem(sys.modules, "jinja2", None)
+    with pytest.raises(ConfigError) as e:
+        load_template("chatml")
+    assert str(e.value) == (
+        "chat templates need jinja2: pip install 'convkit[templates]' (or pip install jinja2)"
+    )

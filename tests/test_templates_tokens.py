@@ -1,0 +1,104 @@
+"""Token costs of chat templates: measured overheads and exact counts of rendered text."""
+
+from __future__ import annotations
+
+import pytest
+
+from convkit.formats import get_format
+from convkit.io import read_records
+from convkit.templates import (
+    ChatTemplate,
+    TemplateOverheads,
+    load_template,
+    rendered_token_counts,
+    template_overheads,
+)
+
+pytestmark = pytest.mark.realdata
+
+
+@pytest.fixture(scope="module")
+def oasst(shared_data):
+    path = shared_data / "formats" / "oasst1" / "en_100_tree.jsonl"
+    return list(get_format("oasst").read_stream(read_records(path)))[:150]
+
+
+def load(shared_data, name):
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(str(shared_data / "tokenizers" / name / "tokenizer.json"))
+
+
+def content_counts(tok, conv):
+    return [
+        len(e) for e in tok.encode_batch([t.content for t in conv.turns], add_special_tokens=False)
+    ]
+
+
+def test_overheads_of_chatml_under_llama(shared_data):
+    o = template_overheads(load_template("chatml"), load(shared_data, "llama"))
+    assert isinstance(o, TemplateOverheads)
+    assert set(o.turn) == {"user", "assistant", "system", "tool"}
+    assert o.turn_overhead == max(o.turn["user"], o.turn["assistant"], o.turn["tool"])
+    assert o.estimate(["user"], [5]) == o.segment + o.turn["user"] + 5
+
+
+def test_roles_a_template_refuses_are_left_out(shared_data):
+    o = template_overheads(load_template("llama-2"), load(shared_data, "llama"))
+    assert "tool" not in o.turn and "system" in o.turn
+
+
+@pytest.mark.parametrize(
+    "template,tokenizer", [("llama-2", "llama"), ("vicuna", "llama"), ("vicuna", "t5-small")]
+)
+def test_estimate_is_exact_where_boundaries_do_not_merge(shared_data, oasst, template, tokenizer):
+    t, tok = load_template(template), load(shared_data, tokenizer)
+    o = template_overheads(t, tok)
+    exact = rendered_token_counts(t, tok, oasst)
+    assert [o.estimate(c.roles(), content_counts(tok, c)) for c in oasst] == exact
+
+
+@pytest.mark.parametrize("template", ["chatml", "llama-3", "alpaca"])
+def test_estimate_is_close_elsewhere(shared_data, oasst, template):
+    # Merges across a template/content boundary make a few tokens of difference: the splitter
+    # checks its segments with rendered_token_counts.
+    t, tok = load_template(template), load(shared_data, "llama")
+    o = template_overheads(t, tok)
+    exact = rendered_token_counts(t, tok, oasst)
+    errors = [
+        e - o.estimate(c.roles(), content_counts(tok, c)) for c, e in zip(oasst, exact, strict=True)
+    ]
+    assert max(abs(x) for x in errors) <= 2 * max(len(c.turns) for c in oasst)
+
+
+def test_rendered_token_counts_are_the_counts_of_the_rendered_text(shared_data, oasst):
+    t, tok = load_template("chatml"), load(shared_data, "gpt2")
+    texts = [t.render_conversation(c) for c in oasst[:10]]
+    tok.no_truncation()
+    assert rendered_token_counts(t, tok, oasst[:10]) == [
+        len(tok.encode(x, add_special_tokens=False)) for x in texts
+    ]
+
+
+def test_a_tokenizer_with_truncation_is_not_capped(shared_data):
+    tok = load(shared_data, "gpt2")  # this tokenizer.json carries truncation at 50 tokens
+    assert tok.truncation is not None
+    o = template_overheads(load_template("chatml"), tok)
+    assert o.turn["assistant"] > 5  # an uncapped count (capped, a whole turn cost 0 or less)
+
+
+def test_accepts_a_token_counter(shared_data):
+    from convkit.tokens import TokenCounter
+
+    counter = TokenCounter(str(shared_data / "tokenizers" / "llama" / "tokenizer.json"))
+    assert template_overheads(load_template("llama-2"), counter) == template_overheads(
+        load_template("llama-2"), load(shared_data, "llama")
+    )
+
+
+def test_a_template_that_refuses_an_exchange_cannot_be_measured(shared_data):
+    from convkit.templates import TemplateRenderError
+
+    t = ChatTemplate("{{ raise_exception('no') }}", name="no")
+    with pytest.raises(TemplateRenderError):
+        template_overheads(t, load(shared_data, "llama"))
