@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from . import __version__
 from .errors import ConfigError, InputError
 from .filters import FilterConfig, all_reasons, filter_names
-from .formats import format_names
+from .formats import default_output_format, describe, format_class, format_names
+from .formats.base import Option
 from .options import HTML_MODES, ON_ERROR, OVERSIZE, Options
 from .pipeline import convert
 
@@ -23,6 +24,47 @@ EXIT_USAGE = 2
 
 def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _format_options() -> dict[str, list[tuple[str, Option]]]:
+    """Every format option by its flag name, with the formats that declare it."""
+    out: dict[str, list[tuple[str, Option]]] = {}
+    for info in describe():
+        for o in info.options:
+            out.setdefault(o.name.replace("_", "-"), []).append((info.name, o))
+    return out
+
+
+def _split_format_options(
+    args: argparse.Namespace, reader: str, writer: str
+) -> tuple[dict[str, object], dict[str, object]]:
+    """The format flags given, sorted to the reader's and the writer's options."""
+    read_opts: dict[str, object] = {}
+    write_opts: dict[str, object] = {}
+    reader_names = _reader_names(reader)
+    writer_name = format_class(writer).name
+    for flag, specs in _format_options().items():
+        text = getattr(args, f"fmt_{specs[0][1].name}")
+        if text is None:
+            continue
+        used = False
+        for fmt, o in specs:
+            if o.side == "read" and fmt in reader_names:
+                read_opts[o.name] = o.parse(text)
+                used = True
+            elif o.side == "write" and fmt == writer_name:
+                write_opts[o.name] = o.parse(text)
+                used = True
+        if not used:
+            owners = ", ".join(sorted({f"--{'from' if o.side == 'read' else 'to'} {fmt}" for fmt, o in specs}))
+            raise ConfigError(f"--{flag} does not apply to --from {reader} --to {writer}; it is for {owners}")
+    return read_opts, write_opts
+
+
+def _reader_names(reader: str) -> set[str]:
+    if reader == "auto":
+        return set(format_names(readable=True))
+    return {format_class(reader).name}
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -48,11 +90,19 @@ def _build_parser() -> argparse.ArgumentParser:
     c.add_argument("--stats", help="write counts and timings here (JSON)")
 
     g = c.add_argument_group("formats")
-    readable = format_names(readable=True)
-    g.add_argument("--from", dest="input_format", default="sharegpt", choices=[*readable, "auto"],
-                   help="input format (default: sharegpt; auto detects per record)")
-    g.add_argument("--to", dest="output_format", default="sharegpt", choices=format_names(writable=True),
-                   help="output format (default: sharegpt)")
+    g.add_argument("--from", dest="input_format", default="sharegpt", metavar="FORMAT",
+                   help="input format: " + ", ".join([*format_names(readable=True), "auto"])
+                   + " (default: sharegpt; auto detects each record; see 'convkit formats')")
+    g.add_argument("--to", dest="output_format", default=None, metavar="FORMAT",
+                   help="output format: " + ", ".join(format_names(writable=True))
+                   + " (default: sharegpt for ShareGPT input, else messages)")
+    for flag, specs in _format_options().items():
+        kinds = sorted({f"{fmt} ({'reader' if o.side == 'read' else 'writer'})" for fmt, o in specs})
+        first = specs[0][1]
+        extra = {"nargs": "?", "const": "true"} if first.type is bool else {}
+        choices = f" [{'|'.join(first.choices)}]" if first.choices else ""
+        g.add_argument(f"--{flag}", dest=f"fmt_{first.name}", default=None, metavar="VALUE",
+                       help=f"{first.help}{choices}; for {', '.join(kinds)}", **extra)
 
     g = c.add_argument_group("HTML to markdown")
     g.add_argument("--html", default="auto", choices=HTML_MODES,
@@ -103,6 +153,11 @@ def _build_parser() -> argparse.ArgumentParser:
     g.add_argument("-q", "--quiet", action="store_true", help="do not print the summary on stderr")
 
     sub.add_parser("reasons", help="list every reason a conversation or part can be rejected for")
+    sub.add_parser("formats", help="list the formats, what --from auto recognises, and their options")
+    d = sub.add_parser("detect", help="say which reader --from auto would use for each record, and why")
+    d.add_argument("inputs", nargs="+", metavar="INPUT", help="input files; '-' reads stdin")
+    d.add_argument("--limit", type=int, default=None, help="look at the first N records of each input")
+    d.add_argument("--summary", action="store_true", help="print only the count of records per reader")
     return parser
 
 
@@ -126,9 +181,15 @@ def _filter_config(args: argparse.Namespace) -> FilterConfig:
 
 
 def _convert(args: argparse.Namespace) -> int:
+    output_format = args.output_format or default_output_format(args.input_format)
+    if args.input_format != "auto":
+        format_class(args.input_format)  # unknown names fail here, with the list of known ones
+    reader_options, writer_options = _split_format_options(args, args.input_format, output_format)
     options = Options(
         input_format=args.input_format,
-        output_format=args.output_format,
+        output_format=output_format,
+        reader_options=reader_options,
+        writer_options=writer_options,
         html=args.html,
         compat=args.compat,
         filters=_filter_config(args),
@@ -158,6 +219,49 @@ def _reasons() -> int:
     return EXIT_OK
 
 
+def _formats() -> int:
+    for info in describe():
+        does = " and ".join(w for w, ok in (("reads", info.reads), ("writes", info.writes)) if ok)
+        aliases = f" (also: {', '.join(info.aliases)})" if info.aliases else ""
+        print(f"{info.name}{aliases}: {does}")
+        print(f"    {info.description}")
+        if info.reads and info.recognises and info.recognises != info.description:
+            print(f"    auto-detected by: {info.recognises}")
+        for o in info.options:
+            side = "reader" if o.side == "read" else "writer"
+            default = "" if o.default is None else f" (default: {o.default})"
+            print(f"    --{o.name.replace('_', '-')}  {side} option: {o.help}{default}")
+    return EXIT_OK
+
+
+def _detect(args: argparse.Namespace) -> int:
+    from collections import Counter
+    from itertools import islice
+
+    from .formats import detect_records
+    from .io import read_records
+
+    counts: Counter[str] = Counter()
+    for path in args.inputs:
+        records = read_records(path, on_error="skip")
+        if args.limit is not None:
+            records = islice(records, args.limit)
+        for rec, found in detect_records(records):
+            where = f"{rec.file}:{rec.index}"
+            if found is None:
+                name, why = "-", f"not JSON: {rec.error}"
+            else:
+                name, why = found.name or "-", found.why
+                if found.also:
+                    why += f" (also accepted by: {', '.join(found.also)})"
+            counts[name] += 1
+            if not args.summary:
+                print(f"{where}\t{name}\t{why}")
+    for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        print(f"{n}\t{name}", file=sys.stderr if not args.summary else sys.stdout)
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
     parser = _build_parser()
@@ -167,12 +271,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _convert(args)
         if args.command == "reasons":
             return _reasons()
+        if args.command == "formats":
+            return _formats()
+        if args.command == "detect":
+            return _detect(args)
     except ConfigError as e:
         print(f"convkit: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except InputError as e:
         print(f"convkit: error: {e}", file=sys.stderr)
         return EXIT_INPUT
+    except BrokenPipeError:
+        # The reader of our stdout went away (convkit formats | head): not an error of ours.
+        sys.stdout = None  # type: ignore[assignment]  # stop the interpreter flushing it again
+        return EXIT_OK
     except KeyboardInterrupt:
         print("convkit: interrupted; no output was written", file=sys.stderr)
         return 130

@@ -109,10 +109,19 @@ def convert(
             raise ConfigError(f"output would overwrite the input {p}")
     workers = options.resolved_workers(_input_bytes(paths))
     if options.max_tokens is not None:
-        # Fail on a bad tokenizer here, once, not in every worker.
+        # Fail on a bad tokenizer or impossible limits here, once, not in every worker.
+        from .split import check_split_options
         from .tokens import TokenCounter
 
-        TokenCounter(options.tokenizer)
+        counter = TokenCounter(options.tokenizer)
+        check_split_options(
+            max_tokens=options.max_tokens,
+            turn_overhead=options.turn_overhead,
+            segment_overhead=(
+                counter.special_tokens if options.segment_overhead is None else options.segment_overhead
+            ),
+            oversize=options.oversize,
+        )
 
     started = time.perf_counter()
     total = Stats()

@@ -87,10 +87,14 @@ class Worker:
             item = Item(conv.id, raw=raw, source=conv.source)
             items.append(item)
             t0 = clock()
-            self._convert(conv, stats)
-            t1 = clock()
-            stats.seconds["convert"] += t1 - t0
-            outcome = self.chain.apply(conv)
+            try:
+                self._convert(conv, stats)
+                t1 = clock()
+                stats.seconds["convert"] += t1 - t0
+                outcome = self.chain.apply(conv)
+            except Exception as e:  # noqa: BLE001 - one bad record must not stop a 90k-record run
+                self._reject(item, "processing_error", f"{type(e).__name__}: {e}", stats)
+                continue
             stats.seconds["filter"] += clock() - t1
             if outcome.conv is None:
                 self._reject(item, outcome.reason, outcome.detail, stats)
@@ -216,11 +220,12 @@ class Worker:
 
     def _rejection(self, rej: Rejection, stats: Stats) -> Item:
         """A record (or part of one) the reader refused."""
-        item = Item(rej.id, source=rej.source, rejected=rej.reason)
-        stats.rejected[rej.reason] += 1
         scope = "record" if rej.id is None else "part"
+        rid = rej.id if rej.id is not None else record_id_of(rej.raw)
+        item = Item(rid, source=rej.source, rejected=rej.reason)
+        stats.rejected[rej.reason] += 1
         item.rejects.append(
-            reject_line(rej.id, rej.reason, rej.message, rej.source, scope, None, dumps(rej.raw))
+            reject_line(rid, rej.reason, rej.message, rej.source, scope, None, dumps(rej.raw))
         )
         return item
 
@@ -236,6 +241,14 @@ class Worker:
             reject_line(None, reason, detail, source, "record", None, dumps(rec.text))
         )
         return item
+
+
+def record_id_of(raw: Any) -> str | None:
+    """The id a raw record carries, if any: so that even a refused record is findable by id."""
+    rid = raw.get("id") if isinstance(raw, dict) else None
+    if isinstance(rid, (str, int)) and not isinstance(rid, bool):
+        return str(rid)
+    return None
 
 
 def turn_dict(t: Turn) -> dict[str, Any]:

@@ -16,9 +16,12 @@ READ_REASONS = {
     "processing_error": "converting the record raised an unexpected error (a bug: please report it)",
 }
 
+#: Parts the splitter drops (``convkit.split.DROP_REASONS``; a test keeps the two in step).
 SPLIT_REASONS = {
+    "leading_non_user": "turns between the system prompt and the first user turn",
+    "no_assistant_reply": "a user turn (or a tool result) with no assistant turn after it",
     "oversize_exchange": "one exchange is longer than --max-tokens on its own (--oversize drop)",
-    "no_assistant_reply": "a user turn with no assistant turn after it, so no segment can end there",
+    "unused_system_prompt": "the system prompt of a conversation that yields no segment",
 }
 
 ALL_REASONS: dict[str, str] = dict(sorted({**READ_REASONS, **SPLIT_REASONS, **all_reasons()}.items()))

@@ -34,7 +34,6 @@ _SELF_CLOSING_SIBLINGS = frozenset(
 _TAG = re.compile(r"<(/?)([A-Za-z][^\s/>]*)[^>]*?(/?)>")
 _HTML_SPACE_RUN = re.compile(r"[ \t\n\r\f]+")
 _LANGUAGE = re.compile(r"language-(\S+)")
-_LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*\n)+")
 _TEX_ANNOTATION = 'annotation[encoding="application/x-tex"]'
 
 
@@ -130,12 +129,11 @@ def code_block(pre: LexborNode) -> tuple[str, str]:
 
     The text starts at the first ``<code>`` (what precedes it is the ShareGPT header: label,
     "Copy code", button) and runs to the end of the ``<pre>``; without ``<code>`` it is all the
-    text. Leading blank lines and trailing white space are removed. The language is the
-    ``language-*`` class of that ``<code>``, else of the ``<pre>``.
+    text. Only white space at the very end is removed (the page ends code with a newline).
+    The language is the ``language-*`` class of that ``<code>``, else of the ``<pre>``.
     """
     code = pre.css_first("code")
-    text = "".join(_walk_text(pre, code))
-    text = _LEADING_BLANK_LINES.sub("", text).rstrip(" \t\n")
+    text = "".join(_walk_text(pre, code)).rstrip(" \t\n")
     return _language(code) or _language(pre), text
 
 

@@ -1,0 +1,361 @@
+"""convkit.convert end to end on small inputs written for the tests."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from convkit import ConfigError, FilterConfig, InputError, Options, convert
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+TOKENIZER = str(EXAMPLES / "tokenizer.json")
+PAGE = '<div class="markdown prose w-full break-words dark:prose-invert light">{}</div>'
+
+
+def sg(rid, *turns, **extra):
+    return {"id": rid, "conversations": [{"from": f, "value": v} for f, v in turns], **extra}
+
+
+def write_json(tmp_path, records, name="in.json"):
+    p = tmp_path / name
+    p.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+    return p
+
+
+def lines(path):
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()]
+
+
+def run(tmp_path, records, **kw):
+    src = write_json(tmp_path, records)
+    out, rej, st = tmp_path / "out.jsonl", tmp_path / "rej.jsonl", tmp_path / "stats.json"
+    result = convert(src, out, rejects=rej, stats=st, **kw)
+    return lines(out), lines(rej), json.loads(st.read_text()), result
+
+
+GOOD = sg(
+    "a",
+    ("human", "What is <b>bold</b> in HTML?"),
+    ("gpt", PAGE.format("<p>It makes text <strong>bold</strong>: <code>snake_case</code>.</p>")),
+)
+
+
+def test_html_assistant_turns_become_markdown_and_user_text_stays(tmp_path):
+    out, rej, stats, _ = run(tmp_path, [GOOD])
+    assert out == [
+        {
+            "id": "a",
+            "conversations": [
+                {"from": "human", "value": "What is <b>bold</b> in HTML?"},
+                {"from": "gpt", "value": "It makes text **bold**: `snake_case`."},
+            ],
+        }
+    ]
+    assert rej == []
+    assert stats["conversations_in"] == 1 and stats["conversations_out"] == 1
+    assert stats["html_turns_converted"] == 1
+
+
+def test_metadata_is_kept_and_roles_are_written_with_fastchat_names(tmp_path):
+    rec = sg("m", ("user", "Tell me a joke please"), ("chatgpt", "Why did the chicken cross?"), model="gpt-4")
+    out, _, _, _ = run(tmp_path, [rec])
+    assert out == [
+        {
+            "id": "m",
+            "conversations": [
+                {"from": "human", "value": "Tell me a joke please"},
+                {"from": "gpt", "value": "Why did the chicken cross?"},
+            ],
+            "model": "gpt-4",
+        }
+    ]
+
+
+def test_messages_output(tmp_path):
+    out, _, _, _ = run(tmp_path, [GOOD], output_format="messages")
+    assert out == [
+        {
+            "id": "a",
+            "messages": [
+                {"role": "user", "content": "What is <b>bold</b> in HTML?"},
+                {"role": "assistant", "content": "It makes text **bold**: `snake_case`."},
+            ],
+        }
+    ]
+
+
+def test_every_conversation_is_accounted_for(tmp_path):
+    records = [
+        GOOD,
+        sg("dup", *[(t["from"], t["value"]) for t in GOOD["conversations"]]),
+        sg("short", ("human", "hi"), ("gpt", "yo")),
+        sg("blocked", ("human", "Who made you, really?"), ("gpt", "OpenAI trained me as a model.")),
+        {"id": "bad", "conversations": {"from": "human"}},
+        sg("trail", ("human", "Name a colour please"), ("gpt", "Blue is a colour."), ("human", "And?")),
+    ]
+    out, rej, stats, result = run(tmp_path, records)
+    assert [o["id"] for o in out] == ["a", "trail"]
+    assert [(r["id"], r["reason"], r["scope"]) for r in rej] == [
+        ("dup", "duplicate_content", "conversation"),
+        ("short", "too_short", "conversation"),
+        ("blocked", "blocked_phrase", "conversation"),
+        ("bad", "invalid_record", "record"),
+        ("trail", "trailing_user_turn", "turns"),
+    ]
+    assert stats["conversations_in"] == 6
+    assert stats["conversations_out"] == 2
+    assert stats["rejected_by_reason"] == {
+        "blocked_phrase": 1,
+        "duplicate_content": 1,
+        "invalid_record": 1,
+        "too_short": 1,
+    }
+    assert stats["parts_rejected_by_reason"] == {"trailing_user_turn": 1}
+    assert stats["accounted"] is True
+    assert result.stats.balanced
+
+
+def test_reject_lines_carry_where_and_the_original_record(tmp_path):
+    rec = sg("short", ("human", "hi"), ("gpt", "yo"))
+    _, rej, _, _ = run(tmp_path, [GOOD, rec])
+    assert rej == [
+        {
+            "id": "short",
+            "reason": "too_short",
+            "file": str(tmp_path / "in.json"),
+            "index": 1,
+            "line": 1,
+            "scope": "conversation",
+            "record": rec,
+        }
+    ]
+
+
+def test_dropped_turns_are_in_the_rejects(tmp_path):
+    rec = sg("t", ("gpt", "Hello, how can I help?"), ("human", "Say something long"), ("gpt", "Something long."))
+    out, rej, _, _ = run(tmp_path, [rec])
+    assert [t["from"] for t in out[0]["conversations"]] == ["human", "gpt"]
+    assert rej[0]["reason"] == "leading_non_user"
+    assert rej[0]["turns"] == [{"role": "assistant", "content": "Hello, how can I help?"}]
+    assert rej[0]["record"] == rec
+
+
+def test_wrong_shapes_are_rejected_not_crashed(tmp_path):
+    records = [
+        [1, 2],
+        {"id": "x"},
+        {"id": "y", "conversations": [{"from": "robot", "value": "beep"}]},
+        {"id": "z", "conversations": [{"from": "human", "value": 3}]},
+    ]
+    _, rej, stats, _ = run(tmp_path, records)
+    assert [(r["id"], r["reason"], r["detail"]) for r in rej] == [
+        (None, "invalid_record", "expected a JSON object, got array"),
+        ("x", "invalid_record", 'missing "conversations"'),
+        ("y", "unknown_role", "unknown speaker 'robot' in conversations[0].from"),
+        ("z", "invalid_record", "expected conversations[0].value to be a string, got number"),
+    ]
+    assert stats["conversations_out"] == 0 and stats["accounted"] is True
+
+
+def test_empty_input_gives_empty_output(tmp_path):
+    src = tmp_path / "empty.jsonl"
+    src.write_text("")
+    out = tmp_path / "out.jsonl"
+    result = convert(src, out)
+    assert out.read_text() == ""
+    assert result.stats.conversations_in == 0
+
+
+def test_malformed_json_fails_and_writes_nothing(tmp_path):
+    src = tmp_path / "bad.jsonl"
+    src.write_text(json.dumps(GOOD) + "\n{oops\n")
+    out, rej = tmp_path / "out.jsonl", tmp_path / "rej.jsonl"
+    with pytest.raises(InputError) as e:
+        convert(src, out, rejects=rej)
+    assert str(e.value) == (
+        f"malformed JSON: Expecting property name enclosed in double quotes (column 2) — at {src} line 2"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl"]
+
+
+def test_malformed_json_skip_sends_the_line_to_the_rejects(tmp_path):
+    src = tmp_path / "bad.jsonl"
+    src.write_text(json.dumps(GOOD) + "\n{oops\n")
+    out, rej = tmp_path / "out.jsonl", tmp_path / "rej.jsonl"
+    result = convert(src, out, rejects=rej, on_error="skip")
+    assert [o["id"] for o in lines(out)] == ["a"]
+    assert lines(rej) == [
+        {
+            "id": None,
+            "reason": "malformed_json",
+            "detail": f"malformed JSON: Expecting property name enclosed in double quotes (column 2) — at {src} line 2",
+            "file": str(src),
+            "index": 1,
+            "line": 2,
+            "scope": "record",
+            "record": "{oops",
+        }
+    ]
+    assert result.stats.balanced
+
+
+def test_several_inputs_and_json_array_output(tmp_path):
+    a = write_json(tmp_path, [GOOD], "a.json")
+    b = tmp_path / "b.jsonl"
+    b.write_text(json.dumps(sg("b", ("human", "Another question here"), ("gpt", "Another answer."))) + "\n")
+    out = tmp_path / "out.json"
+    convert([a, b], out)
+    assert [r["id"] for r in json.loads(out.read_text())] == ["a", "b"]
+
+
+def test_splitting_with_the_example_tokenizer(tmp_path):
+    long = sg(
+        "long",
+        ("system", "Be brief."),
+        *[
+            (who, f"{text} {i}")
+            for i in range(6)
+            for who, text in (("human", "Tell me about planet number"), ("gpt", "It is a planet far away " * 5))
+        ],
+    )
+    out, rej, stats, _ = run(tmp_path, [long], tokenizer=TOKENIZER, max_tokens=120)
+    ids = [o["id"] for o in out]
+    assert ids == [f"long_{k}" for k in range(len(ids))] and len(ids) > 1
+    for o in out:
+        turns = o["conversations"]
+        assert turns[0] == {"from": "system", "value": "Be brief."}
+        assert turns[1]["from"] == "human" and turns[-1]["from"] == "gpt"
+    assert sum(len(o["conversations"]) - 1 for o in out) == 12  # every exchange kept once
+    assert rej == []
+    assert stats["segments"] == len(ids) and stats["tokens"] > 0
+
+
+def test_oversize_exchange_is_dropped_and_the_rest_kept(tmp_path):
+    rec = sg(
+        "o",
+        ("human", "Short question one"),
+        ("gpt", "Short answer one."),
+        ("human", "Long question"),
+        ("gpt", "word " * 400),
+        ("human", "Short question three"),
+        ("gpt", "Short answer three."),
+    )
+    out, rej, stats, _ = run(tmp_path, [rec], tokenizer=TOKENIZER, max_tokens=100)
+    # No segment spans a dropped part: the exchanges on either side are packed apart.
+    assert [(o["id"], [t["value"] for t in o["conversations"]]) for o in out] == [
+        ("o_0", ["Short question one", "Short answer one."]),
+        ("o_1", ["Short question three", "Short answer three."]),
+    ]
+    assert [(r["reason"], r["scope"], [t["content"][:13] for t in r["turns"]]) for r in rej] == [
+        ("oversize_exchange", "turns", ["Long question", "word word wor"])
+    ]
+    assert stats["parts_rejected_by_reason"] == {"oversize_exchange": 1}
+
+
+def test_oversize_keep_writes_a_flagged_segment(tmp_path):
+    rec = sg("o", ("human", "Long question"), ("gpt", "word " * 400))
+    out, rej, _, _ = run(tmp_path, [rec], tokenizer=TOKENIZER, max_tokens=100, oversize="keep")
+    assert [(o["id"], o["oversize"]) for o in out] == [("o_0", True)]
+    assert rej == []
+
+
+def test_all_exchanges_oversize_rejects_the_conversation(tmp_path):
+    rec = sg("o", ("human", "Long question"), ("gpt", "word " * 400))
+    out, rej, stats, _ = run(tmp_path, [rec], tokenizer=TOKENIZER, max_tokens=100)
+    assert out == []
+    assert [(r["id"], r["reason"], r["scope"]) for r in rej] == [("o", "oversize_exchange", "conversation")]
+    assert stats["accounted"] is True
+
+
+def test_output_is_identical_whatever_the_number_of_workers(tmp_path):
+    records = [
+        sg(f"c{i}", ("human", f"Question number {i} please"), ("gpt", PAGE.format(f"<p>Answer <em>{i}</em></p>")))
+        for i in range(150)
+    ] + [GOOD, GOOD]
+    src = write_json(tmp_path, records)
+    blobs = []
+    for workers in (1, 2):
+        out, rej = tmp_path / f"o{workers}.jsonl", tmp_path / f"r{workers}.jsonl"
+        convert(src, out, rejects=rej, workers=workers, batch_size=16, tokenizer=TOKENIZER, max_tokens=64)
+        blobs.append((out.read_bytes(), rej.read_bytes()))
+    assert blobs[0] == blobs[1]
+    assert blobs[0][0].count(b"\n") == 151
+
+
+def test_filters_can_be_tuned(tmp_path):
+    rec = sg("short", ("human", "hi"), ("gpt", "yo"))
+    out, _, _, _ = run(tmp_path, [rec], filters=FilterConfig(min_chars=0))
+    assert [o["id"] for o in out] == ["short"]
+    out, _, _, _ = run(tmp_path, [rec], filters=FilterConfig(disabled=frozenset({"too_short"})))
+    assert [o["id"] for o in out] == ["short"]
+
+
+def test_html_never_leaves_assistant_turns_alone(tmp_path):
+    out, _, _, _ = run(tmp_path, [GOOD], html="never")
+    assert out[0]["conversations"][1]["value"] == GOOD["conversations"][1]["value"]
+
+
+def test_fastchat_compat_mode(tmp_path):
+    rec = sg("m", ("human", "Show me some code"), ("gpt", PAGE.format("<p>a_b</p>")))
+    out, _, _, _ = run(tmp_path, [rec], compat="fastchat")
+    assert out[0]["conversations"][1]["value"] == "a\\_b"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_tokens": 10}, "max_tokens needs a tokenizer (--tokenizer PATH)"),
+        ({"max_tokens": 0, "tokenizer": TOKENIZER}, "max_tokens must be a positive integer, got 0"),
+        ({"oversize": "shrink"}, "oversize must be one of drop, keep; got 'shrink'"),
+        ({"html": "maybe"}, "html must be one of auto, always, never; got 'maybe'"),
+        ({"on_error": "ignore"}, "on_error must be one of fail, skip; got 'ignore'"),
+        ({"workers": 0}, "workers must be a positive integer, got 0"),
+        ({"compat": "axolotl"}, "unknown compat mode 'axolotl'; known: fastchat"),
+        (
+            {"tokenizer": TOKENIZER, "max_tokens": 3, "turn_overhead": 1},
+            "max_tokens 3 leaves no room for any exchange: segment_overhead 1 + 2 x turn_overhead 1 = 3",
+        ),
+    ],
+)
+def test_bad_options(tmp_path, kwargs, message):
+    src = write_json(tmp_path, [GOOD])
+    with pytest.raises(ConfigError) as e:
+        convert(src, tmp_path / "out.jsonl", **kwargs)
+    assert str(e.value) == message
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_output_must_not_overwrite_input(tmp_path):
+    src = write_json(tmp_path, [GOOD])
+    with pytest.raises(ConfigError) as e:
+        convert(src, src)
+    assert str(e.value) == f"output would overwrite the input {src}"
+
+
+def test_options_object_and_keywords_do_not_mix(tmp_path):
+    src = write_json(tmp_path, [GOOD])
+    with pytest.raises(ConfigError) as e:
+        convert(src, tmp_path / "o.jsonl", options=Options(), html="never")
+    assert str(e.value) == "pass either options= or keyword options, not both"
+
+
+def test_other_input_formats(tmp_path):
+    src = tmp_path / "alpaca.json"
+    src.write_text(json.dumps([{"instruction": "Add 2 and 3.", "input": "", "output": "2 + 3 = 5."}]))
+    out = tmp_path / "out.jsonl"
+    convert(src, out, input_format="alpaca", output_format="messages")
+    assert [m["content"] for m in lines(out)[0]["messages"]] == ["Add 2 and 3.", "2 + 3 = 5."]
+
+
+def test_auto_detection_mixes_formats(tmp_path):
+    src = tmp_path / "mixed.jsonl"
+    src.write_text(
+        json.dumps({"instruction": "Add 2 and 3.", "output": "2 + 3 = 5."})
+        + "\n"
+        + json.dumps({"messages": [{"role": "user", "content": "Hello there, friend"}, {"role": "assistant", "content": "Hi!"}]})
+        + "\n"
+    )
+    out = tmp_path / "out.jsonl"
+    convert(src, out, input_format="auto", output_format="messages")
+    assert [[m["role"] for m in r["messages"]] for r in lines(out)] == [["user", "assistant"]] * 2
