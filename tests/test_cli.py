@@ -1,0 +1,187 @@
+"""The ``convkit`` command line, called as ``main(argv)``: exit codes and exact messages."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from convkit.cli import main
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+SAMPLE = str(EXAMPLES / "sharegpt_sample.json")
+TOKENIZER = str(EXAMPLES / "tokenizer.json")
+
+
+def lines(path):
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()]
+
+
+def test_readme_example(tmp_path, capsys):
+    out, rej, st = tmp_path / "clean.jsonl", tmp_path / "rejects.jsonl", tmp_path / "stats.json"
+    argv = ["convert", SAMPLE, "-o", str(out), "--rejects", str(rej), "--stats", str(st),
+            "--tokenizer", TOKENIZER, "--max-tokens", "160"]
+    assert main(argv) == 0
+    assert [o["id"] for o in lines(out)] == [
+        "ex-code_0", "ex-code_1", "ex-math_0", "ex-table_0", "ex-recipe_0",
+        "ex-long_0", "ex-long_1", "ex-long_2",
+    ]
+    assert [(r["id"], r["reason"]) for r in lines(rej)] == [
+        ("ex-table", "trailing_user_turn"),
+        ("ex-recipe-copy", "duplicate_content"),
+        ("ex-blocked", "blocked_phrase"),
+        ("ex-ratelimit", "blocked_response"),
+        ("ex-short", "too_short"),
+        ("ex-broken", "invalid_record"),
+    ]
+    math = lines(out)[2]["conversations"][1]["value"]
+    assert math == "The area is $\\pi r^2$, for radius $r$."
+    stats = json.loads(st.read_text())
+    assert (stats["conversations_in"], stats["conversations_out"], stats["segments"]) == (10, 5, 8)
+    assert capsys.readouterr().err == (
+        "convkit: 10 conversations in, 5 kept as 8 segments, 5 rejected, 1 parts dropped\n"
+        "  rejected blocked_phrase: 1\n"
+        "  rejected blocked_response: 1\n"
+        "  rejected duplicate_content: 1\n"
+        "  rejected invalid_record: 1\n"
+        "  rejected too_short: 1\n"
+        "  dropped part trailing_user_turn: 1\n"
+    )
+
+
+def test_quiet(tmp_path, capsys):
+    assert main(["convert", SAMPLE, "-o", str(tmp_path / "o.jsonl"), "-q"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_stdout_output(capsys):
+    assert main(["convert", SAMPLE, "-o", "-", "-q", "--to", "messages"]) == 0
+    first = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert first["id"] == "ex-code" and first["messages"][0]["role"] == "user"
+
+
+def test_missing_input_exits_2(tmp_path, capsys):
+    missing = tmp_path / "nope.json"
+    assert main(["convert", str(missing), "-o", str(tmp_path / "o.jsonl")]) == 2
+    assert capsys.readouterr().err == f"convkit: error: input file not found: {missing}\n"
+
+
+def test_malformed_input_exits_1_and_writes_nothing(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"id": "a", "conversations": []},\n {"id": "b" "conversations": []}]')
+    out = tmp_path / "o.jsonl"
+    assert main(["convert", str(bad), "-o", str(out), "--rejects", str(tmp_path / "r.jsonl")]) == 1
+    assert capsys.readouterr().err == (
+        f"convkit: error: malformed JSON array: Expecting ',' delimiter in record 1 — at {bad} line 2 byte 47\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json"]
+
+
+def test_on_error_skip(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "conversations": [{"from": "human", "value": "What is two plus two?"}, '
+                   '{"from": "gpt", "value": "Two plus two is four."}]}\nnot json\n')
+    out, rej = tmp_path / "o.jsonl", tmp_path / "r.jsonl"
+    assert main(["convert", str(bad), "-o", str(out), "--rejects", str(rej), "--on-error", "skip"]) == 0
+    assert [o["id"] for o in lines(out)] == ["a"]
+    assert [(r["reason"], r["line"]) for r in lines(rej)] == [("malformed_json", 2)]
+
+
+def test_max_tokens_without_tokenizer(tmp_path, capsys):
+    assert main(["convert", SAMPLE, "-o", str(tmp_path / "o.jsonl"), "--max-tokens", "100"]) == 2
+    assert capsys.readouterr().err == "convkit: error: max_tokens needs a tokenizer (--tokenizer PATH)\n"
+
+
+def test_bad_tokenizer_file(tmp_path, capsys):
+    bad = tmp_path / "tokenizer.json"
+    bad.write_text("{}")
+    code = main(["convert", SAMPLE, "-o", str(tmp_path / "o.jsonl"), "--tokenizer", str(bad), "--max-tokens", "9"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"convkit: error: cannot load tokenizer '{bad}': {bad} is not a valid tokenizer.json (")
+
+
+def test_unknown_filter(tmp_path, capsys):
+    assert main(["convert", SAMPLE, "-o", str(tmp_path / "o.jsonl"), "--disable", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("convkit: error: unknown filter 'nope'; known: blocked_phrase, ")
+
+
+def test_disable_filters_keeps_more(tmp_path, capsys):
+    out = tmp_path / "o.jsonl"
+    assert main(["convert", SAMPLE, "-o", str(out), "-q", "--disable", "blocked_phrase,too_short"]) == 0
+    assert {"ex-blocked", "ex-short"} <= {o["id"] for o in lines(out)}
+
+
+def test_blocked_phrase_replaces_the_default_list(tmp_path):
+    out = tmp_path / "o.jsonl"
+    assert main(["convert", SAMPLE, "-o", str(out), "-q", "--blocked-phrase", "pancake"]) == 0
+    ids = {o["id"] for o in lines(out)}
+    assert "ex-blocked" in ids and "ex-recipe" not in ids
+
+
+def test_unknown_input_format(tmp_path, capsys):
+    assert main(["convert", SAMPLE, "-o", str(tmp_path / "o.jsonl"), "--from", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("convkit: error: unknown format 'nope'; known formats: alpaca, baize, ")
+
+
+def test_format_option_for_another_format(tmp_path, capsys):
+    assert main(["convert", SAMPLE, "-o", str(tmp_path / "o.jsonl"), "--fewshot", "2"]) == 2
+    assert capsys.readouterr().err == (
+        "convkit: error: --fewshot does not apply to --from sharegpt --to sharegpt; "
+        "it is for --from natural-instructions, --from super-ni\n"
+    )
+
+
+def test_reasons_lists_every_reason(capsys):
+    assert main(["reasons"]) == 0
+    out = capsys.readouterr().out
+    for reason in ("too_short", "oversize_exchange", "malformed_json", "duplicate_content"):
+        assert any(line.startswith(reason + " ") for line in out.splitlines())
+
+
+def test_reasons_cover_every_split_drop_reason():
+    from convkit.reasons import SPLIT_REASONS
+    from convkit.split import DROP_REASONS
+
+    assert set(SPLIT_REASONS) == set(DROP_REASONS)
+
+
+def test_formats_lists_readers(capsys):
+    assert main(["formats"]) == 0
+    out = capsys.readouterr().out
+    assert "sharegpt (also: vicuna, wizardlm-v2): reads and writes\n" in out
+
+
+def test_detect(tmp_path, capsys):
+    src = tmp_path / "mixed.jsonl"
+    src.write_text('{"instruction": "Add 2 and 3.", "output": "5"}\n{"messages": []}\n[1]\n')
+    assert main(["detect", str(src)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == (
+        f'{src}:0\talpaca\tstring "instruction" and "output"\n'
+        f'{src}:1\tmessages\t"messages" as a list\n'
+        f"{src}:2\t-\tno reader recognises a JSON array\n"
+    )
+    assert captured.err == "1\t-\n1\talpaca\n1\tmessages\n"
+
+
+def test_usage_error_exits_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["convert"])
+    assert e.value.code == 2
+
+
+def test_python_dash_m_runs_the_cli(tmp_path):
+    # Run from outside the checkout so the installed package is what runs.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    done = subprocess.run(
+        [sys.executable, "-m", "convkit", "--version"], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
+    import convkit
+
+    assert (done.returncode, done.stdout) == (0, f"convkit {convkit.__version__}\n")
