@@ -63,7 +63,7 @@ OUTPUT_FACTOR = 20
 MIN_OUTPUT = 1_000_000
 
 INSTALL_HINT = (
-    "chat templates need jinja2: pip install 'convkit[templates]' (or pip install jinja2)"
+    "chat templates need jinja2: pip install jinja2"
 )
 
 

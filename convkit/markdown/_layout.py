@@ -1,7 +1,7 @@
-"""The last step of the reference engine: from converted text with markers to the final string.
+"""Markers in converted text, and the last step of the reference engine that resolves them.
 
-Two markers travel through the per-element conversion because only the final text knows what
-surrounds them. Both are Unicode noncharacters (reserved for internal use); they are removed
+Three markers travel through the per-element conversion because only later text knows what
+surrounds them. They are Unicode noncharacters (reserved for internal use) and are removed
 from the input before parsing, so they can only come from the converter.
 
 * ``CODE`` starts every line of a fenced code block (after any list indent or ``> `` that a
@@ -10,14 +10,55 @@ from the input before parsing, so they can only come from the converter.
 * ``BREAK`` ends a line that had a ``<br>``. It becomes a backslash hard break when the next line
   continues the same block, and disappears when the block ends there (a trailing ``\\`` would be
   a literal backslash).
+* ``SOFT`` ends a line where the HTML text had a newline (a soft line break, kept because it is
+  how the model wrote its answer). :func:`soft_breaks` turns it into a space instead when the
+  next line would start a block (list item, heading, quote, fence, HTML, rule or setext
+  underline), so that text never turns into markup.
 """
 from __future__ import annotations
 
-__all__ = ["BREAK", "CODE", "MARKERS", "finish"]
+import re
+
+__all__ = ["BREAK", "CODE", "MARKERS", "SOFT", "finish", "soft_breaks"]
 
 CODE = "\ufdd0"
 BREAK = "\ufdd1"
-MARKERS = (CODE, BREAK)
+SOFT = "\ufdd2"
+MARKERS = (CODE, BREAK, SOFT)
+
+# Line starts that can interrupt a paragraph (CommonMark 0.31, taken broadly for list items so
+# that other renderers agree), so a soft break before them would change the document.
+_HTML_BLOCK_TAGS = (
+    "address|article|aside|base|basefont|blockquote|body|caption|center|col|colgroup|dd|"
+    "details|dialog|dir|div|dl|dt|fieldset|figcaption|figure|footer|form|frame|frameset|"
+    "h[1-6]|head|header|hr|html|iframe|legend|li|link|main|menu|menuitem|nav|noframes|ol|"
+    "optgroup|option|p|param|search|section|summary|table|tbody|td|tfoot|th|thead|title|tr|"
+    "track|ul"
+)
+_INTERRUPTS = re.compile(
+    r"(?:[-+*]|\d{1,9}[.)])(?:[ \t]|$)"  # list item
+    r"|#{1,6}(?:[ \t]|$)"  # ATX heading
+    r"|>|```|~~~"  # block quote, fence
+    r"|<(?:script|pre|style|textarea)(?:[ \t>]|$)|<!--|<\?|<![A-Za-z]|<!\[CDATA\["
+    rf"|</?(?:{_HTML_BLOCK_TAGS})(?:[ \t>]|/>|$)",  # HTML blocks 1-6
+    re.IGNORECASE,
+)
+_WHOLE_LINE_BLOCK = re.compile(r"=+[ \t]*|-+[ \t]*|(?:[-*_][ \t]*){3,}")  # setext, rule
+_SOFT_BREAK = SOFT + "\n"
+
+
+def soft_breaks(text: str) -> str:
+    """Resolve ``SOFT`` line ends of one block's text: a newline, or a space before a block."""
+    if SOFT not in text:
+        return text
+    pieces = text.split(_SOFT_BREAK)
+    out = [pieces[0]]
+    for piece in pieces[1:]:
+        line = piece.partition("\n")[0].rstrip(BREAK + " ")
+        interrupts = _INTERRUPTS.match(line) or _WHOLE_LINE_BLOCK.fullmatch(line)
+        out.append(" " if interrupts else "\n")
+        out.append(piece)
+    return "".join(out).replace(SOFT, "")
 
 
 def _blank(line: str) -> bool:
@@ -27,7 +68,7 @@ def _blank(line: str) -> bool:
 
 def finish(text: str) -> str:
     """Resolve markers, drop trailing spaces, keep at most one blank line in a row, strip."""
-    lines = text.split("\n")
+    lines = soft_breaks(text).split("\n")
     out: list[str] = []
     last_blank: str | None = None  # the previous output line, when it was a blank prose line
     for i, line in enumerate(lines):
