@@ -140,6 +140,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="tokens added per turn by the training template (default: 0)")
     g.add_argument("--segment-overhead", type=int, default=None,
                    help="tokens added per segment (default: what the tokenizer adds, e.g. BOS)")
+    g.add_argument("--count-template", metavar="TEMPLATE",
+                   help="count each segment exactly as this chat template renders it (a built-in name, "
+                   ".jinja or tokenizer_config.json); --to text counts through its --template by itself")
     g.add_argument("--oversize", default="drop", choices=OVERSIZE,
                    help="an exchange longer than the limit: drop it to the rejects, or keep it as its own flagged segment")
 
@@ -197,6 +200,7 @@ def _convert(args: argparse.Namespace) -> int:
         max_tokens=args.max_tokens,
         turn_overhead=args.turn_overhead,
         segment_overhead=args.segment_overhead,
+        count_template=args.count_template,
         oversize=args.oversize,
         on_error=args.on_error,
         workers=args.workers,

@@ -19,7 +19,9 @@ class Options:
 
     ``html``: ``auto`` converts assistant turns that look like page HTML, ``always`` converts
     every assistant turn, ``never`` leaves text alone. ``segment_overhead=None`` means the
-    tokens the tokenizer's post-processor adds to a sequence (BOS/EOS).
+    tokens the tokenizer's post-processor adds to a sequence (BOS/EOS). ``count_template`` (a
+    chat template name or file) makes the splitter count each segment as that template renders
+    it, exactly; writing ``text`` through a template counts through that template by itself.
     """
 
     input_format: str = "sharegpt"
@@ -33,6 +35,7 @@ class Options:
     max_tokens: int | None = None
     turn_overhead: int = 0
     segment_overhead: int | None = None
+    count_template: str | None = None
     oversize: str = "drop"
     on_error: str = "fail"
     workers: int | None = None
@@ -57,6 +60,8 @@ class Options:
             _positive("max_tokens", self.max_tokens)
             if self.tokenizer is None:
                 raise ConfigError("max_tokens needs a tokenizer (--tokenizer PATH)")
+        if self.count_template is not None and self.max_tokens is None:
+            raise ConfigError("count_template needs max_tokens (--max-tokens N)")
         _non_negative("turn_overhead", self.turn_overhead)
         if self.segment_overhead is not None:
             _non_negative("segment_overhead", self.segment_overhead)

@@ -12,6 +12,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .budget import RenderedBudget, split_rendered
 from .filters import Dedup, FilterChain
 from .formats import RecordRejected, Rejection, get_format
 from .formats.base import Format
@@ -49,6 +50,7 @@ class Worker:
         self.chain = FilterChain.from_config(options.filters)
         self.dedup = Dedup.from_config(options.filters)
         self.counter = None
+        self.budget: RenderedBudget | None = None
         self.segment_overhead = options.segment_overhead or 0
         if options.max_tokens is not None:
             from .tokens import TokenCounter
@@ -56,6 +58,7 @@ class Worker:
             self.counter = TokenCounter(options.tokenizer)
             if options.segment_overhead is None:
                 self.segment_overhead = self.counter.special_tokens
+            self.budget = rendered_budget(options, self.writer, self.counter)
 
     # ------------------------------------------------------------------ one batch
 
@@ -147,14 +150,19 @@ class Worker:
         for item, kept, arrived in pending:
             n = len(kept.turns)
             t1 = clock()
-            result = split_conversation(
-                kept,
-                counts[at : at + n],
-                max_tokens=opts.max_tokens,
-                turn_overhead=opts.turn_overhead,
-                segment_overhead=self.segment_overhead,
-                oversize=opts.oversize,
-            )
+            if self.budget is not None:
+                result = split_rendered(
+                    kept, counts[at : at + n], self.budget, max_tokens=opts.max_tokens, oversize=opts.oversize
+                )
+            else:
+                result = split_conversation(
+                    kept,
+                    counts[at : at + n],
+                    max_tokens=opts.max_tokens,
+                    turn_overhead=opts.turn_overhead,
+                    segment_overhead=self.segment_overhead,
+                    oversize=opts.oversize,
+                )
             t2 = clock()
             stats.seconds["split"] += t2 - t1
             at += n
@@ -241,6 +249,19 @@ class Worker:
             reject_line(None, reason, detail, source, "record", None, dumps(rec.text))
         )
         return item
+
+
+def rendered_budget(options: Options, writer: Format, counter: Any) -> RenderedBudget | None:
+    """The template segments are counted through: ``count_template``, else the template of the
+    ``text`` writer (what the training text will be), else None (plain counts + overheads)."""
+    if options.count_template is not None:
+        from .templates import load_template
+
+        return RenderedBudget(load_template(options.count_template), counter)
+    template = getattr(writer, "template", None)
+    if options.output_format == "text" and template is not None:
+        return RenderedBudget(template, counter)
+    return None
 
 
 def record_id_of(raw: Any) -> str | None:

@@ -13,7 +13,8 @@ from the input before parsing, so they can only come from the converter.
 * ``SOFT`` ends a line where the HTML text had a newline (a soft line break, kept because it is
   how the model wrote its answer). :func:`soft_breaks` turns it into a space instead when the
   next line would start a block (list item, heading, quote, fence, HTML, rule or setext
-  underline), so that text never turns into markup.
+  underline) or the line ends with a backslash (a hard break), so that text never turns into
+  markup.
 """
 from __future__ import annotations
 
@@ -56,7 +57,8 @@ def soft_breaks(text: str) -> str:
     for piece in pieces[1:]:
         line = piece.partition("\n")[0].rstrip(BREAK + " ")
         interrupts = _INTERRUPTS.match(line) or _WHOLE_LINE_BLOCK.fullmatch(line)
-        out.append(" " if interrupts else "\n")
+        # A backslash before a line end would make a hard break out of literal text.
+        out.append(" " if interrupts or out[-1][-1:] == "\\" else "\n")
         out.append(piece)
     return "".join(out).replace(SOFT, "")
 

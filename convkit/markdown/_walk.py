@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from ._layout import SOFT
 from ._lexbor import code_block, tex_of
 from .noise import CHROME_TAGS, DROPPED_TAGS, is_copy_stats, is_regeneration_counter
 
@@ -42,6 +43,13 @@ _TABLE_STRUCTURE = _ROW_GROUPS | {"table", "tr"}
 
 _HTML_SPACE = " \t\n\r\f"
 _HTML_SPACE_RUN = re.compile(r"[ \t\n\r\f]+")
+_TRAILING = " \n" + SOFT
+_CODE_SPAN_TAGS = _NOFORMAT_CONTEXT
+
+
+def _collapse(match: re.Match[str]) -> str:
+    # A run with a newline is a soft line break (resolved by _layout.soft_breaks).
+    return SOFT + "\n" if "\n" in match.group() else " "
 _START_NUMBER = re.compile(r"[ \t\n\r\f]*(\d{1,9})[ \t\n\r\f]*")
 
 # White-space state, as CSS collapses it: at the start of a block, after a space, after text.
@@ -70,7 +78,7 @@ class _Frame:
 
     __slots__ = (
         "caption", "cells", "counter", "el", "ol_next", "parent_tags", "parts", "pres_since",
-        "rows", "tags",
+        "rows", "tags", "tail_code",
     )
 
     def __init__(self, el: Element, tags: frozenset[str], parent_tags: frozenset[str]) -> None:
@@ -84,6 +92,7 @@ class _Frame:
         self.counter = 1  # <ol>: number of the next item
         self.ol_next: int | None = None  # a closed child <ol> whose numbering may go on
         self.pres_since = 0  # <pre> children since that <ol>
+        self.tail_code = False  # the last part is an inline code span
 
 
 def _start_number(value: str | None) -> int | None:
@@ -172,7 +181,7 @@ class Walk:
             else:
                 el.marker = "-"
         if name in BLOCK_TAGS:
-            self.ws = _AT_START
+            self._block_boundary(frame)
         self.frames.append(new)
         self.content_depth += is_content
         return new, is_content
@@ -233,14 +242,37 @@ class Walk:
             if text and name == "img":
                 self.ws = _AFTER_TEXT
                 self.seen_content = True
-            self._add(parent, text)
+            self._add(parent, text, code=name in _CODE_SPAN_TAGS)
 
     @staticmethod
-    def _add(frame: _Frame, text: str) -> None:
+    def _add(frame: _Frame, text: str, code: bool = False) -> None:
         # Tables keep only rows and cells; anything else directly inside (left over by the
         # depth cap) has no place in a pipe table.
-        if text and frame.el.name not in _TABLE_STRUCTURE:
-            frame.parts.append(text)
+        if not text or frame.el.name in _TABLE_STRUCTURE:
+            return
+        # A code span touching a backtick would merge with it ("`a``b`" is one span).
+        if (
+            (code or frame.tail_code)
+            and text[0] == "`"
+            and frame.parts
+            and frame.parts[-1][-1:] == "`"
+        ):
+            text = " " + text
+        frame.parts.append(text)
+        frame.tail_code = code and text[-1] == "`"
+
+    def _block_boundary(self, frame: _Frame) -> None:
+        # White space that text left before a block is not content (a soft break there
+        # would even become a blank line). Only text leaves it: block output ends in
+        # newlines that must stay.
+        parts = frame.parts
+        if self.ws == _AFTER_SPACE and parts and parts[-1][-1] in _TRAILING:
+            last = parts[-1].rstrip(_TRAILING)
+            if last:
+                parts[-1] = last
+            else:
+                parts.pop()
+        self.ws = _AT_START
 
     # -- leaves -------------------------------------------------------------------------
 
@@ -254,14 +286,17 @@ class Walk:
                 return
             if is_copy_stats(raw):
                 return
-        text = _HTML_SPACE_RUN.sub(" ", raw)
-        if text[:1] == " " and self.ws != _AFTER_TEXT:
-            text = text[1:]
+        if "_inline" in frame.tags or "_noformat" in frame.tags:
+            text = _HTML_SPACE_RUN.sub(" ", raw)
+        else:
+            text = _HTML_SPACE_RUN.sub(_collapse, raw)
+        if self.ws != _AFTER_TEXT:
+            text = text.lstrip(_TRAILING)
         if not text:
             return
-        self.ws = _AFTER_SPACE if text[-1] == " " else _AFTER_TEXT
-        frame.parts.append(text)
-        if text != " ":
+        self.ws = _AFTER_SPACE if text[-1] in _TRAILING else _AFTER_TEXT
+        self._add(frame, text)
+        if text.strip(_TRAILING):
             frame.ol_next = None
             self.seen_content = True
 
@@ -269,6 +304,8 @@ class Walk:
         inline = "_inline" in frame.tags or "_noformat" in frame.tags
         if self.ws == _AT_START or (inline and self.ws != _AFTER_TEXT):
             return
+        if not inline:
+            self._block_boundary(frame)
         self._add(frame, self.conv.convert_br(frame.el, "", frame.tags))
         self.ws = _AFTER_SPACE if inline else _AT_START
 
@@ -279,15 +316,15 @@ class Walk:
             if out:
                 self.ws = _AFTER_TEXT
         else:
-            self.ws = _AT_START
-        self._add(frame, out)
+            self._block_boundary(frame)
+        self._add(frame, out, code=out[-1:] == "`")
         frame.pres_since += 1
 
     def _math(self, frame: _Frame, display: bool, tex: str) -> None:
         self.seen_content = True
         out = self.conv.convert_math(display, tex, frame.tags)
         if display and "_inline" not in frame.tags and "_noformat" not in frame.tags:
-            self.ws = _AT_START
+            self._block_boundary(frame)
         elif out:
             self.ws = _AFTER_TEXT
         self._add(frame, out)

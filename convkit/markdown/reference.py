@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from markdownify import ATX, BACKSLASH, MarkdownConverter
 
-from ._layout import BREAK, CODE, finish
+from ._layout import BREAK, CODE, SOFT, finish, soft_breaks
 from ._lexbor import clean_input, parse, plain_text, too_deep
 from ._walk import BLOCK_TAGS, HEADINGS, Element, Walk
 
@@ -15,16 +15,16 @@ __all__ = ["ReferenceConverter", "html_to_markdown"]
 _SCHEME_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]{1,31}:[^\s<>]*")
 _UNSAFE_DESTINATION = re.compile(r"[ <>]")
 _URL_CONTROL = re.compile(r"[\t\n\r\f]")
-_SPACE_RUN = re.compile(r"[ \n]+")
+_SPACE_RUN = re.compile(r"[ \n\ufdd2]+")  # spaces, newlines, SOFT
 _BACKTICK_RUN = re.compile(r"`+")
-_EDGE = " \n" + BREAK
+_EDGE = " \n" + BREAK + SOFT
 
 
 def _edge(run: str) -> str:
     """What the white space at the edge of an inline element becomes outside of it."""
     if BREAK in run:
         return BREAK + "\n"
-    return " " if " " in run else ""
+    return " " if run else ""
 
 
 def _split_edges(text: str) -> tuple[str, str, str]:
@@ -71,10 +71,16 @@ def _title(title: str | None) -> str:
     return ' "' + title.replace('"', '\\"') + '"' if title else ""
 
 
+def _block_text(text: str) -> str:
+    """A block's own text: soft breaks resolved, white space at both ends removed."""
+    return soft_breaks(text).strip(" \n")
+
+
 def _block(text: str, parent_tags: frozenset[str]) -> str:
-    text = text.strip(" \n")
     if "_inline" in parent_tags:
+        text = _SPACE_RUN.sub(" ", text).strip(" ")
         return f" {text} " if text else ""
+    text = _block_text(text)
     return f"\n\n{text}\n\n" if text else ""
 
 
@@ -140,9 +146,11 @@ class ReferenceConverter(MarkdownConverter):
 
     def convert_blockquote(self, el: Element, text: str, parent_tags: frozenset[str]) -> str:
         """Every line prefixed with ``> `` (``>`` on empty lines)."""
-        text = text.strip(" \n")
-        if "_inline" in parent_tags or not text:
+        if "_inline" in parent_tags:
             return _block(text, parent_tags)
+        text = _block_text(text)
+        if not text:
+            return ""
         quoted = "\n".join("> " + line if line.strip(" ") else ">" for line in text.split("\n"))
         return f"\n\n{quoted}\n\n"
 
@@ -165,9 +173,11 @@ class ReferenceConverter(MarkdownConverter):
 
     def convert_ol(self, el: Element, text: str, parent_tags: frozenset[str]) -> str:
         """Items one per line; a list inside a list item follows its text without a blank."""
-        text = text.strip("\n")
-        if "_inline" in parent_tags or not text:
+        if "_inline" in parent_tags:
             return _block(text, parent_tags)
+        text = text.strip("\n")
+        if not text:
+            return ""
         if "li" in parent_tags:
             return f"\n{text}\n"
         return f"\n\n{text}\n\n"
@@ -176,9 +186,11 @@ class ReferenceConverter(MarkdownConverter):
 
     def convert_li(self, el: Element, text: str, parent_tags: frozenset[str]) -> str:
         """``- text`` or ``N. text``; later lines indented to the text; empty items vanish."""
-        text = text.strip(" \n")
-        if "_inline" in parent_tags or not text:
+        if "_inline" in parent_tags:
             return _block(text, parent_tags)
+        text = _block_text(text)
+        if not text:
+            return ""
         indent = " " * (len(el.marker) + 1)
         first, *rest = text.split("\n")
         lines = [f"{el.marker} {first}"]

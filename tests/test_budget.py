@@ -1,0 +1,95 @@
+"""Splitting to a budget of rendered tokens: no segment is over the limit once templated."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from convkit import convert
+from convkit.budget import RenderedBudget, split_rendered
+from convkit.model import Conversation, Turn
+from convkit.templates import load_template
+from convkit.tokens import TokenCounter
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+TEMPLATES = ("chatml", "llama-2", "llama-3", "vicuna-v1.1", "alpaca")
+
+
+def conv(*turns, cid="c"):
+    return Conversation(cid, [Turn(r, t) for r, t in turns])
+
+
+def dialogue(n, cid="d"):
+    turns = [("system", "You answer in full sentences.")]
+    for i in range(n):
+        turns += [("user", f"Question {i}: why is the sky blue at noon?"),
+                  ("assistant", f"Answer {i}: sunlight scatters off air molecules, blue the most. " * 3)]
+    return conv(*turns, cid=cid)
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_every_segment_fits_once_rendered(name):
+    counter = TokenCounter(str(EXAMPLES / "tokenizer.json"))
+    budget = RenderedBudget(load_template(name), counter)
+    c = dialogue(12)
+    counts = counter.count([t.content for t in c.turns])
+    result = split_rendered(c, counts, budget, max_tokens=300)
+    rendered = [budget.template.render_conversation(s) for s in result.segments]
+    exact = counter.count(rendered)
+    assert len(result.segments) > 1
+    assert exact == result.segment_tokens
+    assert max(exact) <= 300
+    assert [s.id for s in result.segments] == [f"d_{k}" for k in range(len(result.segments))]
+    # every exchange is in exactly one segment (nothing is dropped at this budget)
+    assert sum(len(s.turns) - 1 for s in result.segments) == 24 and result.dropped == []
+
+
+def test_an_exchange_over_the_rendered_limit_is_dropped_or_flagged():
+    counter = TokenCounter(str(EXAMPLES / "tokenizer.json"))
+    budget = RenderedBudget(load_template("chatml"), counter)
+    c = conv(("user", "Short one please"), ("assistant", "Fine."), ("user", "Long"), ("assistant", "word " * 300))
+    counts = counter.count([t.content for t in c.turns])
+    dropped = split_rendered(c, counts, budget, max_tokens=100)
+    assert [(d.start, d.end, d.reason) for d in dropped.dropped] == [(2, 4, "oversize_exchange")]
+    assert [s.id for s in dropped.segments] == ["c_0"]
+    kept = split_rendered(c, counts, budget, max_tokens=100, oversize="keep")
+    assert [s.meta.get("oversize", False) for s in kept.segments] == [False, True]
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_real_data_never_exceeds_the_limit(shared_data, tmp_path, name):
+    tok = str(shared_data / "tokenizers" / "llama" / "tokenizer.json")
+    src = shared_data / "sharegpt_cleaned" / "ShareGPT_V3_unfiltered_cleaned_split.sample400.json"
+    out = tmp_path / "out.jsonl"
+    convert(src, out, output_format="text", writer_options={"template": name},
+            tokenizer=tok, max_tokens=512, workers=1)
+    counter = TokenCounter(tok)
+    texts = [json.loads(line)["text"] for line in out.read_text().splitlines()]
+    counts = counter.count(texts)
+    assert len(texts) > 300
+    assert max(counts) <= 512
+
+
+def test_count_template_with_another_output_format(tmp_path):
+    src = tmp_path / "in.jsonl"
+    c = dialogue(8)
+    src.write_text(json.dumps({"id": "d", "messages": [{"role": t.role, "content": t.content} for t in c.turns]}) + "\n")
+    out = tmp_path / "out.jsonl"
+    tok = str(EXAMPLES / "tokenizer.json")
+    convert(src, out, input_format="messages", output_format="messages", tokenizer=tok,
+            max_tokens=300, count_template="llama-3")
+    segments = [json.loads(line) for line in out.read_text().splitlines()]
+    template, counter = load_template("llama-3"), TokenCounter(tok)
+    rendered = [template.render(s["messages"]) for s in segments]
+    assert len(segments) > 1 and max(counter.count(rendered)) <= 300
+
+
+def test_count_template_needs_max_tokens(tmp_path):
+    from convkit import ConfigError
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("")
+    with pytest.raises(ConfigError) as e:
+        convert(src, tmp_path / "o.jsonl", count_template="chatml")
+    assert str(e.value) == "count_template needs max_tokens (--max-tokens N)"
