@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .errors import ConfigError, InputError
+from .errors import ConfigError, ConvkitError, InputError
 from .filters import FilterConfig, all_reasons, filter_names
 from .formats import default_output_format, describe, format_class, format_names
 from .formats.base import Option
@@ -282,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         print(f"convkit: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except InputError as e:
+    except (InputError, ConvkitError) as e:
         print(f"convkit: error: {e}", file=sys.stderr)
         return EXIT_INPUT
     except BrokenPipeError:

@@ -1,18 +1,28 @@
 """An ordered, bounded parallel map over worker processes.
 
 ``multiprocessing.Pool.imap`` drains its input iterator in a feeder thread as fast as it can,
-so a 600 MB dump would sit pickled in a queue. Here at most ``window`` tasks are in flight and
-results come back in submission order, which keeps memory flat and output deterministic.
+so a 600 MB dump would sit pickled in a queue, and a ``Pool`` whose workers die at start-up
+replaces them forever, so the run hangs. Here at most ``window`` tasks are in flight, results
+come back in submission order (output is deterministic), and a worker that cannot start is an
+error, through ``ProcessPoolExecutor``'s broken-pool detection.
 """
 from __future__ import annotations
 
 import multiprocessing as mp
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
+
+from .errors import ConvkitError
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+class WorkerError(ConvkitError):
+    """Worker processes could not run (they died, or could not start)."""
 
 
 def ordered_map(
@@ -37,11 +47,21 @@ def ordered_map(
         return
     window = window or workers * 3
     ctx = mp.get_context("spawn")
-    with ctx.Pool(workers, initializer=initializer, initargs=initargs) as pool:
-        pending: deque[Any] = deque()
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=initializer, initargs=initargs)
+    pending: deque[Future[R]] = deque()
+    try:
         for item in items:
-            pending.append(pool.apply_async(func, (item,)))
+            pending.append(pool.submit(func, item))
             if len(pending) >= window:
-                yield pending.popleft().get()
+                yield pending.popleft().result()
         while pending:
-            yield pending.popleft().get()
+            yield pending.popleft().result()
+    except BrokenProcessPool as e:
+        raise WorkerError(
+            f"worker processes stopped unexpectedly ({e}); if the program runs from standard "
+            "input or an interactive shell, use one worker (--workers 1)"
+        ) from None
+    finally:
+        for f in pending:
+            f.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)

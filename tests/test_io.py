@@ -238,3 +238,25 @@ def test_output_cannot_be_a_directory(tmp_path):
     with pytest.raises(ConfigError) as e:
         AtomicFile(tmp_path)
     assert str(e.value) == f"output is a directory, not a file: {tmp_path}"
+
+
+def test_reading_an_array_keeps_memory_bounded(tmp_path):
+    import tracemalloc
+
+    # 8 MB of records: reading them one at a time must not hold the file, only a chunk or two.
+    rec = {"id": "x", "conversations": [{"from": "human", "value": "word " * 200}] * 4}
+    p = tmp_path / "big.json"
+    with open(p, "w") as f:
+        f.write("[")
+        for i in range(2000):
+            f.write(("," if i else "") + json.dumps({**rec, "id": str(i)}))
+        f.write("]")
+    size = p.stat().st_size
+    tracemalloc.start()
+    n = 0
+    for r in read_records(str(p)):
+        n += 1
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert n == 2000 and size > 8_000_000
+    assert peak < 4 * cio.CHUNK  # a few MB, whatever the file size

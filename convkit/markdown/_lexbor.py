@@ -21,13 +21,17 @@ __all__ = ["MAX_NESTING", "code_block", "parse", "plain_text", "tex_of", "too_de
 MAX_NESTING = 10_000
 
 _VOID = frozenset(
-    "area base basefont bgsound br col embed frame hr img input keygen link meta param "
-    "source track wbr".split()
+    {
+        "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "img",
+        "input", "keygen", "link", "meta", "param", "source", "track", "wbr"
+    }
 )
 # Start tags whose element closes itself at the next sibling; they never nest by themselves.
 _SELF_CLOSING_SIBLINGS = frozenset(
-    "p li dt dd option optgroup tr td th thead tbody tfoot colgroup caption rb rt rtc rp "
-    "html head body".split()
+    {
+        "p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th", "thead", "tbody",
+        "tfoot", "colgroup", "caption", "rb", "rt", "rtc", "rp", "html", "head", "body"
+    }
 )
 # Tags as they appear in the raw text; attribute values with ">" may cut a tag short, which
 # only changes the estimate, not the rule (the rule is defined on this regex).

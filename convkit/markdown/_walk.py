@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from ._layout import SOFT
+from ._layout import BREAK, SOFT
 from ._lexbor import code_block, tex_of
 from .noise import CHROME_TAGS, DROPPED_TAGS, is_copy_stats, is_regeneration_counter
 
@@ -30,12 +30,16 @@ MAX_DEPTH = 64
 # Elements that start and end a block: white space around them is dropped, and a <br> right
 # after a boundary has nothing to break.
 BLOCK_TAGS = frozenset(
-    "address article aside blockquote body caption center dd details dialog dir div dl dt "
-    "fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr html legend li "
-    "listing main menu nav ol p plaintext search section summary table tbody td tfoot th "
-    "thead tr ul xmp".split()
+    {
+        "address", "article", "aside", "blockquote", "body", "caption", "center", "dd",
+        "details", "dialog", "dir", "div", "dl", "dt", "fieldset", "figcaption", "figure",
+        "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hgroup", "hr",
+        "html", "legend", "li", "listing", "main", "menu", "nav", "ol", "p", "plaintext",
+        "search", "section", "summary", "table", "tbody", "td", "tfoot", "th", "thead",
+        "tr", "ul", "xmp"
+    }
 )
-HEADINGS = frozenset("h1 h2 h3 h4 h5 h6".split())
+HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _INLINE_CONTEXT = HEADINGS | {"td", "th"}
 _NOFORMAT_CONTEXT = frozenset({"code", "kbd", "samp"})
 _ROW_GROUPS = frozenset({"thead", "tbody", "tfoot"})
@@ -44,16 +48,13 @@ _TABLE_STRUCTURE = _ROW_GROUPS | {"table", "tr"}
 _HTML_SPACE = " \t\n\r\f"
 _HTML_SPACE_RUN = re.compile(r"[ \t\n\r\f]+")
 _TRAILING = " \n" + SOFT
+_HARD_BREAK = BREAK + "\n"
 _CODE_SPAN_TAGS = _NOFORMAT_CONTEXT
-
-
-def _collapse(match: re.Match[str]) -> str:
-    # A run with a newline is a soft line break (resolved by _layout.soft_breaks).
-    return SOFT + "\n" if "\n" in match.group() else " "
 _START_NUMBER = re.compile(r"[ \t\n\r\f]*(\d{1,9})[ \t\n\r\f]*")
 
-# White-space state, as CSS collapses it: at the start of a block, after a space, after text.
-_AT_START, _AFTER_SPACE, _AFTER_TEXT = 0, 1, 2
+# White-space state, as CSS collapses it: at the start of a block, after a space, after text,
+# right after a hard break.
+_AT_START, _AFTER_SPACE, _AFTER_TEXT, _AFTER_BREAK = 0, 1, 2, 3
 
 
 class Element:
@@ -93,6 +94,11 @@ class _Frame:
         self.ol_next: int | None = None  # a closed child <ol> whose numbering may go on
         self.pres_since = 0  # <pre> children since that <ol>
         self.tail_code = False  # the last part is an inline code span
+
+
+def _collapse(match: re.Match[str]) -> str:
+    # A run with a newline is a soft line break (resolved by _layout.soft_breaks).
+    return SOFT + "\n" if "\n" in match.group() else " "
 
 
 def _start_number(value: str | None) -> int | None:
@@ -206,19 +212,19 @@ class Walk:
         parent = self.frames[-1]
         el = frame.el
         name = el.name
+        if name in BLOCK_TAGS:
+            self._block_boundary(frame)
         text = "".join(frame.parts)
         if name == "ol":
             parent.ol_next, parent.pres_since = frame.counter, 0
         else:
             parent.ol_next = None
-        if name in BLOCK_TAGS:
-            self.ws = _AT_START
         if name in ("td", "th"):
-            cell = (self.conv.convert_cell(el, text, frame.parent_tags), _colspan(el.get("colspan")))
+            cell = self.conv.convert_cell(el, text, frame.parent_tags)
             if parent.el.name == "tr":
-                parent.cells.append(cell)
+                parent.cells.append((cell, _colspan(el.get("colspan"))))
             else:
-                self._add(parent, f" {cell[0]} ")
+                self._add(parent, f" {cell} ")
         elif name == "tr":
             if parent.el.name in _ROW_GROUPS or parent.el.name == "table":
                 parent.rows.append(frame.cells)
@@ -232,7 +238,8 @@ class Walk:
         elif name == "caption" and parent.el.name == "table":
             parent.caption = self.conv.convert_cell(el, text, frame.parent_tags)
         elif name == "table":
-            self._add(parent, self.conv.convert_table(el, frame.rows, frame.caption, frame.parent_tags))
+            table = self.conv.convert_table(el, frame.rows, frame.caption, frame.parent_tags)
+            self._add(parent, table)
         elif name == "br":
             self._br(parent)
         else:
@@ -262,12 +269,13 @@ class Walk:
         frame.tail_code = code and text[-1] == "`"
 
     def _block_boundary(self, frame: _Frame) -> None:
-        # White space that text left before a block is not content (a soft break there
-        # would even become a blank line). Only text leaves it: block output ends in
-        # newlines that must stay.
+        # White space that text left before a block is not content (a soft break there would
+        # even become a blank line), and a hard break there has nothing left to break. Only
+        # text and <br> leave them (see self.ws); block output ends in newlines that must stay.
         parts = frame.parts
-        if self.ws == _AFTER_SPACE and parts and parts[-1][-1] in _TRAILING:
-            last = parts[-1].rstrip(_TRAILING)
+        if parts and (self.ws == _AFTER_SPACE or self.ws == _AFTER_BREAK):
+            last = parts[-1]
+            last = last.removesuffix(_HARD_BREAK).rstrip(_TRAILING)
             if last:
                 parts[-1] = last
             else:
@@ -302,12 +310,12 @@ class Walk:
 
     def _br(self, frame: _Frame) -> None:
         inline = "_inline" in frame.tags or "_noformat" in frame.tags
-        if self.ws == _AT_START or (inline and self.ws != _AFTER_TEXT):
+        if self.ws == _AT_START or self.ws == _AFTER_BREAK or (inline and self.ws != _AFTER_TEXT):
             return
         if not inline:
             self._block_boundary(frame)
         self._add(frame, self.conv.convert_br(frame.el, "", frame.tags))
-        self.ws = _AFTER_SPACE if inline else _AT_START
+        self.ws = _AFTER_SPACE if inline else _AFTER_BREAK
 
     def _code_block(self, frame: _Frame, language: str, code: str) -> None:
         self.seen_content = True

@@ -152,7 +152,7 @@ class Markdownify0116:
         href, title = el.get("href"), el.get("title")
         if text.replace(r"\_", "_") == href and not title:
             return f"<{href}>"
-        title_part = ' "%s"' % title.replace('"', r"\"") if title else ""
+        title_part = ' "{}"'.format(title.replace('"', r"\"")) if title else ""
         return f"{prefix}[{text}]({href}{title_part}){suffix}" if href else text
 
     def convert_b(self, el: Tag, text: str, *_: object) -> str:
@@ -194,8 +194,8 @@ class Markdownify0116:
         text = text.rstrip()
         if n <= 2:
             text = text.rstrip()
-            return "%s\n%s\n\n" % (text, ("=" if n == 1 else "-") * len(text)) if text else ""
-        return "%s %s\n\n" % ("#" * n, text)
+            return f"{text}\n{('=' if n == 1 else '-') * len(text)}\n\n" if text else ""
+        return f"{'#' * n} {text}\n\n"
 
     def convert_hr(self, *_: object) -> str:
         return "\n\n---\n\n"
@@ -204,10 +204,10 @@ class Markdownify0116:
         alt = el.attrs.get("alt", None) or ""
         src = el.attrs.get("src", None) or ""
         title = el.attrs.get("title", None) or ""
-        title_part = ' "%s"' % title.replace('"', r"\"") if title else ""
+        title_part = ' "{}"'.format(title.replace('"', r"\"")) if title else ""
         if inline:
             return alt
-        return "![%s](%s%s)" % (alt, src, title_part)
+        return f"![{alt}]({src}{title_part})"
 
     def convert_list(
         self, el: Tag, text: str, inline: bool, frame: _Frame, parent: _Frame
@@ -231,18 +231,18 @@ class Markdownify0116:
                     f"FastChat's converter fails on <ol start={start!r}> (ValueError)"
                 ) from None
             # The child index counts text nodes too; ``parent.index`` is the child's position.
-            bullet = "%s." % (first + parent.index - 1)
+            bullet = f"{first + parent.index - 1}."
         else:
             bullet = _BULLETS[frame.ul_depth % len(_BULLETS)]
-        return "%s %s\n" % (bullet, (text or "").strip())
+        return f"{bullet} {(text or '').strip()}\n"
 
     def convert_p(self, el: Tag, text: str, inline: bool, *_: object) -> str:
         if inline:
             return text
-        return "%s\n\n" % text if text else ""
+        return f"{text}\n\n" if text else ""
 
     def convert_pre(self, el: Tag, text: str, *_: object) -> str:
-        return "\n```\n%s\n```\n" % text if text else ""
+        return f"\n```\n{text}\n```\n" if text else ""
 
     def convert_table(self, el: Tag, text: str, *_: object) -> str:
         return "\n\n" + text + "\n"

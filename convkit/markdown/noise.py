@@ -15,7 +15,7 @@ noise really sits:
   the button is chrome (removed with every ``<button>``), and the counter text is dropped only as
   a whole text node outside content elements.
 * The code block header (language label, "Copy code", button, svg) is everything in a ``<pre>``
-  before its first ``<code>``; see :func:`convkit.markdown.reference`.
+  before its first ``<code>`` (rule 6 of :mod:`convkit.markdown.reference`).
 
 :func:`strip_regeneration_counter` is the rule for human turns (plain text, never converted).
 """

@@ -1,4 +1,98 @@
-"""SPEC (filled in below)."""
+r"""The reference HTML → markdown engine. This docstring is the output specification.
+
+A faster engine must produce byte-identical output; ``CASES`` in
+``tests/test_markdown_reference.py`` are shared by all engines. White space below means HTML
+white space (space, tab, LF, CR, FF), never other Unicode spaces.
+
+Input
+  1. U+0000 and the marker characters U+FDD0–U+FDD2 are removed.
+  2. Nesting guard (lexbor's parse time grows with the square of the nesting): when the text
+     has more than 10,000 ``<`` and the raw tags (regex ``_lexbor._TAG``; a start tag +1, an end
+     tag −1 but not below 0; void tags, ``<x/>`` and p li dt dd option optgroup tr td th thead
+     tbody tfoot colgroup caption rb rt rtc rp html head body not counted) reach a depth over
+     10,000, the output is plain text: every ``<[^>]*>`` replaced by a space, entities decoded,
+     white-space runs made one space, stripped. Otherwise:
+  3. The text is parsed by lexbor (selectolax) as an HTML5 fragment in a ``<div>`` context.
+
+Tree
+  4. Comments and doctypes are ignored. These elements are removed with their content, at any
+     depth: button svg script style template noscript title head meta link base select input
+     textarea iframe object embed canvas audio video map.
+  5. An element deeper than 64 (top-level elements have depth 1) is replaced by its content: it
+     adds no markup, no block boundary and no break; rules 6 and 7 do not apply to it.
+  6. ``<pre>`` is a code block. Its text starts at its first ``<code>`` (before it is the
+     ShareGPT header: language label, "Copy code", button) or at its start without one, and runs
+     to its end; rule-4 elements are skipped, ``<br>`` is a newline, other tags are transparent
+     (hljs spans). White space at the very end is removed; the rest is kept byte for byte. The
+     language is the first ``language-X`` class token of that ``<code>``, else of the ``<pre>``,
+     and none if X contains a backtick.
+  7. Math: an element with class token ``katex-display`` (display) or ``katex`` (inline), or a
+     ``<math>`` (display when ``display="block"``), that has a descendant
+     ``<annotation encoding="application/x-tex">``, is that TeX (white-space runs made one
+     space, stripped). Without the annotation it is an ordinary element.
+
+Text
+  8. White space collapses as in CSS ``white-space: normal``, across element boundaries: a run
+     is one space, or a soft line break when it contains a newline (in table cells, headings and
+     code spans always a space). A run is dropped at the start of a block, after a hard break,
+     and after text that already ended in white space; white space before a block is dropped.
+  9. ShareGPT page noise (see :mod:`convkit.markdown.noise`), only for a whole text node whose
+     ancestors are all ``<div>``/``<span>``: dropped when it is the first non-blank text of the
+     fragment (no code, math or image before it) and reads "N / M" (1 ≤ N ≤ M, up to 4 digits);
+     dropped anywhere when it reads "N chars / N words", optionally after "Copy".
+ 10. Nothing is backslash-escaped: ``snake_case``, ``*`` and ``<tag>`` stay as they are.
+
+Blocks (separated by one blank line; in a table cell or heading they become spaces)
+ 11. p, div and every other block tag (address article aside body center dd details dialog
+     dir dl dt fieldset figcaption figure footer form header hgroup html legend main menu nav
+     search section summary listing plaintext xmp): their text as a block.
+ 12. h1–h6: ``#`` × level, a space, the text on one line; empty headings vanish.
+ 13. blockquote: each line prefixed with ``> `` (``>`` alone on empty lines).
+ 14. ul/ol: items one per line; a list inside a list item follows the item's text on the next
+     line. li: marker ``-``, or ``N.`` when its parent is ``<ol>``; later lines indented by the
+     marker's width plus one; empty items vanish but take their number. An ``<ol>`` starts at
+     its ``start`` attribute when that is 1–9 digits; otherwise, when its previous element
+     siblings back to an earlier sibling ``<ol>`` are all ``<pre>`` (at least one; blank text
+     and rule-4 elements between do not count), it continues that list's numbering (the scraped
+     pages restart numbering after a code block); otherwise it starts at 1.
+ 15. table: rows (tr of thead/tbody/tfoot or the table, in document order) of cells; the first
+     row is the header row. A cell is its text on one line with ``|`` written ``\|``; colspan
+     N (clamped 1–1000) adds N−1 empty cells; rows are padded with empty cells to the widest
+     row. Rows are ``| a | b |`` (an empty cell is ``| |``), then the delimiter row
+     ``| --- | --- |`` after the header. A caption is a paragraph before the table; other
+     content of table, row groups and rows is dropped. Inside a cell or heading a table is its
+     caption and cells joined by spaces.
+ 16. hr: ``---``.
+ 17. Code block: a fence of max(3, longest backtick run in the code + 1) backticks plus the
+     language, the code lines, the fence; no block for empty code. Inside a cell or heading it is
+     a code span of the code with newlines made spaces.
+ 18. Display math: ``$$tex$$`` as a block (inline in cells and headings); inline math ``$tex$``.
+
+Inline
+ 19. b/strong ``**``, i/em ``*``, del/s/strike ``~~`` around the text, with white space at the
+     element's edges moved outside (as one space, or a hard break when it holds one); empty
+     elements vanish; no marks inside the same kind or inside code.
+ 20. code/kbd/samp: a code span, edges as in rule 19, delimited by one backtick more than the
+     longest backtick run inside and padded with a space on both sides when that run is not
+     empty; empty spans vanish. A code span never touches a backtick: a space is put between.
+ 21. a: ``[text](dest "title")``; ``<href>`` when the text equals an href with a scheme and
+     there is no title; just the text without href or inside code. The destination is written
+     ``<…>`` (with ``<``/``>`` percent-encoded) when it has a space, ``<``, ``>`` or unbalanced
+     parentheses; tabs and newlines are removed from it.
+ 22. img: ``![alt](src "title")``; only the alt text without src or inside code.
+ 23. br: a hard break (a backslash at the line end) when text of the same block follows;
+     nothing at the start or end of a block, before a nested block or after another break; a
+     space in cells, headings and code.
+ 24. q: the text in double quotes; sub, sup and all other inline tags: their text.
+
+Output
+ 25. A soft line break is a newline, except that it is a space when the next line would start a
+     block (list marker, ``#``, ``>``, three backticks, ``~~~``, an HTML block start, a setext
+     underline or thematic break) or the line ends with a backslash.
+ 26. Lines lose trailing spaces (code lines are kept verbatim; a blank code line keeps its
+     container prefix without trailing spaces), runs of identical blank lines become one, and
+     the result is stripped.
+"""
 from __future__ import annotations
 
 import re
@@ -107,8 +201,10 @@ class ReferenceConverter(MarkdownConverter):
     #: Tags with a converter method of their own; other block tags convert like ``<div>``,
     #: other inline tags keep just their content.
     CONVERTED = frozenset(
-        "a b blockquote br code del div em hr i img kbd li ol p q s samp strike strong sub "
-        "sup ul".split()
+        {
+            "a", "b", "blockquote", "br", "code", "del", "div", "em", "hr", "i", "img", "kbd",
+            "li", "ol", "p", "q", "s", "samp", "strike", "strong", "sub", "sup", "ul",
+        }
     )
 
     def convert(self, html: str) -> str:
@@ -283,6 +379,20 @@ class ReferenceConverter(MarkdownConverter):
 
     convert_s = convert_strike = convert_del
 
+    def convert_code(self, el: Element | None, text: str, parent_tags: frozenset[str]) -> str:
+        """A code span whose delimiter is longer than any backtick run inside it."""
+        if "_noformat" in parent_tags:
+            return text
+        lead, inner, trail = _split_edges(text)
+        if not inner:
+            return _edge(lead)
+        longest = max((len(run) for run in _BACKTICK_RUN.findall(inner)), default=0)
+        if longest:
+            inner = f" {inner} "
+        return _edge(lead) + "`" * (longest + 1) + inner + "`" * (longest + 1) + _edge(trail)
+
+    convert_kbd = convert_samp = convert_code
+
     def convert_sub(self, el: Element, text: str, parent_tags: frozenset[str]) -> str:
         """Plain text (markdown has no subscript)."""
         return text
@@ -313,6 +423,9 @@ class ReferenceConverter(MarkdownConverter):
         return f"![{alt}]({_destination(src)}{_title(el.get('title'))})"
 
 
+_CONVERTER = ReferenceConverter()  # stateless: each conversion has its own Walk
+
+
 def html_to_markdown(html: str) -> str:
     """Convert one scraped HTML message to markdown with the reference engine."""
-    return ReferenceConverter().convert(html)
+    return _CONVERTER.convert(html)
