@@ -297,9 +297,9 @@ def _read_array(
         pos = end
         expect_comma = True
         if pos > CHUNK:
-            dropped = buf[:pos]
-            lines_before += dropped.count("\n")
-            bytes_before += len(dropped.encode("utf-8"))
+            lines_before += buf.count("\n", 0, pos)
+            # isascii() is O(1) on CPython (a flag of the string): skip the copy when it can.
+            bytes_before += pos if buf.isascii() else len(buf[:pos].encode("utf-8"))
             buf = buf[pos:]
             pos = 0
             counted_to = 0

@@ -243,12 +243,12 @@ def test_output_cannot_be_a_directory(tmp_path):
 def test_reading_an_array_keeps_memory_bounded(tmp_path):
     import tracemalloc
 
-    # 8 MB of records: reading them one at a time must not hold the file, only a chunk or two.
+    # 40 MB of records: reading them one at a time must not hold the file, only a few chunks.
     rec = {"id": "x", "conversations": [{"from": "human", "value": "word " * 200}] * 4}
     p = tmp_path / "big.json"
     with open(p, "w") as f:
         f.write("[")
-        for i in range(2000):
+        for i in range(10000):
             f.write(("," if i else "") + json.dumps({**rec, "id": str(i)}))
         f.write("]")
     size = p.stat().st_size
@@ -258,5 +258,5 @@ def test_reading_an_array_keeps_memory_bounded(tmp_path):
         n += 1
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert n == 2000 and size > 8_000_000
-    assert peak < 4 * cio.CHUNK  # a few MB, whatever the file size
+    assert n == 10000 and size > 40_000_000
+    assert peak < 8 * cio.CHUNK  # a few MB, whatever the file size

@@ -207,6 +207,10 @@ class ReferenceConverter(MarkdownConverter):
         }
     )
 
+    def __init__(self, **options: object) -> None:
+        super().__init__(**options)
+        self._conv_fns: dict[str, Callable[[Element, str, frozenset[str]], str] | None] = {}
+
     def convert(self, html: str) -> str:
         """Convert one HTML fragment (a message) to markdown."""
         html = clean_input(html)
@@ -220,6 +224,16 @@ class ReferenceConverter(MarkdownConverter):
     def convert_soup(self, soup: object) -> str:
         """Not supported: the rules are defined on lexbor's tree, not on BeautifulSoup's."""
         raise NotImplementedError("ReferenceConverter converts HTML text; call convert(html)")
+
+    def get_conv_fn_cached(
+        self, tag_name: str
+    ) -> Callable[[Element, str, frozenset[str]], str] | None:
+        """:meth:`get_conv_fn`, looked up once per tag name (markdownify's name for this)."""
+        try:
+            return self._conv_fns[tag_name]
+        except KeyError:
+            fn = self._conv_fns[tag_name] = self.get_conv_fn(tag_name)
+            return fn
 
     def get_conv_fn(self, tag_name: str) -> Callable[[Element, str, frozenset[str]], str] | None:
         """The converter of ``tag_name``: its method, the heading rule, or the block rule."""
@@ -398,6 +412,10 @@ class ReferenceConverter(MarkdownConverter):
         return text
 
     convert_sup = convert_sub
+
+    def convert_q(self, el: Element, text: str, parent_tags: frozenset[str]) -> str:
+        """The text in double quotes, as a browser shows ``<q>``."""
+        return f'"{text}"'
 
     def convert_a(self, el: Element, text: str, parent_tags: frozenset[str]) -> str:
         """``[text](href "title")``; ``<href>`` when the text is the absolute URL itself."""
