@@ -61,6 +61,8 @@ class _Counted:
             if bar is not None and not self.count % 256:
                 bar.update(256)
             yield rec
+        if bar is not None:
+            bar.update(self.count % 256)
 
 
 def _input_bytes(paths: Sequence[str]) -> int | None:
