@@ -14,7 +14,7 @@ import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, TypeVar
 
 import orjson
 
@@ -22,6 +22,7 @@ from .errors import ConfigError, InputError
 
 CHUNK = 1 << 20  # bytes read at a time; also the granularity at which the array buffer is trimmed
 
+_T = TypeVar("_T", bound="Transactional")
 _decoder = json.JSONDecoder()
 _WS = " \t\n\r"
 
@@ -326,7 +327,26 @@ def dumps(obj: Any) -> bytes:
         return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-class AtomicFile:
+class Transactional:
+    """A context manager that commits when its block succeeds and aborts when it raises."""
+
+    def commit(self) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _T) -> _T:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+class AtomicFile(Transactional):
     """A binary file that appears under its final name only when closed without error.
 
     ``-`` writes to stdout (not atomic: a pipe cannot be renamed). Names ending in ``.gz`` are
@@ -387,15 +407,6 @@ class AtomicFile:
                 pass
             self._tmp = None
 
-    def __enter__(self) -> AtomicFile:
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
-
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -403,7 +414,7 @@ def _umask() -> int:
     return mask
 
 
-class RecordWriter:
+class RecordWriter(Transactional):
     """Writes JSON records as JSON Lines, or as one JSON array when the name ends in ``.json``."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -432,15 +443,6 @@ class RecordWriter:
 
     def abort(self) -> None:
         self._file.abort()
-
-    def __enter__(self) -> RecordWriter:
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:

@@ -18,7 +18,7 @@ import tempfile
 from typing import Any
 
 from ..errors import ConfigError
-from ..io import dumps
+from ..io import Transactional, dumps
 from ..model import Conversation
 from .base import Format, Option, register
 from .messages import message_dict
@@ -72,7 +72,7 @@ class Parquet(Format):
         return ParquetSink(path, row_group_size=self.opt["row_group_size"])
 
 
-class ParquetSink:
+class ParquetSink(Transactional):
     """Writes the rows of :meth:`Parquet.write` to a parquet file, atomically."""
 
     def __init__(self, path: str | os.PathLike[str], *, row_group_size: int = 1000) -> None:
@@ -129,11 +129,3 @@ class ParquetSink:
             except FileNotFoundError:
                 pass
 
-    def __enter__(self) -> ParquetSink:
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
