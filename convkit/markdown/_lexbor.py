@@ -33,9 +33,11 @@ _SELF_CLOSING_SIBLINGS = frozenset(
         "tfoot", "colgroup", "caption", "rb", "rt", "rtc", "rp", "html", "head", "body"
     }
 )
-# Tags as they appear in the raw text; attribute values with ">" may cut a tag short, which
-# only changes the estimate, not the rule (the rule is defined on this regex).
-_TAG = re.compile(r"<(/?)([A-Za-z][^\s/>]*)[^>]*?(/?)>")
+# Tags as they appear in the raw text. The rule is defined on this regex, so an attribute value
+# holding "<" or ">" only changes what is counted. Excluding "<" inside a tag keeps the scan
+# linear on text full of unclosed "<a".
+_TAG = re.compile(r"<(/?)([A-Za-z][^\s/<>]*)[^<>]*?(/?)>")
+_ANY_TAG = re.compile(r"<[^<>]*>")  # "<" excluded: linear on runs of unclosed "<"
 _HTML_SPACE_RUN = re.compile(r"[ \t\n\r\f]+")
 _LANGUAGE = re.compile(r"language-(\S+)")
 _TEX_ANNOTATION = 'annotation[encoding="application/x-tex"]'
@@ -76,7 +78,7 @@ def too_deep(html: str) -> bool:
 
 def plain_text(html: str) -> str:
     """The fallback for :func:`too_deep` input: tags removed, entities decoded, spaces collapsed."""
-    text = _html.unescape(re.sub(r"<[^>]*>", " ", html))
+    text = _html.unescape(_ANY_TAG.sub(" ", html))
     return _HTML_SPACE_RUN.sub(" ", text).strip(" ")
 
 

@@ -10,7 +10,7 @@ Input
      has more than 10,000 ``<`` and the raw tags (regex ``_lexbor._TAG``; a start tag +1, an end
      tag −1 but not below 0; void tags, ``<x/>`` and p li dt dd option optgroup tr td th thead
      tbody tfoot colgroup caption rb rt rtc rp html head body not counted) reach a depth over
-     10,000, the output is plain text: every ``<[^>]*>`` replaced by a space, entities decoded,
+     10,000, the output is plain text: every ``<[^<>]*>`` replaced by a space, entities decoded,
      white-space runs made one space, stripped. Otherwise:
   3. The text is parsed by lexbor (selectolax) as an HTML5 fragment in a ``<div>`` context.
 
@@ -38,14 +38,16 @@ Text
      and after text that already ended in white space; white space before a block is dropped.
   9. ShareGPT page noise (see :mod:`convkit.markdown.noise`), only for a whole text node whose
      ancestors are all ``<div>``/``<span>``: dropped when it is the first non-blank text of the
-     fragment (no code, math or image before it) and reads "N / M" (1 ≤ N ≤ M, up to 4 digits);
-     dropped anywhere when it reads "N chars / N words", optionally after "Copy".
+     fragment (no code, math or image before it) and reads "N / M" (1 ≤ N ≤ M, up to 4 digits,
+     the spaces optional); dropped anywhere when it reads "N chars / N words", optionally after
+     "Copy" (``noise.is_regeneration_counter``, ``noise.is_copy_stats``).
  10. Nothing is backslash-escaped: ``snake_case``, ``*`` and ``<tag>`` stay as they are.
 
 Blocks (separated by one blank line; in a table cell or heading they become spaces)
- 11. p, div and every other block tag (address article aside body center dd details dialog
-     dir dl dt fieldset figcaption figure footer form header hgroup html legend main menu nav
-     search section summary listing plaintext xmp): their text as a block.
+ 11. p, div and every other tag of ``_walk.BLOCK_TAGS`` without a rule below (address
+     article aside body center dd details dialog dir dl dt fieldset figcaption figure footer
+     form header hgroup html legend main menu nav search section summary listing plaintext
+     xmp, and caption outside a table): their text as a block.
  12. h1–h6: ``#`` × level, a space, the text on one line; empty headings vanish.
  13. blockquote: each line prefixed with ``> `` (``>`` alone on empty lines).
  14. ul/ol: items one per line; a list inside a list item follows the item's text on the next
