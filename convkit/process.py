@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .budget import RenderedBudget, split_rendered
+from .errors import InputError
 from .filters import Dedup, FilterChain
 from .formats import RecordRejected, Rejection, get_format
 from .formats.base import Format
 from .io import BadRecord, RawRecord, dumps
 from .markdown import html_to_markdown, looks_like_html
-from .model import ASSISTANT, Conversation, Source, Turn
+from .markdown.noise import strip_regeneration_counter
+from .model import ASSISTANT, USER, Conversation, Source, Turn
 from .options import Options
 from .stats import Stats
 
@@ -95,6 +97,9 @@ class Worker:
                 t1 = clock()
                 stats.seconds["convert"] += t1 - t0
                 outcome = self.chain.apply(conv)
+            except InputError as e:  # markup FastChat's converter cannot take (compat mode)
+                self._reject(item, "html_parse_error", e.reason, stats)
+                continue
             except Exception as e:  # noqa: BLE001 - one bad record must not stop a 90k-record run
                 self._reject(item, "processing_error", f"{type(e).__name__}: {e}", stats)
                 continue
@@ -126,13 +131,20 @@ class Worker:
         mode = self.options.html
         if mode == "never":
             return
-        compat = self.options.compat
+        if self.options.compat == "fastchat":
+            # FastChat runs every message through its html_to_markdown, user turns included.
+            for turn in conv.turns:
+                if turn.role in (USER, ASSISTANT):
+                    turn.content = html_to_markdown(turn.content, compat="fastchat")
+                    stats.html_turns += 1
+            return
         for turn in conv.turns:
-            # Only assistant turns were page HTML; a user's "<div>" is text they typed.
-            if turn.role != ASSISTANT:
-                continue
-            if mode == "always" or looks_like_html(turn.content):
-                turn.content = html_to_markdown(turn.content, compat=compat)
+            # Only assistant turns were page HTML; a user's "<div>" is text they typed. The
+            # page did glue its "2 / 2" edit counter to the start of user turns, though.
+            if turn.role == USER:
+                turn.content = strip_regeneration_counter(turn.content)
+            elif turn.role == ASSISTANT and (mode == "always" or looks_like_html(turn.content)):
+                turn.content = html_to_markdown(turn.content)
                 stats.html_turns += 1
 
     def _split_all(self, pending: list[tuple[Item, Conversation, Any]], stats: Stats) -> None:

@@ -13,6 +13,7 @@ READ_REASONS = {
     "unknown_role": "a turn's speaker or role is not one convkit knows",
     "unknown_format": "no reader recognises the record (with --from auto)",
     "no_conversation": "the record holds no conversation",
+    "html_parse_error": "FastChat's converter cannot take this markup (--compat fastchat only)",
     "processing_error": "converting the record raised an unexpected error (a bug: please report it)",
 }
 

@@ -299,7 +299,8 @@ def test_looks_like_html(text: str, expected: bool) -> None:
     [
         ("5 / 5如果要讓小學生採訪這個問題", "如果要讓小學生採訪這個問題"),
         ("2 / 2Write a poem", "Write a poem"),
-        ("2 / 2100 words essay", "100 words essay"),
+        ("2 / 2100 words essay", "2 / 2100 words essay"),
+        ("1 / 2000 chance", "1 / 2000 chance"),
         ("1 / 2 cup of flour", "1 / 2 cup of flour"),
         ("3 / 2x", "3 / 2x"),
         ("1 / 1x", "1 / 1x"),

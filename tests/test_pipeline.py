@@ -359,3 +359,19 @@ def test_auto_detection_mixes_formats(tmp_path):
     out = tmp_path / "out.jsonl"
     convert(src, out, input_format="auto", output_format="messages")
     assert [[m["role"] for m in r["messages"]] for r in lines(out)] == [["user", "assistant"]] * 2
+
+
+def test_the_edit_counter_glued_to_user_turns_is_removed(tmp_path):
+    rec = sg("u", ("human", "2 / 2Write a haiku about rain"), ("gpt", PAGE.format("<p>Rain on the roof.</p>")))
+    keep = sg("k", ("human", "1 / 2 cup of flour: how many grams?"), ("gpt", PAGE.format("<p>About 60 g.</p>")))
+    out, _, _, _ = run(tmp_path, [rec, keep])
+    assert [o["conversations"][0]["value"] for o in out] == [
+        "Write a haiku about rain",
+        "1 / 2 cup of flour: how many grams?",
+    ]
+
+
+def test_fastchat_compat_converts_user_turns_too(tmp_path):
+    rec = sg("c", ("human", "what is my_var in python?"), ("gpt", PAGE.format("<p>a_b</p>")))
+    out, _, _, _ = run(tmp_path, [rec], compat="fastchat")
+    assert [t["value"] for t in out[0]["conversations"]] == ["what is my\\_var in python?", "a\\_b"]

@@ -70,19 +70,16 @@ def strip_regeneration_counter(text: str) -> str:
 
     Only a counter directly followed by text (no space) is removed, because that is how
     ``textContent`` joined it: "5 / 5如果…" loses "5 / 5", while "1 / 2 cup of flour" is kept.
-    Requires 1 <= N <= M and M >= 2 (a counter only shows for two or more versions); when the
-    total runs into digits of the message, the shortest valid total wins ("2 / 2100 words"
-    gives "100 words").
+    Requires 1 <= N <= M and M >= 2 (a counter only shows for two or more versions). A total
+    followed by more digits ("2 / 2100 words") is ambiguous, so the text is kept as it is:
+    eating a user's "1 / 2000 chance" would be worse than keeping a counter.
     """
     m = _HUMAN_COUNTER.match(text)
     if m is None:
         return text
-    n, digits = int(m.group(1)), m.group(2)
-    # The total's digits may run into the message ("2 / 2100 words"): take the shortest
-    # total that makes a valid counter and leaves text (not a space) right after it.
-    for k in range(1, min(len(digits), 4) + 1):
-        rest = text[m.start(2) + k:]
-        total = int(digits[:k])
-        if rest and not rest[0].isspace() and 1 <= n <= total and total >= 2:
-            return rest
+    n, total = int(m.group(1)), int(m.group(2))
+    rest = text[m.end():]
+    # The total's digits are taken greedily, so what follows is never a digit.
+    if rest and not rest[0].isspace() and 1 <= n <= total and total >= 2:
+        return rest
     return text
