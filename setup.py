@@ -8,6 +8,7 @@ past a buffer). To add an extension, append one ``Extension`` to EXTENSIONS.
 from __future__ import annotations
 
 import os
+import sys
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -24,6 +25,14 @@ COMPILER_DIRECTIVES = {
 
 EXTENSIONS = [
     Extension("convkit._fastsplit", ["convkit/_fastsplit.pyx"]),
+    # Walks selectolax's lexbor tree. No lexbor headers or library are needed: the node layout
+    # is declared in the .pyx and lexbor's functions are found in selectolax's module at import
+    # (dlsym; libdl for glibc < 2.34). See convkit/markdown/fast.py.
+    Extension(
+        "convkit.markdown._fast",
+        ["convkit/markdown/_fast.pyx"],
+        libraries=["dl"] if sys.platform.startswith("linux") else [],
+    ),
 ]
 
 setup(

@@ -14,6 +14,7 @@ from .errors import ConfigError, ConvkitError, InputError
 from .filters import FilterConfig, all_reasons, filter_names
 from .formats import default_output_format, describe, format_class, format_names
 from .formats.base import Option
+from .markdown import DEFAULT_ENGINE, ENGINES
 from .options import HTML_MODES, ON_ERROR, OVERSIZE, Options
 from .pipeline import convert
 
@@ -107,6 +108,8 @@ def _build_parser() -> argparse.ArgumentParser:
     g = c.add_argument_group("HTML to markdown")
     g.add_argument("--html", default="auto", choices=HTML_MODES,
                    help="which assistant turns to convert: those that look like page HTML (auto), all, or none")
+    g.add_argument("--html-engine", default=DEFAULT_ENGINE, choices=ENGINES,
+                   help="fast (compiled, default) or markdownify (the reference); same output")
     g.add_argument("--compat", choices=["fastchat"],
                    help="reproduce FastChat's html_to_markdown output byte for byte")
 
@@ -194,6 +197,7 @@ def _convert(args: argparse.Namespace) -> int:
         reader_options=reader_options,
         writer_options=writer_options,
         html=args.html,
+        html_engine=args.html_engine,
         compat=args.compat,
         filters=_filter_config(args),
         tokenizer=args.tokenizer,

@@ -18,7 +18,9 @@ class Options:
     """Options of :func:`convkit.convert`; each maps one to one to a ``convkit convert`` flag.
 
     ``html``: ``auto`` converts assistant turns that look like page HTML, ``always`` converts
-    every assistant turn, ``never`` leaves text alone. ``segment_overhead=None`` means the
+    every assistant turn, ``never`` leaves text alone. ``html_engine``: ``fast`` (compiled, the
+    default; the reference runs when the extension is not built) or ``markdownify`` (the
+    reference), which give the same output. ``segment_overhead=None`` means the
     tokens the tokenizer's post-processor adds to a sequence (BOS/EOS). ``count_template`` (a
     chat template name or file) makes the splitter count each segment as that template renders
     it, exactly; writing ``text`` through a template counts through that template by itself.
@@ -29,6 +31,7 @@ class Options:
     reader_options: dict[str, Any] = field(default_factory=dict)
     writer_options: dict[str, Any] = field(default_factory=dict)
     html: str = "auto"
+    html_engine: str = "fast"
     compat: str | None = None
     filters: FilterConfig = field(default_factory=FilterConfig)
     tokenizer: str | None = None
@@ -52,6 +55,9 @@ class Options:
                 + ", ".join(format_names(writable=True))
             )
         _choice("html", self.html, HTML_MODES)
+        from .markdown import ENGINES
+
+        _choice("html_engine", self.html_engine, ENGINES)
         _choice("oversize", self.oversize, OVERSIZE)
         _choice("on_error", self.on_error, ON_ERROR)
         if self.compat not in (None, "fastchat"):

@@ -138,13 +138,14 @@ class Worker:
                     turn.content = html_to_markdown(turn.content, compat="fastchat")
                     stats.html_turns += 1
             return
+        engine = self.options.html_engine
         for turn in conv.turns:
             # Only assistant turns were page HTML; a user's "<div>" is text they typed. The
             # page did glue its "2 / 2" edit counter to the start of user turns, though.
             if turn.role == USER:
                 turn.content = strip_regeneration_counter(turn.content)
             elif turn.role == ASSISTANT and (mode == "always" or looks_like_html(turn.content)):
-                turn.content = html_to_markdown(turn.content)
+                turn.content = html_to_markdown(turn.content, engine=engine)
                 stats.html_turns += 1
 
     def _split_all(self, pending: list[tuple[Item, Conversation, Any]], stats: Stats) -> None:

@@ -258,7 +258,7 @@ def test_output_lines_have_no_trailing_space_outside_code() -> None:
 
 
 def test_engines() -> None:
-    assert ENGINES == ("markdownify",)
+    assert ENGINES == ("fast", "markdownify")
 
 
 def test_unknown_compat_mode() -> None:

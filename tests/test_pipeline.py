@@ -312,6 +312,7 @@ def test_fastchat_compat_mode(tmp_path):
         ({"on_error": "ignore"}, "on_error must be one of fail, skip; got 'ignore'"),
         ({"workers": 0}, "workers must be a positive integer, got 0"),
         ({"compat": "axolotl"}, "unknown compat mode 'axolotl'; known: fastchat"),
+        ({"html_engine": "bs4"}, "html_engine must be one of fast, markdownify; got 'bs4'"),
         (
             {"tokenizer": TOKENIZER, "max_tokens": 3, "turn_overhead": 1},
             "max_tokens 3 leaves no room for any exchange: segment_overhead 1 + 2 x turn_overhead 1 = 3",
@@ -375,3 +376,13 @@ def test_fastchat_compat_converts_user_turns_too(tmp_path):
     rec = sg("c", ("human", "what is my_var in python?"), ("gpt", PAGE.format("<p>a_b</p>")))
     out, _, _, _ = run(tmp_path, [rec], compat="fastchat")
     assert [t["value"] for t in out[0]["conversations"]] == ["what is my\\_var in python?", "a\\_b"]
+
+
+def test_both_html_engines_give_the_same_bytes(tmp_path):
+    src = Path(__file__).resolve().parent.parent / "examples" / "sharegpt_sample.json"
+    blobs = []
+    for engine in ("fast", "markdownify"):
+        out = tmp_path / f"{engine}.jsonl"
+        convert(src, out, html_engine=engine)
+        blobs.append(out.read_bytes())
+    assert blobs[0] == blobs[1] and blobs[0].count(b"\n") == 5

@@ -13,7 +13,10 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from ._layout import MARKERS
 from .noise import DROPPED_TAGS
 
-__all__ = ["MAX_NESTING", "code_block", "parse", "plain_text", "tex_of", "too_deep"]
+__all__ = [
+    "MAX_NESTING", "attributes", "clean_input", "code_block", "no_markers", "parse", "plain_text",
+    "tex_of", "too_deep",
+]
 
 # lexbor spends time proportional to the open-element stack on each block start tag, so
 # 100,000 unclosed <div> cost ~15 s. Past this nesting the input is not a chat message and is
@@ -40,7 +43,6 @@ _TAG = re.compile(r"<(/?)([A-Za-z][^\s/<>]*)[^<>]*?(/?)>")
 _ANY_TAG = re.compile(r"<[^<>]*>")  # "<" excluded: linear on runs of unclosed "<"
 _HTML_SPACE_RUN = re.compile(r"[ \t\n\r\f]+")
 _LANGUAGE = re.compile(r"language-(\S+)")
-_TEX_ANNOTATION = 'annotation[encoding="application/x-tex"]'
 
 
 def clean_input(html: str) -> str:
@@ -51,6 +53,27 @@ def clean_input(html: str) -> str:
         if marker in html:
             html = html.replace(marker, "")
     return html
+
+
+def no_markers(text: str) -> str:
+    """``text`` without marker characters.
+
+    :func:`clean_input` removes them from the HTML, but a character reference (``&#xFDD0;``)
+    puts them back when lexbor decodes it, in text and in attribute values alike.
+    """
+    for marker in MARKERS:
+        if marker in text:
+            text = text.replace(marker, "")
+    return text
+
+
+def attributes(node: LexborNode) -> dict[str, str | None]:
+    """``node.attributes`` with marker characters removed from the values."""
+    attrs = node.attributes
+    for key, value in attrs.items():
+        if value:
+            attrs[key] = no_markers(value)
+    return attrs
 
 
 def too_deep(html: str) -> bool:
@@ -78,7 +101,7 @@ def too_deep(html: str) -> bool:
 
 def plain_text(html: str) -> str:
     """The fallback for :func:`too_deep` input: tags removed, entities decoded, spaces collapsed."""
-    text = _html.unescape(_ANY_TAG.sub(" ", html))
+    text = no_markers(_html.unescape(_ANY_TAG.sub(" ", html)))
     return _HTML_SPACE_RUN.sub(" ", text).strip(" ")
 
 
@@ -101,7 +124,7 @@ def _walk_text(top: LexborNode, start: LexborNode | None):
         descend = False
         if tag == "-text":
             if started:
-                yield node.text_content or ""
+                yield no_markers(node.text_content or "")
         elif tag and tag[0] not in "-!" and tag not in DROPPED_TAGS:
             if not started and node.mem_id == start_id:
                 started = True
@@ -122,10 +145,45 @@ def _walk_text(top: LexborNode, start: LexborNode | None):
         node = node.next
 
 
+def _first_descendant(top: LexborNode, match) -> LexborNode | None:
+    """The first element below ``top`` (not ``top`` itself), in document order, that matches.
+
+    Not ``css_first``: on the node object of a fragment's first top-level node, selectolax
+    searches the whole fragment, so a top-level ``<pre>`` would find a later sibling's
+    ``<code>``. The search goes into every element, dropped ones included.
+    """
+    node = top.child
+    depth = 1
+    while node is not None:
+        tag = node.tag
+        if tag and tag[0] not in "-!":
+            if match(node, tag):
+                return node
+            if node.child is not None:
+                node = node.child
+                depth += 1
+                continue
+        while node.next is None:
+            node = node.parent
+            depth -= 1
+            if depth == 0:
+                return None
+        node = node.next
+    return None
+
+
+def _is_code(node: LexborNode, tag: str) -> bool:
+    return tag == "code"
+
+
+def _is_tex_annotation(node: LexborNode, tag: str) -> bool:
+    return tag == "annotation" and attributes(node).get("encoding") == "application/x-tex"
+
+
 def _language(node: LexborNode | None) -> str:
     if node is None:
         return ""
-    m = _LANGUAGE.search(node.attributes.get("class") or "")
+    m = _LANGUAGE.search(attributes(node).get("class") or "")
     # A backtick cannot be part of a backtick fence's info string.
     return m.group(1) if m and "`" not in m.group(1) else ""
 
@@ -138,13 +196,13 @@ def code_block(pre: LexborNode) -> tuple[str, str]:
     text. Only white space at the very end is removed (the page ends code with a newline).
     The language is the ``language-*`` class of that ``<code>``, else of the ``<pre>``.
     """
-    code = pre.css_first("code")
+    code = _first_descendant(pre, _is_code)
     text = "".join(_walk_text(pre, code)).rstrip(" \t\n")
     return _language(code) or _language(pre), text
 
 
 def _classes(node: LexborNode) -> list[str]:
-    return (node.attributes.get("class") or "").split()
+    return (attributes(node).get("class") or "").split()
 
 
 def tex_of(node: LexborNode, tag: str) -> tuple[bool, str] | None:
@@ -160,11 +218,11 @@ def tex_of(node: LexborNode, tag: str) -> tuple[bool, str] | None:
     elif "katex" in classes:
         display = False
     elif tag == "math":
-        display = node.attributes.get("display") == "block"
+        display = attributes(node).get("display") == "block"
     else:
         return None
-    annotation = node.css_first(_TEX_ANNOTATION)
+    annotation = _first_descendant(node, _is_tex_annotation)
     if annotation is None:
         return None
-    tex = _HTML_SPACE_RUN.sub(" ", annotation.text(deep=True)).strip(" ")
+    tex = _HTML_SPACE_RUN.sub(" ", no_markers(annotation.text(deep=True))).strip(" ")
     return display, tex

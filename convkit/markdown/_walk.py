@@ -12,7 +12,7 @@ import re
 from typing import TYPE_CHECKING
 
 from ._layout import BREAK, SOFT
-from ._lexbor import code_block, tex_of
+from ._lexbor import attributes, code_block, no_markers, tex_of
 from .noise import CHROME_TAGS, DROPPED_TAGS, is_copy_stats, is_regeneration_counter
 
 if TYPE_CHECKING:
@@ -131,7 +131,7 @@ class Walk:
             tag = node.tag
             entered = None
             if tag == "-text":
-                self._text(node.text_content or "")
+                self._text(no_markers(node.text_content or ""))
             elif tag and tag[0] not in "-!":
                 entered = self._enter(node, tag, len(stack))
             if entered is not None:
@@ -165,7 +165,7 @@ class Walk:
         if name == "pre":
             self._code_block(frame, *code_block(node))
             return None
-        attrs = node.attributes
+        attrs = attributes(node)
         if "katex" in (attrs.get("class") or "") or name == "math":
             math = tex_of(node, name)
             if math is not None:

@@ -5,7 +5,8 @@ A faster engine must produce byte-identical output; ``CASES`` in
 white space (space, tab, LF, CR, FF), never other Unicode spaces.
 
 Input
-  1. U+0000 and the marker characters U+FDD0–U+FDD2 are removed.
+  1. U+0000 and the marker characters U+FDD0–U+FDD2 are removed; markers that character
+     references produce are removed from text and attribute values after parsing.
   2. Nesting guard (lexbor's parse time grows with the square of the nesting): when the text
      has more than 10,000 ``<`` and the raw tags (regex ``_lexbor._TAG``; a start tag +1, an end
      tag −1 but not below 0; void tags, ``<x/>`` and p li dt dd option optgroup tr td th thead
@@ -20,12 +21,12 @@ Tree
      textarea iframe object embed canvas audio video map.
   5. An element deeper than 64 (top-level elements have depth 1) is replaced by its content: it
      adds no markup, no block boundary and no break; rules 6 and 7 do not apply to it.
-  6. ``<pre>`` is a code block. Its text starts at its first ``<code>`` (before it is the
-     ShareGPT header: language label, "Copy code", button) or at its start without one, and runs
-     to its end; rule-4 elements are skipped, ``<br>`` is a newline, other tags are transparent
-     (hljs spans). White space at the very end is removed; the rest is kept byte for byte. The
-     language is the first ``language-X`` class token of that ``<code>``, else of the ``<pre>``,
-     and none if X contains a backtick.
+  6. ``<pre>`` is a code block. Its text starts at its first descendant ``<code>`` (before it
+     is the ShareGPT header: language label, "Copy code", button; rule-4 elements are searched
+     too) or at its start without one, and runs to its end; rule-4 elements are skipped, ``<br>``
+     is a newline, other tags are transparent (hljs spans). White space at the very end is
+     removed; the rest is kept byte for byte. The language is the first ``language-X`` class
+     token of that ``<code>``, else of the ``<pre>``, and none if X contains a backtick.
   7. Math: an element with class token ``katex-display`` (display) or ``katex`` (inline), or a
      ``<math>`` (display when ``display="block"``), that has a descendant
      ``<annotation encoding="application/x-tex">``, is that TeX (white-space runs made one

@@ -1,0 +1,465 @@
+"""convkit against the FastChat-rules pipeline, side by side, in one run on the same input.
+
+    python benchmarks/compare.py [--input FILE | --generated [--n N]] [--limit N]
+        [--tokenizer PATH] [--max-tokens 2048] [--repeat 3] [--baseline-repeat R]
+        [--workers 1,2] [--engine auto|compat|markdownify] [--markdownify-path DIR]
+
+Times, in interleaved rounds on the same file: the FastChat-rules pipeline
+(``fastchat_rules.py``: json.load, FastChat's clean with its markdownify conversion, dedup,
+FastChat's split loop with one encode call per message, json.dump) and ``convkit.convert``, each
+without and with splitting to ``--max-tokens``, with 1 and 2 processes; and the floor of the split
+step, tokenising the kept turns alone. Prints markdown tables of medians, MB/s (MB = 10^6 bytes of
+input JSON), the ratios FastChat-rules time / convkit time, the kept-conversation and segment
+counts of both, and where the time goes (convkit's stats ``seconds``: CPU seconds per stage, summed
+over workers; the baseline's wall seconds per step).
+
+Input: ``--input FILE``; by default the real rendered corpus
+(``shared/data/sharegpt_html/rendered/sharegpt_v3_rendered_3000.json``, found through
+``$CONVKIT_SHARED_DATA`` or beside the repo) with its gold ``markdown`` keys removed, so that it is
+a raw dump; without the corpus (or with ``--generated``), ``--n`` records of the seeded generator.
+
+Token accounting is matched: convkit runs with ``turn_overhead=7, segment_overhead=0``, which is
+what FastChat counts per message (``len(tokenizer(value).input_ids) + 6``: a BOS and 6). The
+baseline's HTML engine: ``markdownify`` loads markdownify 0.11.6 from ``--markdownify-path DIR``
+(made with ``pip install --target DIR markdownify==0.11.6``; also ``$CONVKIT_MARKDOWNIFY_0116``);
+``compat`` is convkit's byte-identical copy of it; ``auto`` takes the first when DIR is given.
+convkit runs with its defaults otherwise (its fast HTML engine and compiled splitter when built);
+``CONVKIT_PUREPYTHON=1 python benchmarks/compare.py`` measures its pure-Python fallbacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+try:
+    import convkit
+except ImportError:  # run from a clone without installing: use the clone
+    sys.path.insert(0, str(HERE.parent))
+    import convkit
+
+import datagen
+import fastchat_rules
+
+from convkit import Options, TokenCounter
+from convkit.split import BACKEND
+
+# FastChat counts len(tokenizer(value).input_ids) + 6 per message: a BOS and six more.
+FASTCHAT_TURN_OVERHEAD = 7
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _prepare_input(args: argparse.Namespace, tmp: Path) -> tuple[Path, str]:
+    """The file both pipelines read, and a description of it."""
+    if args.input:
+        path = Path(args.input)
+        if args.limit is None:
+            return path, f"`{path.name}`"
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)[: args.limit]
+        out = tmp / "input.json"
+        out.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        return out, f"`{path.name}`, first {len(data)} records"
+    corpus = None if args.generated else datagen.rendered_corpus()
+    if corpus is not None:
+        data = datagen.load_rendered(args.limit)
+        assert data is not None
+        out = tmp / "rendered.json"
+        out.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        what = (
+            f"`{corpus.name}` (real ShareGPT conversations re-rendered as page HTML; "
+            "gold `markdown` keys removed"
+        )
+        what += f", first {len(data)} records)" if args.limit else ")"
+        return out, what
+    out = datagen.write_json(tmp / "generated.json", args.n, args.seed)
+    return out, f"generated: `datagen.write_json(n={args.n}, seed={args.seed})`"
+
+
+def _machine() -> str:
+    cpu = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import bs4
+    import tokenizers
+
+    return (
+        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
+        f"convkit {convkit.__version__} (splitter core: {BACKEND}), "
+        f"tokenizers {tokenizers.__version__}, "
+        f"beautifulsoup4 {bs4.__version__}"
+    )
+
+
+def _convkit_engine() -> str:
+    """convkit's HTML engine in this process (workers import the same tree)."""
+    from convkit import markdown
+
+    engine = getattr(markdown, "DEFAULT_ENGINE", "markdownify")
+    fast = getattr(markdown, "fast", None)
+    if engine == "fast" and fast is not None and not fast.AVAILABLE:
+        return f"markdownify (reference; the fast engine is off: {fast.UNAVAILABLE_REASON})"
+    return "fast (compiled)" if engine == "fast" else "markdownify (reference, pure Python)"
+
+
+class Runner:
+    """Runs named jobs in interleaved rounds and keeps every wall time and detail."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, list[float]] = defaultdict(list)
+        self.info: dict[str, list[dict[str, Any]]] = defaultdict(list)
+
+    def run(self, name: str, job: Callable[[], dict[str, Any]]) -> None:
+        t0 = time.perf_counter()
+        info = job()
+        wall = time.perf_counter() - t0
+        self.times[name].append(wall)
+        self.info[name].append(info)
+        _log(f"  {name}: {wall:.2f} s")
+
+    def median(self, name: str) -> float:
+        return statistics.median(self.times[name])
+
+
+def _convkit_job(path: Path, tmp: Path, options: Options) -> Callable[[], dict[str, Any]]:
+    def job() -> dict[str, Any]:
+        result = convkit.convert(
+            path, tmp / "convkit.jsonl", stats=tmp / "convkit_stats.json", options=options
+        )
+        s = result.stats
+        return {
+            "kept": s.conversations_out,
+            "segments": s.segments,
+            "seconds": dict(s.seconds),
+            "rejected": dict(s.rejected),
+        }
+
+    return job
+
+
+def _baseline_job(path: Path, tmp: Path, **kwargs: Any) -> Callable[[], dict[str, Any]]:
+    def job() -> dict[str, Any]:
+        r = fastchat_rules.run(path, tmp / "fastchat.json", **kwargs)
+        return {
+            "kept": r.kept if r.split_kept is None else r.split_kept,
+            "segments": r.segments,
+            "seconds": r.seconds,
+            "dropped": dict(r.dropped),
+        }
+
+    return job
+
+
+def _kept_texts(tmp: Path, options: Options, path: Path) -> list[str]:
+    """The turns convkit keeps (no split): the text the split step must tokenise."""
+    convkit.convert(path, tmp / "kept.jsonl", options=options)
+    texts = []
+    with open(tmp / "kept.jsonl", encoding="utf-8") as f:
+        for line in f:
+            texts.extend(t["value"] for t in json.loads(line)["conversations"])
+    return texts
+
+
+def _fmt(x: float | None, digits: int = 2) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--input", help="a ShareGPT JSON array (default: the rendered corpus, else generated)"
+    )
+    p.add_argument(
+        "--generated",
+        action="store_true",
+        help="use the seeded generator even when the corpus is present",
+    )
+    p.add_argument("--n", type=int, default=3000, help="records to generate (default 3000)")
+    p.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
+    p.add_argument("--limit", type=int, help="use only the first N records of the input")
+    p.add_argument(
+        "--tokenizer", help="tokenizer.json (default: shared llama, else examples/tokenizer.json)"
+    )
+    p.add_argument(
+        "--max-tokens", type=int, default=2048, help="split limit (default 2048, FastChat's)"
+    )
+    p.add_argument("--repeat", type=int, default=3, help="rounds of every convkit run (default 3)")
+    p.add_argument(
+        "--baseline-repeat", type=int, help="rounds of the slow baseline runs (default: --repeat)"
+    )
+    p.add_argument(
+        "--workers", default="1,2", help="process counts to run, comma-separated (default 1,2)"
+    )
+    p.add_argument(
+        "--engine",
+        choices=("auto", "compat", "markdownify"),
+        default="auto",
+        help="the baseline's markdownify (see the module docstring)",
+    )
+    p.add_argument(
+        "--markdownify-path",
+        default=os.environ.get("CONVKIT_MARKDOWNIFY_0116"),
+        help="folder holding markdownify 0.11.6 (pip install --target DIR markdownify==0.11.6)",
+    )
+    p.add_argument("--keep", help="keep inputs, outputs and stats in this folder")
+    args = p.parse_args(argv)
+    workers = [int(w) for w in args.workers.split(",")]
+    base_repeat = args.baseline_repeat or args.repeat
+    engine = args.engine
+    if engine == "auto":
+        engine = "markdownify" if args.markdownify_path else "compat"
+    md_version = fastchat_rules.markdownify_version(
+        args.markdownify_path if engine == "markdownify" else None
+    )
+    if engine == "markdownify" and md_version != "0.11.6":
+        _log(f"warning: markdownify {md_version} is not FastChat's 0.11.6; its output differs")
+    engine_desc = (
+        f"markdownify {md_version} (FastChat's `html_to_markdown` around it)"
+        if engine == "markdownify"
+        else 'convkit\'s `compat="fastchat"` '
+        "(byte-identical to FastChat's markdownify 0.11.6 output)"
+    )
+    tokenizer = Path(args.tokenizer) if args.tokenizer else datagen.default_tokenizer()
+
+    with tempfile.TemporaryDirectory(prefix="convkit-compare-") as tmpdir:
+        tmp = Path(args.keep) if args.keep else Path(tmpdir)
+        tmp.mkdir(parents=True, exist_ok=True)
+        path, what = _prepare_input(args, tmp)
+        size = path.stat().st_size
+        mb = size / 1e6
+        with open(path, encoding="utf-8") as f:
+            n_records = len(json.load(f))
+        _log(f"input {path} ({mb:.1f} MB, {n_records} records); tokenizer {tokenizer}")
+
+        clean_opts = {w: Options(workers=w) for w in workers}
+        split_opts = {
+            w: Options(
+                workers=w,
+                tokenizer=str(tokenizer),
+                max_tokens=args.max_tokens,
+                turn_overhead=FASTCHAT_TURN_OVERHEAD,
+                segment_overhead=0,
+            )
+            for w in workers
+        }
+        base = {"engine": engine, "markdownify_path": args.markdownify_path}
+        counter = TokenCounter(str(tokenizer))
+        texts = _kept_texts(tmp, clean_opts[workers[0]], path)
+        n_chars = sum(len(t) for t in texts)
+        encode = counter.tokenizer.encode
+
+        r = Runner()
+        for rnd in range(max(args.repeat, base_repeat)):
+            _log(f"round {rnd + 1}")
+            for w in workers:
+                if rnd < base_repeat:
+                    r.run(f"fc_clean_{w}", _baseline_job(path, tmp, workers=w, **base))
+                if rnd < args.repeat:
+                    r.run(f"ck_clean_{w}", _convkit_job(path, tmp, clean_opts[w]))
+            for w in workers:
+                if rnd < base_repeat:
+                    r.run(
+                        f"fc_split_{w}",
+                        _baseline_job(
+                            path,
+                            tmp,
+                            workers=w,
+                            tokenizer=tokenizer,
+                            max_length=args.max_tokens,
+                            **base,
+                        ),
+                    )
+                if rnd < args.repeat:
+                    r.run(f"ck_split_{w}", _convkit_job(path, tmp, split_opts[w]))
+            if rnd < args.repeat:
+                r.run("floor_batch", lambda: {"tokens": sum(counter.count(texts))})
+                r.run("floor_loop", lambda: {"tokens": sum(len(encode(t).ids) for t in texts)})
+
+    _print_report(
+        r,
+        args,
+        workers,
+        what,
+        mb,
+        n_records,
+        tokenizer,
+        engine_desc,
+        len(texts),
+        n_chars,
+        base_repeat,
+    )
+    return 0
+
+
+def _print_report(
+    r: Runner,
+    args: argparse.Namespace,
+    workers: list[int],
+    what: str,
+    mb: float,
+    n_records: int,
+    tokenizer: Path,
+    engine_desc: str,
+    n_texts: int,
+    n_chars: int,
+    base_repeat: int,
+) -> None:
+    out = []
+    add = out.append
+    add(f"**Input**: {what}: {n_records} records, {mb:.1f} MB.  ")
+    add(f"**Machine**: {_machine()}.  ")
+    add(f"**HTML engines**: convkit {_convkit_engine()}; FastChat rules: {engine_desc}.  ")
+    add(
+        f"**Tokenizer**: `{tokenizer.parent.name}/{tokenizer.name}`; "
+        f"split limit {args.max_tokens}, "
+        "both counting a BOS + 6 per message "
+        f"(convkit: `turn_overhead={FASTCHAT_TURN_OVERHEAD}, segment_overhead=0`).  "
+    )
+    add(
+        f"**Rounds**: medians of {args.repeat} (FastChat rules: {base_repeat}), "
+        "wall time of the whole call "
+        "(reading, converting, filtering, splitting, writing; worker start-up included)."
+    )
+    add("")
+    add(
+        "| pipeline | processes | median s | min s | MB/s | FastChat rules / convkit "
+        "| kept conversations | segments |"
+    )
+    add("|---|---:|---:|---:|---:|---:|---:|---:|")
+
+    def row(label: str, key: str, w: int | str, ratio: float | None) -> None:
+        if key not in r.times:
+            return
+        med = r.median(key)
+        info = r.info[key][-1]
+        segs = info.get("segments") if key.startswith(("fc_split", "ck_split")) else None
+        ratio_s = f"**{ratio:.1f}×**" if ratio is not None else ""
+        add(
+            f"| {label} | {w} | {med:.2f} | {min(r.times[key]):.2f} | {mb / med:.1f} | {ratio_s} "
+            f"| {info.get('kept', '–')} | "
+            f"{'–' if segs is None else segs} |"
+        )
+
+    for step, fc, ck, ck_label in (
+        ("clean", "fc_clean", "ck_clean", "convkit `convert`"),
+        ("split", "fc_split", "ck_split", f"convkit `convert --max-tokens {args.max_tokens}`"),
+    ):
+        fc_label = (
+            "FastChat rules: clean"
+            if step == "clean"
+            else f"FastChat rules: clean + split {args.max_tokens}"
+        )
+        for w in workers:
+            row(fc_label, f"{fc}_{w}", w, None)
+        for w in workers:
+            fkey, ckey = f"{fc}_{w}", f"{ck}_{w}"
+            ratio = r.median(fkey) / r.median(ckey) if fkey in r.times and ckey in r.times else None
+            row(ck_label, ckey, w, ratio)
+    fb, fl = r.median("floor_batch"), r.median("floor_loop")
+    add(
+        f"| floor: tokenise the {n_texts} kept turns, one batched `encode_batch_fast` "
+        f"| 1 ({os.cpu_count()} threads) "
+        f"| {fb:.2f} | {min(r.times['floor_batch']):.2f} | – | | | |"
+    )
+    add(
+        "| tokenise the same turns, one `encode` per turn (FastChat's way) "
+        f"| 1 | {fl:.2f} | {min(r.times['floor_loop']):.2f} | – | | | |"
+    )
+    add("")
+    add(
+        f"Ratios are FastChat-rules median / convkit median at the same process count. "
+        f"The kept turns hold {n_chars / 1e6:.1f} M characters; their tokens: "
+        f"{r.info['floor_batch'][-1]['tokens']:,} (without special tokens)."
+    )
+    add("")
+
+    # Where the time goes.
+    stages = ("read", "convert", "filter", "tokenize", "split", "write")
+    add(
+        "Where convkit's time goes (stats `seconds`: CPU seconds per stage summed over workers, "
+        "medians; "
+        "`wall` is the call's wall time):"
+    )
+    add("")
+    add("| convkit run | processes | " + " | ".join(stages) + " | wall |")
+    add("|---|---:|" + "---:|" * (len(stages) + 1))
+    for ck, label in (("ck_clean", "no split"), ("ck_split", f"split {args.max_tokens}")):
+        for w in workers:
+            key = f"{ck}_{w}"
+            if key not in r.times:
+                continue
+            cells = [
+                statistics.median(i["seconds"].get(s, 0.0) for i in r.info[key]) for s in stages
+            ]
+            add(
+                f"| {label} | {w} | "
+                + " | ".join(f"{c:.2f}" for c in cells)
+                + f" | {r.median(key):.2f} |"
+            )
+    add("")
+    add("Where the FastChat-rules baseline's time goes (wall seconds per step, medians):")
+    add("")
+    steps = ("load", "clean", "split", "write")
+    add("| FastChat-rules run | processes | " + " | ".join(steps) + " | wall |")
+    add("|---|---:|" + "---:|" * (len(steps) + 1))
+    for fc, label in (("fc_clean", "clean"), ("fc_split", f"clean + split {args.max_tokens}")):
+        for w in workers:
+            key = f"{fc}_{w}"
+            if key not in r.times:
+                continue
+            cells = [
+                statistics.median(i["seconds"][s] for i in r.info[key])
+                if s in r.info[key][0]["seconds"]
+                else None
+                for s in steps
+            ]
+            add(
+                f"| {label} | {w} | "
+                + " | ".join(_fmt(c) for c in cells)
+                + f" | {r.median(key):.2f} |"
+            )
+    dropped = r.info[next(k for k in r.info if k.startswith("fc_clean"))][-1]["dropped"]
+    add("")
+    add(
+        "FastChat rules dropped: "
+        + (", ".join(f"{k} {v}" for k, v in sorted(dropped.items())) or "nothing")
+        + ".  "
+    )
+    rejected = r.info[next(k for k in r.info if k.startswith("ck_clean"))][-1]["rejected"]
+    split_rejected = r.info[next(k for k in r.info if k.startswith("ck_split"))][-1]["rejected"]
+    add(
+        "convkit rejected: "
+        + (", ".join(f"{k} {v}" for k, v in sorted(rejected.items())) or "nothing")
+        + " (and trimmed turns from kept conversations; see its stats file).  "
+    )
+    add(
+        f"When splitting to {args.max_tokens}, convkit rejects: "
+        + (", ".join(f"{k} {v}" for k, v in sorted(split_rejected.items())) or "nothing")
+        + " (`oversize_exchange`: no exchange of the conversation fits; FastChat writes such "
+        "exchanges as segments over the limit). The kept conversations of the split rows are "
+        "those with at least one segment."
+    )
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

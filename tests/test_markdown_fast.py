@@ -1,0 +1,275 @@
+"""The fast engine gives exactly the reference engine's output.
+
+The reference's ``CASES`` run against both engines, generated markup is converted by both and
+compared, and so is every gpt turn of the real pages. Without the compiled engine these tests
+skip, unless ``CONVKIT_REQUIRE_EXT=1`` (CI) makes a missing or disabled engine a failure.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_markdown_reference import CASES, PY_CODE, _case_id, sharegpt_pre
+
+from convkit.errors import ConfigError
+from convkit.markdown import DEFAULT_ENGINE, ENGINES, _layout, fast, html_to_markdown, reference
+
+REQUIRE_EXT = os.environ.get("CONVKIT_REQUIRE_EXT", "") not in ("", "0")
+
+
+@pytest.fixture(scope="module")
+def _fast():
+    if not fast.AVAILABLE:
+        message = f"fast engine unavailable: {fast.UNAVAILABLE_REASON}"
+        if REQUIRE_EXT:
+            pytest.fail(message + " (CONVKIT_REQUIRE_EXT=1)")
+        pytest.skip(message)
+    from convkit.markdown import _fast
+
+    return _fast
+
+
+def both(html: str) -> tuple[str, str]:
+    return reference.html_to_markdown(html), html_to_markdown(html, engine="fast")
+
+
+def test_the_compiled_engine_is_in_use_when_required() -> None:
+    if not REQUIRE_EXT:
+        pytest.skip("set CONVKIT_REQUIRE_EXT=1 to require the compiled engine (CI does)")
+    assert fast.AVAILABLE, fast.UNAVAILABLE_REASON
+
+
+# -- API ---------------------------------------------------------------------------------------
+
+
+def test_engines() -> None:
+    assert ENGINES == ("fast", "markdownify")
+    assert DEFAULT_ENGINE == "fast"
+
+
+def test_unknown_engine() -> None:
+    with pytest.raises(ConfigError) as err:
+        html_to_markdown("<p>x</p>", engine="pandoc")
+    assert str(err.value) == "unknown HTML engine 'pandoc'; known: fast, markdownify"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_every_engine_converts(engine: str) -> None:
+    assert html_to_markdown("<p>a <b>b</b></p>", engine=engine) == "a **b**"
+
+
+def test_fastchat_compat_is_the_same_whatever_the_engine() -> None:
+    html = '<div><p>a_b</p><pre><code class="language-py">x</code></pre></div>'
+    assert html_to_markdown(html, compat="fastchat", engine="fast") == html_to_markdown(
+        html, compat="fastchat", engine="markdownify"
+    )
+
+
+def test_pure_python_switch_falls_back_to_the_reference() -> None:
+    code = (
+        "from convkit.markdown import fast, html_to_markdown\n"
+        "print(fast.AVAILABLE, fast.UNAVAILABLE_REASON)\n"
+        "print(html_to_markdown('<p>a <b>b</b></p>', engine='fast'))\n"
+    )
+    env = dict(os.environ, CONVKIT_PUREPYTHON="1")
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert out == "False CONVKIT_PUREPYTHON is set\na **b**\n"
+
+
+def test_canaries_pass(_fast) -> None:
+    for html in fast.CANARIES:
+        assert _fast.convert(html) == reference.html_to_markdown(html)
+
+
+def test_a_failed_check_leaves_the_engine_off(_fast) -> None:
+    # bind() refuses a tree whose nodes do not read as it expects (text and comment swapped).
+    def broken_parse(html):
+        from selectolax.lexbor import LexborHTMLParser
+
+        html = '<p class="k" data-x>a<b>b</b>c</p>e<!--d-->'
+        return LexborHTMLParser(html, is_fragment=True).root
+
+    import selectolax.lexbor as lexbor
+
+    with pytest.raises(RuntimeError, match="layout differs"):
+        _fast.bind(lexbor.__file__, lexbor.create_tag, broken_parse)
+    with pytest.raises(RuntimeError, match="cannot open"):
+        _fast.bind("/nonexistent/lexbor.so", lexbor.create_tag, broken_parse)
+    # The real binding again, for the other tests.
+    from convkit.markdown._lexbor import parse
+
+    _fast.bind(lexbor.__file__, lexbor.create_tag, parse)
+
+
+# -- the reference's cases ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("html", "expected"), CASES, ids=[_case_id(c) for c in CASES])
+def test_case_fast(_fast, html: str, expected: str) -> None:
+    assert _fast.convert(html) == expected
+
+
+@pytest.mark.parametrize(("html", "expected"), CASES, ids=[_case_id(c) for c in CASES])
+def test_case_reference(html: str, expected: str) -> None:
+    assert reference.html_to_markdown(html) == expected
+
+
+# -- flaws of the reference fixed in both engines ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        # A top-level <pre> takes its own <code>, not a later sibling's (selectolax searches
+        # the whole fragment from the first top-level node).
+        ('<pre class="language-py">y</pre><p><code class="language-js">x</code></p>',
+         "```py\ny\n```\n\n`x`"),
+        # KaTeX without an annotation of its own is text, whatever follows it.
+        ('<span class="katex">no annotation</span><math><annotation '
+         'encoding="application/x-tex">b</annotation></math>', "no annotation$b$"),
+        ('<annotation class="katex" encoding="application/x-tex">a</annotation>tail', "atail"),
+        # Character references to the marker characters are removed like the characters.
+        ("<p>x &#xfdd0; y&#64977;z &#xFDD2</p>", "x yz"),
+        ('<img alt="a&#xfdd1;b" src="s">', "![ab](s)"),
+        ('<pre><code class="language-p&#xFDD0;y">c&#xfdd0;</code></pre>', "```py\nc\n```"),
+        ('<span class="ka&#xfdd2;tex"><math><annotation encoding="application/x-tex">t&#xfdd1;'
+         "</annotation></math></span>", "$t$"),
+        ("<div>" * 10_001 + "a&#xfdd0;b" + "<" * 10_000, "ab" + "<" * 10_000),
+    ],
+)
+def test_fixed_in_both_engines(html: str, expected: str) -> None:
+    assert both(html) == (expected, expected)
+
+
+# -- hostile input -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<div>" * 9_000 + "deep" + "</div>" * 9_000,
+        "<blockquote>" * 5_000 + "q",
+        "<ul><li>" * 3_000 + "item",
+        "<b><i>" * 4_000 + "x",
+        "<span>" * 9_999 + "<p>x</p>",
+        "<table><tr><td>" * 2_000 + "cell",
+        '<pre><code class="language-py">' + "x\n" * 200_000 + "</code></pre>",
+        "<p>" + "a \n " * 300_000 + "</p>",
+        "<p>" + "<br>" * 100_000 + "x</p>",
+        "<a href='u'>" * 2_000 + "link",
+        "\ufdd0\ufdd1\ufdd2<p>\x00x</p>",
+    ],
+    ids=lambda h: repr(h[:30]),
+)
+def test_hostile_input_gives_the_same_output(_fast, html: str) -> None:
+    assert _fast.convert(html) == reference.html_to_markdown(html)
+
+
+def test_huge_turn_is_fast_and_identical(_fast) -> None:
+    paragraph = "<p>" + "word " * 200 + "<code>a_b</code></p>"
+    html = '<div class="markdown prose">' + (paragraph + sharegpt_pre(PY_CODE)) * 9_000 + "</div>"
+    assert len(html) > 10_000_000
+    start = time.perf_counter()
+    out = _fast.convert(html)
+    elapsed = time.perf_counter() - start
+    assert out == reference.html_to_markdown(html)
+    assert elapsed < 5, f"{elapsed:.1f}s for 10 MB"
+
+
+# -- generated markup --------------------------------------------------------------------------
+
+TAGS = [
+    "p", "div", "span", "b", "strong", "em", "i", "code", "kbd", "pre", "ul", "ol", "li",
+    "table", "thead", "tbody", "tfoot", "tr", "td", "th", "caption", "blockquote", "h1", "h3",
+    "a", "img", "br", "hr", "del", "s", "sup", "q", "button", "svg", "script", "math",
+    "annotation", "semantics", "section", "search", "u", "template", "xmp", "details",
+]
+ATTRS = [
+    "", ' class="language-py"', ' class="katex"', ' class="katex-display"', ' href="u v"',
+    ' href="https://x.y"', ' src="i.png" alt="a_b"', ' start="3"', ' start="٣"',
+    ' colspan="2"', ' colspan="0"', ' encoding="application/x-tex"', ' display="block"',
+    ' title="t &quot;q&quot;"', ' class="lang&#xfdd0;uage-js"', " href", ' xlink:href="w"',
+]
+PIECES = [
+    " ", "\n", "\t", "\r", "*", "_", "`", "``", "#", ">", "-", "|", "\\", "<", "&", ";", "1",
+    ".", "/", "a", "é", "\u00a0", "\ufdd0", "&#xfdd1;", "&#64976;", "&amp;", "<!--c-->",
+    "<![CDATA[x y]]>", "2 / 2", "1 chars / 2 words", "https://a.b", "😀",
+]
+TEXT = st.lists(st.sampled_from(PIECES), max_size=10).map("".join)
+
+
+@st.composite
+def markup(draw: st.DrawFn, depth: int = 0) -> str:
+    parts = []
+    for _ in range(draw(st.integers(0, 4))):
+        kind = draw(st.integers(0, 3))
+        if kind == 0 or depth > 6:
+            parts.append(draw(TEXT))
+        elif kind == 1:
+            parts.append(f"</{draw(st.sampled_from(TAGS))}>")  # stray or early end tag
+        else:
+            tag = draw(st.sampled_from(TAGS))
+            attrs = draw(st.sampled_from(ATTRS))
+            inner = draw(markup(depth + 1))
+            close = draw(st.booleans())
+            parts.append(f"<{tag}{attrs}>{inner}" + (f"</{tag}>" if close else ""))
+    return "".join(parts)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(markup())
+def test_generated_markup_gives_the_same_output(_fast, html: str) -> None:
+    assert _fast.convert(html) == reference.html_to_markdown(html)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(alphabet=" \n\t>a\\#-1.`\ufdd0\ufdd1\ufdd2é", max_size=30))
+def test_finish_is_the_layout_finish(_fast, text: str) -> None:
+    assert _fast.finish(text) == _layout.finish(text)
+
+
+# -- real pages --------------------------------------------------------------------------------
+
+
+def _gpt_turns(shared_data: Path) -> list[str]:
+    root = shared_data / "sharegpt_html"
+    turns = []
+    for path in sorted(root.rglob("*.json")):
+        with path.open(encoding="utf-8") as f:
+            records = json.load(f)
+        for record in records:
+            if "html" in record:  # the converter's own test cases
+                turns.append(record["html"])
+            for turn in record.get("conversations", ()):
+                if turn["from"] == "gpt":
+                    turns.append(turn["value"])
+    return turns
+
+
+@pytest.mark.realdata
+def test_every_real_gpt_turn_gives_the_same_output(_fast, shared_data: Path) -> None:
+    turns = _gpt_turns(shared_data)
+    assert len(turns) == 11_603 + 13 + 2
+    different = [
+        i for i, html in enumerate(turns) if _fast.convert(html) != reference.html_to_markdown(html)
+    ]
+    assert different == []
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=" \n\t*a\ufdd1\ufdd2`", max_size=12), st.sampled_from(["**", "*", "~~"]))
+def test_compiled_helpers_are_the_reference_helpers(_fast, text: str, mark: str) -> None:
+    compiled = _fast._helpers()
+    assert compiled["_edge"](text) == reference._edge(text)
+    assert compiled["_split_edges"](text) == reference._split_edges(text)
+    assert compiled["_wrap"](text, mark) == reference._wrap(text, mark)
+    assert compiled["_block_text"](text) == reference._block_text(text)
