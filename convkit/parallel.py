@@ -33,8 +33,9 @@ def ordered_map(
     initializer: Callable[..., Any] | None = None,
     initargs: tuple[Any, ...] = (),
     window: int | None = None,
-) -> Iterator[R]:
-    """``map(func, items)`` on ``workers`` processes (in this process when ``workers`` is 1).
+) -> Iterator[tuple[T, R]]:
+    """``(item, func(item))`` for each item, in order, computed on ``workers`` processes (in
+    this process when ``workers`` is 1). The item comes back too: it never left this process.
 
     Workers are started with ``spawn``: the tokenizers library deadlocks in a forked child once
     its thread pool has run in the parent, and spawn behaves the same on every platform.
@@ -43,25 +44,27 @@ def ordered_map(
         if initializer is not None:
             initializer(*initargs)
         for item in items:
-            yield func(item)
+            yield item, func(item)
         return
     window = window or workers * 3
     ctx = mp.get_context("spawn")
     pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=initializer, initargs=initargs)
-    pending: deque[Future[R]] = deque()
+    pending: deque[tuple[T, Future[R]]] = deque()
     try:
         for item in items:
-            pending.append(pool.submit(func, item))
+            pending.append((item, pool.submit(func, item)))
             if len(pending) >= window:
-                yield pending.popleft().result()
+                done, future = pending.popleft()
+                yield done, future.result()
         while pending:
-            yield pending.popleft().result()
+            done, future = pending.popleft()
+            yield done, future.result()
     except BrokenProcessPool as e:
         raise WorkerError(
             f"worker processes stopped unexpectedly ({e}); if the program runs from standard "
             "input or an interactive shell, use one worker (--workers 1)"
         ) from None
     finally:
-        for f in pending:
+        for _, f in pending:
             f.cancel()
         pool.shutdown(wait=True, cancel_futures=True)

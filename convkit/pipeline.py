@@ -19,7 +19,7 @@ import orjson
 from .errors import ConfigError
 from .formats import get_format
 from .filters import Dedup
-from .io import BadRecord, RawRecord, RecordWriter, display_name, iter_inputs, write_json
+from .io import BadRecord, RawRecord, RecordWriter, display_name, dumps, iter_inputs, write_json
 from .options import Options
 from .parallel import ordered_map
 from .process import Item, init_worker, reject_line, run_batch
@@ -144,9 +144,9 @@ def convert(
             _batches(stream, options.batch_size),
             workers=workers,
             initializer=init_worker,
-            initargs=(options,),
+            initargs=(options, workers > 1),
         )
-        for items, batch_stats in results:
+        for batch, (items, batch_stats) in results:
             total.merge(batch_stats)
             t0 = time.perf_counter()
             for item in items:
@@ -157,8 +157,9 @@ def convert(
                         reason, detail = dup.reason, dup.detail
                         total.rejected[reason] += 1
                         item.lines = []
+                        raw = dumps(_record_of(batch, item))
                         item.rejects = [
-                            reject_line(item.id, reason, detail, item.source, "conversation", None, item.raw)
+                            reject_line(item.id, reason, detail, item.source, "conversation", None, raw)
                         ]
                         item.rejected = reason
                 if item.lines:
@@ -190,6 +191,19 @@ def convert(
         if bar is not None:
             bar.close()
     return result
+
+
+def _record_of(batch: list[Any], item: Item) -> Any:
+    """The original record of a result, found in the batch this process sent (raw records, or
+    the conversations a stateful reader made of them)."""
+    src = item.source
+    for x in batch:
+        if isinstance(x, RawRecord):
+            if src is not None and (x.file, x.index) == (src.file, src.index):
+                return x.value
+        elif getattr(x, "source", None) == src and getattr(x, "id", None) == item.id:
+            return x.raw
+    raise AssertionError(f"no record for {item.id!r} in its batch")  # pragma: no cover
 
 
 def _undo_output(total: Stats, item: Item) -> None:

@@ -7,6 +7,7 @@ pickle than conversation objects.
 """
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field
@@ -38,8 +39,9 @@ class Item:
     segments: int = 0
     turns: int = 0
     tokens: int = 0
-    raw: bytes = b""  # the original record, serialised, for a dedup reject line
+    raw: bytes = b""  # the original record, serialised once it is needed for a reject line
     source: Source | None = None
+    record: Any = None  # the original record, inside the worker only (not sent back)
 
 
 class Worker:
@@ -71,7 +73,7 @@ class Worker:
         items: list[Item] = []
         pending: list[tuple[Item, Conversation, Any]] = []  # kept conversations awaiting output
         clock = time.perf_counter
-        raw_cache: dict[int, bytes] = {}  # one record may hold many conversations
+        self._raw_cache: dict[int, bytes] = {}  # one record may hold many conversations
         t0 = clock()
         # A stateful reader has already read the records in the main process (see pipeline).
         stream = batch if self.reader.stateful else list(self.reader.read_stream(batch))
@@ -85,11 +87,7 @@ class Worker:
                 items.append(self._rejection(got, stats))
                 continue
             conv: Conversation = got
-            key = id(conv.raw)
-            raw = raw_cache.get(key)
-            if raw is None:
-                raw = raw_cache[key] = dumps(conv.raw)
-            item = Item(conv.id, raw=raw, source=conv.source)
+            item = Item(conv.id, source=conv.source, record=conv.raw)
             items.append(item)
             t0 = clock()
             try:
@@ -123,6 +121,11 @@ class Worker:
             stats.segments += item.segments
             stats.turns_out += item.turns
             stats.tokens_out += item.tokens
+            # Records go back only inside reject lines: the main process still holds the batch
+            # it sent, and pickling every record back would double the traffic between processes.
+            item.record = None
+            item.raw = b""
+        self._raw_cache.clear()
         return items, stats
 
     # ------------------------------------------------------------------ steps
@@ -220,7 +223,7 @@ class Worker:
         reason = reason or "rejected"
         item.rejected = reason
         stats.rejected[reason] += 1
-        item.rejects.append(reject_line(item.id, reason, detail, item.source, "conversation", None, item.raw))
+        item.rejects.append(reject_line(item.id, reason, detail, item.source, "conversation", None, self._raw(item)))
 
     def _reject_part(
         self,
@@ -236,8 +239,18 @@ class Worker:
         item.part_reasons.append(reason)
         turns = [turn_dict(t) for t in conv.turns[start:end]]
         item.rejects.append(
-            reject_line(item.id, reason, detail, item.source, "turns", turns, item.raw)
+            reject_line(item.id, reason, detail, item.source, "turns", turns, self._raw(item))
         )
+
+    def _raw(self, item: Item) -> bytes:
+        """The item's original record as JSON, encoded once per record."""
+        if not item.raw:
+            key = id(item.record)
+            raw = self._raw_cache.get(key)
+            if raw is None:
+                raw = self._raw_cache[key] = dumps(item.record)
+            item.raw = raw
+        return item.raw
 
     def _rejection(self, rej: Rejection, stats: Stats) -> Item:
         """A record (or part of one) the reader refused."""
@@ -321,13 +334,18 @@ _worker: Worker | None = None
 _worker_error: BaseException | None = None
 
 
-def init_worker(options: Options) -> None:
+def init_worker(options: Options, shared_cores: bool = False) -> None:
     """Pool initializer: build this process's :class:`Worker` once.
+
+    ``shared_cores``: other worker processes run beside this one, so the tokenizer must not
+    start a thread per core of its own (the processes already use every core).
 
     An exception escaping a pool initializer kills the worker, and the pool replaces it forever,
     so the run would hang: the error is kept and raised by the first batch instead.
     """
     global _worker, _worker_error
+    if shared_cores:
+        os.environ["TOKENIZERS_PARALLELISM"] = "false"
     try:
         _worker = Worker(options)
     except BaseException as e:  # noqa: BLE001 - re-raised in run_batch

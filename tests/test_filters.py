@@ -805,3 +805,20 @@ def test_the_chain_is_idempotent(turns):
     if out.kept:
         again = chain.apply(out.conv)
         assert again.conv is out.conv and again.parts == ()
+
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+_TRICKY = st.text(alphabet=st.sampled_from(list("openaichatgptOPENAICHATGPT _-.\n") + ["ſ", "İ", "K", "ß", "é", "ﬁ"]), max_size=40)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_TRICKY)
+def test_blocked_phrase_prefilter_never_changes_the_verdict(text):
+    from convkit.filters.blocked import BlockedPhrase
+    from convkit.model import Conversation, Turn
+
+    f = BlockedPhrase()
+    blocked = f.check(Conversation("x", [Turn("user", text)])) is not None
+    assert blocked == (f.pattern.search(text) is not None)

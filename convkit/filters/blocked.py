@@ -59,6 +59,15 @@ class BlockedPhrase(DropFilter):
         self.phrases = tuple(phrases)
         self.roles = frozenset(roles)
         self.pattern = phrase_pattern(self.phrases)
+        # A regex search with look-arounds tries every position of every turn; a plain substring
+        # test of each phrase's first word is many times faster and rules out almost every turn.
+        # Only for ASCII phrases, where case-folding the text cannot hide a match the regex's
+        # IGNORECASE would find.
+        self._firsts: tuple[str, ...] | None = (
+            tuple(p.split()[0].casefold() for p in self.phrases)
+            if all(p.isascii() for p in self.phrases)
+            else None
+        )
 
     @classmethod
     def from_config(cls, config: FilterConfig) -> BlockedPhrase | None:
@@ -69,6 +78,11 @@ class BlockedPhrase(DropFilter):
     def apply(self, conv: Conversation) -> Verdict:
         for t in conv.turns:
             if t.role in self.roles:
+                if self._firsts is not None:
+                    text = t.content
+                    folded = text.lower() if text.isascii() else text.casefold()
+                    if not any(w in folded for w in self._firsts):
+                        continue
                 m = self.pattern.search(t.content)
                 if m is not None:
                     return Drop(self.name, f"matched {m.group(0)!r} in a turn of role {t.role}")
