@@ -136,6 +136,16 @@ class Runner:
         self.info[name].append(info)
         _log(f"  {name}: {wall:.2f} s")
 
+    def inconsistent(self) -> list[str]:
+        """Runs whose kept or segment counts changed between rounds (e.g. the tree being edited
+        under the run, so that workers reject everything): their times mean nothing."""
+        bad = []
+        for name, infos in self.info.items():
+            seen = {(i.get("kept"), i.get("segments")) for i in infos if "kept" in i}
+            if len(seen) > 1:
+                bad.append(f"{name}: {sorted(seen, key=str)}")
+        return bad
+
     def median(self, name: str) -> float:
         return statistics.median(self.times[name])
 
@@ -251,6 +261,12 @@ def main(argv: list[str] | None = None) -> int:
         _log(f"input {path} ({mb:.1f} MB, {n_records} records); tokenizer {tokenizer}")
 
         clean_opts = {w: Options(workers=w) for w in workers}
+        # convkit with its pure-Python reference HTML engine, where the option exists.
+        ref_opts = (
+            {w: Options(workers=w, html_engine="markdownify") for w in workers}
+            if hasattr(Options(), "html_engine")
+            else {}
+        )
         split_opts = {
             w: Options(
                 workers=w,
@@ -275,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
                     r.run(f"fc_clean_{w}", _baseline_job(path, tmp, workers=w, **base))
                 if rnd < args.repeat:
                     r.run(f"ck_clean_{w}", _convkit_job(path, tmp, clean_opts[w]))
+                if rnd < args.repeat and w in ref_opts:
+                    r.run(f"ck_ref_{w}", _convkit_job(path, tmp, ref_opts[w]))
             for w in workers:
                 if rnd < base_repeat:
                     r.run(
@@ -361,6 +379,7 @@ def _print_report(
 
     for step, fc, ck, ck_label in (
         ("clean", "fc_clean", "ck_clean", "convkit `convert`"),
+        ("clean", "fc_clean", "ck_ref", "convkit `convert --html-engine markdownify`"),
         ("split", "fc_split", "ck_split", f"convkit `convert --max-tokens {args.max_tokens}`"),
     ):
         fc_label = (
@@ -368,8 +387,9 @@ def _print_report(
             if step == "clean"
             else f"FastChat rules: clean + split {args.max_tokens}"
         )
-        for w in workers:
-            row(fc_label, f"{fc}_{w}", w, None)
+        if ck != "ck_ref":
+            for w in workers:
+                row(fc_label, f"{fc}_{w}", w, None)
         for w in workers:
             fkey, ckey = f"{fc}_{w}", f"{ck}_{w}"
             ratio = r.median(fkey) / r.median(ckey) if fkey in r.times and ckey in r.times else None
@@ -402,7 +422,11 @@ def _print_report(
     add("")
     add("| convkit run | processes | " + " | ".join(stages) + " | wall |")
     add("|---|---:|" + "---:|" * (len(stages) + 1))
-    for ck, label in (("ck_clean", "no split"), ("ck_split", f"split {args.max_tokens}")):
+    for ck, label in (
+        ("ck_clean", "no split"),
+        ("ck_ref", "no split, markdownify engine"),
+        ("ck_split", f"split {args.max_tokens}"),
+    ):
         for w in workers:
             key = f"{ck}_{w}"
             if key not in r.times:
@@ -458,6 +482,14 @@ def _print_report(
         "exchanges as segments over the limit). The kept conversations of the split rows are "
         "those with at least one segment."
     )
+    bad = r.inconsistent()
+    if bad:
+        add("")
+        add(
+            "**Warning: counts changed between rounds, these timings are not valid**: "
+            + "; ".join(bad)
+        )
+        _log("warning: counts changed between rounds: " + "; ".join(bad))
     print("\n".join(out))
 
 
