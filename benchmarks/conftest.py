@@ -18,7 +18,7 @@ except ImportError:
 
 import datagen
 
-#: Records of the generated file of the end-to-end group (about 6.5 MB).
+#: Records of the generated file of the end-to-end group (about 6.8 MB).
 E2E_RECORDS = 300
 
 

@@ -153,7 +153,7 @@ def _build_parser() -> argparse.ArgumentParser:
     g.add_argument("--on-error", default="fail", choices=ON_ERROR,
                    help="malformed JSON: stop with an error (fail) or reject the record and go on (skip)")
     g.add_argument("--workers", type=int, default=None,
-                   help="worker processes (default: all cores; one for small inputs)")
+                   help="worker processes (default: all cores; one for inputs under 16 MB)")
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                    help="show a progress bar when stderr is a terminal")
     g.add_argument("-q", "--quiet", action="store_true", help="do not print the summary on stderr")

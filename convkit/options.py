@@ -42,7 +42,7 @@ class Options:
     oversize: str = "drop"
     on_error: str = "fail"
     workers: int | None = None
-    batch_size: int = 64
+    batch_size: int = 256
 
     def validate(self) -> Options:
         from .formats import format_names, get_format
@@ -81,8 +81,9 @@ class Options:
         if self.workers is not None:
             return self.workers
         cores = os.cpu_count() or 1
-        # Starting a worker costs about half a second of imports; small inputs are done sooner.
-        if input_bytes is not None and input_bytes < 4 << 20:
+        # Starting a worker costs about half a second of imports, and records travel between
+        # processes: below about 16 MB one process is done sooner (benchmarks/README.md).
+        if input_bytes is not None and input_bytes < 16 << 20:
             return 1
         return cores
 
