@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..model import SHAREGPT_NAMES, SHAREGPT_ROLES, Conversation, Source, Turn
+from ._common import req_list, req_obj, req_str
 from .base import Format, RecordRejected, register, type_name
 
 
@@ -40,41 +41,18 @@ class ShareGPT(Format):
     def read(self, record: Any, source: Source) -> Iterator[Conversation]:
         record = require_object(record)
         rid = record_id(record, source)
-        if "conversations" not in record:
-            raise RecordRejected("invalid_record", 'missing "conversations"', "conversations")
-        turns_in = record["conversations"]
-        if not isinstance(turns_in, list):
-            raise RecordRejected(
-                "invalid_record",
-                f'expected "conversations" to be a list, got {type_name(turns_in)}',
-                "conversations",
-            )
+        turns_in = req_list(record, "conversations")
         turns = []
         for i, t in enumerate(turns_in):
             at = f"conversations[{i}]"
-            if not isinstance(t, dict):
-                raise RecordRejected(
-                    "invalid_record", f"expected {at} to be an object, got {type_name(t)}", at
-                )
-            speaker = t.get("from")
-            if not isinstance(speaker, str):
-                raise RecordRejected(
-                    "invalid_record",
-                    f'expected {at}.from to be a string, got {type_name(speaker)}',
-                    f"{at}.from",
-                )
+            t = req_obj(t, at)
+            speaker = req_str(t, "from", at)
             role = SHAREGPT_ROLES.get(speaker.lower())
             if role is None:
                 raise RecordRejected(
                     "unknown_role", f"unknown speaker {speaker!r} in {at}.from", f"{at}.from"
                 )
-            value = t.get("value")
-            if not isinstance(value, str):
-                raise RecordRejected(
-                    "invalid_record",
-                    f'expected {at}.value to be a string, got {type_name(value)}',
-                    f"{at}.value",
-                )
+            value = req_str(t, "value", at)
             extra = {k: v for k, v in t.items() if k not in ("from", "value")}
             meta = {"from": speaker} if speaker != SHAREGPT_NAMES[role] else None
             if extra:
