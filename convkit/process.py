@@ -53,6 +53,7 @@ class Worker:
         self.writer = get_format(options.output_format, **options.writer_options)
         self.chain = FilterChain.from_config(options.filters)
         self.dedup = Dedup.from_config(options.filters)
+        self._raw_cache: dict[int, bytes] = {}  # one record may hold many conversations
         self.counter = None
         self.budget: RenderedBudget | None = None
         self.segment_overhead = options.segment_overhead or 0
@@ -71,9 +72,8 @@ class Worker:
         process already read from them: conversations and rejections), in order."""
         stats = Stats()
         items: list[Item] = []
-        pending: list[tuple[Item, Conversation, Any]] = []  # kept conversations awaiting output
+        pending: list[tuple[Item, Conversation]] = []  # kept conversations awaiting output
         clock = time.perf_counter
-        self._raw_cache: dict[int, bytes] = {}  # one record may hold many conversations
         t0 = clock()
         # A stateful reader has already read the records in the main process (see pipeline).
         stream = batch if self.reader.stateful else list(self.reader.read_stream(batch))
@@ -109,10 +109,10 @@ class Worker:
                 self._reject_part(item, conv, part.start, part.end, part.reason, None, stats)
             kept = outcome.conv
             item.keys = self.dedup.keys(kept)
-            pending.append((item, kept, conv))
+            pending.append((item, kept))
         if self.counter is None:
             t0 = clock()
-            for item, kept, _ in pending:
+            for item, kept in pending:
                 self._emit(item, [kept], None, stats)
             stats.seconds["write"] += clock() - t0
         else:
@@ -151,19 +151,19 @@ class Worker:
                 turn.content = html_to_markdown(turn.content, engine=engine)
                 stats.html_turns += 1
 
-    def _split_all(self, pending: list[tuple[Item, Conversation, Any]], stats: Stats) -> None:
+    def _split_all(self, pending: list[tuple[Item, Conversation]], stats: Stats) -> None:
         from .split import split_conversation
 
         assert self.counter is not None
         clock = time.perf_counter
         t0 = clock()
-        texts = [t.content for _, kept, _ in pending for t in kept.turns]
+        texts = [t.content for _, kept in pending for t in kept.turns]
         counts = self.counter.count(texts)
         t1 = clock()
         stats.seconds["tokenize"] += t1 - t0
         at = 0
         opts = self.options
-        for item, kept, arrived in pending:
+        for item, kept in pending:
             n = len(kept.turns)
             t1 = clock()
             if self.budget is not None:
