@@ -95,35 +95,11 @@ def convert(
     elif kwargs:
         raise ConfigError("pass either options= or keyword options, not both")
     options.validate()
-    paths = [os.fspath(inputs)] if isinstance(inputs, (str, os.PathLike)) else [os.fspath(p) for p in inputs]
-    if not paths:
-        raise ConfigError("no input given")
-    if paths.count("-") > 1:
-        raise ConfigError("standard input ('-') can be read only once")
-    for p in paths:
-        if p != "-" and not os.path.isfile(p):
-            raise ConfigError(f"input file not found: {p}")
-    outs = [os.fspath(o) for o in (output, rejects, stats) if o is not None]
-    if len(set(o for o in outs if o != "-")) != len([o for o in outs if o != "-"]):
-        raise ConfigError("output, rejects and stats must be different files")
-    for p in paths:
-        if p != "-" and os.fspath(p) in outs:
-            raise ConfigError(f"output would overwrite the input {p}")
+    paths = _input_paths(inputs)
+    _check_outputs(paths, output, rejects, stats)
     workers = options.resolved_workers(_input_bytes(paths))
     if options.max_tokens is not None:
-        # Fail on a bad tokenizer or impossible limits here, once, not in every worker.
-        from .split import check_split_options
-        from .tokens import TokenCounter
-
-        counter = TokenCounter(options.tokenizer)
-        check_split_options(
-            max_tokens=options.max_tokens,
-            turn_overhead=options.turn_overhead,
-            segment_overhead=(
-                counter.special_tokens if options.segment_overhead is None else options.segment_overhead
-            ),
-            oversize=options.oversize,
-        )
+        _check_split(options)
 
     started = time.perf_counter()
     total = Stats()
@@ -151,17 +127,7 @@ def convert(
             t0 = time.perf_counter()
             for item in items:
                 if item.rejected is None:
-                    dup = dedup.check_keys(item.id, item.keys)
-                    if dup is not None:
-                        _undo_output(total, item)
-                        reason, detail = dup.reason, dup.detail
-                        total.rejected[reason] += 1
-                        item.lines = []
-                        raw = dumps(_record_of(batch, item))
-                        item.rejects = [
-                            reject_line(item.id, reason, detail, item.source, "conversation", None, raw)
-                        ]
-                        item.rejected = reason
+                    _dedup(item, batch, dedup, total)
                 if item.lines:
                     total.conversations_out += 1
                     for line in item.lines:
@@ -191,6 +157,61 @@ def convert(
         if bar is not None:
             bar.close()
     return result
+
+
+def _input_paths(inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[str]:
+    if isinstance(inputs, (str, os.PathLike)):
+        paths = [os.fspath(inputs)]
+    else:
+        paths = [os.fspath(p) for p in inputs]
+    if not paths:
+        raise ConfigError("no input given")
+    if paths.count("-") > 1:
+        raise ConfigError("standard input ('-') can be read only once")
+    for p in paths:
+        if p != "-" and not os.path.isfile(p):
+            raise ConfigError(f"input file not found: {p}")
+    return paths
+
+
+def _check_outputs(paths: list[str], *outputs: str | os.PathLike[str] | None) -> None:
+    files = [os.fspath(o) for o in outputs if o is not None and os.fspath(o) != "-"]
+    if len({os.path.realpath(f) for f in files}) != len(files):
+        raise ConfigError("output, rejects and stats must be different files")
+    written = {os.path.realpath(f) for f in files}
+    for p in paths:
+        if p != "-" and os.path.realpath(p) in written:
+            raise ConfigError(f"output would overwrite the input {p}")
+
+
+def _check_split(options: Options) -> None:
+    """Fail on a bad tokenizer or impossible limits here, once, not in every worker."""
+    from .split import check_split_options
+    from .tokens import TokenCounter
+
+    counter = TokenCounter(options.tokenizer)
+    overhead = options.segment_overhead
+    check_split_options(
+        max_tokens=options.max_tokens,
+        turn_overhead=options.turn_overhead,
+        segment_overhead=counter.special_tokens if overhead is None else overhead,
+        oversize=options.oversize,
+    )
+
+
+def _dedup(item: Item, batch: list[Any], dedup: Dedup, total: Stats) -> None:
+    """Drop ``item`` whole when an earlier kept conversation had its id or content."""
+    dup = dedup.check_keys(item.id, item.keys)
+    if dup is None:
+        return
+    _undo_output(total, item)
+    total.rejected[dup.reason] += 1
+    raw = dumps(_record_of(batch, item))
+    item.lines = []
+    item.rejects = [
+        reject_line(item.id, dup.reason, dup.detail, item.source, "conversation", None, raw)
+    ]
+    item.rejected = dup.reason
 
 
 def _record_of(batch: list[Any], item: Item) -> Any:
