@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import itertools
 import json
 import os
 import sys
@@ -25,6 +26,8 @@ CHUNK = 1 << 20  # bytes read at a time; also the granularity at which the array
 _T = TypeVar("_T", bound="Transactional")
 _decoder = json.JSONDecoder()
 _WS = " \t\n\r"
+_BWS = b" \t\n\r"
+_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(slots=True)
@@ -80,16 +83,25 @@ def open_binary(path: str | os.PathLike[str]) -> BinaryIO:
     return open(p, "rb")
 
 
-def _chunks(stream: BinaryIO, path: str) -> Iterator[str]:
-    """Decoded text chunks of a byte stream (UTF-8, BOM dropped), with decoding errors located."""
-    dec = codecs.getincrementaldecoder("utf-8")("strict")
-    consumed = 0
-    first = True
+def _byte_chunks(stream: BinaryIO, path: str) -> Iterator[bytes]:
+    """The raw chunks of a byte stream, with read errors of compressed input located."""
     while True:
         try:
             data = stream.read(CHUNK)
         except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError
             raise InputError(f"cannot read compressed input: {e}", file=path) from None
+        if not data:
+            return
+        yield data
+
+
+def _chunks(raw: Iterator[bytes], path: str) -> Iterator[str]:
+    """Decoded text chunks of byte chunks (UTF-8, BOM dropped), with decoding errors located."""
+    dec = codecs.getincrementaldecoder("utf-8")("strict")
+    consumed = 0
+    first = True
+    while True:
+        data = next(raw, b"")
         final = not data
         try:
             text = dec.decode(data, final=final)
@@ -121,61 +133,74 @@ def read_records(
     name = display_name(path)
     stream = open_binary(path)
     try:
-        chunks = _chunks(stream, name)
-        head = ""
-        for chunk in chunks:
-            head += chunk
-            if head.lstrip(_WS):
+        raw = _byte_chunks(stream, name)
+        head = b""
+        for data in raw:
+            head += data
+            if head.lstrip(_BWS).removeprefix(_BOM).lstrip(_BWS):
                 break
-        stripped = head.lstrip(_WS)
+        stripped = head.lstrip(_BWS).removeprefix(_BOM).lstrip(_BWS)
         if not stripped:
             return
-        if stripped[0] == "[":
-            yield from _read_array(name, head, chunks, on_error)
+        if stripped[:1] == b"[":
+            chunks = _chunks(itertools.chain((head,), raw), name)
+            text = next(chunks, "")
+            yield from _read_array(name, text, chunks, on_error)
         else:
-            yield from _read_lines(name, head, chunks, on_error)
+            # JSON Lines stay bytes: orjson parses UTF-8 directly, which saves decoding and
+            # copying every line once more.
+            yield from _read_lines(name, head.removeprefix(_BOM), raw, on_error)
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
 
 
 def _read_lines(
-    name: str, head: str, chunks: Iterator[str], on_error: str
+    name: str, head: bytes, chunks: Iterator[bytes], on_error: str
 ) -> Iterator[RawRecord | BadRecord]:
     index = 0
     lineno = 0
+    offset = 0  # byte offset of the next line
     pending = head
-    for text in _with_rest(chunks):
-        if text is not None:
-            pending += text
-            lines = pending.split("\n")
+    for data in _with_rest(chunks):
+        if data is not None:
+            pending += data
+            lines = pending.split(b"\n")
             pending = lines.pop()
         else:  # end of input: whatever is left is the last line
             lines = [pending] if pending else []
         for k, line in enumerate(lines):
             lineno += 1
-            if not line.strip(_WS):
+            start = offset
+            offset += len(line) + 1
+            if not line.strip(_BWS):
                 continue
             try:
-                value = _loads(line)
-            except json.JSONDecodeError as e:
-                if index == 0 and line.lstrip(_WS).startswith("{"):
+                value = _loads(line, name, start)
+            except (json.JSONDecodeError, InputError) as e:
+                document = index == 0 and line.lstrip(_BWS).startswith(b"{")
+                if document and isinstance(e, json.JSONDecodeError):
                     # Not JSON Lines but one pretty-printed object (a task file, say): such
                     # files are documents, small enough to decode whole.
-                    rest = "\n".join(lines[k:]) + ("\n" + pending if text is not None else "")
-                    yield _read_document(name, rest, chunks, lineno)
+                    rest = b"\n".join(lines[k:]) + (b"\n" + pending if data is not None else b"")
+                    yield _read_document(name, rest + b"".join(chunks), lineno, start)
                     return
-                err = InputError(f"malformed JSON: {e.msg} (column {e.colno})", file=name, line=lineno)
+                err = e if isinstance(e, InputError) else InputError(
+                    f"malformed JSON: {e.msg} (column {e.colno})", file=name, line=lineno
+                )
                 if on_error == "fail":
                     raise err from None
-                yield BadRecord(name, index, lineno, err, line)
+                yield BadRecord(name, index, lineno, err, line.decode("utf-8", "replace"))
             else:
                 yield RawRecord(name, index, lineno, value)
             index += 1
 
 
-def _read_document(name: str, head: str, chunks: Iterator[str], first_line: int) -> RawRecord:
-    text = head + "".join(chunks)
+def _read_document(name: str, data: bytes, first_line: int, offset: int) -> RawRecord:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError("input is not valid UTF-8", file=name, offset=offset + e.start) from None
     try:
         value = json.loads(text)
     except json.JSONDecodeError as e:
@@ -185,18 +210,24 @@ def _read_document(name: str, head: str, chunks: Iterator[str], first_line: int)
     return RawRecord(name, 0, first_line, value)
 
 
-def _with_rest(chunks: Iterator[str]) -> Iterator[str | None]:
-    yield ""
+def _with_rest(chunks: Iterator[bytes]) -> Iterator[bytes | None]:
+    yield b""
     yield from chunks
     yield None
 
 
-def _loads(text: str) -> Any:
+def _loads(line: bytes, name: str, offset: int) -> Any:
     try:
-        return orjson.loads(text)
+        return orjson.loads(line)
     except orjson.JSONDecodeError:
         # orjson refuses what the JSON module accepts (integers beyond 64 bits, NaN) and its
         # messages differ: the standard decoder decides and words the error.
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise InputError(
+                "input is not valid UTF-8", file=name, offset=offset + e.start
+            ) from None
         return json.loads(text)
 
 

@@ -260,3 +260,16 @@ def test_reading_an_array_keeps_memory_bounded(tmp_path):
     tracemalloc.stop()
     assert n == 10000 and size > 40_000_000
     assert peak < 8 * cio.CHUNK  # a few MB, whatever the file size
+
+
+def test_invalid_utf8_line_is_skipped_in_skip_mode(tmp_path):
+    p = write(tmp_path, "latin.jsonl", b'{"a": 1}\n{"a": "caf\xe9"}\n{"a": 3}\n')
+    got = list(read_records(p, on_error="skip"))
+    assert [type(r).__name__ for r in got] == ["RawRecord", "BadRecord", "RawRecord"]
+    assert str(got[1].error) == f"input is not valid UTF-8 — at {p} byte 19"
+    assert got[1].text == '{"a": "caf\ufffd"}'
+
+
+def test_utf8_bom_before_json_lines(tmp_path):
+    p = write(tmp_path, "bom.jsonl", b'\xef\xbb\xbf{"a": 1}\n{"a": 2}\n')
+    assert values(p) == [(0, 1, {"a": 1}), (1, 2, {"a": 2})]
