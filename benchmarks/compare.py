@@ -91,14 +91,7 @@ def _prepare_input(args: argparse.Namespace, tmp: Path) -> tuple[Path, str]:
 
 
 def _machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = datagen.cpu_model()
     import bs4
     import tokenizers
 

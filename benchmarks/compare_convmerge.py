@@ -637,14 +637,7 @@ def profile_convkit(conv: Conversion, src: Path, out: Path, tool: str, html: str
 
 
 def _machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = datagen.cpu_model()
     return (
         f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
         f"convkit {convkit.__version__}, convmerge {convmerge.__version__}, "

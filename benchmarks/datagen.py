@@ -494,3 +494,16 @@ def default_tokenizer() -> Path:
         if llama.is_file():
             return llama
     return REPO / "examples" / "tokenizer.json"
+
+
+def cpu_model() -> str:
+    """The processor's name, for the machine line of the benchmark reports."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"

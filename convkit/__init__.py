@@ -1,4 +1,5 @@
 """convkit: raw chat and instruction-tuning datasets in, clean token-limited conversations out."""
+
 from ._version import __version__
 from .errors import ConfigError, ConvkitError, InputError
 from .filters import Dedup, FilterChain, FilterConfig, build_filters

@@ -9,6 +9,7 @@ one is over the limit, the conversation is packed again with the shortfall reser
 What is written has been counted as it will be trained on: no segment exceeds ``max_tokens``
 rendered (unless it is a single exchange kept with ``oversize="keep"``, flagged).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -89,7 +90,11 @@ def split_rendered(
         )
         exact = budget.exact(result.segments)
         short = max(
-            (e - max_tokens for e, s in zip(exact, result.segments) if e is not None and not s.meta.get("oversize")),
+            (
+                e - max_tokens
+                for e, s in zip(exact, result.segments, strict=True)
+                if e is not None and not s.meta.get("oversize")
+            ),
             default=0,
         )
         if short <= 0:
@@ -105,7 +110,8 @@ def _settle(
     rounds is an oversize exchange (dropped or flagged by the policy)."""
     out = SplitResult()
     dropped = list(result.dropped)
-    for seg, span, est, tokens in zip(result.segments, result.spans, result.segment_tokens, exact):
+    rows = zip(result.segments, result.spans, result.segment_tokens, exact, strict=True)
+    for seg, span, est, tokens in rows:
         n = est if tokens is None else tokens
         if n > max_tokens and not seg.meta.get("oversize"):
             if oversize == "drop":

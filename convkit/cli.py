@@ -3,6 +3,7 @@
 Every flag maps to one :class:`~convkit.options.Options` (or FilterConfig) field. User errors
 print one line (``convkit: error: …``) and exit 2 for bad options, 1 for bad input data.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 
 from . import __version__
 from .errors import ConfigError, ConvkitError, InputError
-from .filters import FilterConfig, all_reasons, filter_names
+from .filters import FilterConfig, filter_names
 from .formats import default_output_format, describe, format_class, format_names
 from .formats.base import Option
 from .markdown import DEFAULT_ENGINE, ENGINES
@@ -57,8 +58,12 @@ def _split_format_options(
                 write_opts[o.name] = o.parse(text)
                 used = True
         if not used:
-            owners = ", ".join(sorted({f"--{'from' if o.side == 'read' else 'to'} {fmt}" for fmt, o in specs}))
-            raise ConfigError(f"--{flag} does not apply to --from {reader} --to {writer}; it is for {owners}")
+            owners = ", ".join(
+                sorted({f"--{'from' if o.side == 'read' else 'to'} {fmt}" for fmt, o in specs})
+            )
+            raise ConfigError(
+                f"--{flag} does not apply to --from {reader} --to {writer}; it is for {owners}"
+            )
     return read_opts, write_opts
 
 
@@ -86,84 +91,208 @@ def _build_parser() -> argparse.ArgumentParser:
         "budget, and write OUTPUT.",
     )
     c.add_argument("inputs", nargs="+", metavar="INPUT", help="input files; '-' reads stdin")
-    c.add_argument("-o", "--output", required=True, help="output file (.jsonl, or .json for an array; '-' is stdout)")
+    c.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output file (.jsonl, or .json for an array; '-' is stdout)",
+    )
     c.add_argument("--rejects", help="write one JSON line per dropped conversation or part here")
     c.add_argument("--stats", help="write counts and timings here (JSON)")
 
     g = c.add_argument_group("formats")
-    g.add_argument("--from", dest="input_format", default="sharegpt", metavar="FORMAT",
-                   help="input format: " + ", ".join([*format_names(readable=True), "auto"])
-                   + " (default: sharegpt; auto detects each record; see 'convkit formats')")
-    g.add_argument("--to", dest="output_format", default=None, metavar="FORMAT",
-                   help="output format: " + ", ".join(format_names(writable=True))
-                   + " (default: sharegpt for ShareGPT input, else messages)")
+    g.add_argument(
+        "--from",
+        dest="input_format",
+        default="sharegpt",
+        metavar="FORMAT",
+        help="input format: "
+        + ", ".join([*format_names(readable=True), "auto"])
+        + " (default: sharegpt; auto detects each record; see 'convkit formats')",
+    )
+    g.add_argument(
+        "--to",
+        dest="output_format",
+        default=None,
+        metavar="FORMAT",
+        help="output format: "
+        + ", ".join(format_names(writable=True))
+        + " (default: sharegpt for ShareGPT input, else messages)",
+    )
     for flag, specs in _format_options().items():
-        kinds = sorted({f"{fmt} ({'reader' if o.side == 'read' else 'writer'})" for fmt, o in specs})
+        kinds = sorted(
+            {f"{fmt} ({'reader' if o.side == 'read' else 'writer'})" for fmt, o in specs}
+        )
         first = specs[0][1]
         extra = {"nargs": "?", "const": "true"} if first.type is bool else {}
         choices = f" [{'|'.join(first.choices)}]" if first.choices else ""
-        g.add_argument(f"--{flag}", dest=f"fmt_{first.name}", default=None, metavar="VALUE",
-                       help=f"{first.help}{choices}; for {', '.join(kinds)}", **extra)
+        g.add_argument(
+            f"--{flag}",
+            dest=f"fmt_{first.name}",
+            default=None,
+            metavar="VALUE",
+            help=f"{first.help}{choices}; for {', '.join(kinds)}",
+            **extra,
+        )
 
     g = c.add_argument_group("HTML to markdown")
-    g.add_argument("--html", default="auto", choices=HTML_MODES,
-                   help="which assistant turns to convert: those that look like page HTML (auto), all, or none")
-    g.add_argument("--html-engine", default=DEFAULT_ENGINE, choices=ENGINES,
-                   help="fast (compiled, default) or markdownify (the reference); same output")
-    g.add_argument("--compat", choices=["fastchat"],
-                   help="reproduce FastChat's html_to_markdown output byte for byte")
+    g.add_argument(
+        "--html",
+        default="auto",
+        choices=HTML_MODES,
+        help="which assistant turns to convert: those that look like page HTML (auto), all, or none",
+    )
+    g.add_argument(
+        "--html-engine",
+        default=DEFAULT_ENGINE,
+        choices=ENGINES,
+        help="fast (compiled, default) or markdownify (the reference); same output",
+    )
+    g.add_argument(
+        "--compat",
+        choices=["fastchat"],
+        help="reproduce FastChat's html_to_markdown output byte for byte",
+    )
 
     g = c.add_argument_group("filters")
-    g.add_argument("--disable", action="append", default=[], metavar="NAME",
-                   help=f"switch a filter off (repeatable or comma-separated): {', '.join(filter_names())}")
-    g.add_argument("--min-turns", type=int, default=FilterConfig.min_turns,
-                   help="fewest turns after the system prompt (default: %(default)s)")
-    g.add_argument("--min-chars", type=int, default=FilterConfig.min_chars,
-                   help="fewest characters in the turns after the system prompt (default: %(default)s)")
-    g.add_argument("--blocked-phrase", action="append", default=None, metavar="PHRASE",
-                   help="drop conversations containing this phrase as whole words (repeatable; "
-                   "replaces the default list: " + ", ".join(FilterConfig.blocked_phrases) + ")")
-    g.add_argument("--blocked-roles", type=_csv, default=None, metavar="ROLES",
-                   help="roles whose turns blocked phrases are matched in (default: user,assistant,system)")
-    g.add_argument("--blocked-response", action="append", default=None, metavar="PREFIX",
-                   help="drop conversations with an assistant turn starting so (repeatable; replaces the default)")
-    g.add_argument("--repeated-digits", type=int, default=None, metavar="N",
-                   help="drop conversations with a digit repeated N times in a row (FastChat uses 9)")
-    g.add_argument("--restarted-lists", action="store_true",
-                   help="drop conversations with a numbered list restarted at 1 (FastChat's optional rule)")
-    g.add_argument("--keep-lang", type=_csv, default=None, metavar="CODES",
-                   help="keep only these languages (needs convkit[langid])")
-    g.add_argument("--skip-lang", type=_csv, default=None, metavar="CODES",
-                   help="drop these languages (needs convkit[langid])")
+    g.add_argument(
+        "--disable",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=f"switch a filter off (repeatable or comma-separated): {', '.join(filter_names())}",
+    )
+    g.add_argument(
+        "--min-turns",
+        type=int,
+        default=FilterConfig.min_turns,
+        help="fewest turns after the system prompt (default: %(default)s)",
+    )
+    g.add_argument(
+        "--min-chars",
+        type=int,
+        default=FilterConfig.min_chars,
+        help="fewest characters in the turns after the system prompt (default: %(default)s)",
+    )
+    g.add_argument(
+        "--blocked-phrase",
+        action="append",
+        default=None,
+        metavar="PHRASE",
+        help="drop conversations containing this phrase as whole words (repeatable; "
+        "replaces the default list: " + ", ".join(FilterConfig.blocked_phrases) + ")",
+    )
+    g.add_argument(
+        "--blocked-roles",
+        type=_csv,
+        default=None,
+        metavar="ROLES",
+        help="roles whose turns blocked phrases are matched in (default: user,assistant,system)",
+    )
+    g.add_argument(
+        "--blocked-response",
+        action="append",
+        default=None,
+        metavar="PREFIX",
+        help="drop conversations with an assistant turn starting so (repeatable; replaces the default)",
+    )
+    g.add_argument(
+        "--repeated-digits",
+        type=int,
+        default=None,
+        metavar="N",
+        help="drop conversations with a digit repeated N times in a row (FastChat uses 9)",
+    )
+    g.add_argument(
+        "--restarted-lists",
+        action="store_true",
+        help="drop conversations with a numbered list restarted at 1 (FastChat's optional rule)",
+    )
+    g.add_argument(
+        "--keep-lang",
+        type=_csv,
+        default=None,
+        metavar="CODES",
+        help="keep only these languages (needs convkit[langid])",
+    )
+    g.add_argument(
+        "--skip-lang",
+        type=_csv,
+        default=None,
+        metavar="CODES",
+        help="drop these languages (needs convkit[langid])",
+    )
 
     g = c.add_argument_group("token-limited splitting")
-    g.add_argument("--tokenizer", help="tokenizer.json file (or folder holding one); a hub name works only online")
-    g.add_argument("--max-tokens", type=int, help="split conversations into segments of at most this many tokens")
-    g.add_argument("--turn-overhead", type=int, default=0,
-                   help="tokens added per turn by the training template (default: 0)")
-    g.add_argument("--segment-overhead", type=int, default=None,
-                   help="tokens added per segment (default: what the tokenizer adds, e.g. BOS)")
-    g.add_argument("--count-template", metavar="TEMPLATE",
-                   help="count each segment exactly as this chat template renders it (a built-in name, "
-                   ".jinja or tokenizer_config.json); --to text counts through its --template by itself")
-    g.add_argument("--oversize", default="drop", choices=OVERSIZE,
-                   help="an exchange longer than the limit: drop it to the rejects, or keep it as its own flagged segment")
+    g.add_argument(
+        "--tokenizer",
+        help="tokenizer.json file (or folder holding one); a hub name works only online",
+    )
+    g.add_argument(
+        "--max-tokens",
+        type=int,
+        help="split conversations into segments of at most this many tokens",
+    )
+    g.add_argument(
+        "--turn-overhead",
+        type=int,
+        default=0,
+        help="tokens added per turn by the training template (default: 0)",
+    )
+    g.add_argument(
+        "--segment-overhead",
+        type=int,
+        default=None,
+        help="tokens added per segment (default: what the tokenizer adds, e.g. BOS)",
+    )
+    g.add_argument(
+        "--count-template",
+        metavar="TEMPLATE",
+        help="count each segment exactly as this chat template renders it (a built-in name, "
+        ".jinja or tokenizer_config.json); --to text counts through its --template by itself",
+    )
+    g.add_argument(
+        "--oversize",
+        default="drop",
+        choices=OVERSIZE,
+        help="an exchange longer than the limit: drop it to the rejects, or keep it as its own flagged segment",
+    )
 
     g = c.add_argument_group("running")
-    g.add_argument("--on-error", default="fail", choices=ON_ERROR,
-                   help="malformed JSON: stop with an error (fail) or reject the record and go on (skip)")
-    g.add_argument("--workers", type=int, default=None,
-                   help="worker processes (default: all cores; one for inputs under 16 MB)")
-    g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
-                   help="show a progress bar when stderr is a terminal")
+    g.add_argument(
+        "--on-error",
+        default="fail",
+        choices=ON_ERROR,
+        help="malformed JSON: stop with an error (fail) or reject the record and go on (skip)",
+    )
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes (default: all cores; one for inputs under 16 MB)",
+    )
+    g.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="show a progress bar when stderr is a terminal",
+    )
     g.add_argument("-q", "--quiet", action="store_true", help="do not print the summary on stderr")
 
     sub.add_parser("reasons", help="list every reason a conversation or part can be rejected for")
-    sub.add_parser("formats", help="list the formats, what --from auto recognises, and their options")
-    d = sub.add_parser("detect", help="say which reader --from auto would use for each record, and why")
+    sub.add_parser(
+        "formats", help="list the formats, what --from auto recognises, and their options"
+    )
+    d = sub.add_parser(
+        "detect", help="say which reader --from auto would use for each record, and why"
+    )
     d.add_argument("inputs", nargs="+", metavar="INPUT", help="input files; '-' reads stdin")
-    d.add_argument("--limit", type=int, default=None, help="look at the first N records of each input")
-    d.add_argument("--summary", action="store_true", help="print only the count of records per reader")
+    d.add_argument(
+        "--limit", type=int, default=None, help="look at the first N records of each input"
+    )
+    d.add_argument(
+        "--summary", action="store_true", help="print only the count of records per reader"
+    )
     return parser
 
 
@@ -210,8 +339,12 @@ def _convert(args: argparse.Namespace) -> int:
         workers=args.workers,
     )
     result = convert(
-        args.inputs, args.output, rejects=args.rejects, stats=args.stats,
-        options=options, progress=args.progress,
+        args.inputs,
+        args.output,
+        rejects=args.rejects,
+        stats=args.stats,
+        options=options,
+        progress=args.progress,
     )
     if not args.quiet:
         print(result.stats.summary(), file=sys.stderr)

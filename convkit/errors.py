@@ -1,4 +1,5 @@
 """The exception hierarchy: bad data is an InputError, bad options a ConfigError."""
+
 from __future__ import annotations
 
 

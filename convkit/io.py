@@ -4,6 +4,7 @@ Readers never hold more than one record plus one read chunk in memory, so a 600 
 array costs as much memory as its largest record. Writers write to a temporary file beside the
 target and rename it into place only when the whole output is written.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -76,9 +77,7 @@ def open_binary(path: str | os.PathLike[str]) -> BinaryIO:
         try:
             import zstandard
         except ImportError:  # pragma: no cover - exercised only without the extra
-            raise ConfigError(
-                f"reading {p} needs zstandard: pip install 'convkit[zstd]'"
-            ) from None
+            raise ConfigError(f"reading {p} needs zstandard: pip install 'convkit[zstd]'") from None
         return zstandard.open(p, "rb")  # type: ignore[return-value]
     return open(p, "rb")
 
@@ -185,8 +184,12 @@ def _read_lines(
                     rest = b"\n".join(lines[k:]) + (b"\n" + pending if data is not None else b"")
                     yield _read_document(name, rest + b"".join(chunks), lineno, start)
                     return
-                err = e if isinstance(e, InputError) else InputError(
-                    f"malformed JSON: {e.msg} (column {e.colno})", file=name, line=lineno
+                err = (
+                    e
+                    if isinstance(e, InputError)
+                    else InputError(
+                        f"malformed JSON: {e.msg} (column {e.colno})", file=name, line=lineno
+                    )
                 )
                 if on_error == "fail":
                     raise err from None
@@ -479,4 +482,6 @@ class RecordWriter(Transactional):
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Write one pretty-printed JSON document atomically (used for stats)."""
     with AtomicFile(path) as f:
-        f.write(json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False).encode("utf-8") + b"\n")
+        f.write(
+            json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False).encode("utf-8") + b"\n"
+        )

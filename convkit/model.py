@@ -1,4 +1,5 @@
 """The one conversation model every reader produces and every writer consumes."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,4 +1,5 @@
 """Every knob of a conversion run, validated once, picklable for worker processes."""
+
 from __future__ import annotations
 
 import os

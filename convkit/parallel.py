@@ -6,6 +6,7 @@ replaces them forever, so the run hangs. Here at most ``window`` tasks are in fl
 come back in submission order (output is deterministic), and a worker that cannot start is an
 error, through ``ProcessPoolExecutor``'s broken-pool detection.
 """
+
 from __future__ import annotations
 
 import multiprocessing as mp

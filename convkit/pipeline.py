@@ -4,6 +4,7 @@ The main process reads records, hands batches to workers, and receives their res
 order; it alone decides duplicates (first one wins, in input order) and writes, so the output is
 the same bytes whatever the number of workers.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,8 @@ from typing import Any
 import orjson
 
 from .errors import ConfigError
-from .formats import get_format
 from .filters import Dedup
+from .formats import get_format
 from .io import BadRecord, RawRecord, RecordWriter, display_name, dumps, iter_inputs, write_json
 from .options import Options
 from .parallel import ordered_map

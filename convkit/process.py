@@ -5,6 +5,7 @@ batches to any number of workers and get byte-identical results back in order. R
 the process boundary already serialised (output lines, rejects lines), which is far cheaper to
 pickle than conversation objects.
 """
+
 from __future__ import annotations
 
 import os
@@ -168,7 +169,11 @@ class Worker:
             t1 = clock()
             if self.budget is not None:
                 result = split_rendered(
-                    kept, counts[at : at + n], self.budget, max_tokens=opts.max_tokens, oversize=opts.oversize
+                    kept,
+                    counts[at : at + n],
+                    self.budget,
+                    max_tokens=opts.max_tokens,
+                    oversize=opts.oversize,
                 )
             else:
                 result = split_conversation(
@@ -223,7 +228,9 @@ class Worker:
         reason = reason or "rejected"
         item.rejected = reason
         stats.rejected[reason] += 1
-        item.rejects.append(reject_line(item.id, reason, detail, item.source, "conversation", None, self._raw(item)))
+        item.rejects.append(
+            reject_line(item.id, reason, detail, item.source, "conversation", None, self._raw(item))
+        )
 
     def _reject_part(
         self,

@@ -3,6 +3,7 @@
 Filters declare their own reasons; the others come from reading, splitting and the pipeline.
 ``convkit reasons`` prints this table.
 """
+
 from __future__ import annotations
 
 from .filters import all_reasons
@@ -25,4 +26,6 @@ SPLIT_REASONS = {
     "unused_system_prompt": "the system prompt of a conversation that yields no segment",
 }
 
-ALL_REASONS: dict[str, str] = dict(sorted({**READ_REASONS, **SPLIT_REASONS, **all_reasons()}.items()))
+ALL_REASONS: dict[str, str] = dict(
+    sorted({**READ_REASONS, **SPLIT_REASONS, **all_reasons()}.items())
+)

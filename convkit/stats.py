@@ -3,6 +3,7 @@
 The accounting invariant: every conversation read (and every record that could not be read)
 is either written or rejected with a reason, so ``in == out + sum(rejected.values())``.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -41,7 +42,9 @@ class Stats:
     def balanced(self) -> bool:
         return self.conversations_in == self.conversations_out + sum(self.rejected.values())
 
-    def to_dict(self, *, wall_seconds: float | None = None, tokenized: bool = False) -> dict[str, Any]:
+    def to_dict(
+        self, *, wall_seconds: float | None = None, tokenized: bool = False
+    ) -> dict[str, Any]:
         out: dict[str, Any] = {
             "records": self.records,
             "conversations_in": self.conversations_in,
@@ -68,7 +71,11 @@ class Stats:
         lines = [
             f"convkit: {self.conversations_in} conversations in, {self.conversations_out} kept "
             f"as {self.segments} segments, {rej} rejected"
-            + (f", {sum(self.parts_rejected.values())} parts dropped" if self.parts_rejected else "")
+            + (
+                f", {sum(self.parts_rejected.values())} parts dropped"
+                if self.parts_rejected
+                else ""
+            )
         ]
         for reason, n in sorted(self.rejected.items(), key=lambda kv: (-kv[1], kv[0])):
             lines.append(f"  rejected {reason}: {n}")

@@ -1,4 +1,5 @@
 """Shared fixtures. Real-data tests find ../shared/data (or $CONVKIT_SHARED_DATA) and skip without it."""
+
 from __future__ import annotations
 
 import os

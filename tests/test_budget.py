@@ -1,4 +1,5 @@
 """Splitting to a budget of rendered tokens: no segment is over the limit once templated."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,10 @@ def conv(*turns, cid="c"):
 def dialogue(n, cid="d"):
     turns = [("system", "You answer in full sentences.")]
     for i in range(n):
-        turns += [("user", f"Question {i}: why is the sky blue at noon?"),
-                  ("assistant", f"Answer {i}: sunlight scatters off air molecules, blue the most. " * 3)]
+        turns += [
+            ("user", f"Question {i}: why is the sky blue at noon?"),
+            ("assistant", f"Answer {i}: sunlight scatters off air molecules, blue the most. " * 3),
+        ]
     return conv(*turns, cid=cid)
 
 
@@ -48,7 +51,12 @@ def test_every_segment_fits_once_rendered(name):
 def test_an_exchange_over_the_rendered_limit_is_dropped_or_flagged():
     counter = TokenCounter(str(EXAMPLES / "tokenizer.json"))
     budget = RenderedBudget(load_template("chatml"), counter)
-    c = conv(("user", "Short one please"), ("assistant", "Fine."), ("user", "Long"), ("assistant", "word " * 300))
+    c = conv(
+        ("user", "Short one please"),
+        ("assistant", "Fine."),
+        ("user", "Long"),
+        ("assistant", "word " * 300),
+    )
     counts = counter.count([t.content for t in c.turns])
     dropped = split_rendered(c, counts, budget, max_tokens=100)
     assert [(d.start, d.end, d.reason) for d in dropped.dropped] == [(2, 4, "oversize_exchange")]
@@ -62,8 +70,15 @@ def test_real_data_never_exceeds_the_limit(shared_data, tmp_path, name):
     tok = str(shared_data / "tokenizers" / "llama" / "tokenizer.json")
     src = shared_data / "sharegpt_cleaned" / "ShareGPT_V3_unfiltered_cleaned_split.sample400.json"
     out = tmp_path / "out.jsonl"
-    convert(src, out, output_format="text", writer_options={"template": name},
-            tokenizer=tok, max_tokens=512, workers=1)
+    convert(
+        src,
+        out,
+        output_format="text",
+        writer_options={"template": name},
+        tokenizer=tok,
+        max_tokens=512,
+        workers=1,
+    )
     counter = TokenCounter(tok)
     texts = [json.loads(line)["text"] for line in out.read_text().splitlines()]
     counts = counter.count(texts)
@@ -74,11 +89,23 @@ def test_real_data_never_exceeds_the_limit(shared_data, tmp_path, name):
 def test_count_template_with_another_output_format(tmp_path):
     src = tmp_path / "in.jsonl"
     c = dialogue(8)
-    src.write_text(json.dumps({"id": "d", "messages": [{"role": t.role, "content": t.content} for t in c.turns]}) + "\n")
+    src.write_text(
+        json.dumps(
+            {"id": "d", "messages": [{"role": t.role, "content": t.content} for t in c.turns]}
+        )
+        + "\n"
+    )
     out = tmp_path / "out.jsonl"
     tok = str(EXAMPLES / "tokenizer.json")
-    convert(src, out, input_format="messages", output_format="messages", tokenizer=tok,
-            max_tokens=300, count_template="llama-3")
+    convert(
+        src,
+        out,
+        input_format="messages",
+        output_format="messages",
+        tokenizer=tok,
+        max_tokens=300,
+        count_template="llama-3",
+    )
     segments = [json.loads(line) for line in out.read_text().splitlines()]
     template, counter = load_template("llama-3"), TokenCounter(tok)
     rendered = [template.render(s["messages"]) for s in segments]

@@ -1,4 +1,5 @@
 """The ``convkit`` command line, called as ``main(argv)``: exit codes and exact messages."""
+
 from __future__ import annotations
 
 import json
@@ -22,12 +23,30 @@ def lines(path):
 
 def test_readme_example(tmp_path, capsys):
     out, rej, st = tmp_path / "clean.jsonl", tmp_path / "rejects.jsonl", tmp_path / "stats.json"
-    argv = ["convert", SAMPLE, "-o", str(out), "--rejects", str(rej), "--stats", str(st),
-            "--tokenizer", TOKENIZER, "--max-tokens", "160"]
+    argv = [
+        "convert",
+        SAMPLE,
+        "-o",
+        str(out),
+        "--rejects",
+        str(rej),
+        "--stats",
+        str(st),
+        "--tokenizer",
+        TOKENIZER,
+        "--max-tokens",
+        "160",
+    ]
     assert main(argv) == 0
     assert [o["id"] for o in lines(out)] == [
-        "ex-code_0", "ex-code_1", "ex-math_0", "ex-table_0", "ex-recipe_0",
-        "ex-long_0", "ex-long_1", "ex-long_2",
+        "ex-code_0",
+        "ex-code_1",
+        "ex-math_0",
+        "ex-table_0",
+        "ex-recipe_0",
+        "ex-long_0",
+        "ex-long_1",
+        "ex-long_2",
     ]
     assert [(r["id"], r["reason"]) for r in lines(rej)] == [
         ("ex-table", "trailing_user_turn"),
@@ -82,26 +101,47 @@ def test_malformed_input_exits_1_and_writes_nothing(tmp_path, capsys):
 
 def test_on_error_skip(tmp_path, capsys):
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"id": "a", "conversations": [{"from": "human", "value": "What is two plus two?"}, '
-                   '{"from": "gpt", "value": "Two plus two is four."}]}\nnot json\n')
+    bad.write_text(
+        '{"id": "a", "conversations": [{"from": "human", "value": "What is two plus two?"}, '
+        '{"from": "gpt", "value": "Two plus two is four."}]}\nnot json\n'
+    )
     out, rej = tmp_path / "o.jsonl", tmp_path / "r.jsonl"
-    assert main(["convert", str(bad), "-o", str(out), "--rejects", str(rej), "--on-error", "skip"]) == 0
+    assert (
+        main(["convert", str(bad), "-o", str(out), "--rejects", str(rej), "--on-error", "skip"])
+        == 0
+    )
     assert [o["id"] for o in lines(out)] == ["a"]
     assert [(r["reason"], r["line"]) for r in lines(rej)] == [("malformed_json", 2)]
 
 
 def test_max_tokens_without_tokenizer(tmp_path, capsys):
     assert main(["convert", SAMPLE, "-o", str(tmp_path / "o.jsonl"), "--max-tokens", "100"]) == 2
-    assert capsys.readouterr().err == "convkit: error: max_tokens needs a tokenizer (--tokenizer PATH)\n"
+    assert (
+        capsys.readouterr().err
+        == "convkit: error: max_tokens needs a tokenizer (--tokenizer PATH)\n"
+    )
 
 
 def test_bad_tokenizer_file(tmp_path, capsys):
     bad = tmp_path / "tokenizer.json"
     bad.write_text("{}")
-    code = main(["convert", SAMPLE, "-o", str(tmp_path / "o.jsonl"), "--tokenizer", str(bad), "--max-tokens", "9"])
+    code = main(
+        [
+            "convert",
+            SAMPLE,
+            "-o",
+            str(tmp_path / "o.jsonl"),
+            "--tokenizer",
+            str(bad),
+            "--max-tokens",
+            "9",
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"convkit: error: cannot load tokenizer '{bad}': {bad} is not a valid tokenizer.json (")
+    assert err.startswith(
+        f"convkit: error: cannot load tokenizer '{bad}': {bad} is not a valid tokenizer.json ("
+    )
 
 
 def test_unknown_filter(tmp_path, capsys):
@@ -112,7 +152,10 @@ def test_unknown_filter(tmp_path, capsys):
 
 def test_disable_filters_keeps_more(tmp_path, capsys):
     out = tmp_path / "o.jsonl"
-    assert main(["convert", SAMPLE, "-o", str(out), "-q", "--disable", "blocked_phrase,too_short"]) == 0
+    assert (
+        main(["convert", SAMPLE, "-o", str(out), "-q", "--disable", "blocked_phrase,too_short"])
+        == 0
+    )
     assert {"ex-blocked", "ex-short"} <= {o["id"] for o in lines(out)}
 
 
@@ -180,7 +223,11 @@ def test_python_dash_m_runs_the_cli(tmp_path):
     # Run from outside the checkout so the installed package is what runs.
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     done = subprocess.run(
-        [sys.executable, "-m", "convkit", "--version"], capture_output=True, text=True, cwd=tmp_path, env=env
+        [sys.executable, "-m", "convkit", "--version"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
     )
     import convkit
 

@@ -1,4 +1,5 @@
 """CI tests the installed package (with its compiled core), not the checkout."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Streaming readers and atomic writers."""
+
 from __future__ import annotations
 
 import gzip
@@ -44,7 +45,7 @@ def test_empty_inputs_give_no_records(tmp_path, text):
 
 
 def test_utf8_bom_is_dropped(tmp_path):
-    p = write(tmp_path, "bom.json", b"\xef\xbb\xbf[{\"a\": \"\xc3\xa9\"}]")
+    p = write(tmp_path, "bom.json", b'\xef\xbb\xbf[{"a": "\xc3\xa9"}]')
     assert values(p) == [(0, 1, {"a": "é"})]
 
 
@@ -92,7 +93,9 @@ def test_malformed_array_byte_offset_counts_utf8_bytes(tmp_path, monkeypatch):
     p = write(tmp_path, "bad.json", '[{"a": "ééééééé"}, {"b": nope}]')
     with pytest.raises(InputError) as e:
         list(read_records(p))
-    assert str(e.value) == f"malformed JSON array: Expecting value in record 1 — at {p} line 1 byte 32"
+    assert (
+        str(e.value) == f"malformed JSON array: Expecting value in record 1 — at {p} line 1 byte 32"
+    )
     assert e.value.offset == len('[{"a": "ééééééé"}, {"b": '.encode())
 
 
@@ -118,7 +121,10 @@ def test_data_after_array(tmp_path):
     p = write(tmp_path, "extra.json", '[{"a": 1}] x')
     with pytest.raises(InputError) as e:
         list(read_records(p))
-    assert str(e.value) == f"malformed JSON array: extra data after the closing ']' — at {p} line 1 byte 11"
+    assert (
+        str(e.value)
+        == f"malformed JSON array: extra data after the closing ']' — at {p} line 1 byte 11"
+    )
 
 
 def test_malformed_json_line_names_file_and_line(tmp_path):

@@ -1,4 +1,5 @@
 """convkit.convert end to end on small inputs written for the tests."""
+
 from __future__ import annotations
 
 import json
@@ -58,7 +59,12 @@ def test_html_assistant_turns_become_markdown_and_user_text_stays(tmp_path):
 
 
 def test_metadata_is_kept_and_roles_are_written_with_fastchat_names(tmp_path):
-    rec = sg("m", ("user", "Tell me a joke please"), ("chatgpt", "Why did the chicken cross?"), model="gpt-4")
+    rec = sg(
+        "m",
+        ("user", "Tell me a joke please"),
+        ("chatgpt", "Why did the chicken cross?"),
+        model="gpt-4",
+    )
     out, _, _, _ = run(tmp_path, [rec])
     assert out == [
         {
@@ -92,7 +98,12 @@ def test_every_conversation_is_accounted_for(tmp_path):
         sg("short", ("human", "hi"), ("gpt", "yo")),
         sg("blocked", ("human", "Who made you, really?"), ("gpt", "OpenAI trained me as a model.")),
         {"id": "bad", "conversations": {"from": "human"}},
-        sg("trail", ("human", "Name a colour please"), ("gpt", "Blue is a colour."), ("human", "And?")),
+        sg(
+            "trail",
+            ("human", "Name a colour please"),
+            ("gpt", "Blue is a colour."),
+            ("human", "And?"),
+        ),
     ]
     out, rej, stats, result = run(tmp_path, records)
     assert [o["id"] for o in out] == ["a", "trail"]
@@ -133,7 +144,12 @@ def test_reject_lines_carry_where_and_the_original_record(tmp_path):
 
 
 def test_dropped_turns_are_in_the_rejects(tmp_path):
-    rec = sg("t", ("gpt", "Hello, how can I help?"), ("human", "Say something long"), ("gpt", "Something long."))
+    rec = sg(
+        "t",
+        ("gpt", "Hello, how can I help?"),
+        ("human", "Say something long"),
+        ("gpt", "Something long."),
+    )
     out, rej, _, _ = run(tmp_path, [rec])
     assert [t["from"] for t in out[0]["conversations"]] == ["human", "gpt"]
     assert rej[0]["reason"] == "leading_non_user"
@@ -203,7 +219,9 @@ def test_malformed_json_skip_sends_the_line_to_the_rejects(tmp_path):
 def test_several_inputs_and_json_array_output(tmp_path):
     a = write_json(tmp_path, [GOOD], "a.json")
     b = tmp_path / "b.jsonl"
-    b.write_text(json.dumps(sg("b", ("human", "Another question here"), ("gpt", "Another answer."))) + "\n")
+    b.write_text(
+        json.dumps(sg("b", ("human", "Another question here"), ("gpt", "Another answer."))) + "\n"
+    )
     out = tmp_path / "out.json"
     convert([a, b], out)
     assert [r["id"] for r in json.loads(out.read_text())] == ["a", "b"]
@@ -216,7 +234,10 @@ def test_splitting_with_the_example_tokenizer(tmp_path):
         *[
             (who, f"{text} {i}")
             for i in range(6)
-            for who, text in (("human", "Tell me about planet number"), ("gpt", "It is a planet far away " * 5))
+            for who, text in (
+                ("human", "Tell me about planet number"),
+                ("gpt", "It is a planet far away " * 5),
+            )
         ],
     )
     out, rej, stats, _ = run(tmp_path, [long], tokenizer=TOKENIZER, max_tokens=120)
@@ -264,20 +285,34 @@ def test_all_exchanges_oversize_rejects_the_conversation(tmp_path):
     rec = sg("o", ("human", "Long question"), ("gpt", "word " * 400))
     out, rej, stats, _ = run(tmp_path, [rec], tokenizer=TOKENIZER, max_tokens=100)
     assert out == []
-    assert [(r["id"], r["reason"], r["scope"]) for r in rej] == [("o", "oversize_exchange", "conversation")]
+    assert [(r["id"], r["reason"], r["scope"]) for r in rej] == [
+        ("o", "oversize_exchange", "conversation")
+    ]
     assert stats["accounted"] is True
 
 
 def test_output_is_identical_whatever_the_number_of_workers(tmp_path):
     records = [
-        sg(f"c{i}", ("human", f"Question number {i} please"), ("gpt", PAGE.format(f"<p>Answer <em>{i}</em></p>")))
+        sg(
+            f"c{i}",
+            ("human", f"Question number {i} please"),
+            ("gpt", PAGE.format(f"<p>Answer <em>{i}</em></p>")),
+        )
         for i in range(150)
     ] + [GOOD, GOOD]
     src = write_json(tmp_path, records)
     blobs = []
     for workers in (1, 2):
         out, rej = tmp_path / f"o{workers}.jsonl", tmp_path / f"r{workers}.jsonl"
-        convert(src, out, rejects=rej, workers=workers, batch_size=16, tokenizer=TOKENIZER, max_tokens=64)
+        convert(
+            src,
+            out,
+            rejects=rej,
+            workers=workers,
+            batch_size=16,
+            tokenizer=TOKENIZER,
+            max_tokens=64,
+        )
         blobs.append((out.read_bytes(), rej.read_bytes()))
     assert blobs[0] == blobs[1]
     assert blobs[0][0].count(b"\n") == 151
@@ -343,7 +378,9 @@ def test_options_object_and_keywords_do_not_mix(tmp_path):
 
 def test_other_input_formats(tmp_path):
     src = tmp_path / "alpaca.json"
-    src.write_text(json.dumps([{"instruction": "Add 2 and 3.", "input": "", "output": "2 + 3 = 5."}]))
+    src.write_text(
+        json.dumps([{"instruction": "Add 2 and 3.", "input": "", "output": "2 + 3 = 5."}])
+    )
     out = tmp_path / "out.jsonl"
     convert(src, out, input_format="alpaca", output_format="messages")
     assert [m["content"] for m in lines(out)[0]["messages"]] == ["Add 2 and 3.", "2 + 3 = 5."]
@@ -354,7 +391,14 @@ def test_auto_detection_mixes_formats(tmp_path):
     src.write_text(
         json.dumps({"instruction": "Add 2 and 3.", "output": "2 + 3 = 5."})
         + "\n"
-        + json.dumps({"messages": [{"role": "user", "content": "Hello there, friend"}, {"role": "assistant", "content": "Hi!"}]})
+        + json.dumps(
+            {
+                "messages": [
+                    {"role": "user", "content": "Hello there, friend"},
+                    {"role": "assistant", "content": "Hi!"},
+                ]
+            }
+        )
         + "\n"
     )
     out = tmp_path / "out.jsonl"
@@ -363,8 +407,16 @@ def test_auto_detection_mixes_formats(tmp_path):
 
 
 def test_the_edit_counter_glued_to_user_turns_is_removed(tmp_path):
-    rec = sg("u", ("human", "2 / 2Write a haiku about rain"), ("gpt", PAGE.format("<p>Rain on the roof.</p>")))
-    keep = sg("k", ("human", "1 / 2 cup of flour: how many grams?"), ("gpt", PAGE.format("<p>About 60 g.</p>")))
+    rec = sg(
+        "u",
+        ("human", "2 / 2Write a haiku about rain"),
+        ("gpt", PAGE.format("<p>Rain on the roof.</p>")),
+    )
+    keep = sg(
+        "k",
+        ("human", "1 / 2 cup of flour: how many grams?"),
+        ("gpt", PAGE.format("<p>About 60 g.</p>")),
+    )
     out, _, _, _ = run(tmp_path, [rec, keep])
     assert [o["conversations"][0]["value"] for o in out] == [
         "Write a haiku about rain",

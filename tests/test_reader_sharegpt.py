@@ -1,4 +1,5 @@
 """The ShareGPT reader and writer: one line per rule."""
+
 from __future__ import annotations
 
 import pytest
@@ -22,8 +23,16 @@ def reason(record):
 
 @pytest.mark.parametrize(
     ("speaker", "role"),
-    [("human", "user"), ("user", "user"), ("gpt", "assistant"), ("chatgpt", "assistant"),
-     ("bing", "assistant"), ("bard", "assistant"), ("system", "system"), ("Human", "user")],
+    [
+        ("human", "user"),
+        ("user", "user"),
+        ("gpt", "assistant"),
+        ("chatgpt", "assistant"),
+        ("bing", "assistant"),
+        ("bard", "assistant"),
+        ("system", "system"),
+        ("Human", "user"),
+    ],
 )
 def test_speakers_seen_in_real_dumps_map_to_roles(speaker, role):
     (conv,) = read({"id": "a", "conversations": [{"from": speaker, "value": "x"}]})
@@ -31,7 +40,11 @@ def test_speakers_seen_in_real_dumps_map_to_roles(speaker, role):
 
 
 def test_other_fields_are_metadata_and_written_back():
-    rec = {"id": "a", "model": "gpt-4", "conversations": [{"from": "chatgpt", "value": "x", "markdown": "y"}]}
+    rec = {
+        "id": "a",
+        "model": "gpt-4",
+        "conversations": [{"from": "chatgpt", "value": "x", "markdown": "y"}],
+    }
     (conv,) = read(rec)
     assert conv.meta == {"model": "gpt-4"}
     assert conv.turns[0].meta == {"from": "chatgpt", "markdown": "y"}
@@ -52,15 +65,34 @@ def test_a_record_without_id_gets_its_place_as_id():
     [
         ("text", ("invalid_record", "expected a JSON object, got string")),
         ({"id": "a"}, ("invalid_record", 'missing "conversations"')),
-        ({"id": "a", "conversations": None}, ("invalid_record", 'expected "conversations" to be a list, got null')),
-        ({"id": "a", "conversations": [3]}, ("invalid_record", "expected conversations[0] to be an object, got number")),
-        ({"id": "a", "conversations": [{"value": "x"}]}, ("invalid_record", "missing conversations[0].from")),
-        ({"id": "a", "conversations": [{"from": "gpt"}]}, ("invalid_record", "missing conversations[0].value")),
-        ({"id": "a", "conversations": [{"from": "gpt", "value": ["x"]}]},
-         ("invalid_record", "expected conversations[0].value to be a string, got array")),
-        ({"id": "a", "conversations": [{"from": "robot", "value": "x"}]},
-         ("unknown_role", "unknown speaker 'robot' in conversations[0].from")),
-        ({"id": ["a"], "conversations": []}, ("invalid_record", 'expected "id" to be a string or number, got array')),
+        (
+            {"id": "a", "conversations": None},
+            ("invalid_record", 'expected "conversations" to be a list, got null'),
+        ),
+        (
+            {"id": "a", "conversations": [3]},
+            ("invalid_record", "expected conversations[0] to be an object, got number"),
+        ),
+        (
+            {"id": "a", "conversations": [{"value": "x"}]},
+            ("invalid_record", "missing conversations[0].from"),
+        ),
+        (
+            {"id": "a", "conversations": [{"from": "gpt"}]},
+            ("invalid_record", "missing conversations[0].value"),
+        ),
+        (
+            {"id": "a", "conversations": [{"from": "gpt", "value": ["x"]}]},
+            ("invalid_record", "expected conversations[0].value to be a string, got array"),
+        ),
+        (
+            {"id": "a", "conversations": [{"from": "robot", "value": "x"}]},
+            ("unknown_role", "unknown speaker 'robot' in conversations[0].from"),
+        ),
+        (
+            {"id": ["a"], "conversations": []},
+            ("invalid_record", 'expected "id" to be a string or number, got array'),
+        ),
     ],
 )
 def test_wrong_shapes_are_rejected_with_exact_messages(record, expected):

@@ -1,4 +1,5 @@
 """The whole pipeline on the real data in ../shared/data (skipped, with the reason, without it)."""
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,14 @@ def test_raw_sharegpt_html_end_to_end(shared_data, tmp_path):
     result = convert(src, out, rejects=rej, workers=1)
     assert result.stats.balanced and result.stats.conversations_in == 6
     kept = lines(out)
-    assert [r["id"] for r in kept] == ["qhuNCkw", "mS9Mjsz", "4caKvEr", "aBcTm4S", "3p7VL5M", "6giMdbE"]
+    assert [r["id"] for r in kept] == [
+        "qhuNCkw",
+        "mS9Mjsz",
+        "4caKvEr",
+        "aBcTm4S",
+        "3p7VL5M",
+        "6giMdbE",
+    ]
     gpt = [t["value"] for r in kept for t in r["conversations"] if t["from"] == "gpt"]
     assert not any("<div" in v or "Copy code" in v for v in gpt)
     code = next(r for r in kept if r["id"] == "aBcTm4S")
@@ -31,7 +39,9 @@ def test_cleaned_sharegpt_is_left_as_markdown_and_split_within_the_limit(shared_
     src = shared_data / "sharegpt_cleaned" / "ShareGPT_V3_unfiltered_cleaned_split.sample400.json"
     tok = shared_data / "tokenizers" / "llama" / "tokenizer.json"
     out, rej, st = tmp_path / "out.jsonl", tmp_path / "rej.jsonl", tmp_path / "stats.json"
-    result = convert(src, out, rejects=rej, stats=st, tokenizer=str(tok), max_tokens=2048, workers=2)
+    result = convert(
+        src, out, rejects=rej, stats=st, tokenizer=str(tok), max_tokens=2048, workers=2
+    )
     stats = json.loads(st.read_text())
     assert stats["html_turns_converted"] == 0
     assert stats["accounted"] is True

@@ -1,4 +1,5 @@
 """ShareGPT / Vicuna / WizardLM-v2: ``{"id", "conversations": [{"from", "value"}], ...}``."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -34,8 +35,10 @@ class ShareGPT(Format):
     description = '{"id", "conversations": [{"from", "value"}]}; roles human/user, gpt/chatgpt/bing/bard, system'
 
     def detect(self, record: Any) -> bool:
-        return isinstance(record, dict) and isinstance(record.get("conversations"), list) and all(
-            isinstance(t, dict) and "from" in t for t in record["conversations"][:1]
+        return (
+            isinstance(record, dict)
+            and isinstance(record.get("conversations"), list)
+            and all(isinstance(t, dict) and "from" in t for t in record["conversations"][:1])
         )
 
     def read(self, record: Any, source: Source) -> Iterator[Conversation]:
