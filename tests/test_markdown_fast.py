@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+import markup_gen
 from test_markdown_reference import CASES, PY_CODE, _case_id, sharegpt_pre
 
 from convkit.errors import ConfigError
@@ -207,22 +209,8 @@ PIECES = [
 TEXT = st.lists(st.sampled_from(PIECES), max_size=10).map("".join)
 
 
-@st.composite
-def markup(draw: st.DrawFn, depth: int = 0) -> str:
-    parts = []
-    for _ in range(draw(st.integers(0, 4))):
-        kind = draw(st.integers(0, 3))
-        if kind == 0 or depth > 6:
-            parts.append(draw(TEXT))
-        elif kind == 1:
-            parts.append(f"</{draw(st.sampled_from(TAGS))}>")  # stray or early end tag
-        else:
-            tag = draw(st.sampled_from(TAGS))
-            attrs = draw(st.sampled_from(ATTRS))
-            inner = draw(markup(depth + 1))
-            close = draw(st.booleans())
-            parts.append(f"<{tag}{attrs}>{inner}" + (f"</{tag}>" if close else ""))
-    return "".join(parts)
+def markup() -> st.SearchStrategy[str]:
+    return markup_gen.markup(TAGS, ATTRS, TEXT)
 
 
 @settings(max_examples=1500, deadline=None)

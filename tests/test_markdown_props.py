@@ -5,6 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import markup_gen
+
 from convkit.markdown import html_to_markdown
 from convkit.markdown._layout import MARKERS
 
@@ -18,22 +20,8 @@ ATTRS = ['', ' class="language-py"', ' class="katex"', ' class="katex-display"',
 TEXT = st.text(alphabet=" \n\t*_`#>-|\\<&;1./abcé\u00a0\ufdd0", max_size=12)
 
 
-@st.composite
-def markup(draw: st.DrawFn, depth: int = 0) -> str:
-    parts = []
-    for _ in range(draw(st.integers(0, 4))):
-        kind = draw(st.integers(0, 3))
-        if kind == 0 or depth > 6:
-            parts.append(draw(TEXT))
-        elif kind == 1:
-            parts.append(f"</{draw(st.sampled_from(TAGS))}>")  # stray or early end tag
-        else:
-            tag = draw(st.sampled_from(TAGS))
-            attrs = draw(st.sampled_from(ATTRS))
-            inner = draw(markup(depth + 1))
-            close = draw(st.booleans())
-            parts.append(f"<{tag}{attrs}>{inner}" + (f"</{tag}>" if close else ""))
-    return "".join(parts)
+def markup() -> st.SearchStrategy[str]:
+    return markup_gen.markup(TAGS, ATTRS, TEXT)
 
 
 @settings(max_examples=400, deadline=None)
