@@ -72,7 +72,7 @@ class Stats:
             f"convkit: {self.conversations_in} conversations in, {self.conversations_out} kept "
             f"as {self.segments} segments, {rej} rejected"
             + (
-                f", {sum(self.parts_rejected.values())} parts dropped"
+                f", {_plural(sum(self.parts_rejected.values()), 'part')} dropped"
                 if self.parts_rejected
                 else ""
             )
@@ -82,3 +82,7 @@ class Stats:
         for reason, n in sorted(self.parts_rejected.items(), key=lambda kv: (-kv[1], kv[0])):
             lines.append(f"  dropped part {reason}: {n}")
         return "\n".join(lines)
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

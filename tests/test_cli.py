@@ -61,7 +61,7 @@ def test_readme_example(tmp_path, capsys):
     stats = json.loads(st.read_text())
     assert (stats["conversations_in"], stats["conversations_out"], stats["segments"]) == (10, 5, 8)
     assert capsys.readouterr().err == (
-        "convkit: 10 conversations in, 5 kept as 8 segments, 5 rejected, 1 parts dropped\n"
+        "convkit: 10 conversations in, 5 kept as 8 segments, 5 rejected, 1 part dropped\n"
         "  rejected blocked_phrase: 1\n"
         "  rejected blocked_response: 1\n"
         "  rejected duplicate_content: 1\n"
