@@ -12,6 +12,7 @@ import gzip
 import itertools
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -21,6 +22,7 @@ from typing import IO, Any, BinaryIO, TypeVar
 import orjson
 
 from .errors import ConfigError, InputError
+from .scan import element_end
 
 CHUNK = 1 << 20  # bytes read at a time; also the granularity at which the array buffer is trimmed
 
@@ -94,11 +96,12 @@ def _byte_chunks(stream: BinaryIO, path: str) -> Iterator[bytes]:
         yield data
 
 
-def _chunks(raw: Iterator[bytes], path: str) -> Iterator[str]:
-    """Decoded text chunks of byte chunks (UTF-8, BOM dropped), with decoding errors located."""
+def _chunks(raw: Iterator[bytes], path: str, offset: int = 0) -> Iterator[str]:
+    """Decoded text chunks of byte chunks (UTF-8, BOM dropped), with decoding errors located;
+    ``offset`` is the position of the first byte in the input."""
     dec = codecs.getincrementaldecoder("utf-8")("strict")
-    consumed = 0
-    first = True
+    consumed = offset
+    first = offset == 0
     while True:
         data = next(raw, b"")
         final = not data
@@ -142,9 +145,7 @@ def read_records(
         if not stripped:
             return
         if stripped[:1] == b"[":
-            chunks = _chunks(itertools.chain((head,), raw), name)
-            text = next(chunks, "")
-            yield from _read_array(name, text, chunks, on_error)
+            yield from _read_array_bytes(name, head.removeprefix(_BOM), raw, on_error)
         else:
             # JSON Lines stay bytes: orjson parses UTF-8 directly, which saves decoding and
             # copying every line once more.
@@ -234,17 +235,151 @@ def _loads(line: bytes, name: str, offset: int) -> Any:
         return json.loads(text)
 
 
-def _read_array(
-    name: str, head: str, chunks: Iterator[str], on_error: str
+# A top-level scalar element (number, true, false, null): what runs up to a delimiter.
+_SCALAR = re.compile(rb"[^\s,\[\]{}\"]+")
+_BWS_SET = frozenset(_BWS)
+
+
+def _read_array_bytes(
+    name: str, head: bytes, raw: Iterator[bytes], on_error: str
 ) -> Iterator[RawRecord | BadRecord]:
-    buf = head
-    pos = buf.index("[") + 1
+    """The elements of a JSON array, found as byte ranges and decoded by orjson one by one.
+
+    This is the fast path for well-formed input. At the first thing it cannot decode (bad
+    JSON, invalid UTF-8, a truncated file, data after the array) it hands the rest of the
+    input, from the start of that element, to :func:`_read_array`, which decodes text with
+    the standard decoder and words the error exactly, with its line and byte.
+    """
+    buf = bytearray(head)
+    pos = buf.index(b"[") + 1
     eof = False
-    lines_before = 0  # newlines in text already dropped from the buffer
-    bytes_before = 0  # UTF-8 bytes of text already dropped from the buffer
     index = 0
     expect_comma = False
+    lines_before = 0  # newlines in bytes already dropped from the buffer
+    bytes_before = 0  # bytes already dropped from the buffer
     line_at = 1  # line number at buffer position counted_to
+    counted_to = 0
+
+    def more() -> bool:
+        nonlocal eof
+        if eof:
+            return False
+        data = next(raw, b"")
+        if not data:
+            eof = True
+            return False
+        buf.extend(data)
+        return True
+
+    def handoff() -> Iterator[RawRecord | BadRecord]:
+        lines = lines_before + buf.count(b"\n", 0, pos)
+        offset = bytes_before + pos
+        chunks = _chunks(itertools.chain((bytes(buf[pos:]),), raw), name, offset)
+        yield from _read_array(
+            name,
+            next(chunks, ""),
+            chunks,
+            on_error,
+            start=0,
+            index=index,
+            expect_comma=expect_comma,
+            lines_before=lines,
+            bytes_before=offset,
+        )
+
+    ws = _BWS_SET
+    while True:
+        while True:
+            while pos < len(buf) and buf[pos] in ws:
+                pos += 1
+            if pos < len(buf) or not more():
+                break
+        if pos >= len(buf):
+            yield from handoff()
+            return
+        c = buf[pos]
+        if c == 0x5D:  # ']': the end, if only white space follows
+            while more():
+                pass
+            if buf[pos + 1 :].strip(_BWS):
+                yield from handoff()
+            return
+        if expect_comma:
+            if c != 0x2C:
+                yield from handoff()
+                return
+            pos += 1
+            expect_comma = False
+            continue
+        if c == 0x7B or c == 0x5B or c == 0x22:
+            # A string element is scanned as if inside brackets: its closing quote ends it.
+            resume, depth = pos, 0
+            while True:
+                end, resume, depth = element_end(buf, resume, depth)
+                if end >= 0 or not more():
+                    break
+        else:
+            while True:
+                m = _SCALAR.match(buf, pos)
+                end = m.end() if m else -1
+                if end > pos and (end < len(buf) or eof):
+                    break
+                if not more():
+                    end = end if end > pos else -1
+                    break
+        if end < 0:
+            yield from handoff()
+            return
+        try:
+            value = _loads_element(bytes(buf[pos:end]))
+        except ValueError:  # orjson's and json's errors, and UnicodeDecodeError
+            yield from handoff()
+            return
+        line_at += buf.count(b"\n", counted_to, pos)
+        counted_to = pos
+        yield RawRecord(name, index, line_at, value)
+        index += 1
+        pos = end
+        expect_comma = True
+        if pos > CHUNK:
+            lines_before += buf.count(b"\n", 0, pos)
+            bytes_before += pos
+            del buf[:pos]
+            pos = 0
+            counted_to = 0
+            line_at = lines_before + 1
+
+
+def _loads_element(data: bytes) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        # Integers beyond 64 bits, NaN, lone surrogates: the standard decoder's call.
+        return json.loads(data.decode("utf-8"))
+
+
+def _read_array(
+    name: str,
+    head: str,
+    chunks: Iterator[str],
+    on_error: str,
+    *,
+    start: int | None = None,
+    index: int = 0,
+    expect_comma: bool = False,
+    lines_before: int = 0,
+    bytes_before: int = 0,
+) -> Iterator[RawRecord | BadRecord]:
+    """The elements of a JSON array, decoded as text by the standard decoder.
+
+    ``head`` starts at the array's ``[`` (or, from :func:`_read_array_bytes`, at ``start``
+    with ``index`` elements already read, ``lines_before`` newlines and ``bytes_before`` bytes
+    before it in the input).
+    """
+    buf = head
+    pos = buf.index("[") + 1 if start is None else start
+    eof = False
+    line_at = lines_before + 1  # line number at buffer position counted_to
     counted_to = 0
 
     def more(want: int) -> bool:

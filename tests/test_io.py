@@ -279,3 +279,66 @@ def test_invalid_utf8_line_is_skipped_in_skip_mode(tmp_path):
 def test_utf8_bom_before_json_lines(tmp_path):
     p = write(tmp_path, "bom.jsonl", b'\xef\xbb\xbf{"a": 1}\n{"a": 2}\n')
     assert values(p) == [(0, 1, {"a": 1}), (1, 2, {"a": 2})]
+
+
+# -- the array fast path (byte ranges decoded by orjson) and its hand-off to the exact reader --
+
+
+@pytest.mark.parametrize("chunk", [8, 64, 1 << 20])
+def test_array_elements_of_every_kind(tmp_path, monkeypatch, chunk):
+    monkeypatch.setattr(cio, "CHUNK", chunk)
+    recs = [
+        {"a": "}]\\\"{["},
+        [1, [2, {"b": None}]],
+        "a string, with ] and \\",
+        12345678901234567890,  # beyond 64 bits: the standard decoder's
+        -1.5e3,
+        True,
+        None,
+        {"s": "\ud800"},  # a lone surrogate escape: orjson refuses it, json takes it
+    ]
+    p = write(tmp_path, "kinds.json", "[" + " ,\n\t".join(json.dumps(r) for r in recs) + "]")
+    assert values(p) == [(i, 1 if i == 0 else i + 1, r) for i, r in enumerate(recs)]
+
+
+def test_array_lines_and_records_are_counted_across_trimmed_buffers(tmp_path, monkeypatch):
+    monkeypatch.setattr(cio, "CHUNK", 32)
+    recs = [{"id": i, "text": "é\n" * (i % 7)} for i in range(200)]
+    p = write(tmp_path, "lines.json", json.dumps(recs, indent=1, ensure_ascii=False))
+    got = values(p)
+    assert [v for _, _, v in got] == recs
+    # indent=1: each record takes 4 lines ("{", "id", "text", "}") after the "[" line.
+    assert [line for _, line, _ in got] == [2 + 4 * i for i in range(200)]
+
+
+def test_array_error_after_many_records_is_located_exactly(tmp_path, monkeypatch):
+    monkeypatch.setattr(cio, "CHUNK", 64)
+    good = ",\n".join(json.dumps({"n": i, "t": "ü" * 9}, ensure_ascii=False) for i in range(150))
+    text = "[\n" + good + ',\n{"n": 150, "t": tru}\n]'
+    p = write(tmp_path, "late.json", text)
+    got = []
+    with pytest.raises(InputError) as e:
+        for r in read_records(p):
+            got.append(r.value["n"])
+    assert got == list(range(150))
+    offset = len(text[: text.index("tru}")].encode())
+    assert str(e.value) == (
+        f"malformed JSON array: Expecting value in record 150 — at {p} line 152 byte {offset}"
+    )
+
+
+def test_array_invalid_utf8_is_located(tmp_path, monkeypatch):
+    monkeypatch.setattr(cio, "CHUNK", 16)
+    p = write(tmp_path, "latin.json", b'[{"a": "ok"}, {"a": "caf\xe9"}]')
+    with pytest.raises(InputError) as e:
+        list(read_records(p))
+    assert str(e.value) == f"input is not valid UTF-8 — at {p} byte 24"
+
+
+def test_array_skip_mode_keeps_the_records_before_a_late_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(cio, "CHUNK", 16)
+    body = ", ".join(json.dumps({"n": i}) for i in range(20))
+    p = write(tmp_path, "skip.json", "[" + body + ', {"n": }, {"n": 21}]')
+    got = list(read_records(p, on_error="skip"))
+    assert [r.value["n"] for r in got[:-1]] == list(range(20))
+    assert isinstance(got[-1], BadRecord) and got[-1].index == 20 and not got[-1].resumable

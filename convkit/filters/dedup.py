@@ -12,6 +12,7 @@ import hashlib
 from typing import ClassVar
 
 from ..model import Conversation
+from ..scan import normalised_utf8
 from .base import KeyFilter, register
 
 
@@ -25,12 +26,23 @@ def content_digest(conv: Conversation) -> bytes:
     """The 16-byte BLAKE2b digest of ``conv``'s turns: for each, its role and normalised
     content, each UTF-8 encoded and prefixed with its length as 8 big-endian bytes."""
     h = hashlib.blake2b(digest_size=16)
+    update = h.update
     for t in conv.turns:
-        for field in (t.role, normalise_text(t.content)):
-            data = field.encode("utf-8", "surrogatepass")  # lone surrogates survive JSON
-            h.update(len(data).to_bytes(8, "big"))
-            h.update(data)
+        role = _ROLE_FIELDS.get(t.role)
+        if role is None:
+            data = t.role.encode("utf-8", "surrogatepass")
+            role = _ROLE_FIELDS[t.role] = len(data).to_bytes(8, "big") + data
+        update(role)
+        # Collapsing white space and encoding in one compiled pass (lone surrogates survive
+        # JSON, and hash too): the same bytes as normalise_text(...).encode(...).
+        data = normalised_utf8(t.content)
+        update(len(data).to_bytes(8, "big"))
+        update(data)
     return h.digest()
+
+
+# A role's length-prefixed encoding, made once per role.
+_ROLE_FIELDS: dict[str, bytes] = {}
 
 
 @register

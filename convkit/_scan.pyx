@@ -1,0 +1,114 @@
+"""Compiled byte and character scans for the reader and for dedup (twin: ``_scan_py.py``).
+
+Both are single passes that would otherwise cost a Python step per token or per word: finding
+where a JSON array element ends (so that orjson can decode it from its bytes) and the white
+space collapsing dedup does before hashing.
+"""
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.unicode cimport PyUnicode_DATA, PyUnicode_GET_LENGTH, PyUnicode_KIND, PyUnicode_READ
+from libc.stdlib cimport free, malloc
+
+__all__ = ["element_end", "normalised_utf8"]
+
+
+cdef extern from "Python.h":
+    bint Py_UNICODE_ISSPACE(Py_UCS4 ch) nogil
+
+
+cdef Py_ssize_t _element_end(
+    const unsigned char *buf, Py_ssize_t n, Py_ssize_t i, Py_ssize_t *depth, Py_ssize_t *resume
+) noexcept nogil:
+    cdef Py_ssize_t start
+    cdef unsigned char c
+    while i < n:
+        c = buf[i]
+        if c == 0x22:
+            start = i
+            i += 1
+            while i < n:
+                c = buf[i]
+                if c == 0x5C:
+                    i += 2
+                elif c == 0x22:
+                    break
+                else:
+                    i += 1
+            if i >= n:
+                resume[0] = start
+                return -1
+            if depth[0] <= 0:  # a string element: its closing quote ends it
+                resume[0] = i + 1
+                return i + 1
+        elif c == 0x7B or c == 0x5B:
+            depth[0] += 1
+        elif c == 0x7D or c == 0x5D:
+            depth[0] -= 1
+            if depth[0] <= 0:
+                depth[0] = 0
+                resume[0] = i + 1
+                return i + 1
+        i += 1
+    resume[0] = n
+    return -1
+
+
+def element_end(const unsigned char[::1] buf, Py_ssize_t i, Py_ssize_t depth):
+    """Where the JSON array element being scanned ends: see ``_scan_py.element_end``."""
+    cdef Py_ssize_t n = buf.shape[0]
+    cdef Py_ssize_t resume = 0
+    cdef Py_ssize_t end
+    if i < 0 or i > n or depth < 0:
+        raise ValueError(f"bad scan state: position {i} of {n}, depth {depth}")
+    if n == 0:
+        return -1, 0, depth
+    with nogil:
+        end = _element_end(&buf[0], n, i, &depth, &resume)
+    return end, resume, depth
+
+
+def normalised_utf8(str text not None):
+    """``" ".join(text.split()).encode("utf-8", "surrogatepass")`` in one pass."""
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(text)
+    cdef int kind = PyUnicode_KIND(text)
+    cdef void *data = PyUnicode_DATA(text)
+    # At most 3 bytes per code point below U+10000 and 4 above, which take 2 in UTF-16 terms
+    # but 1 code point here: 4 per code point bounds it.
+    cdef unsigned char *out = <unsigned char *> malloc(4 * n + 1)
+    cdef Py_ssize_t i, o = 0
+    cdef Py_UCS4 ch
+    cdef unsigned int cp
+    cdef bint pending_space = False
+    if out == NULL:
+        raise MemoryError()
+    try:
+        for i in range(n):
+            ch = PyUnicode_READ(kind, data, i)
+            if Py_UNICODE_ISSPACE(ch):
+                pending_space = o > 0
+                continue
+            if pending_space:
+                out[o] = 0x20
+                o += 1
+                pending_space = False
+            cp = <unsigned int> ch
+            if cp < 0x80:
+                out[o] = <unsigned char> cp
+                o += 1
+            elif cp < 0x800:
+                out[o] = <unsigned char> (0xC0 | (cp >> 6))
+                out[o + 1] = <unsigned char> (0x80 | (cp & 0x3F))
+                o += 2
+            elif cp < 0x10000:
+                out[o] = <unsigned char> (0xE0 | (cp >> 12))
+                out[o + 1] = <unsigned char> (0x80 | ((cp >> 6) & 0x3F))
+                out[o + 2] = <unsigned char> (0x80 | (cp & 0x3F))
+                o += 3
+            else:
+                out[o] = <unsigned char> (0xF0 | (cp >> 18))
+                out[o + 1] = <unsigned char> (0x80 | ((cp >> 12) & 0x3F))
+                out[o + 2] = <unsigned char> (0x80 | ((cp >> 6) & 0x3F))
+                out[o + 3] = <unsigned char> (0x80 | (cp & 0x3F))
+                o += 4
+        return PyBytes_FromStringAndSize(<char *> out, o)
+    finally:
+        free(out)

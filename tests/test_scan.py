@@ -1,0 +1,144 @@
+"""The compiled scans agree with their pure-Python twin, and the twin is right.
+
+``element_end`` is checked against the standard decoder (every element of an array it splits
+must be exactly the element ``json`` sees) and ``normalised_utf8`` against its definition. With
+``CONVKIT_REQUIRE_EXT=1`` (CI) a missing extension fails the agreement tests instead of
+skipping them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from convkit import _scan_py, scan
+
+REQUIRE_EXT = os.environ.get("CONVKIT_REQUIRE_EXT", "") not in ("", "0")
+
+try:
+    from convkit import _scan
+except ImportError as e:
+    _scan = None
+    _IMPORT_ERROR = str(e)
+
+
+def compiled():
+    if _scan is None:
+        if REQUIRE_EXT:
+            pytest.fail(f"CONVKIT_REQUIRE_EXT=1 but convkit._scan is not built: {_IMPORT_ERROR}")
+        pytest.skip(f"convkit._scan is not built ({_IMPORT_ERROR})")
+    return _scan
+
+
+def test_the_compiled_scans_are_in_use_in_ci():
+    if not REQUIRE_EXT:
+        pytest.skip("set CONVKIT_REQUIRE_EXT=1 to require the compiled scans (CI does)")
+    assert scan.BACKEND == "cython"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet=st.characters(codec="utf-8")),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.text(alphabet='ab"\\{}[]é', max_size=4), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def split_elements(buf: bytes, element_end) -> list[bytes]:
+    """The array's elements as the reader finds them (the input is a JSON array of objects,
+    arrays and strings, separated by ', ')."""
+    out, pos = [], 1
+    while buf[pos : pos + 1] != b"]":
+        end, _, _ = element_end(buf, pos, 0)
+        assert end > pos
+        out.append(buf[pos:end])
+        pos = end + 2 if buf[end : end + 2] == b", " else end
+    return out
+
+
+@given(st.lists(st.lists(json_values) | st.dictionaries(st.text(), json_values) | st.text()))
+@settings(max_examples=300, deadline=None)
+def test_twin_splits_arrays_into_the_elements_json_sees(elements):
+    for ensure_ascii in (True, False):
+        buf = json.dumps(elements, ensure_ascii=ensure_ascii).encode("utf-8", "surrogatepass")
+        got = split_elements(buf, _scan_py.element_end)
+        assert [json.loads(g.decode("utf-8", "surrogatepass")) for g in got] == elements
+
+
+@given(st.binary(max_size=64), st.integers(0, 64), st.integers(0, 3))
+@settings(max_examples=500, deadline=None)
+def test_compiled_element_end_agrees_with_the_twin_on_any_bytes(data, i, depth):
+    i = min(i, len(data))
+    assert compiled().element_end(data, i, depth) == _scan_py.element_end(data, i, depth)
+    assert compiled().element_end(bytearray(data), i, depth) == _scan_py.element_end(
+        data, i, depth
+    )
+
+
+@given(st.lists(st.dictionaries(st.text(alphabet='a"\\{}', max_size=3), json_values, max_size=3)))
+@settings(max_examples=200, deadline=None)
+def test_a_cut_element_resumes_where_the_scan_stopped(elements):
+    buf = json.dumps(elements).encode()
+    full = split_elements(buf, _scan_py.element_end)
+    # Feed the first element a byte at a time: the resumed scan finds the same end.
+    if not full:
+        return
+    pos, resume, depth, end = 1, 1, 0, -1
+    for cut in range(2, len(buf) + 1):
+        end, resume, depth = _scan_py.element_end(buf[:cut], resume, depth)
+        if end >= 0:
+            break
+    assert buf[pos:end] == full[0]
+
+
+@pytest.mark.parametrize(
+    ("data", "i", "depth", "expected"),
+    [
+        (b'{"a": "}"}', 0, 0, (10, 10, 0)),  # a bracket inside a string does not count
+        (b'{"a": "\\"}"}', 0, 0, (12, 12, 0)),  # nor does an escaped quote end the string
+        (b'{"a": "\\\\"}', 0, 0, (11, 11, 0)),  # an escaped backslash does not escape the quote
+        (b'{"a": "unfin', 0, 0, (-1, 6, 1)),  # resume at the string the buffer cuts
+        (b'{"a": [1, 2', 0, 0, (-1, 11, 2)),
+        (b'"a string", 1', 0, 0, (10, 10, 0)),  # a string element ends at its quote
+        (b'{"a": 1]', 0, 0, (8, 8, 0)),  # a mismatched bracket ends it; the decoder then fails
+        (b"", 0, 0, (-1, 0, 0)),
+    ],
+)
+def test_element_end_cases(data, i, depth, expected):
+    assert _scan_py.element_end(data, i, depth) == expected
+    if _scan is not None:
+        assert _scan.element_end(data, i, depth) == expected
+
+
+@pytest.mark.parametrize("backend", ["python", "compiled"])
+def test_element_end_refuses_a_bad_state(backend):
+    f = _scan_py.element_end if backend == "python" else compiled().element_end
+    with pytest.raises(ValueError, match=r"^bad scan state: position 5 of 2, depth 0$"):
+        f(b"{}", 5, 0)
+    with pytest.raises(ValueError, match=r"^bad scan state: position 0 of 2, depth -1$"):
+        f(b"{}", 0, -1)
+
+
+def test_normalised_utf8_examples():
+    text = " héllo\u3000 wörld\U0001f600 \ud800\tx\x1c\n y \u2028"
+    expected = "héllo wörld\U0001f600 \ud800 x y".encode("utf-8", "surrogatepass")
+    assert _scan_py.normalised_utf8(text) == expected
+    assert compiled().normalised_utf8(text) == expected
+    assert compiled().normalised_utf8("") == b""
+    assert compiled().normalised_utf8(" \n\t ") == b""
+
+
+@given(st.text(alphabet=st.characters(codec=None, categories=None)))
+@settings(max_examples=500, deadline=None)
+def test_compiled_normalised_utf8_agrees_with_the_twin(text):
+    assert compiled().normalised_utf8(text) == _scan_py.normalised_utf8(text)
+
+
+@given(st.text(alphabet=" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u200b\u3000ab"))
+@settings(max_examples=300, deadline=None)
+def test_compiled_normalised_utf8_agrees_on_white_space_runs(text):
+    assert compiled().normalised_utf8(text) == _scan_py.normalised_utf8(text)
