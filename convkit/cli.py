@@ -269,7 +269,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         default=None,
-        help="worker processes (default: all cores; one for inputs under 16 MB)",
+        help="processes, this one included (default: all cores; one for inputs under 16 MB)",
     )
     g.add_argument(
         "--progress",

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from .errors import ConvkitError
 
@@ -33,33 +33,48 @@ def ordered_map(
     workers: int,
     initializer: Callable[..., Any] | None = None,
     initargs: tuple[Any, ...] = (),
+    local_initargs: tuple[Any, ...] | None = None,
     window: int | None = None,
 ) -> Iterator[tuple[T, R]]:
-    """``(item, func(item))`` for each item, in order, computed on ``workers`` processes (in
-    this process when ``workers`` is 1). The item comes back too: it never left this process.
+    """``(item, func(item))`` for each item, in order, computed on ``workers`` processes: this
+    one and ``workers - 1`` helpers (just this one when ``workers`` is 1). The item comes back
+    too: it never left this process.
 
-    Workers are started with ``spawn``: the tokenizers library deadlocks in a forked child once
+    This process works too: it hands an item to the helpers while they have fewer than two
+    each in hand, and otherwise computes it itself. On two cores that is one process to start
+    instead of two, and no core idles while the helpers start or while this process waits.
+    Which process computed an item never changes its result, so the output is the same.
+
+    Helpers are started with ``spawn``: the tokenizers library deadlocks in a forked child once
     its thread pool has run in the parent, and spawn behaves the same on every platform.
+    ``initializer`` runs in each helper with ``initargs`` and here with ``local_initargs``
+    (default: ``initargs``).
     """
+    if initializer is not None:
+        initializer(*(initargs if local_initargs is None else local_initargs))
     if workers <= 1:
-        if initializer is not None:
-            initializer(*initargs)
         for item in items:
             yield item, func(item)
         return
-    window = window or workers * 3
+    helpers = workers - 1
+    window = window or workers * 8
     ctx = mp.get_context("spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=initializer, initargs=initargs)
-    pending: deque[tuple[T, Future[R]]] = deque()
+    pool = ProcessPoolExecutor(helpers, mp_context=ctx, initializer=initializer, initargs=initargs)
+    pending: deque[tuple[T, Future[R] | _Local[R]]] = deque()
     try:
         for item in items:
-            pending.append((item, pool.submit(func, item)))
-            if len(pending) >= window:
-                done, future = pending.popleft()
-                yield done, future.result()
+            # Items handed to the helpers and not finished yet.
+            in_hand = sum(1 for _, f in pending if isinstance(f, Future) and not f.done())
+            if in_hand < 2 * helpers:
+                pending.append((item, pool.submit(func, item)))
+            else:
+                pending.append((item, _Local(func(item))))
+            while pending and (len(pending) >= window or pending[0][1].done()):
+                done, result = pending.popleft()
+                yield done, result.result()
         while pending:
-            done, future = pending.popleft()
-            yield done, future.result()
+            done, result = pending.popleft()
+            yield done, result.result()
     except BrokenProcessPool as e:
         raise WorkerError(
             f"worker processes stopped unexpectedly ({e}); if the program runs from standard "
@@ -69,3 +84,21 @@ def ordered_map(
         for _, f in pending:
             f.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Local(Generic[R]):
+    """A result computed in this process, queued in order with the helpers' futures."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: R) -> None:
+        self.value = value
+
+    def done(self) -> bool:
+        return True
+
+    def result(self) -> R:
+        return self.value
+
+    def cancel(self) -> bool:
+        return False

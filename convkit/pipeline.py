@@ -122,6 +122,7 @@ def convert(
             workers=workers,
             initializer=init_worker,
             initargs=(options, workers > 1),
+            local_initargs=(options, False),
         )
         for batch, (items, batch_stats) in results:
             total.merge(batch_stats)

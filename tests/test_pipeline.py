@@ -302,7 +302,7 @@ def test_output_is_identical_whatever_the_number_of_workers(tmp_path):
     ] + [GOOD, GOOD]
     src = write_json(tmp_path, records)
     blobs = []
-    for workers in (1, 2):
+    for workers in (1, 2, 3):
         out, rej = tmp_path / f"o{workers}.jsonl", tmp_path / f"r{workers}.jsonl"
         convert(
             src,
@@ -314,7 +314,7 @@ def test_output_is_identical_whatever_the_number_of_workers(tmp_path):
             max_tokens=64,
         )
         blobs.append((out.read_bytes(), rej.read_bytes()))
-    assert blobs[0] == blobs[1]
+    assert blobs[0] == blobs[1] == blobs[2]
     assert blobs[0][0].count(b"\n") == 151
 
 
