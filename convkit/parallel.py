@@ -12,13 +12,14 @@ from __future__ import annotations
 import multiprocessing as mp
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Generic, TypeVar
 
 from .errors import ConvkitError
 
 T = TypeVar("T")
+M = TypeVar("M")
 R = TypeVar("R")
 
 
@@ -102,3 +103,38 @@ class _Local(Generic[R]):
 
     def cancel(self) -> bool:
         return False
+
+
+def overlapped_map(
+    first: Callable[[T], M],
+    second: Callable[[M], R],
+    items: Iterable[T],
+    *,
+    initializer: Callable[..., Any] | None = None,
+    initargs: tuple[Any, ...] = (),
+) -> Iterator[tuple[T, R]]:
+    """``(item, second(first(item)))`` for each item, in order, in this process: ``first`` on
+    this thread, ``second`` on one background thread, one item behind, so that ``second`` of
+    item k runs while ``first`` of item k + 1 does.
+
+    Worth it when ``second`` spends its time outside the GIL (the tokenizer's batched encode,
+    whose own threads then share the cores with this thread's HTML conversion). At most two
+    items are in flight; an error in either stage is raised here, in order.
+    """
+    if initializer is not None:
+        initializer(*initargs)
+    pending: deque[tuple[T, Future[R]]] = deque()
+    with ThreadPoolExecutor(1, thread_name_prefix="convkit-second") as pool:
+        try:
+            for item in items:
+                middle = first(item)
+                pending.append((item, pool.submit(second, middle)))
+                while len(pending) > 1:
+                    done, future = pending.popleft()
+                    yield done, future.result()
+            while pending:
+                done, future = pending.popleft()
+                yield done, future.result()
+        finally:
+            for _, f in pending:
+                f.cancel()

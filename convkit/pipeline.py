@@ -22,8 +22,8 @@ from .filters import Dedup
 from .formats import get_format
 from .io import BadRecord, RawRecord, RecordWriter, display_name, dumps, iter_inputs, write_json
 from .options import Options
-from .parallel import ordered_map
-from .process import Item, init_worker, reject_line, run_batch
+from .parallel import ordered_map, overlapped_map
+from .process import Item, finish_batch, init_worker, prepare_batch, reject_line, run_batch
 from .stats import Stats
 
 
@@ -116,14 +116,26 @@ def convert(
         # A stateful reader (flat OASST rows) must see every record, in order, in one stream:
         # it reads here and the workers get conversations; others read inside the workers.
         stream = reader.read_stream(counted) if reader.stateful else counted
-        results = ordered_map(
-            run_batch,
-            _batches(stream, options.batch_size),
-            workers=workers,
-            initializer=init_worker,
-            initargs=(options, workers > 1),
-            local_initargs=(options, False),
-        )
+        batches = _batches(stream, options.batch_size)
+        if workers == 1 and options.max_tokens is not None:
+            # One process: the tokenizer's threads count the kept text of one batch while
+            # this thread converts the next one.
+            results = overlapped_map(
+                prepare_batch,
+                finish_batch,
+                batches,
+                initializer=init_worker,
+                initargs=(options, False),
+            )
+        else:
+            results = ordered_map(
+                run_batch,
+                batches,
+                workers=workers,
+                initializer=init_worker,
+                initargs=(options, workers > 1),
+                local_initargs=(options, False),
+            )
         for batch, (items, batch_stats) in results:
             total.merge(batch_stats)
             t0 = time.perf_counter()

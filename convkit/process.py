@@ -43,6 +43,18 @@ class Item:
     raw: bytes = b""  # the original record, serialised once it is needed for a reject line
     source: Source | None = None
     record: Any = None  # the original record, inside the worker only (not sent back)
+    # Serialised records of the batch by id(record), shared by the items of one record (a task
+    # file yields many conversations); per batch, so that ids are never reused across batches.
+    raw_cache: dict[int, bytes] | None = None
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A batch after :meth:`Worker.prepare`: read, converted, filtered; not yet tokenised."""
+
+    items: list[Item]
+    pending: list[tuple[Item, Conversation]]  # kept conversations awaiting output
+    stats: Stats
 
 
 class Worker:
@@ -54,7 +66,6 @@ class Worker:
         self.writer = get_format(options.output_format, **options.writer_options)
         self.chain = FilterChain.from_config(options.filters)
         self.dedup = Dedup.from_config(options.filters)
-        self._raw_cache: dict[int, bytes] = {}  # one record may hold many conversations
         self.counter = None
         self.budget: RenderedBudget | None = None
         self.segment_overhead = options.segment_overhead or 0
@@ -71,9 +82,14 @@ class Worker:
     def run(self, batch: list[Any]) -> tuple[list[Item], Stats]:
         """Process a batch of raw records (or, for a stateful reader, of what the main
         process already read from them: conversations and rejections), in order."""
+        return self.finish(self.prepare(batch))
+
+    def prepare(self, batch: list[Any]) -> Prepared:
+        """The first half of :meth:`run`: read, convert HTML, filter, compute dedup keys."""
         stats = Stats()
         items: list[Item] = []
-        pending: list[tuple[Item, Conversation]] = []  # kept conversations awaiting output
+        pending: list[tuple[Item, Conversation]] = []
+        cache: dict[int, bytes] = {}
         clock = time.perf_counter
         t0 = clock()
         # A stateful reader has already read the records in the main process (see pipeline).
@@ -88,7 +104,7 @@ class Worker:
                 items.append(self._rejection(got, stats))
                 continue
             conv: Conversation = got
-            item = Item(conv.id, source=conv.source, record=conv.raw)
+            item = Item(conv.id, source=conv.source, record=conv.raw, raw_cache=cache)
             items.append(item)
             t0 = clock()
             try:
@@ -111,6 +127,14 @@ class Worker:
             kept = outcome.conv
             item.keys = self.dedup.keys(kept)
             pending.append((item, kept))
+        return Prepared(items, pending, stats)
+
+    def finish(self, prepared: Prepared) -> tuple[list[Item], Stats]:
+        """The second half of :meth:`run`: tokenise, split, serialise. It touches nothing that
+        :meth:`prepare` uses, so the two may run on two threads, one batch apart: the
+        tokenizer releases the GIL while the next batch is converted."""
+        items, pending, stats = prepared.items, prepared.pending, prepared.stats
+        clock = time.perf_counter
         if self.counter is None:
             t0 = clock()
             for item, kept in pending:
@@ -126,7 +150,7 @@ class Worker:
             # it sent, and pickling every record back would double the traffic between processes.
             item.record = None
             item.raw = b""
-        self._raw_cache.clear()
+            item.raw_cache = None
         return items, stats
 
     # ------------------------------------------------------------------ steps
@@ -252,11 +276,15 @@ class Worker:
     def _raw(self, item: Item) -> bytes:
         """The item's original record as JSON, encoded once per record."""
         if not item.raw:
-            key = id(item.record)
-            raw = self._raw_cache.get(key)
-            if raw is None:
-                raw = self._raw_cache[key] = dumps(item.record)
-            item.raw = raw
+            cache = item.raw_cache
+            if cache is None:
+                item.raw = dumps(item.record)
+            else:
+                key = id(item.record)
+                raw = cache.get(key)
+                if raw is None:
+                    raw = cache[key] = dumps(item.record)
+                item.raw = raw
         return item.raw
 
     def _rejection(self, rej: Rejection, stats: Stats) -> Item:
@@ -359,7 +387,19 @@ def init_worker(options: Options, shared_cores: bool = False) -> None:
         _worker_error = e
 
 
-def run_batch(batch: list[RawRecord | BadRecord]) -> tuple[list[Item], Stats]:
+def _the_worker() -> Worker:
     if _worker is None:
         raise _worker_error or RuntimeError("init_worker was not called")
-    return _worker.run(batch)
+    return _worker
+
+
+def run_batch(batch: list[RawRecord | BadRecord]) -> tuple[list[Item], Stats]:
+    return _the_worker().run(batch)
+
+
+def prepare_batch(batch: list[RawRecord | BadRecord]) -> Prepared:
+    return _the_worker().prepare(batch)
+
+
+def finish_batch(prepared: Prepared) -> tuple[list[Item], Stats]:
+    return _the_worker().finish(prepared)

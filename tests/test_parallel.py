@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from convkit.parallel import WorkerError, ordered_map
+from convkit.parallel import WorkerError, ordered_map, overlapped_map
 
 _initialised: list[tuple[str, ...]] = []
 
@@ -65,3 +65,42 @@ def test_an_error_computed_here_propagates():
 
     with pytest.raises(ValueError, match=r"^bad 0$"):
         list(ordered_map(boom, range(3), workers=1))
+
+
+def test_overlapped_map_keeps_the_order_and_runs_the_second_stage_on_another_thread():
+    import threading
+
+    here = threading.get_ident()
+    seen: list[int] = []
+
+    def second(x: int) -> int:
+        seen.append(threading.get_ident())
+        return x + 1
+
+    got = list(overlapped_map(lambda x: x * 10, second, range(5)))
+    assert got == [(i, i * 10 + 1) for i in range(5)]
+    assert here not in seen and len(set(seen)) == 1
+
+
+def test_overlapped_map_raises_errors_of_either_stage_in_order():
+    def second(x: int) -> int:
+        if x == 20:
+            raise ValueError("second failed on 20")
+        return x
+
+    out = []
+    with pytest.raises(ValueError, match=r"^second failed on 20$"):
+        for item, r in overlapped_map(lambda x: x * 10, second, range(5)):
+            out.append((item, r))
+    assert out == [(0, 0), (1, 10)]
+
+    def first(x: int) -> int:
+        if x == 3:
+            raise KeyError(x)
+        return x
+
+    out = []
+    with pytest.raises(KeyError):
+        for item, r in overlapped_map(first, lambda m: m, range(5)):
+            out.append(item)
+    assert out == [0, 1]  # item 2's second stage was pending when item 3's first one failed
