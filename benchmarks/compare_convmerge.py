@@ -433,7 +433,16 @@ class Runner:
         self.times: dict[str, list[float]] = defaultdict(list)
         self.info: dict[str, list[dict[str, Any]]] = defaultdict(list)
 
-    def run(self, key: str, job: Callable[[], dict[str, Any]]) -> None:
+    def run(self, key: str, job: Callable[[], dict[str, Any]], out: Path) -> None:
+        """Time ``job``, which writes ``out`` (and, for convkit, its rejects and stats beside it).
+
+        Every job starts from the same state: its output files gone (a tool that rewrites an
+        existing file in place writes several times faster than one that creates a new file,
+        as convkit's atomic writes always do) and no dirty pages left by the previous job.
+        """
+        for p in (out, out.with_suffix(".rejects.jsonl"), out.with_suffix(".stats.json")):
+            p.unlink(missing_ok=True)
+        os.sync()
         gc.collect()
         t0 = time.perf_counter()
         info = job()
@@ -713,11 +722,12 @@ def main(argv: list[str] | None = None) -> int:
                 src = inputs[conv.input].path
 
                 out = {tool: out_dir / (_slug(conv, tool) + ".jsonl") for tool in [*tools, FLOOR]}
-                runner.run(f"{conv.name} {CONVMERGE}", convmerge_job(conv, src, out[CONVMERGE]))
+                job = convmerge_job(conv, src, out[CONVMERGE])
+                runner.run(f"{conv.name} {CONVMERGE}", job, out[CONVMERGE])
                 for tool in variants:
                     job = convkit_job(conv, src, out[tool], tool, args.html)
-                    runner.run(f"{conv.name} {tool}", job)
-                runner.run(f"{conv.name} {FLOOR}", floor_job(conv, src, out[FLOOR]))
+                    runner.run(f"{conv.name} {tool}", job, out[tool])
+                runner.run(f"{conv.name} {FLOOR}", floor_job(conv, src, out[FLOOR]), out[FLOOR])
 
         _log("counting valid conversations and checking convkit's accounting")
         validity: dict[tuple[str, str], Validity] = {}

@@ -605,6 +605,21 @@ class RecordWriter(Transactional):
             self._file.write(b"\n")
         self.count += 1
 
+    def write_many(self, lines: list[bytes]) -> None:
+        """Write records already serialised as compact JSON, in one write."""
+        if not lines:
+            return
+        if self.array:
+            head = b"[\n" if self.count == 0 else b",\n"
+            self._file.write(head + b",\n".join(lines))
+        else:
+            lines.append(b"")
+            try:
+                self._file.write(b"\n".join(lines))
+            finally:
+                lines.pop()
+        self.count += len(lines)
+
     def commit(self) -> None:
         if self.array:
             self._file.write(b"\n]\n" if self.count else b"[]\n")

@@ -108,7 +108,9 @@ def convert(
     reader = get_format(options.input_format, **options.reader_options)
     writer = get_format(options.output_format, **options.writer_options)
     out = writer.open_sink(output)
-    write_line = getattr(out, "write_raw", None) or (lambda line: out.write(orjson.loads(line)))
+    write_lines = getattr(out, "write_many", None) or (
+        lambda lines: [out.write(orjson.loads(line)) for line in lines]
+    )
     rej = RecordWriter(rejects) if rejects is not None else None
     bar = _progress(progress, paths)
     counted = _Counted(iter_inputs(paths, on_error=options.on_error), bar)
@@ -139,16 +141,18 @@ def convert(
         for batch, (items, batch_stats) in results:
             total.merge(batch_stats)
             t0 = time.perf_counter()
+            lines: list[bytes] = []
+            rejected: list[bytes] = []
             for item in items:
                 if item.rejected is None:
                     _dedup(item, batch, dedup, total)
                 if item.lines:
                     total.conversations_out += 1
-                    for line in item.lines:
-                        write_line(line)
-                if rej is not None:
-                    for line in item.rejects:
-                        rej.write_raw(line)
+                    lines += item.lines
+                rejected += item.rejects
+            write_lines(lines)
+            if rej is not None:
+                rej.write_many(rejected)
             total.seconds["write"] += time.perf_counter() - t0
         total.records = counted.count
         result = Result(total, time.perf_counter() - started, workers)

@@ -298,6 +298,12 @@ class FilterChain:
     def apply(self, conv: Conversation) -> Outcome:
         """Filter one conversation; ``conv`` itself is never modified."""
         self.stats["total"] += 1
+        if not self.filters:
+            turns = conv.turns
+            if not turns or (turns[-1].role == SYSTEM and len(turns) == prompt_length(conv)):
+                return self._drop(NO_TURNS_LEFT, None, [])
+            self.stats["kept"] += 1
+            return Outcome(conv, None, ())
         current = conv
         origin = list(range(len(conv.turns)))  # position now -> position on arrival
         parts: list[Part] = []
@@ -374,6 +380,8 @@ class Dedup:
     def check_keys(self, conv_id: str, keys: Sequence[Hashable]) -> Drop | None:
         """In input order: the first filter's drop verdict whose key was seen, or None after
         remembering every key (the conversation is kept). Counts :attr:`stats`."""
+        if not self.filters:
+            return None
         self.stats["total"] += 1
         for f, k in zip(self.filters, keys, strict=True):
             drop = f.duplicate(conv_id, k)

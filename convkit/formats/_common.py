@@ -78,6 +78,8 @@ def with_provenance(meta: dict[str, Any], reader: str, **rules: Any) -> dict[str
     prev = meta.get(PROVENANCE_KEY)
     prov: dict[str, Any] = dict(prev) if isinstance(prev, dict) else {}
     prov["reader"] = reader
-    prov.update({k: v for k, v in rules.items() if v is not None})
+    for k, v in rules.items():
+        if v is not None:
+            prov[k] = v
     meta[PROVENANCE_KEY] = prov
     return meta

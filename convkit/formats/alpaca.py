@@ -131,13 +131,21 @@ class Alpaca(Format):
         system = opt_str(record, "system")
         if system:
             turns.append(Turn(SYSTEM, system))
-        turns.extend(_history(record.get("history")))
+        history = record.get("history")
+        if history is not None:
+            turns.extend(_history(history))
         template = self.opt["prompt_template"]
         turns.append(Turn(USER, PROMPT_TEMPLATES[template](instruction, inp)))
         turns.append(Turn(ASSISTANT, output))
-        used = ("id", self.instruction_key, self.input_key, self.output_key, "system", "history")
+        used = self._used
+        if used is None:
+            used = self._used = frozenset(
+                ("id", self.instruction_key, self.input_key, self.output_key, "system", "history")
+            )
         meta = with_provenance(other_fields(record, used), self.name, prompt_template=template)
         yield Conversation(rid, turns, meta, source, record)
+
+    _used: frozenset[str] | None = None  # the fields read (the rest go to the metadata)
 
     def write(self, conv: Conversation) -> dict[str, Any]:
         system = [t.content for t in conv.system_turns()]

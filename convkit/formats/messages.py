@@ -76,6 +76,14 @@ class Messages(Format):
             )
         turns = []
         for i, m in enumerate(msgs):
+            # The common message, {"role": <a role>, "content": <str>} and nothing else, takes
+            # three lookups; anything else goes the long way, which words every error.
+            if type(m) is dict and len(m) == 2:
+                role = m.get("role")
+                content = m.get("content")
+                if type(content) is str and role in ROLES:
+                    turns.append(Turn(role, content, None))
+                    continue
             at = f"messages[{i}]"
             if not isinstance(m, dict):
                 raise RecordRejected(
@@ -123,6 +131,8 @@ class Messages(Format):
 
 def message_dict(t: Turn) -> dict[str, Any]:
     """One turn as an OpenAI / Hugging Face message (also what chat templates are given)."""
+    if not t.meta:
+        return {"role": t.role, "content": t.content}
     role = t.role
     content: Any = t.content
     meta = t.meta or {}

@@ -10,6 +10,10 @@ from ._common import req_list, req_obj, req_str
 from .base import Format, RecordRejected, register, type_name
 
 
+# Speakers whose role's ShareGPT name is the speaker itself: no metadata to keep.
+_PLAIN_ROLES = {name: role for name, role in SHAREGPT_ROLES.items() if SHAREGPT_NAMES[role] == name}
+
+
 def record_id(record: dict[str, Any], source: Source) -> str:
     """The record's id as a string; a record without one gets ``<file>#<index>``."""
     rid = record.get("id")
@@ -47,6 +51,16 @@ class ShareGPT(Format):
         turns_in = req_list(record, "conversations")
         turns = []
         for i, t in enumerate(turns_in):
+            # The common turn, {"from": <a known name>, "value": <str>} and nothing else, takes
+            # three lookups; anything else goes the long way, which words every error.
+            if type(t) is dict and len(t) == 2:
+                speaker = t.get("from")
+                value = t.get("value")
+                if type(value) is str and type(speaker) is str:
+                    role = _PLAIN_ROLES.get(speaker)
+                    if role is not None:
+                        turns.append(Turn(role, value, None))
+                        continue
             at = f"conversations[{i}]"
             t = req_obj(t, at)
             speaker = req_str(t, "from", at)
