@@ -7,10 +7,12 @@ the same bytes whatever the number of workers.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
@@ -101,7 +103,36 @@ def convert(
     workers = options.resolved_workers(_input_bytes(paths))
     if options.max_tokens is not None:
         _check_split(options)
+    with rare_gc_passes():
+        return _run(paths, output, rejects, stats, options, workers, progress)
 
+
+@contextmanager
+def rare_gc_passes(threshold: int = 100_000) -> Iterator[None]:
+    """Run the cyclic garbage collector every ``threshold`` allocations instead of every 700.
+
+    A run allocates millions of short-lived objects (decoded records, turns, output dicts) that
+    reference counting frees; with the default threshold the collector scans the live batch
+    over and over, about a tenth of a run's time. Collection stays on (a cycle is still freed
+    eventually) and the thresholds are restored afterwards.
+    """
+    old = gc.get_threshold()
+    gc.set_threshold(max(threshold, old[0]), *old[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+
+
+def _run(
+    paths: list[str],
+    output: str | os.PathLike[str],
+    rejects: str | os.PathLike[str] | None,
+    stats: str | os.PathLike[str] | None,
+    options: Options,
+    workers: int,
+    progress: bool,
+) -> Result:
     started = time.perf_counter()
     total = Stats()
     dedup = Dedup.from_config(options.filters)

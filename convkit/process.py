@@ -8,6 +8,7 @@ pickle than conversation objects.
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections.abc import Hashable
@@ -381,6 +382,8 @@ def init_worker(options: Options, shared_cores: bool = False) -> None:
     global _worker, _worker_error
     if shared_cores:
         os.environ["TOKENIZERS_PARALLELISM"] = "false"
+        # A helper process is convkit's alone: see pipeline.rare_gc_passes.
+        gc.set_threshold(100_000, *gc.get_threshold()[1:])
     try:
         _worker = Worker(options)
     except BaseException as e:  # noqa: BLE001 - re-raised in run_batch

@@ -438,3 +438,27 @@ def test_both_html_engines_give_the_same_bytes(tmp_path):
         convert(src, out, html_engine=engine)
         blobs.append(out.read_bytes())
     assert blobs[0] == blobs[1] and blobs[0].count(b"\n") == 5
+
+
+def test_collector_thresholds_are_raised_during_a_run_and_restored_after(tmp_path, monkeypatch):
+    import gc
+
+    from convkit import pipeline, process
+
+    before = gc.get_threshold()
+    seen = []
+    run = process.Worker.run
+
+    def spy(self, batch):
+        seen.append(gc.get_threshold())
+        return run(self, batch)
+
+    monkeypatch.setattr(process.Worker, "run", spy)
+    src = write_json(tmp_path, [GOOD])
+    convert(src, tmp_path / "o.jsonl", workers=1)
+    assert seen == [(max(100_000, before[0]), *before[1:])]
+    assert gc.get_threshold() == before
+    # Restored on failure too.
+    with pytest.raises(InputError), pipeline.rare_gc_passes():
+        raise InputError("boom")
+    assert gc.get_threshold() == before
