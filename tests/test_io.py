@@ -342,3 +342,25 @@ def test_array_skip_mode_keeps_the_records_before_a_late_error(tmp_path, monkeyp
     got = list(read_records(p, on_error="skip"))
     assert [r.value["n"] for r in got[:-1]] == list(range(20))
     assert isinstance(got[-1], BadRecord) and got[-1].index == 20 and not got[-1].resumable
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("o.jsonl", b'{"a":1}\n{"b":2}\n{"c":3}\n'),
+        ("o.json", b'[\n{"a":1},\n{"b":2},\n{"c":3}\n]\n'),
+    ],
+)
+def test_write_many_writes_what_write_raw_would(tmp_path, name, expected):
+    one, many = tmp_path / "one" / name, tmp_path / "many" / name
+    with RecordWriter(one) as w:
+        for line in (b'{"a":1}', b'{"b":2}', b'{"c":3}'):
+            w.write_raw(line)
+    lines = [b'{"b":2}', b'{"c":3}']
+    with RecordWriter(many) as w:
+        w.write_many([b'{"a":1}'])
+        w.write_many([])
+        w.write_many(lines)
+        assert w.count == 3
+    assert lines == [b'{"b":2}', b'{"c":3}']  # the caller's list is left as it was
+    assert one.read_bytes() == many.read_bytes() == expected

@@ -375,6 +375,8 @@ class Dedup:
         """The keys of ``conv``, one per filter. Pure: a worker process may compute them (the
         content digest is the costly part) and send them to the main process's :meth:`check_keys`.
         """
+        if not self.filters:
+            return ()
         return tuple(f.key(conv) for f in self.filters)
 
     def check_keys(self, conv_id: str, keys: Sequence[Hashable]) -> Drop | None:
