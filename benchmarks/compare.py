@@ -30,6 +30,7 @@ convkit runs with its defaults otherwise (its fast HTML engine and compiled spli
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -122,6 +123,7 @@ class Runner:
         self.info: dict[str, list[dict[str, Any]]] = defaultdict(list)
 
     def run(self, name: str, job: Callable[[], dict[str, Any]]) -> None:
+        gc.collect()  # no job pays for the garbage of the one before
         t0 = time.perf_counter()
         info = job()
         wall = time.perf_counter() - t0
