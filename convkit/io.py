@@ -161,14 +161,19 @@ def _read_lines(
     index = 0
     lineno = 0
     offset = 0  # byte offset of the next line
-    pending = head
-    for data in _with_rest(chunks):
+    pending: list[bytes] = []  # the pieces of a line not ended yet (joined once, not per chunk)
+    for data in itertools.chain((head,), chunks, (None,)):
         if data is not None:
-            pending += data
-            lines = pending.split(b"\n")
-            pending = lines.pop()
+            lines = data.split(b"\n")
+            if len(lines) == 1:
+                pending.append(data)
+                continue
+            pending.append(lines[0])
+            lines[0] = b"".join(pending)
+            pending = [lines.pop()]
         else:  # end of input: whatever is left is the last line
-            lines = [pending] if pending else []
+            last = b"".join(pending)
+            lines = [last] if last else []
         for k, line in enumerate(lines):
             lineno += 1
             start = offset
@@ -182,7 +187,9 @@ def _read_lines(
                 if document and isinstance(e, json.JSONDecodeError):
                     # Not JSON Lines but one pretty-printed object (a task file, say): such
                     # files are documents, small enough to decode whole.
-                    rest = b"\n".join(lines[k:]) + (b"\n" + pending if data is not None else b"")
+                    rest = b"\n".join(lines[k:])
+                    if data is not None:
+                        rest += b"\n" + b"".join(pending)
                     yield _read_document(name, rest + b"".join(chunks), lineno, start)
                     return
                 err = (
@@ -212,12 +219,6 @@ def _read_document(name: str, data: bytes, first_line: int, offset: int) -> RawR
             f"malformed JSON: {e.msg} (column {e.colno})", file=name, line=first_line - 1 + e.lineno
         ) from None
     return RawRecord(name, 0, first_line, value)
-
-
-def _with_rest(chunks: Iterator[bytes]) -> Iterator[bytes | None]:
-    yield b""
-    yield from chunks
-    yield None
 
 
 def _loads(line: bytes, name: str, offset: int) -> Any:

@@ -364,3 +364,12 @@ def test_write_many_writes_what_write_raw_would(tmp_path, name, expected):
         assert w.count == 3
     assert lines == [b'{"b":2}', b'{"c":3}']  # the caller's list is left as it was
     assert one.read_bytes() == many.read_bytes() == expected
+
+
+def test_json_lines_longer_than_many_chunks(tmp_path, monkeypatch):
+    monkeypatch.setattr(cio, "CHUNK", 8)
+    recs = [{"v": "x" * 500}, {"v": "y"}, {"v": "é" * 300}]
+    p = write(tmp_path, "long.jsonl", "\n".join(json.dumps(r) for r in recs) + "\n\n")
+    assert values(p) == [(0, 1, recs[0]), (1, 2, recs[1]), (2, 3, recs[2])]
+    p = write(tmp_path, "nonl.jsonl", json.dumps(recs[0]))  # no final newline
+    assert values(p) == [(0, 1, recs[0])]
