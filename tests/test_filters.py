@@ -155,6 +155,34 @@ def test_empty_turn():
     assert trim(EmptyTurn(), C([(U, "question"), (A, "answer")])) == []
 
 
+def test_empty_turn_repeating_the_speaker_goes_alone():
+    # The ShareGPT artefact: a question, an empty second "human" message, the answer.
+    conv = C([(U, "q1"), (U, ""), (A, "a1"), (U, "q2"), (U, " \n"), (U, ""), (A, "a2")])
+    assert trim(EmptyTurn(), conv) == [
+        Part(1, 2, "empty_turn"),
+        Part(4, 5, "empty_turn"),
+        Part(5, 6, "empty_turn"),
+    ]
+    # A different speaker's empty turn still cuts, repeats before it included.
+    conv = C([(U, "q1"), (U, ""), (A, ""), (U, "q2"), (A, "a2")])
+    assert trim(EmptyTurn(), conv) == [Part(1, 2, "empty_turn"), Part(2, 5, "empty_turn")]
+    # The first turn after the system prompt repeats no one.
+    assert trim(EmptyTurn(), C([(S, "Be brief."), (S, ""), (U, ""), (A, "a")])) == [
+        Part(1, 2, "empty_turn"),
+        Part(2, 4, "empty_turn"),
+    ]
+
+
+def test_chain_keeps_the_exchanges_around_a_repeated_empty_turn():
+    conv = C([(A, "greeting"), (U, "question one"), (U, ""), (A, "answer one"),
+              (U, "question two"), (U, "  "), (A, "answer two")])
+    out = run(conv)
+    assert pairs(out.conv) == [(U, "question one"), (A, "answer one"), (U, "question two"),
+                               (A, "answer two")]
+    assert out.parts == (Part(0, 1, "leading_non_user"), Part(2, 3, "empty_turn"),
+                         Part(5, 6, "empty_turn"))
+
+
 def test_unprintable_turn():
     def cut(text):
         return trim(UnprintableTurn(), C([(U, "question"), (A, "answer"), (U, "more"), (A, text)]))
@@ -169,6 +197,8 @@ def test_unprintable_turn():
     assert trim(UnprintableTurn(), C([(S, "\x1b[0m"), (U, "question"), (A, "answer")])) == [
         Part(0, 1, "unprintable_turn")
     ]
+    conv = C([(U, "question"), (U, "\x00"), (A, "answer")])
+    assert trim(UnprintableTurn(), conv) == [Part(1, 2, "unprintable_turn")]
 
 
 def test_too_short():

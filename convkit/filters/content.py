@@ -2,9 +2,14 @@
 
 FastChat stops at the first message whose converted value is empty or starts with an
 unprintable character and keeps the messages before it; these filters do the same as a trim
-(the cut turns go to the rejects), after which the structure filters look again. One exception:
-a bad turn inside the system prompt is trimmed alone, since the exchanges after it do not depend
-on an empty prompt — cutting there would throw away the whole conversation.
+(the cut turns go to the rejects), after which the structure filters look again. Two
+exceptions, where cutting would throw away exchanges that do not depend on the bad turn:
+
+* a bad turn inside the system prompt is trimmed alone;
+* so is a bad turn that repeats the speaker of the turn before it. ShareGPT pages hold such
+  repeats (a question, then an empty second "human" message, then the answer): without it the
+  exchange is whole and the roles alternate again, where a cut would lose the rest of the
+  conversation (FastChat drops it whole, as wrongly formatted).
 """
 from __future__ import annotations
 
@@ -18,21 +23,23 @@ if TYPE_CHECKING:
 
 
 class _CutBefore(TrimFilter):
-    """Cuts the conversation before its first bad turn (a bad system-prompt turn goes alone)."""
+    """Cuts the conversation before its first bad turn; a bad turn of the system prompt, or one
+    that repeats the previous turn's speaker, goes alone."""
 
     def bad(self, content: str) -> bool:
         raise NotImplementedError
 
     def trim(self, conv: Conversation) -> list[Part]:
+        turns = conv.turns
         prompt = prompt_length(conv)
         parts: list[Part] = []
-        for i, t in enumerate(conv.turns):
+        for i, t in enumerate(turns):
             if not self.bad(t.content):
                 continue
-            if i < prompt:
+            if i < prompt or (i > prompt and turns[i - 1].role == t.role):
                 parts.append(Part(i, i + 1, self.name))
                 continue
-            parts.append(Part(i, len(conv.turns), self.name))
+            parts.append(Part(i, len(turns), self.name))
             break
         return parts
 
@@ -41,9 +48,13 @@ class _CutBefore(TrimFilter):
 class EmptyTurn(_CutBefore):
     name = "empty_turn"
     order = 30
-    description = "cut a conversation before its first empty (or white-space only) turn"
+    description = (
+        "cut a conversation before its first empty (or white-space only) turn; "
+        "an empty repeat of the previous speaker goes alone"
+    )
     reasons: ClassVar[dict[str, str]] = {
-        "empty_turn": "an empty or white-space only turn and every turn after it (trimmed)",
+        "empty_turn": "an empty or white-space only turn and every turn after it (trimmed); "
+        "alone when it repeats the previous speaker or is in the system prompt",
     }
 
     def bad(self, content: str) -> bool:
@@ -54,11 +65,14 @@ class EmptyTurn(_CutBefore):
 class UnprintableTurn(_CutBefore):
     name = "unprintable_turn"
     order = 40
-    description = "cut a conversation before its first turn starting with an unprintable character"
+    description = (
+        "cut a conversation before its first turn starting with an unprintable character; "
+        "such a repeat of the previous speaker goes alone"
+    )
     reasons: ClassVar[dict[str, str]] = {
         "unprintable_turn": "a turn whose first non-space character is not printable (a control, "
         "format or unassigned character, as str.isprintable says) and every turn after it "
-        "(trimmed)",
+        "(trimmed); alone when it repeats the previous speaker or is in the system prompt",
     }
 
     def bad(self, content: str) -> bool:
