@@ -83,7 +83,7 @@ ALL_NAMES = [
     "unprintable_turn",
 ]
 DEFAULT_CHAIN = [
-    "plugins", "leading_non_user", "empty_turn", "unprintable_turn", "trailing_user_turn",
+    "plugins", "empty_turn", "unprintable_turn", "leading_non_user", "trailing_user_turn",
     "roles_not_alternating", "too_few_turns", "too_short", "blocked_response", "blocked_phrase",
 ]
 
@@ -166,9 +166,13 @@ def test_empty_turn_repeating_the_speaker_goes_alone():
     # A different speaker's empty turn still cuts, repeats before it included.
     conv = C([(U, "q1"), (U, ""), (A, ""), (U, "q2"), (A, "a2")])
     assert trim(EmptyTurn(), conv) == [Part(1, 2, "empty_turn"), Part(2, 5, "empty_turn")]
-    # The first turn after the system prompt repeats no one.
-    assert trim(EmptyTurn(), C([(S, "Be brief."), (S, ""), (U, ""), (A, "a")])) == [
+    # The first turn after the system prompt goes alone too: nothing after it depends on it.
+    assert trim(EmptyTurn(), C([(S, "Be brief."), (S, ""), (U, ""), (A, "a"), (U, "q")])) == [
         Part(1, 2, "empty_turn"),
+        Part(2, 3, "empty_turn"),
+    ]
+    assert trim(EmptyTurn(), C([(A, ""), (U, "q"), (A, ""), (U, "q2")])) == [
+        Part(0, 1, "empty_turn"),
         Part(2, 4, "empty_turn"),
     ]
 

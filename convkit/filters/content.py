@@ -5,7 +5,7 @@ unprintable character and keeps the messages before it; these filters do the sam
 (the cut turns go to the rejects), after which the structure filters look again. Two
 exceptions, where cutting would throw away exchanges that do not depend on the bad turn:
 
-* a bad turn inside the system prompt is trimmed alone;
+* a bad turn inside the system prompt, or the first turn after it, is trimmed alone;
 * so is a bad turn that repeats the speaker of the turn before it. ShareGPT pages hold such
   repeats (a question, then an empty second "human" message, then the answer): without it the
   exchange is whole and the roles alternate again, where a cut would lose the rest of the
@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 
 
 class _CutBefore(TrimFilter):
-    """Cuts the conversation before its first bad turn; a bad turn of the system prompt, or one
-    that repeats the previous turn's speaker, goes alone."""
+    """Cuts the conversation before its first bad turn; a bad turn of the system prompt, the
+    first one after it, or one that repeats the previous turn's speaker goes alone. These run
+    before the structure filters, which then see the conversation without them."""
 
     def bad(self, content: str) -> bool:
         raise NotImplementedError
@@ -36,7 +37,7 @@ class _CutBefore(TrimFilter):
         for i, t in enumerate(turns):
             if not self.bad(t.content):
                 continue
-            if i < prompt or (i > prompt and turns[i - 1].role == t.role):
+            if i <= prompt or turns[i - 1].role == t.role:
                 parts.append(Part(i, i + 1, self.name))
                 continue
             parts.append(Part(i, len(turns), self.name))
@@ -47,14 +48,14 @@ class _CutBefore(TrimFilter):
 @register
 class EmptyTurn(_CutBefore):
     name = "empty_turn"
-    order = 30
+    order = 14
     description = (
         "cut a conversation before its first empty (or white-space only) turn; "
         "an empty repeat of the previous speaker goes alone"
     )
     reasons: ClassVar[dict[str, str]] = {
         "empty_turn": "an empty or white-space only turn and every turn after it (trimmed); "
-        "alone when it repeats the previous speaker or is in the system prompt",
+        "alone when it opens the conversation, repeats the previous speaker or is in the system prompt",
     }
 
     def bad(self, content: str) -> bool:
@@ -64,7 +65,7 @@ class EmptyTurn(_CutBefore):
 @register
 class UnprintableTurn(_CutBefore):
     name = "unprintable_turn"
-    order = 40
+    order = 15
     description = (
         "cut a conversation before its first turn starting with an unprintable character; "
         "such a repeat of the previous speaker goes alone"
@@ -72,7 +73,8 @@ class UnprintableTurn(_CutBefore):
     reasons: ClassVar[dict[str, str]] = {
         "unprintable_turn": "a turn whose first non-space character is not printable (a control, "
         "format or unassigned character, as str.isprintable says) and every turn after it "
-        "(trimmed); alone when it repeats the previous speaker or is in the system prompt",
+        "(trimmed); alone when it opens the conversation, repeats the previous speaker or is in the "
+        "system prompt",
     }
 
     def bad(self, content: str) -> bool:
