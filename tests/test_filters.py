@@ -8,7 +8,7 @@ import re
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convkit.errors import ConfigError
@@ -841,9 +841,6 @@ def test_the_chain_is_idempotent(turns):
         assert again.conv is out.conv and again.parts == ()
 
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 _TRICKY = st.text(alphabet=st.sampled_from(list("openaichatgptOPENAICHATGPT _-.\n") + ["ſ", "İ", "K", "ß", "é", "ﬁ"]), max_size=40)
 
 
@@ -856,3 +853,11 @@ def test_blocked_phrase_prefilter_never_changes_the_verdict(text):
     f = BlockedPhrase()
     blocked = f.check(Conversation("x", [Turn("user", text)])) is not None
     assert blocked == (f.pattern.search(text) is not None)
+
+
+@given(st.text(alphabet=st.sampled_from(" \t\n\x0b\x1c\x85\xa0\u2028\u3000\x00\x07\u200ba😀é")))
+@settings(max_examples=300, deadline=None)
+def test_bad_turn_tests_agree_with_their_strip_definitions(text):
+    assert EmptyTurn().bad(text) == (not text.strip())
+    stripped = text.strip()
+    assert UnprintableTurn().bad(text) == (bool(stripped) and not stripped[0].isprintable())

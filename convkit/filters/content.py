@@ -13,6 +13,7 @@ exceptions, where cutting would throw away exchanges that do not depend on the b
 """
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, ClassVar
 
 from ..model import Conversation
@@ -20,6 +21,10 @@ from .base import DropFilter, Part, TrimFilter, prompt_length, register
 
 if TYPE_CHECKING:
     from .config import FilterConfig
+
+
+# The first character that str.strip would keep (without copying the text to find it).
+_FIRST_VISIBLE = re.compile(r"\s*(\S)")
 
 
 class _CutBefore(TrimFilter):
@@ -59,7 +64,7 @@ class EmptyTurn(_CutBefore):
     }
 
     def bad(self, content: str) -> bool:
-        return not content.strip()
+        return not content or content.isspace()  # isspace stops at the first other character
 
 
 @register
@@ -78,8 +83,8 @@ class UnprintableTurn(_CutBefore):
     }
 
     def bad(self, content: str) -> bool:
-        text = content.strip()
-        return bool(text) and not text[0].isprintable()
+        m = _FIRST_VISIBLE.match(content)
+        return m is not None and not m.group(1).isprintable()
 
 
 @register
