@@ -2,7 +2,7 @@
 process, on the same files.
 
     python benchmarks/compare_convmerge.py [--repeat 3] [--conversions all|NAME,NAME]
-        [--variants plain,filtered[,structural]] [--sharegpt FILE] [--alpaca FILE]
+        [--variants plain,structural,filtered] [--sharegpt FILE] [--alpaca FILE]
         [--alpaca-mb 50] [--html never|auto] [--profile auto|always|never]
         [--profile-variant plain|filtered|structural] [--profile-top 25] [--keep DIR]
 
@@ -31,11 +31,16 @@ reported), all in this process, one process each (convmerge ``workers=1``, convk
   a rejects line with a reason for every conversation it does not write, and its stats;
 * convkit, default filters: the same with convkit's default filters and dedup (FastChat's rules
   with their bugs fixed), which drop conversations on purpose, each with its reason;
-* (``--variants ...,structural``) convkit with only the filters that shape exchanges
-  (leading_non_user, empty_turn, trailing_user_turn, too_few_turns): no dedup, no content rules;
+* convkit with only the filters that shape exchanges (leading_non_user, empty_turn,
+  trailing_user_turn, too_few_turns): no dedup, no content rules. This is the conversion the
+  target is judged on: like convmerge's, its output is valid, and every drop has a reason;
 * the floor: a bare orjson loop (bytes in, one new dict per record, bytes out; no checks, no
   rejects, no stats). Nothing in one Python process is much faster, so convmerge / floor is
   about the best ratio any converter could show.
+
+Before each timed job its output files are deleted and the file system is synced, so that every
+job creates new files (as convkit's atomic writes always do; rewriting a cached file in place is
+several times cheaper) and none pays for the previous job's write-back.
 
 ``html="never"`` because the inputs are already markdown (``--html auto`` measures the default,
 which also scans each assistant turn for page HTML). MB = 10^6 bytes of input; the ratio is
@@ -670,7 +675,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--variants",
-        default="plain,filtered",
+        default="plain,structural,filtered",
         help="convkit runs, comma-separated, of: plain (filters off), filtered (defaults), "
         "structural (" + ", ".join(sorted(STRUCTURE_FILTERS)) + " only)",
     )
@@ -863,17 +868,28 @@ def report(
                 f"{_reasons(dict(v.invalid))} | {dropped}: {_reasons(reasons)} | {acc} |"
             )
     L.append("")
-    head = ["conversion", "valid: convmerge", *variants, f"{PLAIN}: speed"]
+    # The target holds for a convkit run that is both fast enough and keeps as many valid
+    # conversations: the plain run writes invalid ones as they come, the structural run is the
+    # same conversion made valid (every drop with its reason).
+    head = [
+        "conversion",
+        "valid: convmerge",
+        *(f"{tool}: valid, speed" for tool in variants),
+        f"valid ≥ convmerge and ≥ {TARGET:g}×",
+    ]
     L.append("| " + " | ".join(head) + " |")
     L.append("|---|" + "---:|" * (len(head) - 2) + "---|")
     for conv in convs:
         cm = validity[conv.name, CONVMERGE].valid
         cells = [conv.name, str(cm)]
+        met = []
         for tool in variants:
             n = validity[conv.name, tool].valid
-            cells.append(f"{n} ({'≥' if n >= cm else '<'})")
-        ratio = _ratio(runner, conv, PLAIN)
-        cells.append(f"{ratio:.2f}× {'≥' if ratio >= TARGET else '<'} {TARGET:g}×")
+            ratio = _ratio(runner, conv, tool)
+            cells.append(f"{n} ({'≥' if n >= cm else '<'}), {ratio:.2f}×")
+            if n >= cm and ratio >= TARGET:
+                met.append(tool)
+        cells.append(", ".join(met) if met else "no run")
         L.append("| " + " | ".join(cells) + " |")
     spread = (
         max(

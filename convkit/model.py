@@ -58,6 +58,10 @@ class Conversation:
     source: Source | None = None
     raw: Any = None  # the record as read, kept for the rejects file
 
+    def with_turns(self, turns: list[Turn]) -> Conversation:
+        """The same conversation with other turns (``dataclasses.replace``, without its cost)."""
+        return Conversation(self.id, turns, self.meta, self.source, self.raw)
+
     def roles(self) -> list[str]:
         return [t.role for t in self.turns]
 

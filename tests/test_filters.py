@@ -861,3 +861,12 @@ def test_bad_turn_tests_agree_with_their_strip_definitions(text):
     assert EmptyTurn().bad(text) == (not text.strip())
     stripped = text.strip()
     assert UnprintableTurn().bad(text) == (bool(stripped) and not stripped[0].isprintable())
+
+
+def test_with_turns_is_replace():
+    import dataclasses
+
+    conv = C([(U, "q"), (A, "a")], id="x", model="m")
+    turns = conv.turns[:1]
+    assert conv.with_turns(turns) == dataclasses.replace(conv, turns=turns)
+    assert [f.name for f in dataclasses.fields(conv)] == ["id", "turns", "meta", "source", "raw"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from ..errors import ConfigError
@@ -317,7 +317,7 @@ class FilterChain:
                     for s, e in _runs([origin[i] for i in range(p.start, p.end)]):
                         parts.append(Part(s, e, p.reason))
                 keep = [i for i in range(len(current.turns)) if i not in removed]
-                current = replace(current, turns=[current.turns[i] for i in keep])
+                current = current.with_turns([current.turns[i] for i in keep])
                 origin = [origin[i] for i in keep]
         if len(current.turns) == prompt_length(current):
             # Reached only when too_few_turns and too_short are off: never keep an empty one.
