@@ -7,6 +7,7 @@ Filters declare their own reasons; the others come from reading, splitting and t
 from __future__ import annotations
 
 from .filters import all_reasons
+from .formats.base import format_reasons
 
 READ_REASONS = {
     "malformed_json": "the record is not valid JSON (with --on-error skip)",
@@ -27,5 +28,5 @@ SPLIT_REASONS = {
 }
 
 ALL_REASONS: dict[str, str] = dict(
-    sorted({**READ_REASONS, **SPLIT_REASONS, **all_reasons()}.items())
+    sorted({**READ_REASONS, **SPLIT_REASONS, **format_reasons(), **all_reasons()}.items())
 )

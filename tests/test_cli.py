@@ -187,6 +187,23 @@ def test_reasons_lists_every_reason(capsys):
         assert any(line.startswith(reason + " ") for line in out.splitlines())
 
 
+def test_reasons_cover_every_reason_the_readers_and_writers_raise():
+    """Every reason literal given to RecordRejected or Rejection in the package is listed."""
+    import re
+    from pathlib import Path
+
+    import convkit
+    from convkit.reasons import ALL_REASONS
+    from convkit.templates import TemplateRenderError
+
+    raised = {TemplateRenderError.reason}
+    call = re.compile(r'\b(?:RecordRejected|Rejection)\(\s*"([a-z_]+)"')
+    for path in Path(convkit.__file__).parent.rglob("*.py"):
+        raised.update(call.findall(path.read_text(encoding="utf-8")))
+    assert {"no_turns", "repeated_ai_marker", "tree_not_contiguous", "no_output"} <= raised
+    assert sorted(raised - set(ALL_REASONS)) == []
+
+
 def test_reasons_cover_every_split_drop_reason():
     from convkit.reasons import SPLIT_REASONS
     from convkit.split import DROP_REASONS

@@ -28,7 +28,7 @@ reader joined the two cannot be undone reliably.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 from ..model import ASSISTANT, SYSTEM, USER, Conversation, Source, Turn
 from ._common import expect, opt_str, other_fields, req_str, with_provenance
@@ -91,6 +91,10 @@ PROMPT_TEMPLATE_OPTION = Option(
 @register
 class Alpaca(Format):
     name = "alpaca"
+    reasons: ClassVar[dict[str, str]] = {
+        "not_single_exchange": "the alpaca writer holds one exchange (after a system prompt); "
+        "longer ones need --history",
+    }
     aliases = ("code-alpaca", "gpt4-alpaca", "self-instruct", "evol-instruct")
     description = '{"instruction", "input"?, "output"}; also "system" and "history" pairs'
     recognises = 'string "instruction" and "output"'

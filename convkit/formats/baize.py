@@ -13,7 +13,7 @@ trailing user turn, which the pipeline trims and counts (``trailing_user_turn``)
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 from ..model import ASSISTANT, USER, Conversation, Source, Turn
 from ._common import other_fields, req_str, with_provenance
@@ -27,6 +27,12 @@ AI = "[|AI|]"
 @register
 class Baize(Format):
     name = "baize"
+    reasons: ClassVar[dict[str, str]] = {
+        "no_turns": "the record's text holds no turn (no marker, or every round empty)",
+        "repeated_ai_marker": 'a Baize round holds more than one "[|AI|]" marker',
+        "missing_ai_marker": 'a Baize round other than the last has no "[|AI|]" marker',
+        "empty_ai_turn": "a Baize round other than the last has an empty answer",
+    }
     description = '{"topic"?, "input": "... [|Human|] ... [|AI|] ..."}'
     recognises = 'string "input" holding "[|Human|]" markers'
     detect_priority = 50

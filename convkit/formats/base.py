@@ -172,6 +172,9 @@ class Format:
     #: an input must then reach one ``read_stream`` call in order, not be split into batches
     #: read apart (by worker processes, say). Stateless readers may be run per record or batch.
     stateful: ClassVar[bool] = False
+    #: Reasons this format's reader or writer rejects with, beyond the common ones
+    #: (``invalid_record``, ``unknown_role``): ``convkit reasons`` lists them.
+    reasons: ClassVar[dict[str, str]] = {}
 
     def __init__(self, **options: Any) -> None:
         specs = {o.name: o for o in self.options}
@@ -293,6 +296,16 @@ def format_class(name: str) -> type[Format]:
     except KeyError:
         known = ", ".join(sorted(n for n, c in _REGISTRY.items() if c.name == n))
         raise ConfigError(f"unknown format {name!r}; known formats: {known}") from None
+
+
+def format_reasons() -> dict[str, str]:
+    """Every reason a registered format declares (``Format.reasons``), by name."""
+    out: dict[str, str] = {}
+    for cls in dict.fromkeys(_REGISTRY.values()):
+        for reason, meaning in cls.reasons.items():
+            if out.setdefault(reason, meaning) != meaning:
+                raise RuntimeError(f"reason {reason!r} is declared twice with two meanings")
+    return out
 
 
 def format_names(*, readable: bool = False, writable: bool = False) -> list[str]:

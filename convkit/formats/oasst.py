@@ -39,7 +39,7 @@ message below them; a repeated ``message_id`` is rejected (``duplicate_message_i
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 from ..model import ASSISTANT, USER, Conversation, Source, Turn
 from ._common import expect, with_provenance
@@ -84,6 +84,14 @@ _WHY = {
 @register
 class Oasst(Format):
     name = "oasst"
+    reasons: ClassVar[dict[str, str]] = {
+        "tree_not_contiguous": "a flat OASST row comes back to a message tree after rows of "
+        "another one (read with row_order='any')",
+        "deleted_prompt": "the root message of an OASST tree is deleted",
+        "orphan_message": "an OASST message whose parent is missing or cut off (with the "
+        "messages below it)",
+        "duplicate_message_id": "an OASST message_id seen before in the same input",
+    }
     aliases = ("oasst1", "oasst2", "open-assistant")
     description = "Open Assistant message trees: tree export, nested messages or flat rows"
     recognises = (

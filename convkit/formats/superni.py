@@ -34,7 +34,7 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 from ..model import ASSISTANT, USER, Conversation, Source, Turn
 from ._common import expect, req_list, with_provenance
@@ -73,6 +73,9 @@ def first_output(value: Any, at: str) -> str:
 
 
 class TaskFileFormat(Format):
+    reasons: ClassVar[dict[str, str]] = {
+        "no_output": "a task instance has an empty list of outputs",
+    }
     """What Super-NI and Natural Instructions v1 task files share; subclasses find the parts."""
 
     options = FEWSHOT_OPTIONS

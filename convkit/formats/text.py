@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 from ..model import ASSISTANT, SYSTEM, TOOL, USER, Conversation, Source, Turn
 from ._common import other_fields, req_str, with_provenance
@@ -240,6 +240,12 @@ def detect_style(text: str) -> str | None:
 @register
 class Text(Format):
     name = "text"
+    reasons: ClassVar[dict[str, str]] = {
+        "no_turns": "the record's text holds no turn (no marker, or every round empty)",
+        "unknown_text_style": '"text" is in no rendered form convkit knows',
+        "unparsed_text": '"text" holds text outside the markers of its rendered form',
+        "template_error": "the chat template refused the conversation (text writer)",
+    }
     aliases = ("transcript",)
     description = (
         '{"text"}: read back from ChatML, Llama 2/3, "### Human:", Alpaca or Vicuna text; '
