@@ -48,6 +48,26 @@ def test_the_compiled_engine_is_in_use_when_required() -> None:
     assert fast.AVAILABLE, fast.UNAVAILABLE_REASON
 
 
+def test_canary_outputs_are_the_reference_engines() -> None:
+    # The fast engine checks itself at import against these, without importing the reference.
+    assert fast.CANARY_OUTPUTS == tuple(reference.html_to_markdown(c) for c in fast.CANARIES)
+
+
+def test_the_fast_engine_converts_every_tag_the_reference_converts(_fast) -> None:
+    # A converter added to the reference engine must be added to the fast one too.
+    handled, text_converters = _fast._handled_tags()
+    converter = reference.ReferenceConverter
+    assert sorted(set(converter.CONVERTED) - handled) == []
+    for name in set(converter.CONVERTED) & text_converters:
+        assert getattr(converter, "convert_" + name) is converter.convert_sub, name
+
+
+def test_importing_convkit_does_not_import_markdownify() -> None:
+    code = "import sys, convkit; print(sorted({'markdownify', 'bs4'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout == "[]\n"
+
+
 # -- API ---------------------------------------------------------------------------------------
 
 

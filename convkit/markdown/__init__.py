@@ -11,7 +11,7 @@ tell). With ``compat="fastchat"`` it reproduces FastChat's ``clean_sharegpt.html
 from __future__ import annotations
 
 from ..errors import ConfigError
-from . import fast, fastchat, reference
+from . import fast
 from .detect import looks_like_html
 
 __all__ = ["COMPAT_MODES", "DEFAULT_ENGINE", "ENGINES", "html_to_markdown", "looks_like_html"]
@@ -40,7 +40,11 @@ def html_to_markdown(html: str, *, compat: str | None = None, engine: str = DEFA
     if compat is None:
         if engine == "fast":
             return fast.html_to_markdown(html)
+        from . import reference  # markdownify and BeautifulSoup: imported when first used
+
         return reference.html_to_markdown(html)
     if compat == "fastchat":
+        from . import fastchat
+
         return fastchat.html_to_markdown(html)
     raise ConfigError(f"unknown compat mode {compat!r}; known: {', '.join(COMPAT_MODES)}")

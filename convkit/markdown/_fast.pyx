@@ -37,7 +37,6 @@ from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcmp, memcpy
 
 from ._layout import BREAK, CODE, SOFT, soft_breaks
-from . import reference as _reference
 from ._lexbor import (
     _HTML_SPACE_RUN,
     _LANGUAGE,
@@ -60,12 +59,12 @@ from ._walk import (
     _start_number,
 )
 from .noise import CHROME_TAGS, DROPPED_TAGS, is_copy_stats, is_regeneration_counter
-from .reference import (
+from ._rules import (
     _BACKTICK_RUN,
+    _EDGE as _RULES_EDGE,
     _SCHEME_URL,
     _SPACE_RUN,
     _URL_CONTROL,
-    ReferenceConverter,
     _destination,
     _title,
 )
@@ -234,19 +233,10 @@ def _info_of(name):
     return info
 
 
-def _check_converters():
-    # A converter added to the reference engine must be added here too, or the engines drift.
-    handled = set(_KIND_OF) | set(HEADINGS) | set(BLOCK_TAGS)
-    missing = set(ReferenceConverter.CONVERTED) - handled
-    if missing:
-        raise ImportError(f"fast engine has no converter for {sorted(missing)}")
-    for name in ReferenceConverter.CONVERTED:
-        fn = getattr(ReferenceConverter, "convert_" + name)
-        if name in _TEXT_CONVERTERS:
-            assert fn is ReferenceConverter.convert_sub
-
-
-_check_converters()
+def _handled_tags():
+    """The tags this engine converts; a test checks that they cover the reference engine's
+    converters (checked there rather than at import, which would import markdownify)."""
+    return set(_KIND_OF) | set(HEADINGS) | set(BLOCK_TAGS), set(_TEXT_CONVERTERS)
 
 # Names whose info is learned per tag id. Any other element is looked up by its name.
 _LEARNED_NAMES = sorted(
@@ -825,7 +815,7 @@ cdef class _Walk:
 # -- converters: ReferenceConverter.convert_<tag>, with parent_tags as bits -----------------
 
 # reference._EDGE and the helpers on it, compiled (the property tests hold them to the originals).
-cdef str _EDGE = _reference._EDGE
+cdef str _EDGE = _RULES_EDGE
 assert _EDGE == " \n" + BREAK + SOFT
 
 

@@ -9,8 +9,9 @@ declares and through lexbor functions exported by selectolax's own extension mod
 a build to the selectolax whose declarations it copies (``_fast.LAYOUT_FROM``), not to the one
 installed (``SELECTOLAX_VERSION``), so nothing is trusted on faith at import: ``_fast.bind``
 checks every node field the walk reads against selectolax's Python API and learns the tag ids
-from selectolax itself, and :data:`CANARIES` are converted by both engines. Any mismatch
-disables the fast engine (with the reason) instead of producing different output.
+from selectolax itself, and :data:`CANARIES` are converted and compared with
+:data:`CANARY_OUTPUTS`, the reference engine's output for them (a test keeps the two in step).
+Any mismatch disables the fast engine (with the reason) instead of producing different output.
 ``CONVKIT_PUREPYTHON=1`` disables it too.
 """
 from __future__ import annotations
@@ -20,18 +21,17 @@ import os
 import selectolax
 import selectolax.lexbor as _selectolax_lexbor
 
-from . import reference
 from ._lexbor import parse
 
 __all__ = [
-    "AVAILABLE", "CANARIES", "SELECTOLAX_VERSION", "UNAVAILABLE_REASON",
+    "AVAILABLE", "CANARIES", "CANARY_OUTPUTS", "SELECTOLAX_VERSION", "UNAVAILABLE_REASON",
     "html_to_markdown",
 ]
 
 #: The selectolax version installed now.
 SELECTOLAX_VERSION: str = getattr(selectolax, "__version__", "unknown")
 
-#: Documents converted by both engines at import; one difference and the fast engine is off.
+#: Documents converted at import; one difference from CANARY_OUTPUTS and the fast engine is off.
 #: Together they reach every converter, the white-space rules, code blocks and math.
 CANARIES = (
     '<div class="markdown prose"><p>1 / 2</p><h2>T <em>x</em></h2><p>a <b> b </b>'
@@ -50,6 +50,14 @@ CANARIES = (
     "<table><tr><td><pre><code>a\nb</code></pre><h1>h</h1><ul><li>i</li></ul></td></tr></table>",
 )
 
+#: The reference engine's output for each canary (``tests/test_markdown_fast.py`` checks them
+#: against the reference engine, so that importing the fast engine never imports markdownify).
+CANARY_OUTPUTS = (
+    '1 / 2\n\n## T *x*\n\na **b** `` c`d ``\n[l](https://e.f "t") ![a_b](i.png)\\\ny"q"~~d~~*i*2\n\n3. one\n   - n\n4. two\n\n```py\ndef f():\n    return 1\n```\n\n5. on\n\n> q\\\n> r\n\nc\n\n| h\\| | |\n| --- | --- |\n| 1 | 2 |\n\n---\n\n$x^2$\n\n$$\\int$$\n\n$$y$$\n\nsoft\nbreak - not a list\n\n`k` `s`~~s~~~~s~~**s**',
+    'plain *text*&\n\nxcellc',
+    '| `a b` h i |\n| --- |',
+)
+
 AVAILABLE = False
 UNAVAILABLE_REASON: str | None = None
 
@@ -66,8 +74,8 @@ def _enable() -> None:
         return
     try:
         _fast.bind(_selectolax_lexbor.__file__, _selectolax_lexbor.create_tag, parse)
-        for html in CANARIES:
-            if _fast.convert(html) != reference.html_to_markdown(html):
+        for html, expected in zip(CANARIES, CANARY_OUTPUTS, strict=True):
+            if _fast.convert(html) != expected:
                 raise RuntimeError(f"the engines differ on a canary: {html[:60]!r}…")
     except Exception as err:  # any failure of the checks means: do not use this build
         UNAVAILABLE_REASON = f"selectolax {SELECTOLAX_VERSION}: {err}"
@@ -76,7 +84,14 @@ def _enable() -> None:
     AVAILABLE = True
 
 
-_convert = reference.html_to_markdown
+def _reference(html: str) -> str:
+    # Imported on first use: markdownify and BeautifulSoup cost a process a fifth of a second.
+    from . import reference
+
+    return reference.html_to_markdown(html)
+
+
+_convert = _reference
 _enable()
 
 
