@@ -299,12 +299,15 @@ def _read_array_bytes(
             yield from handoff()
             return
         c = buf[pos]
-        if c == 0x5D:  # ']': the end, if only white space follows
-            while more():
-                pass
-            if buf[pos + 1 :].strip(_BWS):
-                yield from handoff()
-            return
+        if c == 0x5D:  # ']': the end, if only white space follows (read until it does not)
+            seen = pos + 1
+            while True:
+                if buf[seen:].strip(_BWS):
+                    yield from handoff()
+                    return
+                seen = len(buf)
+                if not more():
+                    return
         if expect_comma:
             if c != 0x2C:
                 yield from handoff()

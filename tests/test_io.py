@@ -373,3 +373,16 @@ def test_json_lines_longer_than_many_chunks(tmp_path, monkeypatch):
     assert values(p) == [(0, 1, recs[0]), (1, 2, recs[1]), (2, 3, recs[2])]
     p = write(tmp_path, "nonl.jsonl", json.dumps(recs[0]))  # no final newline
     assert values(p) == [(0, 1, recs[0])]
+
+
+def test_data_after_array_chunks_later(tmp_path, monkeypatch):
+    monkeypatch.setattr(cio, "CHUNK", 4)
+    text = '[{"a": 1}]' + " \n" * 10 + "x"
+    p = write(tmp_path, "extra.json", text)
+    with pytest.raises(InputError) as e:
+        list(read_records(p))
+    assert str(e.value) == (
+        f"malformed JSON array: extra data after the closing ']' — at {p} line 11 byte {len(text) - 1}"
+    )
+    p = write(tmp_path, "fine.json", '[{"a": 1}]' + " \n" * 10)
+    assert values(p) == [(0, 1, {"a": 1})]
