@@ -1,9 +1,15 @@
 """Type stubs of the compiled scans (see ``_scan_py.py``, their pure-Python twin)."""
 
-__all__ = ["element_end", "normalised_utf8"]
+__all__ = ["element_end", "has_long_number", "normalised_utf8"]
 
-def element_end(buf: bytes | bytearray, i: int, depth: int) -> tuple[int, int, int]:
-    """Where the JSON array element being scanned ends: ``(end or -1, resume, depth)``."""
+def element_end(
+    buf: bytes | bytearray, i: int, depth: int, long_number: bool = False
+) -> tuple[int, int, int, bool]:
+    """Where the JSON array element being scanned ends: ``(end or -1, resume, depth,
+    long_number)``."""
+
+def has_long_number(buf: bytes | bytearray) -> bool:
+    """Whether ``buf`` holds a run of 19 or more ASCII digits anywhere (strings included)."""
 
 def normalised_utf8(text: str) -> bytes:
     """``" ".join(text.split()).encode("utf-8", "surrogatepass")`` in one pass."""

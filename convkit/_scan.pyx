@@ -8,20 +8,35 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.unicode cimport PyUnicode_DATA, PyUnicode_GET_LENGTH, PyUnicode_KIND, PyUnicode_READ
 from libc.stdlib cimport free, malloc
 
-__all__ = ["element_end", "normalised_utf8"]
+__all__ = ["element_end", "has_long_number", "normalised_utf8"]
 
 
 cdef extern from "Python.h":
     bint Py_UNICODE_ISSPACE(Py_UCS4 ch) nogil
 
 
+cdef enum:
+    # Digits in a row from which orjson may not keep an integer exact (it returns a float for
+    # one beyond 64 bits); 19 digits reach 2**63.
+    _LONG_NUMBER = 19
+
+
 cdef Py_ssize_t _element_end(
-    const unsigned char *buf, Py_ssize_t n, Py_ssize_t i, Py_ssize_t *depth, Py_ssize_t *resume
+    const unsigned char *buf, Py_ssize_t n, Py_ssize_t i, Py_ssize_t *depth, Py_ssize_t *resume,
+    bint *long_number
 ) noexcept nogil:
     cdef Py_ssize_t start
+    cdef Py_ssize_t digits = 0
     cdef unsigned char c
     while i < n:
         c = buf[i]
+        if 0x30 <= c <= 0x39:
+            digits += 1
+            if digits >= _LONG_NUMBER:
+                long_number[0] = True
+            i += 1
+            continue
+        digits = 0
         if c == 0x22:
             start = i
             i += 1
@@ -48,11 +63,11 @@ cdef Py_ssize_t _element_end(
                 resume[0] = i + 1
                 return i + 1
         i += 1
-    resume[0] = n
+    resume[0] = n - digits  # a run of digits the buffer cuts is counted again, whole
     return -1
 
 
-def element_end(const unsigned char[::1] buf, Py_ssize_t i, Py_ssize_t depth):
+def element_end(const unsigned char[::1] buf, Py_ssize_t i, Py_ssize_t depth, bint long_number=False):
     """Where the JSON array element being scanned ends: see ``_scan_py.element_end``."""
     cdef Py_ssize_t n = buf.shape[0]
     cdef Py_ssize_t resume = 0
@@ -60,14 +75,40 @@ def element_end(const unsigned char[::1] buf, Py_ssize_t i, Py_ssize_t depth):
     if i < 0 or i > n or depth < 0:
         raise ValueError(f"bad scan state: position {i} of {n}, depth {depth}")
     if n == 0:
-        return -1, 0, depth
+        return -1, 0, depth, long_number
     with nogil:
-        end = _element_end(&buf[0], n, i, &depth, &resume)
-    return end, resume, depth
+        end = _element_end(&buf[0], n, i, &depth, &resume, &long_number)
+    return end, resume, depth, long_number
 
 
-def normalised_utf8(str text not None):
+def has_long_number(const unsigned char[::1] buf):
+    """Whether ``buf`` holds a run of 19 or more ASCII digits anywhere (strings included): see
+    ``_scan_py.has_long_number``."""
+    cdef Py_ssize_t n = buf.shape[0]
+    cdef Py_ssize_t i = _LONG_NUMBER - 1
+    cdef Py_ssize_t j
+    cdef bint found = False
+    with nogil:
+        # Test the last byte of each window of 19: a non-digit there rules the whole window
+        # out, so most text costs one test per 19 bytes.
+        while i < n:
+            if not (0x30 <= buf[i] <= 0x39):
+                i += _LONG_NUMBER
+                continue
+            j = i - 1
+            while j > i - _LONG_NUMBER and 0x30 <= buf[j] <= 0x39:
+                j -= 1
+            if j == i - _LONG_NUMBER:
+                found = True
+                break
+            i = j + _LONG_NUMBER  # the next window that could hold a run starts after j
+    return found
+
+
+def normalised_utf8(text):
     """``" ".join(text.split()).encode("utf-8", "surrogatepass")`` in one pass."""
+    if not isinstance(text, str):
+        raise TypeError(f"expected a str, got {type(text).__name__}")
     cdef Py_ssize_t n = PyUnicode_GET_LENGTH(text)
     cdef int kind = PyUnicode_KIND(text)
     cdef void *data = PyUnicode_DATA(text)

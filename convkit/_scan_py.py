@@ -2,26 +2,45 @@
 
 from __future__ import annotations
 
-__all__ = ["element_end", "normalised_utf8"]
+__all__ = ["element_end", "has_long_number", "normalised_utf8"]
 
 
-def element_end(buf: bytes | bytearray, i: int, depth: int) -> tuple[int, int, int]:
+#: Digits in a row from which orjson may not keep an integer exact (it returns a float for one
+#: beyond 64 bits); 19 digits reach 2**63.
+LONG_NUMBER = 19
+
+
+def element_end(
+    buf: bytes | bytearray, i: int, depth: int, long_number: bool = False
+) -> tuple[int, int, int, bool]:
     """Where the JSON array element being scanned ends.
 
     Scans ``buf`` from ``i`` (outside any string) with ``depth`` brackets open. Returns
-    ``(end, resume, depth)``: ``end`` is the position after the bracket that closes the element
-    (or, at depth 0, after the closing quote of a string element), or -1 when the buffer ends
-    first; scanning then goes on from ``resume`` with ``depth`` once
-    more bytes arrive (``resume`` is the start of a string the buffer cuts, else its end).
+    ``(end, resume, depth, long_number)``: ``end`` is the position after the bracket that
+    closes the element (or, at depth 0, after the closing quote of a string element), or -1
+    when the buffer ends first; scanning then goes on from ``resume`` with ``depth`` and
+    ``long_number`` once more bytes arrive (``resume`` is the start of a string, or of a run of
+    digits, that the buffer cuts; else the buffer's end). ``long_number`` says whether a run of
+    :data:`LONG_NUMBER` or more digits occurs outside strings: orjson turns an integer beyond
+    64 bits into a float, so such an element is for the standard decoder.
 
-    Only brackets and string bounds are looked at: whether the element is valid JSON is for the
-    decoder to say (a mismatched bracket ends the element early, and the decoder then fails).
+    Only brackets, string bounds and digits are looked at: whether the element is valid JSON is
+    for the decoder to say (a mismatched bracket ends the element early, and the decoder then
+    fails).
     """
     n = len(buf)
     if i < 0 or i > n or depth < 0:
         raise ValueError(f"bad scan state: position {i} of {n}, depth {depth}")
+    digits = 0
     while i < n:
         c = buf[i]
+        if 0x30 <= c <= 0x39:
+            digits += 1
+            if digits >= LONG_NUMBER:
+                long_number = True
+            i += 1
+            continue
+        digits = 0
         if c == 0x22:
             start = i
             i += 1
@@ -34,17 +53,33 @@ def element_end(buf: bytes | bytearray, i: int, depth: int) -> tuple[int, int, i
                 else:
                     i += 1
             if i >= n:
-                return -1, start, depth
+                return -1, start, depth, long_number
             if depth <= 0:  # a string element: its closing quote ends it
-                return i + 1, i + 1, 0
+                return i + 1, i + 1, 0, long_number
         elif c == 0x7B or c == 0x5B:
             depth += 1
         elif c == 0x7D or c == 0x5D:
             depth -= 1
             if depth <= 0:
-                return i + 1, i + 1, 0
+                return i + 1, i + 1, 0, long_number
         i += 1
-    return -1, n, depth
+    return -1, n - digits, depth, long_number
+
+
+def has_long_number(buf: bytes | bytearray) -> bool:
+    """Whether ``buf`` holds a run of :data:`LONG_NUMBER` or more ASCII digits anywhere,
+    strings included. A JSON Lines record without one cannot hold an integer orjson would turn
+    into a float; one with one (a long id string, say) goes to the standard decoder, which
+    costs time, never correctness."""
+    run = 0
+    for c in buf:
+        if 0x30 <= c <= 0x39:
+            run += 1
+            if run >= LONG_NUMBER:
+                return True
+        else:
+            run = 0
+    return False
 
 
 def normalised_utf8(text: str) -> bytes:

@@ -22,7 +22,7 @@ from typing import IO, Any, BinaryIO, TypeVar
 import orjson
 
 from .errors import ConfigError, InputError
-from .scan import element_end
+from .scan import element_end, has_long_number
 
 CHUNK = 1 << 20  # bytes read at a time; also the granularity at which the array buffer is trimmed
 
@@ -145,7 +145,8 @@ def read_records(
         if not stripped:
             return
         if stripped[:1] == b"[":
-            yield from _read_array_bytes(name, head.removeprefix(_BOM), raw, on_error)
+            body = head.removeprefix(_BOM)
+            yield from _read_array_bytes(name, body, raw, on_error, len(head) - len(body))
         else:
             # JSON Lines stay bytes: orjson parses UTF-8 directly, which saves decoding and
             # copying every line once more.
@@ -223,33 +224,39 @@ def _read_document(name: str, data: bytes, first_line: int, offset: int) -> RawR
 
 def _loads(line: bytes, name: str, offset: int) -> Any:
     try:
-        return orjson.loads(line)
+        # orjson turns an integer beyond 64 bits into a float: a line with a long run of
+        # digits goes to the standard decoder.
+        if not has_long_number(line):
+            return orjson.loads(line)
     except orjson.JSONDecodeError:
-        # orjson refuses what the JSON module accepts (integers beyond 64 bits, NaN) and its
-        # messages differ: the standard decoder decides and words the error.
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise InputError(
-                "input is not valid UTF-8", file=name, offset=offset + e.start
-            ) from None
-        return json.loads(text)
+        pass
+    # orjson refuses what the JSON module accepts (NaN, lone surrogates) and its messages
+    # differ: the standard decoder decides and words the error.
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError("input is not valid UTF-8", file=name, offset=offset + e.start) from None
+    return json.loads(text)
 
 
 # A top-level scalar element (number, true, false, null): what runs up to a delimiter.
 _SCALAR = re.compile(rb"[^\s,\[\]{}\"]+")
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")  # see _scan_py.LONG_NUMBER
+# Chunks an array element may span before the text reader takes over (see _read_array_bytes).
+_ELEMENT_LIMIT = 8
 _BWS_SET = frozenset(_BWS)
 
 
 def _read_array_bytes(
-    name: str, head: bytes, raw: Iterator[bytes], on_error: str
+    name: str, head: bytes, raw: Iterator[bytes], on_error: str, skipped: int = 0
 ) -> Iterator[RawRecord | BadRecord]:
     """The elements of a JSON array, found as byte ranges and decoded by orjson one by one.
 
     This is the fast path for well-formed input. At the first thing it cannot decode (bad
     JSON, invalid UTF-8, a truncated file, data after the array) it hands the rest of the
     input, from the start of that element, to :func:`_read_array`, which decodes text with
-    the standard decoder and words the error exactly, with its line and byte.
+    the standard decoder and words the error exactly, with its line and byte. ``skipped``:
+    bytes of the input before ``head`` (a byte order mark).
     """
     buf = bytearray(head)
     pos = buf.index(b"[") + 1
@@ -257,7 +264,7 @@ def _read_array_bytes(
     index = 0
     expect_comma = False
     lines_before = 0  # newlines in bytes already dropped from the buffer
-    bytes_before = 0  # bytes already dropped from the buffer
+    bytes_before = skipped  # bytes of the input before the buffer
     line_at = 1  # line number at buffer position counted_to
     counted_to = 0
 
@@ -315,27 +322,29 @@ def _read_array_bytes(
             pos += 1
             expect_comma = False
             continue
+        limit = pos + _ELEMENT_LIMIT * CHUNK
         if c == 0x7B or c == 0x5B or c == 0x22:
-            # A string element is scanned as if inside brackets: its closing quote ends it.
-            resume, depth = pos, 0
+            resume, depth, long_number = pos, 0, False
             while True:
-                end, resume, depth = element_end(buf, resume, depth)
-                if end >= 0 or not more():
+                end, resume, depth, long_number = element_end(buf, resume, depth, long_number)
+                # An element that has not ended within the limit is read by the text reader:
+                # a very long record, or a bracket that never closes (a typo), which must not
+                # pull the rest of the input into memory.
+                if end >= 0 or len(buf) > limit or not more():
                     break
         else:
             while True:
                 m = _SCALAR.match(buf, pos)
-                end = m.end() if m else -1
-                if end > pos and (end < len(buf) or eof):
+                end = m.end() if m else pos
+                if end == pos or end < len(buf) or eof or len(buf) > limit or not more():
                     break
-                if not more():
-                    end = end if end > pos else -1
-                    break
+            long_number = _LONG_DIGITS.search(buf, pos, end) is not None
+            end = end if end > pos and (end < len(buf) or eof) else -1
         if end < 0:
             yield from handoff()
             return
         try:
-            value = _loads_element(bytes(buf[pos:end]))
+            value = _loads_element(bytes(buf[pos:end]), long_number)
         except ValueError:  # orjson's and json's errors, and UnicodeDecodeError
             yield from handoff()
             return
@@ -354,12 +363,16 @@ def _read_array_bytes(
             line_at = lines_before + 1
 
 
-def _loads_element(data: bytes) -> Any:
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        # Integers beyond 64 bits, NaN, lone surrogates: the standard decoder's call.
-        return json.loads(data.decode("utf-8"))
+def _loads_element(data: bytes, long_number: bool) -> Any:
+    # orjson turns an integer beyond 64 bits into a float; with a long run of digits outside
+    # strings the standard decoder decides, and it also takes what orjson refuses (NaN,
+    # Infinity, lone surrogates).
+    if not long_number:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(data.decode("utf-8"))
 
 
 def _read_array(

@@ -69,7 +69,15 @@ def ordered_map(
             if in_hand < 2 * helpers:
                 pending.append((item, pool.submit(func, item)))
             else:
-                pending.append((item, _Local(func(item))))
+                try:
+                    result = func(item)
+                except BaseException:
+                    # Earlier items come first, their errors included.
+                    while pending:
+                        done, earlier = pending.popleft()
+                        yield done, earlier.result()
+                    raise
+                pending.append((item, _Local(result)))
             while pending and (len(pending) >= window or pending[0][1].done()):
                 done, result = pending.popleft()
                 yield done, result.result()
@@ -127,7 +135,14 @@ def overlapped_map(
     with ThreadPoolExecutor(1, thread_name_prefix="convkit-second") as pool:
         try:
             for item in items:
-                middle = first(item)
+                try:
+                    middle = first(item)
+                except BaseException:
+                    # Earlier items come first, their errors included.
+                    while pending:
+                        done, future = pending.popleft()
+                        yield done, future.result()
+                    raise
                 pending.append((item, pool.submit(second, middle)))
                 while len(pending) > 1:
                     done, future = pending.popleft()

@@ -7,17 +7,17 @@ from __future__ import annotations
 import os
 
 if os.environ.get("CONVKIT_PUREPYTHON", "") not in ("", "0"):
-    from ._scan_py import element_end, normalised_utf8
+    from ._scan_py import element_end, has_long_number, normalised_utf8
 
     BACKEND = "python"
 else:
     try:
-        from ._scan import element_end, normalised_utf8
+        from ._scan import element_end, has_long_number, normalised_utf8
 
         BACKEND = "cython"
     except ImportError:
-        from ._scan_py import element_end, normalised_utf8
+        from ._scan_py import element_end, has_long_number, normalised_utf8
 
         BACKEND = "python"
 
-__all__ = ["BACKEND", "element_end", "normalised_utf8"]
+__all__ = ["BACKEND", "element_end", "has_long_number", "normalised_utf8"]

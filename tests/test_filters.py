@@ -177,6 +177,19 @@ def test_empty_turn_repeating_the_speaker_goes_alone():
     ]
 
 
+def test_empty_turn_before_the_exchanges_begin_goes_alone():
+    # Until a good user turn, the structure filters trim what leads anyway.
+    conv = C([(A, "hi"), (U, ""), (A, "a"), (U, "a real question"), (A, "a real answer")])
+    assert trim(EmptyTurn(), conv) == [Part(1, 2, "empty_turn")]
+    out = run(conv)
+    assert pairs(out.conv) == [(U, "a real question"), (A, "a real answer")]
+    assert out.parts == (Part(0, 1, "leading_non_user"), Part(1, 2, "empty_turn"),
+                         Part(2, 3, "leading_non_user"))
+    # Once the exchanges have begun, a bad turn of the other speaker still cuts.
+    conv = C([(U, ""), (U, "q"), (A, ""), (U, "q2"), (A, "b")])
+    assert trim(EmptyTurn(), conv) == [Part(0, 1, "empty_turn"), Part(2, 5, "empty_turn")]
+
+
 def test_chain_keeps_the_exchanges_around_a_repeated_empty_turn():
     conv = C([(A, "greeting"), (U, "question one"), (U, ""), (A, "answer one"),
               (U, "question two"), (U, "  "), (A, "answer two")])
@@ -861,6 +874,15 @@ def test_bad_turn_tests_agree_with_their_strip_definitions(text):
     assert EmptyTurn().bad(text) == (not text.strip())
     stripped = text.strip()
     assert UnprintableTurn().bad(text) == (bool(stripped) and not stripped[0].isprintable())
+
+
+def test_an_empty_dedup_still_counts():
+    from convkit.filters.base import Dedup
+
+    d = Dedup([])
+    assert d.keys(C([(U, "q"), (A, "a")])) == ()
+    assert d.check_keys("x", ()) is None
+    assert d.stats == FilterStats({"total": 1, "kept": 1})
 
 
 def test_with_turns_is_replace():

@@ -386,3 +386,56 @@ def test_data_after_array_chunks_later(tmp_path, monkeypatch):
     )
     p = write(tmp_path, "fine.json", '[{"a": 1}]' + " \n" * 10)
     assert values(p) == [(0, 1, {"a": 1})]
+
+
+def test_integers_beyond_64_bits_stay_exact(tmp_path, monkeypatch):
+    # orjson would return floats for these; the standard decoder keeps them exact.
+    big = [123456789012345678901234, -9223372036854775809, 18446744073709551616]
+    rec = {"id": big[0], "n": big[1:], "s": "1234567890123456789012"}
+    for chunk in (8, 1 << 20):
+        monkeypatch.setattr(cio, "CHUNK", chunk)
+        p = write(tmp_path, "big.json", json.dumps([rec, big[0], {"a": 1}]))
+        assert [r.value for r in read_records(p)] == [rec, big[0], {"a": 1}]
+        p = write(tmp_path, "big.jsonl", json.dumps(rec) + "\n" + json.dumps({"a": 1}) + "\n")
+        assert [r.value for r in read_records(p)] == [rec, {"a": 1}]
+        assert type(next(iter(read_records(p))).value["id"]) is int
+
+
+def test_array_after_a_byte_order_mark_locates_errors_in_the_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(cio, "CHUNK", 4)
+    data = b"\xef\xbb\xbf  \n [\r\n0.052, \"caf\xff\"]"
+    p = write(tmp_path, "bom.json", data)
+    with pytest.raises(InputError) as e:
+        list(read_records(p))
+    bad = data.index(b"\xff")
+    assert str(e.value) == f"input is not valid UTF-8 — at {p} byte {bad}"
+
+
+def test_an_element_that_never_closes_goes_to_the_text_reader(tmp_path, monkeypatch):
+    # A typo'd bracket must not make the fast path read the rest of the input into memory.
+    monkeypatch.setattr(cio, "CHUNK", 16)
+    body = ", ".join(json.dumps({"n": i, "t": "x" * 20}) for i in range(200))
+    text = '[{"a": [1}, ' + body + "]"
+    p = write(tmp_path, "typo.json", text)
+    seen = []
+    real = cio._read_array
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["bytes_before"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cio, "_read_array", spy)
+    with pytest.raises(InputError) as e:
+        list(read_records(p))
+    assert str(e.value) == (
+        f"malformed JSON array: Expecting ',' delimiter in record 0 — at {p} line 1 byte 9"
+    )
+    assert seen == [1]  # handed over at the element's start, long before the end of the file
+
+
+def test_a_scalar_position_holding_no_value_is_handed_over_at_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(cio, "CHUNK", 16)
+    p = write(tmp_path, "comma.json", "[," + ", ".join(['{"a": 1}'] * 100) + "]")
+    with pytest.raises(InputError) as e:
+        list(read_records(p))
+    assert str(e.value) == f"malformed JSON array: Expecting value in record 0 — at {p} line 1 byte 1"

@@ -103,4 +103,40 @@ def test_overlapped_map_raises_errors_of_either_stage_in_order():
     with pytest.raises(KeyError):
         for item, r in overlapped_map(first, lambda m: m, range(5)):
             out.append(item)
-    assert out == [0, 1]  # item 2's second stage was pending when item 3's first one failed
+    assert out == [0, 1, 2]  # item 2, pending when item 3's first stage failed, came first
+
+
+def test_overlapped_map_raises_the_earlier_items_error_first():
+    def first(x: int) -> int:
+        if x == 2:
+            raise KeyError("first failed on 2")
+        return x
+
+    def second(x: int) -> int:
+        if x == 1:
+            raise ValueError("second failed on 1")
+        return x
+
+    out = []
+    with pytest.raises(ValueError, match=r"^second failed on 1$"):
+        for item, _ in overlapped_map(first, second, range(5)):
+            out.append(item)
+    assert out == [0]
+
+
+def fail_on_big(x: int) -> int:
+    if x >= 4:
+        raise ValueError(f"failed on {x}")
+    time.sleep(0.05)
+    return x
+
+
+def test_ordered_map_yields_earlier_results_before_an_error_computed_here():
+    # Items 0 and 1 go to the helper; 2 and 3 wait for it; item 4 fails here. Items 0-3 come
+    # out first, in order.
+    out = []
+    with pytest.raises(ValueError, match=r"^failed on 4$"):
+        for item, r in ordered_map(fail_on_big, range(6), workers=2, window=100):
+            out.append((item, r))
+    assert out == [(i, i) for i in range(len(out))]
+    assert out[:2] == [(0, 0), (1, 1)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -53,7 +54,7 @@ def split_elements(buf: bytes, element_end) -> list[bytes]:
     arrays and strings, separated by ', ')."""
     out, pos = [], 1
     while buf[pos : pos + 1] != b"]":
-        end, _, _ = element_end(buf, pos, 0)
+        end, _, _, _ = element_end(buf, pos, 0)
         assert end > pos
         out.append(buf[pos:end])
         pos = end + 2 if buf[end : end + 2] == b", " else end
@@ -69,13 +70,26 @@ def test_twin_splits_arrays_into_the_elements_json_sees(elements):
         assert [json.loads(g.decode("utf-8", "surrogatepass")) for g in got] == elements
 
 
-@given(st.binary(max_size=64), st.integers(0, 64), st.integers(0, 3))
+_BYTES = st.binary(max_size=64) | st.text(alphabet='0123456789{}[]",\\ a', max_size=80).map(
+    str.encode
+)
+
+
+@given(_BYTES, st.integers(0, 64), st.integers(0, 3), st.booleans())
 @settings(max_examples=500, deadline=None)
-def test_compiled_element_end_agrees_with_the_twin_on_any_bytes(data, i, depth):
+def test_compiled_element_end_agrees_with_the_twin_on_any_bytes(data, i, depth, long_number):
     i = min(i, len(data))
-    assert compiled().element_end(data, i, depth) == _scan_py.element_end(data, i, depth)
-    assert compiled().element_end(bytearray(data), i, depth) == _scan_py.element_end(
-        data, i, depth
+    expected = _scan_py.element_end(data, i, depth, long_number)
+    assert compiled().element_end(data, i, depth, long_number) == expected
+    assert compiled().element_end(bytearray(data), i, depth, long_number) == expected
+
+
+@given(_BYTES)
+@settings(max_examples=500, deadline=None)
+def test_compiled_has_long_number_agrees_with_the_twin(data):
+    assert compiled().has_long_number(data) == _scan_py.has_long_number(data)
+    assert _scan_py.has_long_number(data) == any(
+        len(run) >= 19 for run in re.findall(rb"[0-9]+", data)
     )
 
 
@@ -87,9 +101,9 @@ def test_a_cut_element_resumes_where_the_scan_stopped(elements):
     # Feed the first element a byte at a time: the resumed scan finds the same end.
     if not full:
         return
-    pos, resume, depth, end = 1, 1, 0, -1
+    pos, resume, depth, end, long = 1, 1, 0, -1, False
     for cut in range(2, len(buf) + 1):
-        end, resume, depth = _scan_py.element_end(buf[:cut], resume, depth)
+        end, resume, depth, long = _scan_py.element_end(buf[:cut], resume, depth, long)
         if end >= 0:
             break
     assert buf[pos:end] == full[0]
@@ -98,14 +112,18 @@ def test_a_cut_element_resumes_where_the_scan_stopped(elements):
 @pytest.mark.parametrize(
     ("data", "i", "depth", "expected"),
     [
-        (b'{"a": "}"}', 0, 0, (10, 10, 0)),  # a bracket inside a string does not count
-        (b'{"a": "\\"}"}', 0, 0, (12, 12, 0)),  # nor does an escaped quote end the string
-        (b'{"a": "\\\\"}', 0, 0, (11, 11, 0)),  # an escaped backslash does not escape the quote
-        (b'{"a": "unfin', 0, 0, (-1, 6, 1)),  # resume at the string the buffer cuts
-        (b'{"a": [1, 2', 0, 0, (-1, 11, 2)),
-        (b'"a string", 1', 0, 0, (10, 10, 0)),  # a string element ends at its quote
-        (b'{"a": 1]', 0, 0, (8, 8, 0)),  # a mismatched bracket ends it; the decoder then fails
-        (b"", 0, 0, (-1, 0, 0)),
+        (b'{"a": "}"}', 0, 0, (10, 10, 0, False)),  # a bracket inside a string does not count
+        (b'{"a": "\\"}"}', 0, 0, (12, 12, 0, False)),  # nor does an escaped quote end the string
+        (b'{"a": "\\\\"}', 0, 0, (11, 11, 0, False)),  # an escaped backslash does not escape it
+        (b'{"a": "unfin', 0, 0, (-1, 6, 1, False)),  # resume at the string the buffer cuts
+        (b'{"a": [1, 2', 0, 0, (-1, 10, 2, False)),  # ... or at the digits it cuts
+        (b'"a string", 1', 0, 0, (10, 10, 0, False)),  # a string element ends at its quote
+        (b'{"a": 1]', 0, 0, (8, 8, 0, False)),  # a mismatched bracket ends it; the decoder fails
+        (b"", 0, 0, (-1, 0, 0, False)),
+        (b'{"n": 1234567890123456789}', 0, 0, (26, 26, 0, True)),  # 19 digits: json's call
+        (b'{"n": 123456789012345678}', 0, 0, (25, 25, 0, False)),
+        (b'{"s": "1234567890123456789"}', 0, 0, (28, 28, 0, False)),  # in a string: orjson's
+        (b'[1.234567890123456789]', 0, 0, (22, 22, 0, False)),  # a fraction is a float anyway
     ],
 )
 def test_element_end_cases(data, i, depth, expected):

@@ -382,9 +382,10 @@ class Dedup:
     def check_keys(self, conv_id: str, keys: Sequence[Hashable]) -> Drop | None:
         """In input order: the first filter's drop verdict whose key was seen, or None after
         remembering every key (the conversation is kept). Counts :attr:`stats`."""
-        if not self.filters:
-            return None
         self.stats["total"] += 1
+        if not self.filters:
+            self.stats["kept"] += 1
+            return None
         for f, k in zip(self.filters, keys, strict=True):
             drop = f.duplicate(conv_id, k)
             if drop is not None:

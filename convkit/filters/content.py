@@ -5,7 +5,8 @@ unprintable character and keeps the messages before it; these filters do the sam
 (the cut turns go to the rejects), after which the structure filters look again. Two
 exceptions, where cutting would throw away exchanges that do not depend on the bad turn:
 
-* a bad turn inside the system prompt, or the first turn after it, is trimmed alone;
+* a bad turn before the exchanges begin (in the system prompt, or before the first good user
+  turn: the structure filters trim what leads the conversation anyway) is trimmed alone;
 * so is a bad turn that repeats the speaker of the turn before it. ShareGPT pages hold such
   repeats (a question, then an empty second "human" message, then the answer): without it the
   exchange is whole and the roles alternate again, where a cut would lose the rest of the
@@ -16,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, ClassVar
 
-from ..model import Conversation
+from ..model import USER, Conversation
 from .base import DropFilter, Part, TrimFilter, prompt_length, register
 
 if TYPE_CHECKING:
@@ -28,9 +29,9 @@ _FIRST_VISIBLE = re.compile(r"\s*(\S)")
 
 
 class _CutBefore(TrimFilter):
-    """Cuts the conversation before its first bad turn; a bad turn of the system prompt, the
-    first one after it, or one that repeats the previous turn's speaker goes alone. These run
-    before the structure filters, which then see the conversation without them."""
+    """Cuts the conversation before its first bad turn; a bad turn before the first good user
+    turn, or one that repeats the previous turn's speaker, goes alone. These run before the
+    structure filters, which then see the conversation without them."""
 
     def bad(self, content: str) -> bool:
         raise NotImplementedError
@@ -39,10 +40,12 @@ class _CutBefore(TrimFilter):
         turns = conv.turns
         prompt = prompt_length(conv)
         parts: list[Part] = []
+        started = False  # a good user turn came before: the exchanges have begun
         for i, t in enumerate(turns):
             if not self.bad(t.content):
+                started = started or (i >= prompt and t.role == USER)
                 continue
-            if i <= prompt or turns[i - 1].role == t.role:
+            if not started or turns[i - 1].role == t.role:
                 parts.append(Part(i, i + 1, self.name))
                 continue
             parts.append(Part(i, len(turns), self.name))
@@ -60,7 +63,7 @@ class EmptyTurn(_CutBefore):
     )
     reasons: ClassVar[dict[str, str]] = {
         "empty_turn": "an empty or white-space only turn and every turn after it (trimmed); "
-        "alone when it opens the conversation, repeats the previous speaker or is in the system prompt",
+        "alone before the first good user turn or when it repeats the previous speaker",
     }
 
     def bad(self, content: str) -> bool:
@@ -78,8 +81,7 @@ class UnprintableTurn(_CutBefore):
     reasons: ClassVar[dict[str, str]] = {
         "unprintable_turn": "a turn whose first non-space character is not printable (a control, "
         "format or unassigned character, as str.isprintable says) and every turn after it "
-        "(trimmed); alone when it opens the conversation, repeats the previous speaker or is in the "
-        "system prompt",
+        "(trimmed); alone before the first good user turn or when it repeats the previous speaker",
     }
 
     def bad(self, content: str) -> bool:
