@@ -101,7 +101,7 @@ def test_overlapped_map_raises_errors_of_either_stage_in_order():
 
     out = []
     with pytest.raises(KeyError):
-        for item, r in overlapped_map(first, lambda m: m, range(5)):
+        for item, _ in overlapped_map(first, lambda m: m, range(5)):
             out.append(item)
     assert out == [0, 1, 2]  # item 2, pending when item 3's first stage failed, came first
 
