@@ -78,11 +78,12 @@ class Options:
         return self
 
     def resolved_workers(self, input_bytes: int | None) -> int:
-        """Worker processes to use: the given number, else all cores for inputs worth it."""
+        """Processes to use, this one included: the given number, else all cores for inputs
+        worth it."""
         if self.workers is not None:
             return self.workers
         cores = os.cpu_count() or 1
-        # Starting a worker costs about half a second of imports, and records travel between
+        # Starting a helper costs about a quarter of a second, and records travel between
         # processes: below about 16 MB one process is done sooner (benchmarks/README.md).
         if input_bytes is not None and input_bytes < 16 << 20:
             return 1
