@@ -14,7 +14,9 @@ How lexbor is reached (see also ``fast.py`` and the README):
   ``lexbor.pxd`` declares them; the wheel ships no lexbor headers to compile against.
 * Names and attributes go through lexbor's exported functions, looked up with ``dlsym`` in
   selectolax's own extension module at :func:`bind` time, so no struct beyond the node's is
-  read directly.
+  read directly. So does parsing: every message is parsed as selectolax parses a fragment
+  (UTF-8, context ``<div>``), into one document and parser of this module's, cleaned before
+  each message instead of created and destroyed for it.
 * Tag ids are learned at :func:`bind` time from elements that selectolax creates (never taken
   from lexbor's headers), and :func:`bind` checks every field it relies on against selectolax's
   Python API. ``fast.py`` then converts canary documents with both engines; any difference and
@@ -135,6 +137,24 @@ ctypedef void *(*_first_attr_f)(void *element) noexcept nogil
 ctypedef void *(*_next_attr_f)(void *attr) noexcept nogil
 ctypedef const unsigned char *(*_attr_str_f)(void *attr, size_t *length) noexcept nogil
 ctypedef const unsigned char *(*_element_name_f)(void *element, size_t *length) noexcept nogil
+
+# One document and one parser for every conversion (lexbor cleans them between uses): creating
+# and destroying them per message was a fifth of the engine's time, in malloc.
+ctypedef void *(*_create_f)() noexcept nogil
+ctypedef void (*_clean_f)(void *obj) noexcept nogil
+ctypedef unsigned int (*_init_f)(void *parser) noexcept nogil
+ctypedef _Node *(*_parse_fragment_f)(
+    void *parser, void *document, uintptr_t tag_id, uintptr_t ns,
+    const unsigned char *html, size_t size
+) noexcept nogil
+
+cdef _clean_f _document_clean = NULL
+cdef _clean_f _parser_clean = NULL
+cdef _parse_fragment_f _parse_fragment = NULL
+cdef void *_document = NULL
+cdef void *_parser = NULL
+cdef uintptr_t _div_id = 0
+cdef uintptr_t _html_ns = 0
 
 cdef _first_attr_f _first_attr = NULL
 cdef _next_attr_f _next_attr = NULL
@@ -1043,6 +1063,7 @@ def bind(str selectolax_path, object create_node, object parse_fragment):
     :raises RuntimeError: saying what does not match; the engine is then unusable.
     """
     global _first_attr, _next_attr, _attr_name, _attr_value, _element_name, _text_id, _bound
+    global _document_clean, _parser_clean, _parse_fragment, _document, _parser, _div_id, _html_ns
     cdef bytes path = selectolax_path.encode()
     cdef void *handle = convkit_dlopen(path)
     cdef _Node *node
@@ -1056,6 +1077,8 @@ def bind(str selectolax_path, object create_node, object parse_fragment):
         "lxb_dom_element_first_attribute_noi", "lxb_dom_element_next_attribute_noi",
         "lxb_dom_attr_qualified_name", "lxb_dom_attr_value_noi",
         "lxb_dom_element_qualified_name",
+        "lxb_html_document_create", "lxb_html_document_clean", "lxb_html_parser_create",
+        "lxb_html_parser_init", "lxb_html_parser_clean", "lxb_html_parse_fragment_by_tag_id",
     ):
         address = <uintptr_t> convkit_dlsym(handle, name.encode())
         if not address:
@@ -1066,6 +1089,17 @@ def bind(str selectolax_path, object create_node, object parse_fragment):
     _attr_name = <_attr_str_f> <uintptr_t> symbols["lxb_dom_attr_qualified_name"]
     _attr_value = <_attr_str_f> <uintptr_t> symbols["lxb_dom_attr_value_noi"]
     _element_name = <_element_name_f> <uintptr_t> symbols["lxb_dom_element_qualified_name"]
+    _document_clean = <_clean_f> <uintptr_t> symbols["lxb_html_document_clean"]
+    _parser_clean = <_clean_f> <uintptr_t> symbols["lxb_html_parser_clean"]
+    _parse_fragment = <_parse_fragment_f> <uintptr_t> symbols["lxb_html_parse_fragment_by_tag_id"]
+    if _document == NULL:
+        _document = (<_create_f> <uintptr_t> symbols["lxb_html_document_create"])()
+    if _parser == NULL:
+        _parser = (<_create_f> <uintptr_t> symbols["lxb_html_parser_create"])()
+        if _parser != NULL and (<_init_f> <uintptr_t> symbols["lxb_html_parser_init"])(_parser):
+            _parser = NULL  # a parser that failed to initialise is not used (a small leak)
+    if _document == NULL or _parser == NULL:
+        raise RuntimeError("lexbor could not create a document and a parser")
 
     # The tree: every pointer the walk follows, against selectolax's own accessors.
     root = parse_fragment('<p class="k" data-x>a<b>b</b>c</p><!--d-->e')
@@ -1108,6 +1142,9 @@ def bind(str selectolax_path, object create_node, object parse_fragment):
             if node.local_name == _text_id:
                 raise RuntimeError(f"<{name}> has the id of text")
             _info_by_id[node.local_name] = _info_of(name)
+    # The fragment context selectolax parses messages in: a <div> of the HTML namespace.
+    node = _node_of(create_node("div"))
+    _div_id, _html_ns = node.local_name, node.ns
     _bound = True
 
 
@@ -1126,12 +1163,18 @@ def convert(str html) -> str:
     html = clean_input(html)
     if too_deep(html):
         return plain_text(html)
-    first = parse(html)
-    if first is None:
+    # As selectolax parses a fragment (UTF-8, undecodable characters dropped, context <div>),
+    # in the module's own document, cleaned first: the tree lives until the next conversion.
+    cdef bytes data = html.encode("utf-8", "ignore")
+    _document_clean(_document)
+    _parser_clean(_parser)
+    cdef _Node *wrapper = _parse_fragment(_parser, _document, _div_id, _html_ns, data, len(data))
+    if wrapper == NULL:
+        raise RuntimeError("lexbor could not parse the message")
+    if wrapper.first_child == NULL:
         return ""
     cdef _Walk w = _Walk()
-    # ``first`` holds the parser, so the tree lives as long as this call.
-    return finish(w.run(_node_of(first)))
+    return finish(w.run(wrapper.first_child))
 
 
 # -- the last step: _layout.finish over the characters, without a list of lines ------------
