@@ -281,3 +281,17 @@ def test_compiled_helpers_are_the_reference_helpers(_fast, text: str, mark: str)
     assert compiled["_split_edges"](text) == reference._split_edges(text)
     assert compiled["_wrap"](text, mark) == reference._wrap(text, mark)
     assert compiled["_block_text"](text) == reference._block_text(text)
+
+
+def test_a_message_over_a_megabyte_renews_the_engines_document(_fast) -> None:
+    # The engine parses into one lexbor document, replaced after a message this large; the
+    # messages before and after it convert as they would alone.
+    big = "<div>" + "<p>word <b>bold</b> and <i>it</i></p>" * 30000 + "</div>"
+    assert len(big.encode()) > 1 << 20
+    small = '<div class="markdown prose"><p>a <code>b</code></p><ul><li>c</li></ul></div>'
+    expected_small = reference.html_to_markdown(small)
+    expected_big = reference.html_to_markdown(big)
+    assert fast.html_to_markdown(small) == expected_small
+    assert fast.html_to_markdown(big) == expected_big
+    assert fast.html_to_markdown(small) == expected_small
+    assert fast.html_to_markdown(big) == expected_big

@@ -148,6 +148,10 @@ ctypedef _Node *(*_parse_fragment_f)(
     const unsigned char *html, size_t size
 ) noexcept nogil
 
+ctypedef void *(*_destroy_f)(void *document) noexcept nogil
+
+cdef _create_f _document_create = NULL
+cdef _destroy_f _document_destroy = NULL
 cdef _clean_f _document_clean = NULL
 cdef _clean_f _parser_clean = NULL
 cdef _parse_fragment_f _parse_fragment = NULL
@@ -1064,6 +1068,7 @@ def bind(str selectolax_path, object create_node, object parse_fragment):
     """
     global _first_attr, _next_attr, _attr_name, _attr_value, _element_name, _text_id, _bound
     global _document_clean, _parser_clean, _parse_fragment, _document, _parser, _div_id, _html_ns
+    global _document_create, _document_destroy
     cdef bytes path = selectolax_path.encode()
     cdef void *handle = convkit_dlopen(path)
     cdef _Node *node
@@ -1077,7 +1082,8 @@ def bind(str selectolax_path, object create_node, object parse_fragment):
         "lxb_dom_element_first_attribute_noi", "lxb_dom_element_next_attribute_noi",
         "lxb_dom_attr_qualified_name", "lxb_dom_attr_value_noi",
         "lxb_dom_element_qualified_name",
-        "lxb_html_document_create", "lxb_html_document_clean", "lxb_html_parser_create",
+        "lxb_html_document_create", "lxb_html_document_clean", "lxb_html_document_destroy",
+        "lxb_html_parser_create",
         "lxb_html_parser_init", "lxb_html_parser_clean", "lxb_html_parse_fragment_by_tag_id",
     ):
         address = <uintptr_t> convkit_dlsym(handle, name.encode())
@@ -1089,11 +1095,13 @@ def bind(str selectolax_path, object create_node, object parse_fragment):
     _attr_name = <_attr_str_f> <uintptr_t> symbols["lxb_dom_attr_qualified_name"]
     _attr_value = <_attr_str_f> <uintptr_t> symbols["lxb_dom_attr_value_noi"]
     _element_name = <_element_name_f> <uintptr_t> symbols["lxb_dom_element_qualified_name"]
+    _document_create = <_create_f> <uintptr_t> symbols["lxb_html_document_create"]
+    _document_destroy = <_destroy_f> <uintptr_t> symbols["lxb_html_document_destroy"]
     _document_clean = <_clean_f> <uintptr_t> symbols["lxb_html_document_clean"]
     _parser_clean = <_clean_f> <uintptr_t> symbols["lxb_html_parser_clean"]
     _parse_fragment = <_parse_fragment_f> <uintptr_t> symbols["lxb_html_parse_fragment_by_tag_id"]
     if _document == NULL:
-        _document = (<_create_f> <uintptr_t> symbols["lxb_html_document_create"])()
+        _document = _document_create()
     if _parser == NULL:
         _parser = (<_create_f> <uintptr_t> symbols["lxb_html_parser_create"])()
         if _parser != NULL and (<_init_f> <uintptr_t> symbols["lxb_html_parser_init"])(_parser):
@@ -1174,7 +1182,25 @@ def convert(str html) -> str:
     if wrapper.first_child == NULL:
         return ""
     cdef _Walk w = _Walk()
-    return finish(w.run(wrapper.first_child))
+    text = w.run(wrapper.first_child)
+    if len(data) > _KEEP_DOCUMENT_BELOW:
+        _renew_document()
+    return finish(text)
+
+
+cdef enum:
+    # A cleaned document keeps the memory its largest tree took (about 30 times the HTML): after
+    # a message this large it is replaced, so that one huge message does not stay resident.
+    _KEEP_DOCUMENT_BELOW = 1 << 20
+
+
+cdef void _renew_document() except *:
+    global _document
+    cdef void *fresh = _document_create()
+    if fresh == NULL:
+        raise MemoryError("lexbor could not create a document")
+    _document_destroy(_document)
+    _document = fresh
 
 
 # -- the last step: _layout.finish over the characters, without a list of lines ------------
