@@ -241,7 +241,6 @@ def _loads(line: bytes, name: str, offset: int) -> Any:
 
 # A top-level scalar element (number, true, false, null): what runs up to a delimiter.
 _SCALAR = re.compile(rb"[^\s,\[\]{}\"]+")
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")  # see _scan_py.LONG_NUMBER
 # Chunks an array element may span before the text reader takes over (see _read_array_bytes).
 _ELEMENT_LIMIT = 8
 _BWS_SET = frozenset(_BWS)
@@ -338,8 +337,8 @@ def _read_array_bytes(
                 end = m.end() if m else pos
                 if end == pos or end < len(buf) or eof or len(buf) > limit or not more():
                     break
-            long_number = _LONG_DIGITS.search(buf, pos, end) is not None
             end = end if end > pos and (end < len(buf) or eof) else -1
+            long_number = end > 0 and has_long_number(bytes(buf[pos:end]))
         if end < 0:
             yield from handoff()
             return

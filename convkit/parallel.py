@@ -72,18 +72,13 @@ def ordered_map(
                 try:
                     result = func(item)
                 except BaseException:
-                    # Earlier items come first, their errors included.
-                    while pending:
-                        done, earlier = pending.popleft()
-                        yield done, earlier.result()
+                    yield from _drain(pending)  # earlier items come first, their errors too
                     raise
                 pending.append((item, _Local(result)))
             while pending and (len(pending) >= window or pending[0][1].done()):
                 done, result = pending.popleft()
                 yield done, result.result()
-        while pending:
-            done, result = pending.popleft()
-            yield done, result.result()
+        yield from _drain(pending)
     except BrokenProcessPool as e:
         raise WorkerError(
             f"worker processes stopped unexpectedly ({e}); if the program runs from standard "
@@ -138,18 +133,20 @@ def overlapped_map(
                 try:
                     middle = first(item)
                 except BaseException:
-                    # Earlier items come first, their errors included.
-                    while pending:
-                        done, future = pending.popleft()
-                        yield done, future.result()
+                    yield from _drain(pending)  # earlier items come first, their errors too
                     raise
                 pending.append((item, pool.submit(second, middle)))
-                while len(pending) > 1:
+                if len(pending) > 1:
                     done, future = pending.popleft()
                     yield done, future.result()
-            while pending:
-                done, future = pending.popleft()
-                yield done, future.result()
+            yield from _drain(pending)
         finally:
             for _, f in pending:
                 f.cancel()
+
+
+def _drain(pending: deque[tuple[T, Any]]) -> Iterator[tuple[T, Any]]:
+    """Each pending ``(item, future)`` as ``(item, result)``, in order; raises the first error."""
+    while pending:
+        done, future = pending.popleft()
+        yield done, future.result()
