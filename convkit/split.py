@@ -23,29 +23,17 @@ Token accounting: a turn costs ``counts[i] + turn_overhead``; a segment costs ``
 
 from __future__ import annotations
 
-import os
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ._backend import load
 from .errors import ConfigError
 from .model import ASSISTANT, USER, Conversation
 
-# The one place the backend is chosen. CONVKIT_PUREPYTHON=1 forces the twin (as msgpack's
-# MSGPACK_PUREPYTHON does); otherwise the twin is used only when the extension is not built.
-if os.environ.get("CONVKIT_PUREPYTHON", "") not in ("", "0"):
-    from ._fastsplit_py import plan
-
-    BACKEND = "python"
-else:
-    try:
-        from ._fastsplit import plan
-
-        BACKEND = "cython"
-    except ImportError:
-        from ._fastsplit_py import plan
-
-        BACKEND = "python"
+# The one place the core is chosen (see convkit/_backend.py).
+_core, BACKEND = load("._fastsplit", "._fastsplit_py")
+plan = _core.plan
 
 __all__ = [
     "BACKEND",

@@ -16,11 +16,10 @@ Any mismatch disables the fast engine (with the reason) instead of producing dif
 """
 from __future__ import annotations
 
-import os
-
 import selectolax
 import selectolax.lexbor as _selectolax_lexbor
 
+from .._backend import pure_python
 from ._lexbor import parse
 
 __all__ = [
@@ -64,7 +63,7 @@ UNAVAILABLE_REASON: str | None = None
 
 def _enable() -> None:
     global AVAILABLE, UNAVAILABLE_REASON, _convert
-    if os.environ.get("CONVKIT_PUREPYTHON", "") not in ("", "0"):
+    if pure_python():
         UNAVAILABLE_REASON = "CONVKIT_PUREPYTHON is set"
         return
     try:
