@@ -25,7 +25,7 @@ from .formats import get_format
 from .io import BadRecord, RawRecord, RecordWriter, display_name, dumps, iter_inputs, write_json
 from .options import Options
 from .parallel import ordered_map, overlapped_map
-from .process import Item, finish_batch, init_worker, prepare_batch, reject_line, run_batch
+from .process import Item, finish_batches, init_worker, prepare_batch, reject_line, run_batch
 from .stats import Stats
 
 
@@ -151,11 +151,11 @@ def _run(
         stream = reader.read_stream(counted) if reader.stateful else counted
         batches = _batches(stream, options.batch_size)
         if workers == 1 and options.max_tokens is not None:
-            # One process: the tokenizer's threads count the kept text of one batch while
-            # this thread converts the next one.
+            # One process: the tokenizer's threads count the kept text of earlier batches,
+            # in few large calls, while this thread converts the next ones.
             results = overlapped_map(
                 prepare_batch,
-                finish_batch,
+                finish_batches,
                 batches,
                 initializer=init_worker,
                 initargs=(options, False),

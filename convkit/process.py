@@ -131,28 +131,43 @@ class Worker:
         return Prepared(items, pending, stats)
 
     def finish(self, prepared: Prepared) -> tuple[list[Item], Stats]:
-        """The second half of :meth:`run`: tokenise, split, serialise. It touches nothing that
-        :meth:`prepare` uses, so the two may run on two threads, one batch apart: the
-        tokenizer releases the GIL while the next batch is converted."""
-        items, pending, stats = prepared.items, prepared.pending, prepared.stats
-        clock = time.perf_counter
-        if self.counter is None:
-            t0 = clock()
-            for item, kept in pending:
-                self._emit(item, [kept], None, stats)
-            stats.seconds["write"] += clock() - t0
-        else:
-            self._split_all(pending, stats)
-        for item in items:
-            stats.segments += item.segments
-            stats.turns_out += item.turns
-            stats.tokens_out += item.tokens
-            # Records go back only inside reject lines: the main process still holds the batch
-            # it sent, and pickling every record back would double the traffic between processes.
-            item.record = None
-            item.raw = b""
-            item.raw_cache = None
-        return items, stats
+        """The second half of :meth:`run`: tokenise, split, serialise."""
+        return self.finish_many([prepared])[0]
+
+    def finish_many(self, prepared: list[Prepared]) -> list[tuple[list[Item], Stats]]:
+        """:meth:`finish` of several batches, their kept text counted in one tokenizer call.
+        It touches nothing that :meth:`prepare` uses, so the two may run on two threads: the
+        tokenizer releases the GIL while later batches are converted."""
+        counts: list[int] = []
+        if self.counter is not None and prepared:
+            t0 = time.perf_counter()
+            counts = self.counter.count(
+                [t.content for p in prepared for _, kept in p.pending for t in kept.turns]
+            )
+            prepared[0].stats.seconds["tokenize"] += time.perf_counter() - t0
+        at = 0
+        done = []
+        for p in prepared:
+            items, pending, stats = p.items, p.pending, p.stats
+            if self.counter is None:
+                t0 = time.perf_counter()
+                for item, kept in pending:
+                    self._emit(item, [kept], None, stats)
+                stats.seconds["write"] += time.perf_counter() - t0
+            else:
+                at = self._split_all(pending, counts, at, stats)
+            for item in items:
+                stats.segments += item.segments
+                stats.turns_out += item.turns
+                stats.tokens_out += item.tokens
+                # Records go back only inside reject lines: the main process still holds the
+                # batch it sent, and pickling every record back would double the traffic
+                # between processes.
+                item.record = None
+                item.raw = b""
+                item.raw_cache = None
+            done.append((items, stats))
+        return done
 
     # ------------------------------------------------------------------ steps
 
@@ -177,17 +192,14 @@ class Worker:
                 turn.content = html_to_markdown(turn.content, engine=engine)
                 stats.html_turns += 1
 
-    def _split_all(self, pending: list[tuple[Item, Conversation]], stats: Stats) -> None:
+    def _split_all(
+        self, pending: list[tuple[Item, Conversation]], counts: list[int], at: int, stats: Stats
+    ) -> int:
+        """Split and serialise the kept conversations, whose turns' token counts start at
+        ``counts[at]``; returns where the next batch's start."""
         from .split import split_conversation
 
-        assert self.counter is not None
         clock = time.perf_counter
-        t0 = clock()
-        texts = [t.content for _, kept in pending for t in kept.turns]
-        counts = self.counter.count(texts)
-        t1 = clock()
-        stats.seconds["tokenize"] += t1 - t0
-        at = 0
         opts = self.options
         for item, kept in pending:
             n = len(kept.turns)
@@ -223,6 +235,7 @@ class Worker:
                 )
             self._emit(item, result.segments, result.segment_tokens, stats)
             stats.seconds["write"] += clock() - t2
+        return at
 
     def _emit(
         self, item: Item, segments: list[Conversation], tokens: list[int] | None, stats: Stats
@@ -408,5 +421,5 @@ def prepare_batch(batch: list[RawRecord | BadRecord]) -> Prepared:
     return _the_worker().prepare(batch)
 
 
-def finish_batch(prepared: Prepared) -> tuple[list[Item], Stats]:
-    return _the_worker().finish(prepared)
+def finish_batches(prepared: list[Prepared]) -> list[tuple[list[Item], Stats]]:
+    return _the_worker().finish_many(prepared)

@@ -67,6 +67,11 @@ def test_an_error_computed_here_propagates():
         list(ordered_map(boom, range(3), workers=1))
 
 
+def each(f):
+    """A second stage for overlapped_map from a function of one item."""
+    return lambda group: [f(m) for m in group]
+
+
 def test_overlapped_map_keeps_the_order_and_runs_the_second_stage_on_another_thread():
     import threading
 
@@ -77,9 +82,30 @@ def test_overlapped_map_keeps_the_order_and_runs_the_second_stage_on_another_thr
         seen.append(threading.get_ident())
         return x + 1
 
-    got = list(overlapped_map(lambda x: x * 10, second, range(5)))
+    got = list(overlapped_map(lambda x: x * 10, each(second), range(5)))
     assert got == [(i, i * 10 + 1) for i in range(5)]
     assert here not in seen and len(set(seen)) == 1
+
+
+def test_overlapped_map_hands_the_second_stage_what_queued_up_at_most_ahead_items():
+    import threading
+
+    go = threading.Event()
+    groups: list[list[int]] = []
+
+    def first(x: int) -> int:
+        if x == 3:
+            go.set()  # the first group ends only once items 1, 2 and 3 have queued
+        return x
+
+    def second(group: list[int]) -> list[int]:
+        groups.append(group)
+        assert go.wait(10)
+        return [m * 2 for m in group]
+
+    got = list(overlapped_map(first, second, range(5), ahead=3))
+    assert got == [(i, i * 2) for i in range(5)]
+    assert groups == [[0], [1, 2, 3], [4]]
 
 
 def test_overlapped_map_raises_errors_of_either_stage_in_order():
@@ -90,7 +116,7 @@ def test_overlapped_map_raises_errors_of_either_stage_in_order():
 
     out = []
     with pytest.raises(ValueError, match=r"^second failed on 20$"):
-        for item, r in overlapped_map(lambda x: x * 10, second, range(5)):
+        for item, r in overlapped_map(lambda x: x * 10, each(second), range(5), ahead=1):
             out.append((item, r))
     assert out == [(0, 0), (1, 10)]
 
@@ -101,9 +127,9 @@ def test_overlapped_map_raises_errors_of_either_stage_in_order():
 
     out = []
     with pytest.raises(KeyError):
-        for item, _ in overlapped_map(first, lambda m: m, range(5)):
+        for item, _ in overlapped_map(first, each(lambda m: m), range(5)):
             out.append(item)
-    assert out == [0, 1, 2]  # item 2, pending when item 3's first stage failed, came first
+    assert out == [0, 1, 2]  # the items before item 3, still queued when it failed, came first
 
 
 def test_overlapped_map_raises_the_earlier_items_error_first():
@@ -119,7 +145,7 @@ def test_overlapped_map_raises_the_earlier_items_error_first():
 
     out = []
     with pytest.raises(ValueError, match=r"^second failed on 1$"):
-        for item, _ in overlapped_map(first, second, range(5)):
+        for item, _ in overlapped_map(first, each(second), range(5)):
             out.append(item)
     assert out == [0]
 
