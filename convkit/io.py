@@ -30,6 +30,7 @@ _T = TypeVar("_T", bound="Transactional")
 _decoder = json.JSONDecoder()
 _WS = " \t\n\r"
 _BWS = b" \t\n\r"
+_BWS_CODES = frozenset(_BWS)
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -179,8 +180,8 @@ def _read_lines(
             lineno += 1
             start = offset
             offset += len(line) + 1
-            if not line.strip(_BWS):
-                continue
+            if not line or (line[0] in _BWS_CODES and not line.strip(_BWS)):
+                continue  # a blank line (tested without copying a line that starts with "{")
             try:
                 value = _loads(line, name, start)
             except (json.JSONDecodeError, InputError) as e:

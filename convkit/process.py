@@ -96,38 +96,48 @@ class Worker:
         # A stateful reader has already read the records in the main process (see pipeline).
         stream = batch if self.reader.stateful else list(self.reader.read_stream(batch))
         stats.seconds["read"] += clock() - t0
+        stats.conversations_in += len(stream)
+        convert = None if self.options.html == "never" else self._convert
+        apply = self.chain.apply
+        keys = self.dedup.keys if self.dedup.filters else None
+        converting = filtering = 0.0
         for got in stream:
-            stats.conversations_in += 1
-            if isinstance(got, BadRecord):
-                items.append(self._bad_record(got, stats))
-                continue
-            if isinstance(got, Rejection):
-                items.append(self._rejection(got, stats))
-                continue
+            if got.__class__ is not Conversation:
+                if isinstance(got, BadRecord):
+                    items.append(self._bad_record(got, stats))
+                    continue
+                if isinstance(got, Rejection):
+                    items.append(self._rejection(got, stats))
+                    continue
             conv: Conversation = got
             item = Item(conv.id, source=conv.source, record=conv.raw, raw_cache=cache)
             items.append(item)
             t0 = clock()
             try:
-                self._convert(conv, stats)
-                t1 = clock()
-                stats.seconds["convert"] += t1 - t0
-                outcome = self.chain.apply(conv)
+                if convert is not None:
+                    convert(conv, stats)
+                    t1 = clock()
+                    converting += t1 - t0
+                    t0 = t1
+                outcome = apply(conv)
             except InputError as e:  # markup FastChat's converter cannot take (compat mode)
                 self._reject(item, "html_parse_error", e.reason, stats)
                 continue
             except Exception as e:  # noqa: BLE001 - one bad record must not stop a 90k-record run
                 self._reject(item, "processing_error", f"{type(e).__name__}: {e}", stats)
                 continue
-            stats.seconds["filter"] += clock() - t1
-            if outcome.conv is None:
+            filtering += clock() - t0
+            kept = outcome.conv
+            if kept is None:
                 self._reject(item, outcome.reason, outcome.detail, stats)
                 continue
             for part in outcome.parts:
                 self._reject_part(item, conv, part.start, part.end, part.reason, None, stats)
-            kept = outcome.conv
-            item.keys = self.dedup.keys(kept)
+            if keys is not None:
+                item.keys = keys(kept)
             pending.append((item, kept))
+        stats.seconds["convert"] += converting
+        stats.seconds["filter"] += filtering
         return Prepared(items, pending, stats)
 
     def finish(self, prepared: Prepared) -> tuple[list[Item], Stats]:

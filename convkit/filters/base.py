@@ -187,8 +187,11 @@ def all_reasons() -> dict[str, str]:
 
 def prompt_length(conv: Conversation) -> int:
     """How many leading system turns (the system prompt) ``conv`` has."""
+    turns = conv.turns
+    if not turns or turns[0].role != SYSTEM:
+        return 0
     n = 0
-    for t in conv.turns:
+    for t in turns:
         if t.role != SYSTEM:
             break
         n += 1
@@ -219,7 +222,7 @@ class FilterStats(Counter[str]):
         return out
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Outcome:
     """What the filters made of one conversation.
 
@@ -287,6 +290,7 @@ class FilterChain:
                     f"filter {f.name!r} keeps state across conversations; run it with Dedup "
                     "in the main process, not in a FilterChain"
                 )
+        self._steps = tuple(_step(f) for f in self.filters)
         self.stats = FilterStats()
 
     @classmethod
@@ -297,35 +301,49 @@ class FilterChain:
 
     def apply(self, conv: Conversation) -> Outcome:
         """Filter one conversation; ``conv`` itself is never modified."""
-        self.stats["total"] += 1
-        if not self.filters:
-            turns = conv.turns
-            if not turns or (turns[-1].role == SYSTEM and len(turns) == prompt_length(conv)):
-                return self._drop(NO_TURNS_LEFT, None, [])
-            self.stats["kept"] += 1
-            return Outcome(conv, None, ())
+        stats = self.stats
+        stats["total"] += 1
         current = conv
-        origin = list(range(len(conv.turns)))  # position now -> position on arrival
+        # Built at the first trim: most conversations pass every filter untouched.
+        origin: list[int] | None = None  # position now -> position on arrival
         parts: list[Part] = []
-        for f in self.filters:
-            verdict = f.apply(current)
-            if isinstance(verdict, Drop):
-                return self._drop(verdict.reason, verdict.detail, parts)
-            if isinstance(verdict, Trim) and verdict.parts:
-                removed = _checked_removal(f, verdict.parts, len(current.turns))
-                for p in verdict.parts:
-                    for s, e in _runs([origin[i] for i in range(p.start, p.end)]):
-                        parts.append(Part(s, e, p.reason))
-                keep = [i for i in range(len(current.turns)) if i not in removed]
-                current = current.with_turns([current.turns[i] for i in keep])
-                origin = [origin[i] for i in keep]
-        if len(current.turns) == prompt_length(current):
+        for kind, call, f in self._steps:
+            if kind == _CHECK:
+                reason = call(current)
+                if reason is None:
+                    continue
+                return self._drop(reason, None, parts)
+            if kind == _TRIM:
+                trimmed = call(current)
+                if not trimmed:
+                    continue
+            else:
+                verdict = call(current)
+                if isinstance(verdict, Drop):
+                    return self._drop(verdict.reason, verdict.detail, parts)
+                if not isinstance(verdict, Trim) or not verdict.parts:
+                    continue
+                trimmed = verdict.parts
+            turns = current.turns
+            removed = _checked_removal(f, trimmed, len(turns))
+            if origin is None:
+                origin = list(range(len(turns)))
+            for p in trimmed:
+                for s, e in _runs([origin[i] for i in range(p.start, p.end)]):
+                    parts.append(Part(s, e, p.reason))
+            keep = [i for i in range(len(turns)) if i not in removed]
+            current = current.with_turns([turns[i] for i in keep])
+            origin = [origin[i] for i in keep]
+        turns = current.turns
+        if not turns or (turns[-1].role == SYSTEM and len(turns) == prompt_length(current)):
             # Reached only when too_few_turns and too_short are off: never keep an empty one.
             return self._drop(NO_TURNS_LEFT, None, parts)
+        stats["kept"] += 1
+        if not parts:
+            return Outcome(current, None, ())
         merged = _merge_parts(parts)
-        self.stats["kept"] += 1
         for p in merged:
-            self.stats[f"trimmed_{p.reason}"] += p.end - p.start
+            stats[f"trimmed_{p.reason}"] += p.end - p.start
         return Outcome(current, None, merged)
 
     def _drop(self, reason: str, detail: str | None, parts: list[Part]) -> Outcome:
@@ -340,6 +358,20 @@ class FilterChain:
 
     def __repr__(self) -> str:
         return f"FilterChain({list(self.filters)!r})"
+
+
+_CHECK, _TRIM, _APPLY = 0, 1, 2  # compared with ==: a pickled chain carries copies
+
+
+def _step(f: Filter) -> tuple[int, Any, Filter]:
+    """How the chain calls ``f``: its ``check`` or ``trim`` directly when it keeps the base
+    class's ``apply`` (saving a call and a verdict object per filter and conversation)."""
+    apply = type(f).apply
+    if isinstance(f, DropFilter) and apply is DropFilter.apply:
+        return _CHECK, f.check, f
+    if isinstance(f, TrimFilter) and apply is TrimFilter.apply:
+        return _TRIM, f.trim, f
+    return _APPLY, f.apply, f
 
 
 def _checked_removal(f: Filter, parts: Sequence[Part], n: int) -> set[int]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, ClassVar
 
-from ..model import USER, Conversation
+from ..model import USER, Conversation, Turn
 from .base import DropFilter, Part, TrimFilter, prompt_length, register
 
 if TYPE_CHECKING:
@@ -36,8 +36,15 @@ class _CutBefore(TrimFilter):
     def bad(self, content: str) -> bool:
         raise NotImplementedError
 
+    def all_good(self, turns: list[Turn]) -> bool:
+        """No turn is bad (the common case, checked without a call per turn where possible)."""
+        bad = self.bad
+        return not any(bad(t.content) for t in turns)
+
     def trim(self, conv: Conversation) -> list[Part]:
         turns = conv.turns
+        if self.all_good(turns):
+            return []
         prompt = prompt_length(conv)
         parts: list[Part] = []
         started = False  # a good user turn came before: the exchanges have begun
@@ -68,6 +75,13 @@ class EmptyTurn(_CutBefore):
 
     def bad(self, content: str) -> bool:
         return not content or content.isspace()  # isspace stops at the first other character
+
+    def all_good(self, turns: list[Turn]) -> bool:
+        for t in turns:
+            c = t.content
+            if not c or c.isspace():
+                return False
+        return True
 
 
 @register

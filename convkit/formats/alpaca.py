@@ -31,8 +31,8 @@ from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 from ..model import ASSISTANT, SYSTEM, USER, Conversation, Source, Turn
-from ._common import expect, opt_str, other_fields, req_str, with_provenance
-from .base import Format, Option, RecordRejected, register
+from ._common import expect, opt_str, req_str, with_provenance
+from .base import PROVENANCE_KEY, Format, Option, RecordRejected, register
 from .sharegpt import record_id, require_object
 
 _STANFORD_INPUT = (
@@ -126,16 +126,28 @@ class Alpaca(Format):
         return None
 
     def read(self, record: Any, source: Source) -> Iterator[Conversation]:
-        record = require_object(record)
+        # The common record (an object of strings) takes the fast checks; anything else goes
+        # through the helpers, which word the error.
+        if type(record) is not dict:
+            record = require_object(record)
         rid = record_id(record, source)
-        instruction = req_str(record, self.instruction_key)
-        inp = opt_str(record, self.input_key)
-        output = req_str(record, self.output_key)
+        get = record.get
+        instruction = get(self.instruction_key)
+        if type(instruction) is not str:
+            instruction = req_str(record, self.instruction_key)
+        inp = get(self.input_key)
+        if type(inp) is not str:
+            inp = opt_str(record, self.input_key)
+        output = get(self.output_key)
+        if type(output) is not str:
+            output = req_str(record, self.output_key)
         turns: list[Turn] = []
-        system = opt_str(record, "system")
+        system = get("system")
+        if system is not None and type(system) is not str:
+            system = opt_str(record, "system")
         if system:
             turns.append(Turn(SYSTEM, system))
-        history = record.get("history")
+        history = get("history")
         if history is not None:
             turns.extend(_history(history))
         template = self.opt["prompt_template"]
@@ -146,7 +158,11 @@ class Alpaca(Format):
             used = self._used = frozenset(
                 ("id", self.instruction_key, self.input_key, self.output_key, "system", "history")
             )
-        meta = with_provenance(other_fields(record, used), self.name, prompt_template=template)
+        meta = {k: v for k, v in record.items() if k not in used}
+        if PROVENANCE_KEY in meta:
+            meta = with_provenance(meta, self.name, prompt_template=template)
+        else:
+            meta[PROVENANCE_KEY] = {"reader": self.name, "prompt_template": template}
         yield Conversation(rid, turns, meta, source, record)
 
     _used: frozenset[str] | None = None  # the fields read (the rest go to the metadata)

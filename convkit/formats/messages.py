@@ -122,7 +122,10 @@ class Messages(Format):
 
     def write(self, conv: Conversation) -> dict[str, Any]:
         out: dict[str, Any] = {"id": conv.id}
-        out["messages"] = [message_dict(t) for t in conv.turns]
+        out["messages"] = [
+            message_dict(t) if t.meta else {"role": t.role, "content": t.content}
+            for t in conv.turns
+        ]
         for k, v in conv.meta.items():
             if k not in out:
                 out[k] = v

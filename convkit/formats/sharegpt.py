@@ -17,6 +17,8 @@ _PLAIN_ROLES = {name: role for name, role in SHAREGPT_ROLES.items() if SHAREGPT_
 def record_id(record: dict[str, Any], source: Source) -> str:
     """The record's id as a string; a record without one gets ``<file>#<index>``."""
     rid = record.get("id")
+    if type(rid) is str and rid:
+        return rid
     if rid is None or rid == "":
         return f"{source.file}#{source.index}"
     if isinstance(rid, (str, int)) and not isinstance(rid, bool):
