@@ -169,12 +169,11 @@ def _run(
                 initargs=(options, workers > 1),
                 local_initargs=(options, False),
             )
-        for batch, (items, batch_stats) in results:
-            total.merge(batch_stats)
+        for batch, done in results:
+            total.merge(done.stats)
             t0 = time.perf_counter()
-            lines: list[bytes] = []
-            rejected: list[bytes] = []
-            for item in items:
+            lines, rejected = done.lines, done.rejects
+            for item in done.items:  # only with dedup filters (see process.Done)
                 if item.rejected is None:
                     _dedup(item, batch, dedup, total)
                 if item.lines:

@@ -50,6 +50,19 @@ class Item:
 
 
 @dataclass(slots=True)
+class Done:
+    """A finished batch. Without dedup filters nothing the main process does can change a
+    conversation's fate, so the worker hands back the batch's output lines and rejects lines,
+    in order, and no items; with them, ``items`` go back (``lines`` and ``rejects`` empty) for
+    the dedup check, which must see conversations in input order across batches."""
+
+    items: list[Item]
+    stats: Stats
+    lines: list[bytes]
+    rejects: list[bytes]
+
+
+@dataclass(slots=True)
 class Prepared:
     """A batch after :meth:`Worker.prepare`: read, converted, filtered; not yet tokenised."""
 
@@ -80,7 +93,7 @@ class Worker:
 
     # ------------------------------------------------------------------ one batch
 
-    def run(self, batch: list[Any]) -> tuple[list[Item], Stats]:
+    def run(self, batch: list[Any]) -> Done:
         """Process a batch of raw records (or, for a stateful reader, of what the main
         process already read from them: conversations and rejections), in order."""
         return self.finish(self.prepare(batch))
@@ -140,11 +153,11 @@ class Worker:
         stats.seconds["filter"] += filtering
         return Prepared(items, pending, stats)
 
-    def finish(self, prepared: Prepared) -> tuple[list[Item], Stats]:
+    def finish(self, prepared: Prepared) -> Done:
         """The second half of :meth:`run`: tokenise, split, serialise."""
         return self.finish_many([prepared])[0]
 
-    def finish_many(self, prepared: list[Prepared]) -> list[tuple[list[Item], Stats]]:
+    def finish_many(self, prepared: list[Prepared]) -> list[Done]:
         """:meth:`finish` of several batches, their kept text counted in one tokenizer call.
         It touches nothing that :meth:`prepare` uses, so the two may run on two threads: the
         tokenizer releases the GIL while later batches are converted."""
@@ -166,17 +179,27 @@ class Worker:
                 stats.seconds["write"] += time.perf_counter() - t0
             else:
                 at = self._split_all(pending, counts, at, stats)
+            if self.dedup.filters:
+                for item in items:
+                    # Records go back only inside reject lines: the main process still holds
+                    # the batch it sent, and pickling every record back would double the
+                    # traffic between processes.
+                    item.record = None
+                    item.raw = b""
+                    item.raw_cache = None
+                done.append(Done(items, stats, [], []))
+                continue
+            lines: list[bytes] = []
+            rejects: list[bytes] = []
+            written = 0
             for item in items:
-                stats.segments += item.segments
-                stats.turns_out += item.turns
-                stats.tokens_out += item.tokens
-                # Records go back only inside reject lines: the main process still holds the
-                # batch it sent, and pickling every record back would double the traffic
-                # between processes.
-                item.record = None
-                item.raw = b""
-                item.raw_cache = None
-            done.append((items, stats))
+                if item.lines:
+                    written += 1
+                    lines += item.lines
+                if item.rejects:
+                    rejects += item.rejects
+            stats.conversations_out += written
+            done.append(Done([], stats, lines, rejects))
         return done
 
     # ------------------------------------------------------------------ steps
@@ -267,6 +290,9 @@ class Worker:
             e = refused[-1][1]
             self._reject(item, e.reason, e.message, stats)
             return
+        stats.segments += item.segments
+        stats.turns_out += item.turns
+        stats.tokens_out += item.tokens
         for seg, e in refused:
             self._reject_part(item, seg, 0, len(seg.turns), e.reason, e.message, stats)
 
@@ -423,7 +449,7 @@ def _the_worker() -> Worker:
     return _worker
 
 
-def run_batch(batch: list[RawRecord | BadRecord]) -> tuple[list[Item], Stats]:
+def run_batch(batch: list[RawRecord | BadRecord]) -> Done:
     return _the_worker().run(batch)
 
 
@@ -431,5 +457,5 @@ def prepare_batch(batch: list[RawRecord | BadRecord]) -> Prepared:
     return _the_worker().prepare(batch)
 
 
-def finish_batches(prepared: list[Prepared]) -> list[tuple[list[Item], Stats]]:
+def finish_batches(prepared: list[Prepared]) -> list[Done]:
     return _the_worker().finish_many(prepared)
