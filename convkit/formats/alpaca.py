@@ -27,7 +27,7 @@ reader joined the two cannot be undone reliably.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from ..model import ASSISTANT, SYSTEM, USER, Conversation, Source, Turn
@@ -125,7 +125,7 @@ class Alpaca(Format):
             return self.recognises
         return None
 
-    def read(self, record: Any, source: Source) -> Iterator[Conversation]:
+    def read_one(self, record: Any, source: Source) -> Conversation:
         # The common record (an object of strings) takes the fast checks; anything else goes
         # through the helpers, which word the error.
         if type(record) is not dict:
@@ -163,7 +163,7 @@ class Alpaca(Format):
             meta = with_provenance(meta, self.name, prompt_template=template)
         else:
             meta[PROVENANCE_KEY] = {"reader": self.name, "prompt_template": template}
-        yield Conversation(rid, turns, meta, source, record)
+        return Conversation(rid, turns, meta, source, record)
 
     _used: frozenset[str] | None = None  # the fields read (the rest go to the metadata)
 

@@ -211,8 +211,16 @@ class Format:
         """Conversations made from one raw record; raise :class:`RecordRejected` for a bad one.
 
         Readers that make many conversations from one record may yield a :class:`Rejection` for
-        a bad part and go on.
+        a bad part and go on. A reader that makes exactly one implements :meth:`read_one`
+        instead, and this returns it.
         """
+        if type(self).read_one is Format.read_one:
+            raise ConfigError(f"format {self.name!r} cannot be read")
+        return iter((self.read_one(record, source),))
+
+    def read_one(self, record: Any, source: Source) -> Conversation:
+        """The one conversation of a record, for readers that make exactly one: the stream
+        then calls it without a generator per record."""
         raise ConfigError(f"format {self.name!r} cannot be read")
 
     def read_stream(self, records: Iterable[Any]) -> Iterator[Any]:
@@ -221,6 +229,7 @@ class Format:
         Items that are not raw records (``BadRecord`` from a reader run with ``on_error='skip'``)
         are passed through in place, so that the caller sees everything in input order.
         """
+        one = None if type(self).read_one is Format.read_one else self.read_one
         for rec in records:
             value = getattr(rec, "value", _MISSING)
             if value is _MISSING:
@@ -228,9 +237,15 @@ class Format:
                 continue
             source = Source(rec.file, rec.index, rec.line)
             try:
-                yield from self.read(value, source)
+                if one is not None:
+                    conv = one(value, source)
+                else:
+                    yield from self.read(value, source)
+                    continue
             except RecordRejected as e:
                 yield Rejection.of(e, source, value)
+                continue
+            yield conv
 
     # ------------------------------------------------------------------ writing
 
@@ -250,7 +265,11 @@ class Format:
 
     @classmethod
     def can_read(cls) -> bool:
-        return cls.read is not Format.read or cls.read_stream is not Format.read_stream
+        return (
+            cls.read is not Format.read
+            or cls.read_one is not Format.read_one
+            or cls.read_stream is not Format.read_stream
+        )
 
     @classmethod
     def can_write(cls) -> bool:

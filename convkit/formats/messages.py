@@ -15,7 +15,6 @@ step changed the text, the new text becomes one text part followed by the non-te
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from ..model import ROLES, SYSTEM, TOOL, Conversation, Source, Turn
@@ -62,7 +61,7 @@ class Messages(Format):
     def recognise(self, record: Any) -> str | None:
         return self.recognises if self.detect(record) else None
 
-    def read(self, record: Any, source: Source) -> Iterator[Conversation]:
+    def read_one(self, record: Any, source: Source) -> Conversation:
         record = require_object(record)
         rid = record_id(record, source)
         msgs = record.get("messages")
@@ -118,7 +117,7 @@ class Messages(Format):
                 )
             turns.append(Turn(role, content, extra or None))
         meta = {k: v for k, v in record.items() if k not in ("id", "messages")}
-        yield Conversation(rid, turns, meta, source, record)
+        return Conversation(rid, turns, meta, source, record)
 
     def write(self, conv: Conversation) -> dict[str, Any]:
         out: dict[str, Any] = {"id": conv.id}

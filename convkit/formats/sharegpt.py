@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from ..model import SHAREGPT_NAMES, SHAREGPT_ROLES, Conversation, Source, Turn
 from ._common import req_list, req_obj, req_str
 from .base import Format, RecordRejected, register, type_name
-
 
 # Speakers whose role's ShareGPT name is the speaker itself: no metadata to keep.
 _PLAIN_ROLES = {name: role for name, role in SHAREGPT_ROLES.items() if SHAREGPT_NAMES[role] == name}
@@ -47,7 +45,7 @@ class ShareGPT(Format):
             and all(isinstance(t, dict) and "from" in t for t in record["conversations"][:1])
         )
 
-    def read(self, record: Any, source: Source) -> Iterator[Conversation]:
+    def read_one(self, record: Any, source: Source) -> Conversation:
         record = require_object(record)
         rid = record_id(record, source)
         turns_in = req_list(record, "conversations")
@@ -78,7 +76,7 @@ class ShareGPT(Format):
                 meta = {**(meta or {}), **extra}
             turns.append(Turn(role, value, meta))
         meta = {k: v for k, v in record.items() if k not in ("id", "conversations")}
-        yield Conversation(rid, turns, meta, source, record)
+        return Conversation(rid, turns, meta, source, record)
 
     def write(self, conv: Conversation) -> dict[str, Any]:
         out: dict[str, Any] = {"id": conv.id}
