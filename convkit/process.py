@@ -199,14 +199,20 @@ class Worker:
         done = []
         for p in prepared:
             items, pending, stats = p.items, p.pending, p.stats
+            packed = not self.dedup.filters
+            lines: list[bytes] = []
+            written = 0
             if self.counter is None:
                 t0 = time.perf_counter()
-                for item, kept in pending:
-                    self._emit(item, [kept], None, stats)
+                if packed:
+                    written = self._write_whole(pending, lines, stats)
+                else:
+                    for item, kept in pending:
+                        self._emit(item, [kept], None, stats)
                 stats.seconds["write"] += time.perf_counter() - t0
             else:
                 at = self._split_all(pending, counts, at, stats)
-            if self.dedup.filters:
+            if not packed:
                 for item in items:
                     # Records go back only inside reject lines: the main process still holds
                     # the batch it sent, and pickling every record back would double the
@@ -216,11 +222,9 @@ class Worker:
                     item.raw_cache = None
                 done.append(Done(items, stats, [], []))
                 continue
-            lines: list[bytes] = []
             rejects: list[bytes] = []
-            written = 0
             for item in items:
-                if item.lines:
+                if item.lines:  # split segments (whole conversations are in lines already)
                     written += 1
                     lines += item.lines
                 if item.rejects:
@@ -296,6 +300,26 @@ class Worker:
             self._emit(item, result.segments, result.segment_tokens, stats)
             stats.seconds["write"] += clock() - t2
         return at
+
+    def _write_whole(
+        self, pending: list[tuple[Item, Conversation]], lines: list[bytes], stats: Stats
+    ) -> int:
+        """:meth:`_emit` of unsplit conversations straight into the batch's ``lines`` (no dedup
+        follows, so no item needs its own); returns how many were written."""
+        write = self.writer.write
+        written = turns = 0
+        for item, kept in pending:
+            try:
+                record = write(kept)
+            except RecordRejected as e:  # the output format cannot hold it (alpaca, say)
+                self._reject(item, e.reason, e.message, stats)
+                continue
+            lines.append(dumps(record))
+            written += 1
+            turns += len(kept.turns)
+        stats.segments += written
+        stats.turns_out += turns
+        return written
 
     def _emit(
         self, item: Item, segments: list[Conversation], tokens: list[int] | None, stats: Stats

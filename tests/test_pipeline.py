@@ -469,3 +469,77 @@ def test_collector_thresholds_are_raised_during_a_run_and_restored_after(tmp_pat
     with pytest.raises(InputError), pipeline.rare_gc_passes():
         raise InputError("boom")
     assert gc.get_threshold() == before
+
+
+@pytest.mark.parametrize("max_tokens", [None, 64])
+def test_without_dedup_filters_the_output_rejects_and_stats_match_the_per_item_path(
+    tmp_path, max_tokens
+):
+    # Without dedup filters a worker hands back whole batches of lines (process.Done); with
+    # them, items go back one by one. On input without duplicates both must write the same.
+    def records(k):
+        return [
+            sg(f"one{k}", ("human", f"First question {k}"), ("gpt", f"First answer {k}")),
+            sg(
+                f"lead{k}", ("gpt", "Hello, can I help?"), ("human", f"Colour {k}?"), ("gpt", "Red")
+            ),
+            sg(
+                f"two{k}",
+                ("human", f"Question one {k}"),
+                ("gpt", "Answer one"),
+                ("human", f"Question two {k}"),
+                ("gpt", "Answer two " * 40),
+            ),
+            sg(
+                f"three{k}",
+                ("human", f"Q1 {k}"),
+                ("gpt", "A1"),
+                ("human", "Q2"),
+                ("gpt", "A2"),
+                ("human", "Q3"),
+                ("gpt", "Answer three " * 7),
+            ),
+            sg(f"alone{k}", ("human", f"Nobody answers {k}")),
+            {"id": f"broken{k}", "conversations": "not a list"},
+        ]
+
+    src = write_json(tmp_path, records(0) + records(1) + records(2))
+    blobs = {}
+    for dedup in (True, False):
+        disabled = frozenset() if dedup else frozenset({"duplicate_id", "duplicate_content"})
+        out, rej, st = tmp_path / f"o{dedup}.jsonl", tmp_path / f"r{dedup}.jsonl", tmp_path / "s"
+        result = convert(
+            src,
+            out,
+            rejects=rej,
+            stats=st,
+            output_format="alpaca",
+            batch_size=4,
+            filters=FilterConfig(disabled=disabled, min_chars=0),
+            tokenizer=TOKENIZER if max_tokens else None,
+            max_tokens=max_tokens,
+        )
+        stats = json.loads(st.read_text())
+        del stats["seconds"], stats["options"]
+        blobs[dedup] = (out.read_bytes(), rej.read_bytes(), stats, result.stats.balanced)
+    assert blobs[True] == blobs[False]
+    out, rej, stats, balanced = blobs[False]
+    assert balanced
+    split = max_tokens is not None
+    ids = [json.loads(x)["id"] for x in out.splitlines()]
+    per_input = ["one{}_0", "lead{}_0", "two{}_0", "three{}_1"] if split else ["one{}", "lead{}"]
+    assert ids == [name.format(k) for k in range(3) for name in per_input]
+    reasons = [(r["id"], r["reason"], r["scope"]) for r in map(json.loads, rej.splitlines())]
+    assert reasons[:5] == [
+        ("lead0", "leading_non_user", "turns"),
+        (
+            "two0",
+            "oversize_exchange" if split else "not_single_exchange",
+            "turns" if split else "conversation",
+        ),
+        ("three0", "not_single_exchange", "turns" if split else "conversation"),
+        ("alone0", "too_few_turns", "conversation"),
+        ("broken0", "invalid_record", "record"),
+    ]
+    assert len(reasons) == 15
+    assert (stats["conversations_out"], stats["segments"]) == ((12, 12) if split else (6, 6))
