@@ -48,9 +48,10 @@ _STANFORD_NO_INPUT = (
 
 
 def _default(instruction: str, inp: str) -> str:
-    if not inp.strip():
+    # "not x or x.isspace()" is "not x.strip()" without copying x.
+    if not inp or inp.isspace():
         return instruction
-    if not instruction.strip():
+    if not instruction or instruction.isspace():
         return inp
     return instruction + "\n\n" + inp
 
