@@ -269,7 +269,10 @@ def _build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         default=None,
-        help="processes, this one included (default: all cores; one for inputs under 16 MB)",
+        help=(
+            "processes, this one included (default: all cores; one for inputs under 16 MB, "
+            "and one when splitting on up to four cores)"
+        ),
     )
     g.add_argument(
         "--progress",

@@ -79,13 +79,19 @@ class Options:
 
     def resolved_workers(self, input_bytes: int | None) -> int:
         """Processes to use, this one included: the given number, else all cores for inputs
-        worth it."""
+        worth it (one when splitting on up to four cores)."""
         if self.workers is not None:
             return self.workers
         cores = os.cpu_count() or 1
         # Starting a helper costs about a quarter of a second, and records travel between
         # processes: below about 16 MB one process is done sooner (benchmarks/README.md).
         if input_bytes is not None and input_bytes < 16 << 20:
+            return 1
+        # Splitting, one process's tokenizer counts on a thread per core while its main
+        # thread converts; conversion and filters take about a fifth of the tokenizer's CPU
+        # on ShareGPT page HTML, so one converting thread keeps four cores of tokenizer busy.
+        # Helpers would count on one thread each and send every batch between processes.
+        if self.max_tokens is not None and cores <= 4:
             return 1
         return cores
 

@@ -543,3 +543,21 @@ def test_without_dedup_filters_the_output_rejects_and_stats_match_the_per_item_p
     ]
     assert len(reasons) == 15
     assert (stats["conversations_out"], stats["segments"]) == ((12, 12) if split else (6, 6))
+
+
+@pytest.mark.parametrize(
+    ("cores", "size", "max_tokens", "expected"),
+    [
+        (2, 1 << 20, None, 1),  # a small input: one process
+        (2, 64 << 20, None, 2),  # a big one: every core
+        (2, 64 << 20, 2048, 1),  # splitting on two cores: the tokenizer's threads take both
+        (4, 64 << 20, 2048, 1),
+        (8, 64 << 20, 2048, 8),
+        (8, 64 << 20, None, 8),
+    ],
+)
+def test_the_default_number_of_processes(monkeypatch, cores, size, max_tokens, expected):
+    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    opts = Options(max_tokens=max_tokens, tokenizer=TOKENIZER if max_tokens else None)
+    assert opts.resolved_workers(size) == expected
+    assert Options(workers=3, max_tokens=max_tokens).resolved_workers(size) == 3
