@@ -10,9 +10,10 @@ error, through ``ProcessPoolExecutor``'s broken-pool detection.
 from __future__ import annotations
 
 import multiprocessing as mp
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Generic, TypeVar
 
@@ -118,63 +119,111 @@ def overlapped_map(
     initargs: tuple[Any, ...] = (),
 ) -> Iterator[tuple[T, R]]:
     """``(item, result)`` for each item, in order, in this process: ``first`` on this thread,
-    ``second`` on one background thread, over every item ``first`` has finished since the
-    background thread last started, so ``second`` of earlier items runs while ``first`` of
-    later ones does. ``second`` maps a list of ``first``'s results to as many results.
+    ``second`` on one background thread, which takes every item ``first`` has finished since
+    it last looked, so ``second`` of earlier items runs while ``first`` of later ones does.
+    ``second`` maps a list of ``first``'s results to as many results.
 
     Worth it when ``second`` spends its time outside the GIL (the tokenizer's batched encode,
     whose own threads then share the cores with this thread's HTML conversion). Handing it
-    whatever has queued up, instead of one item at a time, makes its calls few and large:
-    each call of a thread-pooled encoder pays for starting and draining its threads, and 12
-    calls over a corpus cost a quarter more CPU than one. ``first`` runs at most ``ahead``
-    items ahead of ``second``. The earliest error of either stage is raised, after the results
+    whatever has queued up, as soon as it is free, makes its calls few and large and leaves it
+    no idle gap: each call of a thread-pooled encoder pays for starting and draining its
+    threads, and 12 calls over a corpus cost a quarter more CPU than one. At most ``ahead``
+    items wait for ``second``. The earliest error of either stage is raised, after the results
     of the items before its group.
     """
     if initializer is not None:
         initializer(*initargs)
-    waiting: list[tuple[T, M]] = []
-    running: tuple[list[T], Future[list[R]]] | None = None
-    with ThreadPoolExecutor(1, thread_name_prefix="convkit-second") as pool:
-
-        def start() -> tuple[list[T], Future[list[R]]]:
-            group = [item for item, _ in waiting]
-            future = pool.submit(second, [middle for _, middle in waiting])
-            waiting.clear()
-            return group, future
-
-        try:
-            for item in items:
-                try:
-                    middle = first(item)
-                except BaseException:
-                    # Earlier items come first, their errors too.
-                    if running is not None:
-                        yield from _zip_group(*running)
-                        running = None
-                    if waiting:
-                        yield from _zip_group(*start())
-                    raise
-                waiting.append((item, middle))
-                if running is not None and (running[1].done() or len(waiting) >= ahead):
-                    yield from _zip_group(*running)
-                    running = None
-                if running is None:
-                    running = start()
-            if running is not None:
-                yield from _zip_group(*running)
-                running = None
-            if waiting:
-                yield from _zip_group(*start())
-        finally:
-            if running is not None:
-                running[1].cancel()
+    line = _Handoff(second, ahead)
+    try:
+        for item in items:
+            try:
+                middle = first(item)
+            except BaseException:
+                line.close()  # earlier items come first, their errors too
+                yield from line.results(wait=True)
+                raise
+            line.put(item, middle)
+            yield from line.results(wait=False)
+        line.close()
+        yield from line.results(wait=True)
+    finally:
+        line.stop()
 
 
-def _zip_group(group: list[T], future: Future[list[R]]) -> Iterator[tuple[T, R]]:
-    results = future.result()
-    if len(results) != len(group):  # pragma: no cover - a broken second stage
-        raise AssertionError(f"{len(results)} results for {len(group)} items")
-    yield from zip(group, results)
+class _Handoff(Generic[T, M, R]):
+    """The queue between :func:`overlapped_map`'s two stages, and the thread of the second."""
+
+    def __init__(self, second: Callable[[list[M]], list[R]], ahead: int) -> None:
+        self._second = second
+        self._ahead = ahead
+        self._cond = threading.Condition()
+        self._queue: list[tuple[T, M]] = []
+        self._done: deque[tuple[list[T], list[R] | None, BaseException | None]] = deque()
+        self._closed = False  # no more items will come
+        self._stopped = False  # the thread has ended (closed and drained, or an error)
+        self._thread = threading.Thread(target=self._run, name="convkit-second", daemon=True)
+        self._thread.start()
+
+    def put(self, item: T, middle: M) -> None:
+        with self._cond:
+            while len(self._queue) >= self._ahead and not self._stopped:
+                self._cond.wait()
+            self._queue.append((item, middle))
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def results(self, *, wait: bool) -> Iterator[tuple[T, R]]:
+        """The finished groups' pairs, in order; with ``wait``, until the thread has ended."""
+        while True:
+            with self._cond:
+                while wait and not self._done and not self._stopped:
+                    self._cond.wait()
+                if not self._done:
+                    return
+                group, results, error = self._done.popleft()
+            if error is not None:
+                raise error
+            assert results is not None
+            if len(results) != len(group):  # pragma: no cover - a broken second stage
+                raise AssertionError(f"{len(results)} results for {len(group)} items")
+            yield from zip(group, results)
+
+    def stop(self) -> None:
+        """End the thread: nothing more is taken (the group in hand is finished)."""
+        with self._cond:
+            self._closed = True
+            self._queue.clear()
+            self._cond.notify_all()
+        self._thread.join()
+
+    def _run(self) -> None:
+        cond = self._cond
+        while True:
+            with cond:
+                while not self._queue and not self._closed:
+                    cond.wait()
+                if not self._queue:
+                    self._stopped = True
+                    cond.notify_all()
+                    return
+                taken, self._queue = self._queue, []
+                cond.notify_all()  # room for first to go on
+            group = [item for item, _ in taken]
+            try:
+                out = (group, self._second([middle for _, middle in taken]), None)
+            except BaseException as e:  # noqa: BLE001 - handed to the caller, in order
+                out = (group, None, e)
+            with cond:
+                self._done.append(out)
+                if out[2] is not None:
+                    self._stopped = True
+                cond.notify_all()
+                if self._stopped:
+                    return
 
 
 def _drain(pending: deque[tuple[T, Any]]) -> Iterator[tuple[T, Any]]:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -27,6 +27,9 @@ from .options import Options
 from .parallel import ordered_map, overlapped_map
 from .process import Item, finish_batches, init_worker, prepare_batch, reject_line, run_batch
 from .stats import Stats
+
+if TYPE_CHECKING:
+    from .tokens import TokenCounter
 
 
 @dataclass(slots=True)
@@ -101,10 +104,9 @@ def convert(
     paths = _input_paths(inputs)
     _check_outputs(paths, output, rejects, stats)
     workers = options.resolved_workers(_input_bytes(paths))
-    if options.max_tokens is not None:
-        _check_split(options)
+    counter = _check_split(options) if options.max_tokens is not None else None
     with rare_gc_passes():
-        return _run(paths, output, rejects, stats, options, workers, progress)
+        return _run(paths, output, rejects, stats, options, workers, progress, counter)
 
 
 @contextmanager
@@ -132,6 +134,7 @@ def _run(
     options: Options,
     workers: int,
     progress: bool,
+    counter: TokenCounter | None = None,
 ) -> Result:
     started = time.perf_counter()
     total = Stats()
@@ -158,7 +161,7 @@ def _run(
                 finish_batches,
                 batches,
                 initializer=init_worker,
-                initargs=(options, False),
+                initargs=(options, False, counter),
             )
         else:
             results = ordered_map(
@@ -167,7 +170,7 @@ def _run(
                 workers=workers,
                 initializer=init_worker,
                 initargs=(options, workers > 1),
-                local_initargs=(options, False),
+                local_initargs=(options, False, counter),
             )
         for batch, done in results:
             total.merge(done.stats)
@@ -232,8 +235,9 @@ def _check_outputs(paths: list[str], *outputs: str | os.PathLike[str] | None) ->
             raise ConfigError(f"output would overwrite the input {p}")
 
 
-def _check_split(options: Options) -> None:
-    """Fail on a bad tokenizer or impossible limits here, once, not in every worker."""
+def _check_split(options: Options) -> TokenCounter:
+    """Fail on a bad tokenizer or impossible limits here, once, not in every worker; the
+    counter made for the check is this process's worker's too (loading llama's takes 0.1 s)."""
     from .split import check_split_options
     from .tokens import TokenCounter
 
@@ -245,6 +249,7 @@ def _check_split(options: Options) -> None:
         segment_overhead=counter.special_tokens if overhead is None else overhead,
         oversize=options.oversize,
     )
+    return counter
 
 
 def _dedup(item: Item, batch: list[Any], dedup: Dedup, total: Stats) -> None:

@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .budget import RenderedBudget, split_rendered
 from .errors import InputError
@@ -27,6 +27,9 @@ from .model import ASSISTANT, USER, Conversation, Source, Turn
 from .options import Options
 from .stats import Stats
 
+if TYPE_CHECKING:
+    from .tokens import TokenCounter
+
 
 class Item:
     """The fate of one conversation (or of one record that yielded none).
@@ -39,16 +42,16 @@ class Item:
         "id",
         "keys",
         "lines",
-        "rejects",
-        "rejected",
         "part_reasons",
-        "segments",
-        "turns",
-        "tokens",
         "raw",
-        "source",
-        "record",
         "raw_cache",
+        "record",
+        "rejected",
+        "rejects",
+        "segments",
+        "source",
+        "tokens",
+        "turns",
     )
 
     def __init__(
@@ -101,7 +104,7 @@ class Prepared:
 class Worker:
     """The per-process state built once from :class:`Options`: formats, filters, tokenizer."""
 
-    def __init__(self, options: Options) -> None:
+    def __init__(self, options: Options, counter: TokenCounter | None = None) -> None:
         self.options = options
         self.reader: Format = get_format(options.input_format, **options.reader_options)
         self.writer = get_format(options.output_format, **options.writer_options)
@@ -111,9 +114,11 @@ class Worker:
         self.budget: RenderedBudget | None = None
         self.segment_overhead = options.segment_overhead or 0
         if options.max_tokens is not None:
-            from .tokens import TokenCounter
+            if counter is None:
+                from .tokens import TokenCounter
 
-            self.counter = TokenCounter(options.tokenizer)
+                counter = TokenCounter(options.tokenizer)
+            self.counter = counter
             if options.segment_overhead is None:
                 self.segment_overhead = self.counter.special_tokens
             self.budget = rendered_budget(options, self.writer, self.counter)
@@ -474,11 +479,14 @@ _worker: Worker | None = None
 _worker_error: BaseException | None = None
 
 
-def init_worker(options: Options, shared_cores: bool = False) -> None:
+def init_worker(
+    options: Options, shared_cores: bool = False, counter: TokenCounter | None = None
+) -> None:
     """Pool initializer: build this process's :class:`Worker` once.
 
     ``shared_cores``: other worker processes run beside this one, so the tokenizer must not
-    start a thread per core of its own (the processes already use every core).
+    start a thread per core of its own (the processes already use every core). ``counter``:
+    the token counter this process already loaded, if any.
 
     An exception escaping a pool initializer kills the worker, and the pool replaces it forever,
     so the run would hang: the error is kept and raised by the first batch instead.
@@ -489,7 +497,7 @@ def init_worker(options: Options, shared_cores: bool = False) -> None:
         # A helper process is convkit's alone: see pipeline.rare_gc_passes.
         gc.set_threshold(100_000, *gc.get_threshold()[1:])
     try:
-        _worker = Worker(options)
+        _worker = Worker(options, counter)
     except BaseException as e:  # noqa: BLE001 - re-raised in run_batch
         _worker_error = e
 

@@ -90,16 +90,19 @@ def test_overlapped_map_keeps_the_order_and_runs_the_second_stage_on_another_thr
 def test_overlapped_map_hands_the_second_stage_what_queued_up_at_most_ahead_items():
     import threading
 
-    go = threading.Event()
+    started, go = threading.Event(), threading.Event()
     groups: list[list[int]] = []
 
     def first(x: int) -> int:
-        if x == 3:
-            go.set()  # the first group ends only once items 1, 2 and 3 have queued
+        if x == 1:
+            assert started.wait(10)  # the second stage has taken item 0 alone
+        if x == 4:
+            go.set()  # items 1, 2 and 3 wait meanwhile; item 4 must wait for room
         return x
 
     def second(group: list[int]) -> list[int]:
         groups.append(group)
+        started.set()
         assert go.wait(10)
         return [m * 2 for m in group]
 
@@ -145,9 +148,26 @@ def test_overlapped_map_raises_the_earlier_items_error_first():
 
     out = []
     with pytest.raises(ValueError, match=r"^second failed on 1$"):
-        for item, _ in overlapped_map(first, each(second), range(5)):
+        for item, _ in overlapped_map(first, each(second), range(5), ahead=1):
             out.append(item)
     assert out == [0]
+
+
+def test_overlapped_map_does_not_hang_when_the_second_stage_fails_with_items_waiting():
+    def second(group: list[int]) -> list[int]:
+        raise ValueError(f"second failed on {group}")
+
+    with pytest.raises(ValueError, match=r"^second failed on \[0\]$"):
+        list(overlapped_map(lambda x: x, second, range(50), ahead=1))
+
+
+def test_overlapped_map_ends_its_thread_when_the_caller_stops_early():
+    import threading
+
+    it = overlapped_map(lambda x: x, each(lambda m: m), range(100), ahead=2)
+    assert next(it) == (0, 0)
+    it.close()
+    assert not [t for t in threading.enumerate() if t.name == "convkit-second"]
 
 
 def fail_on_big(x: int) -> int:
