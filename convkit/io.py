@@ -165,14 +165,28 @@ def _read_lines(
     offset = 0  # byte offset of the next line
     pending: list[bytes] = []  # the pieces of a line not ended yet (joined once, not per chunk)
     for data in itertools.chain((head,), chunks, (None,)):
+        lines: list[bytes | memoryview]
         if data is not None:
-            lines = data.split(b"\n")
-            if len(lines) == 1:
+            nl = data.find(b"\n")
+            if nl < 0:
                 pending.append(data)
                 continue
-            pending.append(lines[0])
-            lines[0] = b"".join(pending)
-            pending = [lines.pop()]
+            # Lines inside the chunk are views of it, found with find (memchr): bytes.split
+            # scans byte by byte and copies every line, a tenth of a plain conversion's time.
+            view = memoryview(data)
+            if pending:
+                pending.append(data[:nl])
+                lines = [b"".join(pending)]
+            else:
+                lines = [view[:nl]]
+            find = data.find
+            i = nl + 1
+            j = find(b"\n", i)
+            while j >= 0:
+                lines.append(view[i:j])
+                i = j + 1
+                j = find(b"\n", i)
+            pending = [data[i:]] if i < len(data) else []
         else:  # end of input: whatever is left is the last line
             last = b"".join(pending)
             lines = [last] if last else []
@@ -180,12 +194,12 @@ def _read_lines(
             lineno += 1
             start = offset
             offset += len(line) + 1
-            if not line or (line[0] in _BWS_CODES and not line.strip(_BWS)):
+            if not line or (line[0] in _BWS_CODES and not bytes(line).strip(_BWS)):
                 continue  # a blank line (tested without copying a line that starts with "{")
             try:
                 value = _loads(line, name, start)
             except (json.JSONDecodeError, InputError) as e:
-                document = index == 0 and line.lstrip(_BWS).startswith(b"{")
+                document = index == 0 and bytes(line).lstrip(_BWS).startswith(b"{")
                 if document and isinstance(e, json.JSONDecodeError):
                     # Not JSON Lines but one pretty-printed object (a task file, say): such
                     # files are documents, small enough to decode whole.
@@ -203,7 +217,7 @@ def _read_lines(
                 )
                 if on_error == "fail":
                     raise err from None
-                yield BadRecord(name, index, lineno, err, line.decode("utf-8", "replace"))
+                yield BadRecord(name, index, lineno, err, str(line, "utf-8", "replace"))
             else:
                 yield RawRecord(name, index, lineno, value)
             index += 1
@@ -223,7 +237,7 @@ def _read_document(name: str, data: bytes, first_line: int, offset: int) -> RawR
     return RawRecord(name, 0, first_line, value)
 
 
-def _loads(line: bytes, name: str, offset: int) -> Any:
+def _loads(line: bytes | memoryview, name: str, offset: int) -> Any:
     try:
         # orjson turns an integer beyond 64 bits into a float: a line with a long run of
         # digits goes to the standard decoder.
@@ -234,7 +248,7 @@ def _loads(line: bytes, name: str, offset: int) -> Any:
     # orjson refuses what the JSON module accepts (NaN, lone surrogates) and its messages
     # differ: the standard decoder decides and words the error.
     try:
-        text = line.decode("utf-8")
+        text = str(line, "utf-8")
     except UnicodeDecodeError as e:
         raise InputError("input is not valid UTF-8", file=name, offset=offset + e.start) from None
     return json.loads(text)
