@@ -15,6 +15,8 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from .budget import RenderedBudget, split_rendered
 from .errors import InputError
 from .filters import Dedup, FilterChain
@@ -312,6 +314,7 @@ class Worker:
         """:meth:`_emit` of unsplit conversations straight into the batch's ``lines`` (no dedup
         follows, so no item needs its own); returns how many were written."""
         write = self.writer.write
+        encode = orjson.dumps
         written = turns = 0
         for item, kept in pending:
             try:
@@ -319,7 +322,10 @@ class Worker:
             except RecordRejected as e:  # the output format cannot hold it (alpaca, say)
                 self._reject(item, e.reason, e.message, stats)
                 continue
-            lines.append(dumps(record))
+            try:
+                lines.append(encode(record))
+            except TypeError:  # what orjson refuses: io.dumps says
+                lines.append(dumps(record))
             written += 1
             turns += len(kept.turns)
         stats.segments += written

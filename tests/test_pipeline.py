@@ -561,3 +561,18 @@ def test_the_default_number_of_processes(monkeypatch, cores, size, max_tokens, e
     opts = Options(max_tokens=max_tokens, tokenizer=TOKENIZER if max_tokens else None)
     assert opts.resolved_workers(size) == expected
     assert Options(workers=3, max_tokens=max_tokens).resolved_workers(size) == 3
+
+
+@pytest.mark.parametrize("dedup", [True, False])
+def test_integers_beyond_64_bits_survive_a_conversion(tmp_path, dedup):
+    # orjson refuses to write them; the writers fall back to the standard encoder.
+    rec = sg("big", ("human", "A question here"), ("gpt", "An answer here"), n=2**70)
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(rec) + "\n", encoding="utf-8")
+    disabled = frozenset() if dedup else frozenset({"duplicate_id", "duplicate_content"})
+    out = tmp_path / "out.jsonl"
+    convert(src, out, filters=FilterConfig(disabled=disabled))
+    assert out.read_text(encoding="utf-8") == (
+        '{"id":"big","conversations":[{"from":"human","value":"A question here"},'
+        '{"from":"gpt","value":"An answer here"}],"n":1180591620717411303424}\n'
+    )

@@ -159,7 +159,8 @@ class Alpaca(Format):
             used = self._used = frozenset(
                 ("id", self.instruction_key, self.input_key, self.output_key, "system", "history")
             )
-        meta = {k: v for k, v in record.items() if k not in used}
+        # Most records hold only the fields read: no comprehension to run.
+        meta = {} if record.keys() <= used else {k: v for k, v in record.items() if k not in used}
         if PROVENANCE_KEY in meta:
             meta = with_provenance(meta, self.name, prompt_template=template)
         else:

@@ -47,6 +47,10 @@ def join_text_parts(parts: list[Any], at: str) -> str:
     return "\n".join(texts)
 
 
+# The fields the reader consumes; the others go to the metadata.
+_READ = frozenset(("id", "messages"))
+
+
 @register
 class Messages(Format):
     name = "messages"
@@ -116,7 +120,7 @@ class Messages(Format):
                     f"{at}.content",
                 )
             turns.append(Turn(role, content, extra or None))
-        meta = {k: v for k, v in record.items() if k not in ("id", "messages")}
+        meta = {} if record.keys() <= _READ else {k: v for k, v in record.items() if k not in _READ}
         return Conversation(rid, turns, meta, source, record)
 
     def write(self, conv: Conversation) -> dict[str, Any]:

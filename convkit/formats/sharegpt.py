@@ -10,6 +10,8 @@ from .base import Format, RecordRejected, register, type_name
 
 # Speakers whose role's ShareGPT name is the speaker itself: no metadata to keep.
 _PLAIN_ROLES = {name: role for name, role in SHAREGPT_ROLES.items() if SHAREGPT_NAMES[role] == name}
+# The fields the reader consumes; the others go to the metadata.
+_READ = frozenset(("id", "conversations"))
 
 
 def record_id(record: dict[str, Any], source: Source) -> str:
@@ -75,23 +77,28 @@ class ShareGPT(Format):
             if extra:
                 meta = {**(meta or {}), **extra}
             turns.append(Turn(role, value, meta))
-        meta = {k: v for k, v in record.items() if k not in ("id", "conversations")}
+        meta = {} if record.keys() <= _READ else {k: v for k, v in record.items() if k not in _READ}
         return Conversation(rid, turns, meta, source, record)
 
     def write(self, conv: Conversation) -> dict[str, Any]:
         out: dict[str, Any] = {"id": conv.id}
-        turns = []
-        for t in conv.turns:
-            turn: dict[str, Any] = {"from": SHAREGPT_NAMES[t.role], "value": t.content}
-            if t.meta:
-                # Other per-turn keys (tool calls, message ids) travel along; "from" is the
-                # speaker as written, which the FastChat names replace.
-                for k, v in t.meta.items():
-                    if k not in turn:
-                        turn[k] = v
-            turns.append(turn)
-        out["conversations"] = turns
+        names = SHAREGPT_NAMES
+        out["conversations"] = [
+            _turn_with_meta(t) if t.meta else {"from": names[t.role], "value": t.content}
+            for t in conv.turns
+        ]
         for k, v in conv.meta.items():
             if k not in out:
                 out[k] = v
         return out
+
+
+def _turn_with_meta(t: Turn) -> dict[str, Any]:
+    """A turn with other keys (tool calls, message ids): they travel along; "from" is the
+    speaker as written, which the FastChat names replace."""
+    turn: dict[str, Any] = {"from": SHAREGPT_NAMES[t.role], "value": t.content}
+    assert t.meta is not None
+    for k, v in t.meta.items():
+        if k not in turn:
+            turn[k] = v
+    return turn
