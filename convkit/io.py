@@ -164,6 +164,7 @@ def _read_lines(
     lineno = 0
     offset = 0  # byte offset of the next line
     pending: list[bytes] = []  # the pieces of a line not ended yet (joined once, not per chunk)
+    orjson_loads = orjson.loads
     for data in itertools.chain((head,), chunks, (None,)):
         lines: list[bytes | memoryview]
         if data is not None:
@@ -197,7 +198,14 @@ def _read_lines(
             if not line or (line[0] in _BWS_CODES and not bytes(line).strip(_BWS)):
                 continue  # a blank line (tested without copying a line that starts with "{")
             try:
-                value = _loads(line, name, start)
+                # _loads's common case inline: no call per line.
+                if has_long_number(line):
+                    value = _loads(line, name, start)
+                else:
+                    try:
+                        value = orjson_loads(line)
+                    except orjson.JSONDecodeError:
+                        value = _loads(line, name, start)
             except (json.JSONDecodeError, InputError) as e:
                 document = index == 0 and bytes(line).lstrip(_BWS).startswith(b"{")
                 if document and isinstance(e, json.JSONDecodeError):

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from ..errors import ConfigError
+from ..io import RawRecord
 from ..model import Conversation, Source
 
 #: Key of ``Conversation.meta`` under which readers (and the text writer) record how a record
@@ -231,10 +232,13 @@ class Format:
         """
         one = None if type(self).read_one is Format.read_one else self.read_one
         for rec in records:
-            value = getattr(rec, "value", _MISSING)
-            if value is _MISSING:
-                yield rec
-                continue
+            if rec.__class__ is RawRecord:
+                value = rec.value
+            else:
+                value = getattr(rec, "value", _MISSING)
+                if value is _MISSING:
+                    yield rec
+                    continue
             source = Source(rec.file, rec.index, rec.line)
             try:
                 if one is not None:
