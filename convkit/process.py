@@ -267,7 +267,7 @@ class Worker:
         self, pending: list[tuple[Item, Conversation]], counts: list[int], at: int, stats: Stats
     ) -> int:
         """Split and serialise the kept conversations, whose turns' token counts start at
-        ``counts[at]``; returns where the next batch's start."""
+        ``counts[at]``; returns where the next batch's counts start."""
         from .split import split_conversation
 
         clock = time.perf_counter
