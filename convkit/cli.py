@@ -252,6 +252,12 @@ def _build_parser() -> argparse.ArgumentParser:
         ".jinja or tokenizer_config.json); --to text counts through its --template by itself",
     )
     g.add_argument(
+        "--template-time",
+        metavar="TIME",
+        help="what a chat template's strftime_now formats, ISO 8601 (2024-07-26 or "
+        "2024-07-26T09:30:00; default: $SOURCE_DATE_EPOCH, else the time the run starts)",
+    )
+    g.add_argument(
         "--oversize",
         default="drop",
         choices=OVERSIZE,
@@ -337,6 +343,7 @@ def _convert(args: argparse.Namespace) -> int:
         turn_overhead=args.turn_overhead,
         segment_overhead=args.segment_overhead,
         count_template=args.count_template,
+        template_time=args.template_time,
         oversize=args.oversize,
         on_error=args.on_error,
         workers=args.workers,

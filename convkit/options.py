@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from .errors import ConfigError
@@ -25,6 +26,10 @@ class Options:
     tokens the tokenizer's post-processor adds to a sequence (BOS/EOS). ``count_template`` (a
     chat template name or file) makes the splitter count each segment as that template renders
     it, exactly; writing ``text`` through a template counts through that template by itself.
+    ``template_time`` (ISO 8601, ``2024-07-26`` or ``2024-07-26T09:30:00``) is what a template's
+    ``strftime_now`` formats; :func:`convkit.convert` fills it in when a template is used, from
+    ``$SOURCE_DATE_EPOCH`` (UTC) when set, else the time the run starts, so that output does not
+    depend on the number of workers or on a run crossing midnight, and the stats file says it.
     """
 
     input_format: str = "sharegpt"
@@ -40,6 +45,7 @@ class Options:
     turn_overhead: int = 0
     segment_overhead: int | None = None
     count_template: str | None = None
+    template_time: str | None = None
     oversize: str = "drop"
     on_error: str = "fail"
     workers: int | None = None
@@ -69,6 +75,7 @@ class Options:
                 raise ConfigError("max_tokens needs a tokenizer (--tokenizer PATH)")
         if self.count_template is not None and self.max_tokens is None:
             raise ConfigError("count_template needs max_tokens (--max-tokens N)")
+        self.template_now()
         _non_negative("turn_overhead", self.turn_overhead)
         if self.segment_overhead is not None:
             _non_negative("segment_overhead", self.segment_overhead)
@@ -76,6 +83,41 @@ class Options:
             _positive("workers", self.workers)
         _positive("batch_size", self.batch_size)
         return self
+
+    def template_now(self) -> datetime | None:
+        """``template_time`` as a datetime (None when unset)."""
+        if self.template_time is None:
+            return None
+        try:
+            return datetime.fromisoformat(self.template_time)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                "template_time must be an ISO 8601 date or time (2024-07-26, "
+                f"2024-07-26T09:30:00), got {self.template_time!r}"
+            ) from None
+
+    def uses_template(self) -> bool:
+        """Whether the run renders chat templates (the text writer, or count_template)."""
+        from .formats import format_class
+
+        return self.count_template is not None or format_class(self.output_format).name == "text"
+
+    def resolved_template_time(self) -> str | None:
+        """``template_time``, else (when a template is used) ``$SOURCE_DATE_EPOCH`` in UTC, else
+        now, to the second."""
+        if self.template_time is not None or not self.uses_template():
+            return self.template_time
+        epoch = os.environ.get("SOURCE_DATE_EPOCH")
+        if epoch:
+            try:
+                when = datetime.fromtimestamp(int(epoch), tz=timezone.utc).replace(tzinfo=None)
+            except (ValueError, OverflowError, OSError):
+                raise ConfigError(
+                    f"SOURCE_DATE_EPOCH must be a number of seconds, got {epoch!r}"
+                ) from None
+        else:
+            when = datetime.now()
+        return when.isoformat(timespec="seconds")
 
     def resolved_workers(self, input_bytes: int | None) -> int:
         """Processes to use, this one included: the given number, else all cores for inputs

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
@@ -101,6 +101,9 @@ def convert(
     elif kwargs:
         raise ConfigError("pass either options= or keyword options, not both")
     options.validate()
+    if options.uses_template() and options.template_time is None:
+        # Read the clock once, here: every worker renders the same date.
+        options = replace(options, template_time=options.resolved_template_time())
     paths = _input_paths(inputs)
     _check_outputs(paths, output, rejects, stats)
     workers = options.resolved_workers(_input_bytes(paths))

@@ -110,6 +110,9 @@ class Worker:
         self.options = options
         self.reader: Format = get_format(options.input_format, **options.reader_options)
         self.writer = get_format(options.output_format, **options.writer_options)
+        if self.writer.name == "text":
+            # The run's one time (Options.template_time), in every worker alike.
+            self.writer.template.now = options.template_now()  # type: ignore[attr-defined]
         self.chain = FilterChain.from_config(options.filters)
         self.dedup = Dedup.from_config(options.filters)
         self.counter = None
@@ -428,10 +431,11 @@ def rendered_budget(options: Options, writer: Format, counter: Any) -> RenderedB
     if options.count_template is not None:
         from .templates import load_template
 
-        return RenderedBudget(load_template(options.count_template), counter)
-    template = getattr(writer, "template", None)
-    if options.output_format == "text" and template is not None:
+        template = load_template(options.count_template)
+        template.now = options.template_now()
         return RenderedBudget(template, counter)
+    if writer.name == "text":
+        return RenderedBudget(writer.template, counter)  # type: ignore[attr-defined]
     return None
 
 

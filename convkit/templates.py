@@ -14,9 +14,11 @@ bounded. On top of that, convkit bounds what a template can allocate: string and
 repetition, concatenation and ``**`` are checked, and so is the size of the output. What the
 sandbox cannot bound is time: a template that loops without writing anything runs until
 stopped. The context is transformers': ``messages``, ``add_generation_prompt``, ``bos_token``,
-``eos_token``, ``tools`` when given, ``raise_exception(msg)``, ``strftime_now(fmt)`` (the real
-time, so output using it is not reproducible), the ``tojson`` filter, loop controls and the
-``{% generation %}`` block (rendered as its body).
+``eos_token``, ``tools`` when given, ``raise_exception(msg)``, ``strftime_now(fmt)``, the
+``tojson`` filter, loop controls and the ``{% generation %}`` block (rendered as its body).
+``strftime_now`` formats the template's ``now`` when it is set (a conversion run sets it once, from
+``Options.template_time``, so that every worker renders the same date and a rerun can pin it),
+else the real time, as transformers does.
 
 Errors: a template that does not compile, or tries to break out of the sandbox, raises
 :class:`TemplateSecurityError` / :class:`~convkit.errors.ConfigError` (the template is at fault,
@@ -319,6 +321,7 @@ class ChatTemplate:
         eos_token: str = "",
         origin: str | None = None,
         builtin: bool = False,
+        now: datetime | None = None,
     ) -> None:
         self.source = source
         self.name = name
@@ -326,6 +329,7 @@ class ChatTemplate:
         self.eos_token = eos_token
         self.origin = origin
         self.builtin = builtin
+        self.now = now  # what strftime_now formats; None: the real time
         self._compiled: Any = None
         self._compile()
 
@@ -351,6 +355,8 @@ class ChatTemplate:
         out: dict[str, Any] = {"template": self.name}
         if not self.builtin:
             out["template_sha256"] = self.sha256
+        if self.now is not None and "strftime_now" in self.source:
+            out["template_time"] = self.now.isoformat()
         return out
 
     def render(
@@ -372,6 +378,7 @@ class ChatTemplate:
         ctx: dict[str, Any] = {
             "bos_token": self.bos_token,
             "eos_token": self.eos_token,
+            "strftime_now": self._strftime_now,
             **context,
             "messages": messages,
             "add_generation_prompt": add_generation_prompt,
@@ -412,6 +419,9 @@ class ChatTemplate:
             ) from None
         return "".join(pieces)
 
+    def _strftime_now(self, fmt: str) -> str:
+        return (self.now or datetime.now()).strftime(fmt)
+
     def render_conversation(
         self, conv: Conversation, *, add_generation_prompt: bool = False, **context: Any
     ) -> str:
@@ -427,7 +437,7 @@ class ChatTemplate:
     def __getstate__(self) -> dict[str, Any]:
         return {
             k: getattr(self, k)
-            for k in ("source", "name", "bos_token", "eos_token", "origin", "builtin")
+            for k in ("source", "name", "bos_token", "eos_token", "origin", "builtin", "now")
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:

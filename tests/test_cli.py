@@ -249,3 +249,18 @@ def test_python_dash_m_runs_the_cli(tmp_path):
     import convkit
 
     assert (done.returncode, done.stdout) == (0, f"convkit {convkit.__version__}\n")
+
+
+def test_template_time_flag(tmp_path, capsys):
+    tpl = tmp_path / "dated.jinja"
+    tpl.write_text("{{ messages[0].content }}|{{ strftime_now('%d %b %Y') }}", encoding="utf-8")
+    out = tmp_path / "o.jsonl"
+    argv = ["convert", SAMPLE, "-o", str(out), "--to", "text", "--template", str(tpl)]
+    assert main([*argv, "--template-time", "2024-07-26"]) == 0
+    assert {r["text"].rsplit("|", 1)[1] for r in lines(out)} == {"26 Jul 2024"}
+    capsys.readouterr()
+    assert main([*argv, "--template-time", "July 26"]) == 2
+    assert capsys.readouterr().err == (
+        "convkit: error: template_time must be an ISO 8601 date or time (2024-07-26, "
+        "2024-07-26T09:30:00), got 'July 26'\n"
+    )

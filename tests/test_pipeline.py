@@ -576,3 +576,82 @@ def test_integers_beyond_64_bits_survive_a_conversion(tmp_path, dedup):
         '{"id":"big","conversations":[{"from":"human","value":"A question here"},'
         '{"from":"gpt","value":"An answer here"}],"n":1180591620717411303424}\n'
     )
+
+
+DATED = (
+    "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}"
+    "|{{ strftime_now('%d %b %Y') }}"
+)
+
+
+def test_a_templates_date_is_read_once_per_run_and_can_be_pinned(tmp_path, monkeypatch):
+    tpl = tmp_path / "dated.jinja"
+    tpl.write_text(DATED, encoding="utf-8")
+    records = [
+        sg(f"d{i}", ("human", f"Question {i} here"), ("gpt", f"Answer {i} here")) for i in range(40)
+    ]
+    src = write_json(tmp_path, records)
+    blobs = []
+    for workers in (1, 2):
+        out, st = tmp_path / f"o{workers}.jsonl", tmp_path / f"s{workers}.json"
+        convert(
+            src,
+            out,
+            stats=st,
+            output_format="text",
+            writer_options={"template": str(tpl)},
+            template_time="2024-07-26T09:30:00",
+            workers=workers,
+            batch_size=8,
+        )
+        blobs.append(out.read_bytes())
+        assert json.loads(st.read_text())["options"]["template_time"] == "2024-07-26T09:30:00"
+    assert blobs[0] == blobs[1]
+    first = json.loads(blobs[0].splitlines()[0])
+    assert first["text"] == "<user>Question 0 here<assistant>Answer 0 here|26 Jul 2024"
+    assert first["convkit"]["template_time"] == "2024-07-26T09:30:00"
+
+    # Unpinned: $SOURCE_DATE_EPOCH (UTC), as reproducible builds do; then the run's start.
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    out, st = tmp_path / "e.jsonl", tmp_path / "e.json"
+    convert(src, out, stats=st, output_format="text", writer_options={"template": str(tpl)})
+    assert json.loads(out.read_bytes().splitlines()[0])["text"].endswith("|14 Nov 2023")
+    assert json.loads(st.read_text())["options"]["template_time"] == "2023-11-14T22:13:20"
+    monkeypatch.delenv("SOURCE_DATE_EPOCH")
+    convert(src, out, stats=st, output_format="text", writer_options={"template": str(tpl)})
+    when = json.loads(st.read_text())["options"]["template_time"]
+    lines = out.read_bytes().splitlines()
+    assert {json.loads(x)["convkit"]["template_time"] for x in lines} == {when}
+
+
+def test_template_time_errors_are_worded(tmp_path, monkeypatch):
+    src = write_json(tmp_path, [GOOD])
+    with pytest.raises(ConfigError) as e:
+        convert(src, tmp_path / "o.jsonl", output_format="text", template_time="26/07/2024")
+    assert str(e.value) == (
+        "template_time must be an ISO 8601 date or time (2024-07-26, 2024-07-26T09:30:00), "
+        "got '26/07/2024'"
+    )
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    with pytest.raises(ConfigError) as e:
+        convert(src, tmp_path / "o.jsonl", output_format="text")
+    assert str(e.value) == "SOURCE_DATE_EPOCH must be a number of seconds, got 'yesterday'"
+    # No template in the run: the variable is not read, and no time is recorded.
+    st = tmp_path / "s.json"
+    convert(src, tmp_path / "o.jsonl", stats=st)
+    assert json.loads(st.read_text())["options"]["template_time"] is None
+
+
+def test_count_template_renders_with_the_runs_time(tmp_path):
+    from convkit.process import Worker
+
+    tpl = tmp_path / "dated.jinja"
+    tpl.write_text(DATED, encoding="utf-8")
+    opts = Options(
+        tokenizer=TOKENIZER, max_tokens=64, count_template=str(tpl), template_time="2024-07-26"
+    )
+    worker = Worker(opts.validate())
+    assert worker.budget is not None
+    assert (
+        worker.budget.template.render([{"role": "user", "content": "x"}]) == "<user>x|26 Jul 2024"
+    )

@@ -337,3 +337,17 @@ def test_without_jinja2_the_error_says_what_to_install(monkeypatch):
     assert str(e.value) == (
         "chat templates need jinja2: pip install jinja2"
     )
+
+
+def test_strftime_now_formats_the_templates_now_which_pickles_along():
+    from datetime import datetime
+
+    src = "{{ messages[0].content }} {{ strftime_now('%Y-%m-%d %H:%M') }}"
+    t = ChatTemplate(src, name="dated", now=datetime(2024, 7, 26, 9, 30))
+    assert t.render(MSGS[1:2]) == "Hi 2024-07-26 09:30"
+    assert pickle.loads(pickle.dumps(t)).render(MSGS[1:2]) == "Hi 2024-07-26 09:30"
+    assert t.provenance()["template_time"] == "2024-07-26T09:30:00"
+    plain = ChatTemplate("{{ messages[0].content }}", name="plain", now=datetime(2024, 7, 26))
+    assert "template_time" not in plain.provenance()  # recorded only where it is used
+    unset = ChatTemplate(src, name="dated")
+    assert unset.render(MSGS[1:2]).startswith(f"Hi {datetime.now():%Y-}")
