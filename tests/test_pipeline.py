@@ -655,3 +655,12 @@ def test_count_template_renders_with_the_runs_time(tmp_path):
     assert (
         worker.budget.template.render([{"role": "user", "content": "x"}]) == "<user>x|26 Jul 2024"
     )
+
+
+def test_the_text_writers_alias_counts_through_its_template_too():
+    from convkit.process import Worker
+
+    for name in ("text", "transcript"):
+        opts = Options(output_format=name, tokenizer=TOKENIZER, max_tokens=64)
+        budget = Worker(opts.validate()).budget
+        assert budget is not None and budget.template.name == "chatml"
