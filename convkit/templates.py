@@ -304,6 +304,16 @@ def _bounded_width(fn: Any, error: type[Exception]) -> Any:
 # --------------------------------------------------------------------------- templates
 
 
+def _strftime_now(now: datetime | None) -> Any:
+    """The template's ``strftime_now``: a plain function (a bound method would carry the
+    template object into the sandbox)."""
+
+    def strftime_now(fmt: str) -> str:
+        return (now or datetime.now()).strftime(fmt)
+
+    return strftime_now
+
+
 class ChatTemplate:
     """A compiled chat template with the special tokens it is rendered with.
 
@@ -378,7 +388,7 @@ class ChatTemplate:
         ctx: dict[str, Any] = {
             "bos_token": self.bos_token,
             "eos_token": self.eos_token,
-            "strftime_now": self._strftime_now,
+            "strftime_now": _strftime_now(self.now),
             **context,
             "messages": messages,
             "add_generation_prompt": add_generation_prompt,
@@ -418,9 +428,6 @@ class ChatTemplate:
                 f"chat template {self.name!r} failed: {type(e).__name__}: {e}"
             ) from None
         return "".join(pieces)
-
-    def _strftime_now(self, fmt: str) -> str:
-        return (self.now or datetime.now()).strftime(fmt)
 
     def render_conversation(
         self, conv: Conversation, *, add_generation_prompt: bool = False, **context: Any
