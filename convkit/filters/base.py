@@ -360,7 +360,7 @@ class FilterChain:
         return f"FilterChain({list(self.filters)!r})"
 
 
-_CHECK, _TRIM, _APPLY = 0, 1, 2  # compared with ==: a pickled chain carries copies
+_CHECK, _TRIM, _APPLY = 0, 1, 2  # how the chain calls a filter (see _step)
 
 
 def _step(f: Filter) -> tuple[int, Any, Filter]:
