@@ -13,6 +13,7 @@ __all__ = ["element_end", "has_long_number", "normalised_utf8"]
 
 cdef extern from "Python.h":
     bint Py_UNICODE_ISSPACE(Py_UCS4 ch) nogil
+    bint PyUnicode_IS_ASCII(object o)
 
 
 cdef enum:
@@ -109,6 +110,8 @@ def normalised_utf8(text):
     """``" ".join(text.split()).encode("utf-8", "surrogatepass")`` in one pass."""
     if not isinstance(text, str):
         raise TypeError(f"expected a str, got {type(text).__name__}")
+    if PyUnicode_IS_ASCII(text):
+        return _normalised_ascii(text)
     cdef Py_ssize_t n = PyUnicode_GET_LENGTH(text)
     cdef int kind = PyUnicode_KIND(text)
     cdef void *data = PyUnicode_DATA(text)
@@ -153,3 +156,41 @@ def normalised_utf8(text):
         return PyBytes_FromStringAndSize(<char *> out, o)
     finally:
         free(out)
+
+
+cdef bytes _normalised_ascii(str text):
+    """The ASCII case (most turns): its characters are its UTF-8 bytes, so each word is copied
+    straight into the result, a space before every word but the first; then it is cut to
+    length."""
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(text)
+    cdef const unsigned char *src = <const unsigned char *> PyUnicode_DATA(text)
+    cdef object result = PyBytes_FromStringAndSize(NULL, n)
+    cdef unsigned char *out = <unsigned char *> PyBytes_AS_STRING(result)
+    cdef Py_ssize_t i = 0, o = 0
+    cdef unsigned char c
+    while True:
+        while i < n and _ASCII_SPACE[src[i]]:
+            i += 1
+        if i == n:
+            break
+        if o:
+            out[o] = 0x20
+            o += 1
+        c = src[i]
+        while not _ASCII_SPACE[c]:
+            out[o] = c
+            o += 1
+            i += 1
+            if i == n:
+                break
+            c = src[i]
+    if o == n:
+        return result
+    return result[:o]
+
+
+# str.isspace for the 128 ASCII code points (what str.split splits on): \t \n \v \f \r,
+# \x1c-\x1f and the space; 128-255 never occur in an ASCII string.
+cdef unsigned char _ASCII_SPACE[256]
+for _c in range(256):
+    _ASCII_SPACE[_c] = 1 if _c < 128 and chr(_c).isspace() else 0
