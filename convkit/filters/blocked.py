@@ -76,12 +76,16 @@ class BlockedPhrase(DropFilter):
         return cls(config.blocked_phrases, config.blocked_roles)
 
     def apply(self, conv: Conversation) -> Verdict:
+        firsts = self._firsts
         for t in conv.turns:
             if t.role in self.roles:
-                if self._firsts is not None:
+                if firsts is not None:
                     text = t.content
                     folded = text.lower() if text.isascii() else text.casefold()
-                    if not any(w in folded for w in self._firsts):
+                    for w in firsts:  # a loop, not any(...): no generator per turn
+                        if w in folded:
+                            break
+                    else:
                         continue
                 m = self.pattern.search(t.content)
                 if m is not None:
