@@ -7,6 +7,7 @@ space collapsing dedup does before hashing.
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.unicode cimport PyUnicode_DATA, PyUnicode_GET_LENGTH, PyUnicode_KIND, PyUnicode_READ
 from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
 
 __all__ = ["element_end", "has_long_number", "normalised_utf8"]
 
@@ -159,31 +160,34 @@ def normalised_utf8(text):
 
 
 cdef bytes _normalised_ascii(str text):
-    """The ASCII case (most turns): its characters are its UTF-8 bytes, so each word is copied
-    straight into the result, a space before every word but the first; then it is cut to
-    length."""
+    """The ASCII case (most turns): its characters are its UTF-8 bytes. Spans already in
+    normal form (words with single spaces between them) are copied whole; only the white
+    space around them is rewritten. Then the result is cut to length."""
     cdef Py_ssize_t n = PyUnicode_GET_LENGTH(text)
     cdef const unsigned char *src = <const unsigned char *> PyUnicode_DATA(text)
     cdef object result = PyBytes_FromStringAndSize(NULL, n)
     cdef unsigned char *out = <unsigned char *> PyBytes_AS_STRING(result)
-    cdef Py_ssize_t i = 0, o = 0
-    cdef unsigned char c
-    while True:
-        while i < n and _ASCII_SPACE[src[i]]:
-            i += 1
-        if i == n:
-            break
-        if o:
+    cdef Py_ssize_t i = 0, j, o = 0
+    while i < n and _ASCII_SPACE[src[i]]:
+        i += 1
+    while i < n:
+        # src[i] starts a word: the span runs while white space is one space between words.
+        j = i
+        while j < n:
+            if not _ASCII_SPACE[src[j]]:
+                j += 1
+            elif src[j] == 0x20 and j + 1 < n and not _ASCII_SPACE[src[j + 1]]:
+                j += 2
+            else:
+                break
+        memcpy(out + o, src + i, j - i)
+        o += j - i
+        while j < n and _ASCII_SPACE[src[j]]:
+            j += 1
+        if j < n:
             out[o] = 0x20
             o += 1
-        c = src[i]
-        while not _ASCII_SPACE[c]:
-            out[o] = c
-            o += 1
-            i += 1
-            if i == n:
-                break
-            c = src[i]
+        i = j
     if o == n:
         return result
     return result[:o]
