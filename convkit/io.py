@@ -198,14 +198,15 @@ def _read_lines(
             if not line or (line[0] in _BWS_CODES and not bytes(line).strip(_BWS)):
                 continue  # a blank line (tested without copying a line that starts with "{")
             try:
-                # _loads's common case inline: no call per line.
+                # orjson turns an integer beyond 64 bits into a float: a line with a long run
+                # of digits goes to the standard decoder, and so does one orjson refuses.
                 if has_long_number(line):
-                    value = _loads(line, name, start)
+                    value = _standard_loads(line, name, start)
                 else:
                     try:
                         value = orjson_loads(line)
                     except orjson.JSONDecodeError:
-                        value = _loads(line, name, start)
+                        value = _standard_loads(line, name, start)
             except (json.JSONDecodeError, InputError) as e:
                 document = index == 0 and bytes(line).lstrip(_BWS).startswith(b"{")
                 if document and isinstance(e, json.JSONDecodeError):
@@ -245,16 +246,9 @@ def _read_document(name: str, data: bytes, first_line: int, offset: int) -> RawR
     return RawRecord(name, 0, first_line, value)
 
 
-def _loads(line: bytes | memoryview, name: str, offset: int) -> Any:
-    try:
-        # orjson turns an integer beyond 64 bits into a float: a line with a long run of
-        # digits goes to the standard decoder.
-        if not has_long_number(line):
-            return orjson.loads(line)
-    except orjson.JSONDecodeError:
-        pass
-    # orjson refuses what the JSON module accepts (NaN, lone surrogates) and its messages
-    # differ: the standard decoder decides and words the error.
+def _standard_loads(line: bytes | memoryview, name: str, offset: int) -> Any:
+    """A line decoded by the json module. orjson refuses what the JSON module accepts (NaN,
+    lone surrogates) and its messages differ: the standard decoder decides and words the error."""
     try:
         text = str(line, "utf-8")
     except UnicodeDecodeError as e:
