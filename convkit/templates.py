@@ -269,9 +269,6 @@ def _make_environment() -> Any:
             sort_keys=sort_keys,
         )
 
-    def strftime_now(fmt: str) -> str:
-        return datetime.now().strftime(fmt)
-
     env = BoundedEnvironment(
         trim_blocks=True,
         lstrip_blocks=True,
@@ -284,7 +281,7 @@ def _make_environment() -> Any:
     for name in ("center", "indent", "wordwrap"):
         env.filters[name] = _bounded_width(env.filters[name], SecurityError)
     env.globals["raise_exception"] = raise_exception
-    env.globals["strftime_now"] = strftime_now
+    # strftime_now comes with each render's context: it formats the template's own time.
     return env
 
 
