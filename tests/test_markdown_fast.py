@@ -22,6 +22,7 @@ from test_markdown_reference import CASES, PY_CODE, _case_id, sharegpt_pre
 
 from convkit.errors import ConfigError
 from convkit.markdown import DEFAULT_ENGINE, ENGINES, _layout, fast, html_to_markdown, reference
+from convkit.markdown._rules import _SPACE_RUN
 
 REQUIRE_EXT = os.environ.get("CONVKIT_REQUIRE_EXT", "") not in ("", "0")
 
@@ -281,6 +282,13 @@ def test_compiled_helpers_are_the_reference_helpers(_fast, text: str, mark: str)
     assert compiled["_split_edges"](text) == reference._split_edges(text)
     assert compiled["_wrap"](text, mark) == reference._wrap(text, mark)
     assert compiled["_block_text"](text) == reference._block_text(text)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(alphabet=" \n\t\r\u00a0a\u00e9\ufdd1\ufdd2\U0001f600", max_size=16))
+def test_compiled_space_runs_are_the_pattern(_fast, text: str) -> None:
+    # Every character width (1, 2 and 4 bytes), and runs at both ends.
+    assert _fast._helpers()["_spaces"](text) == _SPACE_RUN.sub(" ", text)
 
 
 def test_a_message_over_a_megabyte_renews_the_engines_document(_fast) -> None:

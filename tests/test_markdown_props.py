@@ -44,3 +44,38 @@ def test_fastchat_mode_never_fails_unexpectedly(html: str) -> None:
         html_to_markdown(html, compat="fastchat")
     except InputError:
         pass  # inputs on which FastChat itself fails
+
+
+def _soft_breaks_every_line(text: str) -> str:
+    """``_layout.soft_breaks`` as written before its first-character pre-test: both patterns
+    tried on every line."""
+    from convkit.markdown._layout import _INTERRUPTS, _SOFT_BREAK, _WHOLE_LINE_BLOCK, BREAK, SOFT
+
+    if SOFT not in text:
+        return text
+    pieces = text.split(_SOFT_BREAK)
+    out = [pieces[0]]
+    for piece in pieces[1:]:
+        line = piece.partition("\n")[0].rstrip(BREAK + " ")
+        interrupts = _INTERRUPTS.match(line) or _WHOLE_LINE_BLOCK.fullmatch(line)
+        out.append(" " if interrupts or out[-1][-1:] == "\\" else "\n")
+        out.append(piece)
+    return "".join(out).replace(SOFT, "")
+
+
+# Line starts of every kind the patterns know, and near misses: Unicode digits (\d), letters
+# that case-fold onto tag names, markers and spaces before a block start.
+SOFT_PIECES = [
+    "\ufdd2\n", "\n", " ", "\t", "\\", "\ufdd1", "- ", "-", "+ ", "* ", "*", "_", "=", "1. ",
+    "12) ", "\u0663. ", "\uff11. ", "\u00b2. ", "# ", "###### ", "####### ", "> ", "```", "~~~",
+    "<pre>", "<SCRIPT ", "<!--", "<?", "<!D", "<![CDATA[", "</div>", "<TaBlE/>", "<p>", "<\u212a",
+    "a", "é", "x y",
+]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from(SOFT_PIECES), max_size=12).map("".join))
+def test_soft_breaks_pre_test_decides_as_the_patterns(text: str) -> None:
+    from convkit.markdown._layout import soft_breaks
+
+    assert soft_breaks(text) == _soft_breaks_every_line(text)

@@ -31,10 +31,8 @@ from cpython.unicode cimport (
     PyUnicode_FromKindAndData,
     PyUnicode_GET_LENGTH,
     PyUnicode_KIND,
-    PyUnicode_READ,
-    PyUnicode_WRITE,
 )
-from libc.stdint cimport uintptr_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uintptr_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcmp, memcpy
 
@@ -65,11 +63,17 @@ from ._rules import (
     _BACKTICK_RUN,
     _EDGE as _RULES_EDGE,
     _SCHEME_URL,
-    _SPACE_RUN,
     _URL_CONTROL,
     _destination,
     _title,
 )
+
+# A str's characters, one type per width (1, 2 or 4 bytes): the loops over text are compiled
+# once per width, instead of choosing the width at every character as PyUnicode_READ does.
+ctypedef fused _char:
+    uint8_t
+    uint16_t
+    uint32_t
 
 __all__ = ["LAYOUT_FROM", "bind", "convert", "finish", "walk"]
 
@@ -878,19 +882,87 @@ def _helpers():
         "_split_edges": lambda text: _split_edges(text),
         "_wrap": lambda text, mark: _wrap(text, mark),
         "_block_text": lambda text: _block_text(text),
+        "_spaces": lambda text: _spaces(text),
     }
+
+
+cdef Py_UCS4 _SOFT = 0xFDD2
+
+
+cdef str _spaces(str text):
+    """``_SPACE_RUN.sub(" ", text)``: each run of spaces, newlines and SOFT made one space. The
+    regex engine cost a table cell a few thousand instructions; most need no change."""
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(text)
+    cdef int kind = PyUnicode_KIND(text)
+    cdef void *data = PyUnicode_DATA(text)
+    cdef void *out
+    cdef Py_ssize_t o
+    if kind == 1:
+        if not _needs_spaces(<const uint8_t *> data, n):
+            return text
+    elif kind == 2:
+        if not _needs_spaces(<const uint16_t *> data, n):
+            return text
+    elif not _needs_spaces(<const uint32_t *> data, n):
+        return text
+    out = malloc(n * kind)
+    if out == NULL:
+        raise MemoryError()
+    try:
+        if kind == 1:
+            o = _collapse_spaces(<const uint8_t *> data, n, <uint8_t *> out)
+        elif kind == 2:
+            o = _collapse_spaces(<const uint16_t *> data, n, <uint16_t *> out)
+        else:
+            o = _collapse_spaces(<const uint32_t *> data, n, <uint32_t *> out)
+        return PyUnicode_FromKindAndData(kind, out, o)
+    finally:
+        free(out)
+
+
+cdef inline bint _space_run_char(Py_UCS4 c) noexcept:
+    return c == 32 or c == 10 or c == _SOFT
+
+
+cdef bint _needs_spaces(const _char *data, Py_ssize_t n) noexcept:
+    # A newline or SOFT, or two spaces in a row.
+    cdef Py_ssize_t i
+    cdef _char c
+    for i in range(n):
+        c = data[i]
+        if c == 10 or c == _SOFT or (c == 32 and i + 1 < n and _space_run_char(data[i + 1])):
+            return True
+    return False
+
+
+cdef Py_ssize_t _collapse_spaces(const _char *data, Py_ssize_t n, _char *out) noexcept:
+    cdef Py_ssize_t i, o = 0
+    cdef bint in_run = False
+    cdef _char c
+    for i in range(n):
+        c = data[i]
+        if _space_run_char(c):
+            if not in_run:
+                out[o] = 32
+                o += 1
+                in_run = True
+        else:
+            out[o] = c
+            o += 1
+            in_run = False
+    return o
 
 
 cdef str _block(str text, int flags):
     if flags & F_INLINE:
-        text = _SPACE_RUN.sub(" ", text).strip(" ")
+        text = _spaces(text).strip(" ")
         return f" {text} " if text else ""
     text = _block_text(text)
     return f"\n\n{text}\n\n" if text else ""
 
 
 cdef str _cell(str text):
-    return _SPACE_RUN.sub(" ", text).strip(" ").replace("|", "\\|")
+    return _spaces(text).strip(" ").replace("|", "\\|")
 
 
 cdef str _convert(_Frame frame, str text):
@@ -937,7 +1009,7 @@ cdef str _blockquote(str text, int flags):
 
 
 cdef str _heading(int n, str text, int flags):
-    text = _SPACE_RUN.sub(" ", text).strip(" ")
+    text = _spaces(text).strip(" ")
     if flags & F_INLINE:
         return f" {text} " if text else ""
     return f"\n\n{'#' * n} {text}\n\n" if text else ""
@@ -1049,7 +1121,7 @@ cdef str _link(_Node *node, str text, int flags):
 
 
 cdef str _image(_Node *node, int flags):
-    alt = _SPACE_RUN.sub(" ", _URL_CONTROL.sub(" ", _attr(node, "alt") or "")).strip(" ")
+    alt = _spaces(_URL_CONTROL.sub(" ", _attr(node, "alt") or "")).strip(" ")
     src = (_attr(node, "src") or "").strip(" \t\n\r\f")
     if not src or flags & F_NOFORMAT:
         return alt
@@ -1209,23 +1281,29 @@ cdef Py_UCS4 _CODE = 0xFDD0
 cdef Py_UCS4 _BREAK = 0xFDD1
 
 
-cdef inline bint _blank_line(int kind, void *data, Py_ssize_t start, Py_ssize_t end) noexcept:
+cdef inline bint _blank_line(const _char *data, Py_ssize_t start, Py_ssize_t end) noexcept:
     # _layout._blank: only spaces and quote markers.
     cdef Py_ssize_t i
-    cdef Py_UCS4 c
     for i in range(start, end):
-        c = PyUnicode_READ(kind, data, i)
-        if c != 32 and c != 62:
+        if data[i] != 32 and data[i] != 62:
             return False
     return True
 
 
-cdef inline bint _has_code(int kind, void *data, Py_ssize_t start, Py_ssize_t end) noexcept:
+cdef inline bint _has_code(const _char *data, Py_ssize_t start, Py_ssize_t end) noexcept:
     cdef Py_ssize_t i
     for i in range(start, end):
-        if PyUnicode_READ(kind, data, i) == _CODE:
+        if data[i] == _CODE:
             return True
     return False
+
+
+cdef inline bint _same(const _char *data, Py_ssize_t a, Py_ssize_t b, Py_ssize_t length) noexcept:
+    cdef Py_ssize_t i
+    for i in range(length):
+        if data[a + i] != data[b + i]:
+            return False
+    return True
 
 
 def finish(str text) -> str:
@@ -1236,115 +1314,121 @@ def finish(str text) -> str:
     cdef void *data = PyUnicode_DATA(text)
     # The output is never longer than the input: a "\\" replaces a BREAK.
     cdef void *out = malloc((n + 1) * kind)
-    cdef Py_ssize_t o = 0, lines = 0, s = 0, e, le, i, at, start, mark, prev = 0, code_chars
-    cdef Py_ssize_t next_end
-    cdef bint last_blank = False, backslash, blank
-    cdef Py_UCS4 c
+    cdef Py_ssize_t s = 0, o
     if out == NULL:
         raise MemoryError()
     try:
-        while True:
-            e = s
-            while e < n and PyUnicode_READ(kind, data, e) != 10:
-                e += 1
-            mark = o  # to take the line back
-            start = o + 1 if lines else o
-            at = -1
-            for i in range(s, e):
-                if PyUnicode_READ(kind, data, i) == _CODE:
-                    at = i
-                    break
-            if at >= 0:
-                # A code line: container prefix, then the code verbatim (markers removed).
-                if lines:
-                    PyUnicode_WRITE(kind, out, o, 10)
-                    o += 1
-                code_chars = 0
-                for i in range(at + 1, e):
-                    if PyUnicode_READ(kind, data, i) != _CODE:
-                        code_chars += 1
-                le = at
-                if not code_chars:
-                    while le > s and PyUnicode_READ(kind, data, le - 1) == 32:
-                        le -= 1
-                for i in range(s, le):
-                    PyUnicode_WRITE(kind, out, o, PyUnicode_READ(kind, data, i))
-                    o += 1
-                for i in range(at + 1, e):
-                    c = PyUnicode_READ(kind, data, i)
-                    if c != _CODE:
-                        PyUnicode_WRITE(kind, out, o, c)
-                        o += 1
-                lines += 1
-                prev = start
-                last_blank = False
-            else:
-                le = e
-                while le > s and PyUnicode_READ(kind, data, le - 1) in (32, 9):
-                    le -= 1
-                backslash = False
-                if le > s and PyUnicode_READ(kind, data, le - 1) == _BREAK:
-                    le -= 1
-                    while le > s and PyUnicode_READ(kind, data, le - 1) in (32, 9):
-                        le -= 1
-                    # A hard break only when the block goes on in the next line.
-                    if e < n:
-                        next_end = e + 1
-                        while next_end < n and PyUnicode_READ(kind, data, next_end) != 10:
-                            next_end += 1
-                        backslash = not _blank_line(kind, data, e + 1, next_end) and not _has_code(
-                            kind, data, e + 1, next_end
-                        )
-                if lines:
-                    PyUnicode_WRITE(kind, out, o, 10)
-                    o += 1
-                for i in range(s, le):
-                    c = PyUnicode_READ(kind, data, i)
-                    if c != _BREAK:
-                        PyUnicode_WRITE(kind, out, o, c)
-                        o += 1
-                if backslash:
-                    PyUnicode_WRITE(kind, out, o, 92)
-                    o += 1
-                blank = not backslash and _blank_line(kind, out, start, o)
-                if blank:
-                    while o > start and PyUnicode_READ(kind, out, o - 1) == 32:
-                        o -= 1
-                    if not lines or (
-                        last_blank
-                        and o - start == mark - prev
-                        and _same(kind, out, prev, start, o - start)
-                    ):
-                        o = mark  # a first line, or the same blank line again
-                    else:
-                        lines += 1
-                        prev = start
-                        last_blank = True
-                else:
-                    lines += 1
-                    prev = start
-                    last_blank = False
-            if e >= n:
-                break
-            s = e + 1
-        if last_blank:
-            o = prev - 1 if lines > 1 else 0
-        # .strip(" \n")
-        s = 0
-        while s < o and PyUnicode_READ(kind, out, s) in (32, 10):
-            s += 1
-        while o > s and PyUnicode_READ(kind, out, o - 1) in (32, 10):
-            o -= 1
+        if kind == 1:
+            o = _finish(<const uint8_t *> data, n, <uint8_t *> out, &s)
+        elif kind == 2:
+            o = _finish(<const uint16_t *> data, n, <uint16_t *> out, &s)
+        else:
+            o = _finish(<const uint32_t *> data, n, <uint32_t *> out, &s)
         return PyUnicode_FromKindAndData(kind, <char *> out + s * kind, o - s)
     finally:
         free(out)
 
 
-cdef inline bint _same(
-    int kind, void *data, Py_ssize_t a, Py_ssize_t b, Py_ssize_t length
-) noexcept:
-    cdef Py_ssize_t i
-    for i in range(length):
-        if PyUnicode_READ(kind, data, a + i) != PyUnicode_READ(kind, data, b + i):
-            return False
-    return True
+cdef Py_ssize_t _finish(const _char *data, Py_ssize_t n, _char *out, Py_ssize_t *first) noexcept:
+    """The loop of :func:`finish`: writes ``out`` and returns where the result ends; it starts
+    at ``first[0]``."""
+    cdef Py_ssize_t o = 0, lines = 0, s = 0, e, le, i, at, start, mark, prev = 0, code_chars
+    cdef Py_ssize_t next_end
+    cdef bint last_blank = False, backslash, blank
+    cdef _char c
+    while True:
+        # The line's end, and its first CODE marker if any, in one pass.
+        e = s
+        at = -1
+        while e < n:
+            c = data[e]
+            if c == 10:
+                break
+            if c == _CODE and at < 0:
+                at = e
+            e += 1
+        mark = o  # to take the line back
+        start = o + 1 if lines else o
+        if at >= 0:
+            # A code line: container prefix, then the code verbatim (markers removed).
+            if lines:
+                out[o] = 10
+                o += 1
+            code_chars = 0
+            for i in range(at + 1, e):
+                if data[i] != _CODE:
+                    code_chars += 1
+            le = at
+            if not code_chars:
+                while le > s and data[le - 1] == 32:
+                    le -= 1
+            for i in range(s, le):
+                out[o] = data[i]
+                o += 1
+            for i in range(at + 1, e):
+                c = data[i]
+                if c != _CODE:
+                    out[o] = c
+                    o += 1
+            lines += 1
+            prev = start
+            last_blank = False
+        else:
+            le = e
+            while le > s and (data[le - 1] == 32 or data[le - 1] == 9):
+                le -= 1
+            backslash = False
+            if le > s and data[le - 1] == _BREAK:
+                le -= 1
+                while le > s and (data[le - 1] == 32 or data[le - 1] == 9):
+                    le -= 1
+                # A hard break only when the block goes on in the next line.
+                if e < n:
+                    next_end = e + 1
+                    while next_end < n and data[next_end] != 10:
+                        next_end += 1
+                    backslash = not _blank_line(data, e + 1, next_end) and not _has_code(
+                        data, e + 1, next_end
+                    )
+            if lines:
+                out[o] = 10
+                o += 1
+            for i in range(s, le):
+                c = data[i]
+                if c != _BREAK:
+                    out[o] = c
+                    o += 1
+            if backslash:
+                out[o] = 92
+                o += 1
+            blank = not backslash and _blank_line(<const _char *> out, start, o)
+            if blank:
+                while o > start and out[o - 1] == 32:
+                    o -= 1
+                if not lines or (
+                    last_blank
+                    and o - start == mark - prev
+                    and _same(<const _char *> out, prev, start, o - start)
+                ):
+                    o = mark  # a first line, or the same blank line again
+                else:
+                    lines += 1
+                    prev = start
+                    last_blank = True
+            else:
+                lines += 1
+                prev = start
+                last_blank = False
+        if e >= n:
+            break
+        s = e + 1
+    if last_blank:
+        o = prev - 1 if lines > 1 else 0
+    # .strip(" \n")
+    s = 0
+    while s < o and (out[s] == 32 or out[s] == 10):
+        s += 1
+    while o > s and (out[o - 1] == 32 or out[o - 1] == 10):
+        o -= 1
+    first[0] = s
+    return o

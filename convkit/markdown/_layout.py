@@ -46,6 +46,9 @@ _INTERRUPTS = re.compile(
 )
 _WHOLE_LINE_BLOCK = re.compile(r"=+[ \t]*|-+[ \t]*|(?:[-*_][ \t]*){3,}")  # setext, rule
 _SOFT_BREAK = SOFT + "\n"
+# Every line either pattern matches starts with one of these or with a decimal digit (\d is
+# Unicode's Nd, as str.isdecimal): other lines are decided without running them.
+_BLOCK_FIRST = frozenset("-+*#>`~<=_")
 
 
 def soft_breaks(text: str) -> str:
@@ -55,8 +58,11 @@ def soft_breaks(text: str) -> str:
     pieces = text.split(_SOFT_BREAK)
     out = [pieces[0]]
     for piece in pieces[1:]:
-        line = piece.partition("\n")[0].rstrip(BREAK + " ")
-        interrupts = _INTERRUPTS.match(line) or _WHOLE_LINE_BLOCK.fullmatch(line)
+        first = piece[:1]
+        interrupts = None
+        if first in _BLOCK_FIRST or first.isdecimal():
+            line = piece.partition("\n")[0].rstrip(BREAK + " ")
+            interrupts = _INTERRUPTS.match(line) or _WHOLE_LINE_BLOCK.fullmatch(line)
         # A backslash before a line end would make a hard break out of literal text.
         out.append(" " if interrupts or out[-1][-1:] == "\\" else "\n")
         out.append(piece)

@@ -83,7 +83,8 @@ def too_deep(html: str) -> bool:
     below zero); void elements, ``<x/>`` and tags that close at their next sibling (``p``,
     ``li``, ``td``…) do not count. Only run when the text has that many ``<`` at all.
     """
-    if html.count("<") <= MAX_NESTING:
+    # Counting "<" scans the whole message; one shorter than the limit cannot hold that many.
+    if len(html) <= MAX_NESTING or html.count("<") <= MAX_NESTING:
         return False
     depth = 0
     for m in _TAG.finditer(html):
