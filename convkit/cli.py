@@ -140,7 +140,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "--html",
         default="auto",
         choices=HTML_MODES,
-        help="which assistant turns to convert: those that look like page HTML (auto), all, or none",
+        help="which assistant turns to convert: in ShareGPT input, those that look like page "
+        "HTML (auto); all of them, in any format (always); none (never)",
     )
     g.add_argument(
         "--html-engine",

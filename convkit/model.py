@@ -57,10 +57,13 @@ class Conversation:
     meta: dict[str, Any] = field(default_factory=dict)  # other top-level fields (model, lang, ...)
     source: Source | None = None
     raw: Any = None  # the record as read, kept for the rejects file
+    # Read from a scraped chat page (ShareGPT): its assistant turns may be the page's HTML and
+    # its user turns may start with the page's "2 / 2" counter, which html="auto" cleans.
+    scraped: bool = False
 
     def with_turns(self, turns: list[Turn]) -> Conversation:
         """The same conversation with other turns (``dataclasses.replace``, without its cost)."""
-        return Conversation(self.id, turns, self.meta, self.source, self.raw)
+        return Conversation(self.id, turns, self.meta, self.source, self.raw, self.scraped)
 
     def roles(self) -> list[str]:
         return [t.role for t in self.turns]

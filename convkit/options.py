@@ -19,8 +19,10 @@ ON_ERROR = ("fail", "skip")
 class Options:
     """Options of :func:`convkit.convert`; each maps one to one to a ``convkit convert`` flag.
 
-    ``html``: ``auto`` converts assistant turns that look like page HTML, ``always`` converts
-    every assistant turn, ``never`` leaves text alone. ``html_engine``: ``fast`` (compiled, the
+    ``html``: ``auto`` cleans conversations read from a scraped chat page (ShareGPT): their
+    assistant turns that look like page HTML are converted and the page's "2 / 2" counter is
+    taken off their user turns; other formats' text is left as it is. ``always`` converts every
+    assistant turn, whatever the format; ``never`` leaves all text alone. ``html_engine``: ``fast`` (compiled, the
     default; the reference runs when the extension is not built) or ``markdownify`` (the
     reference), which give the same output. ``segment_overhead=None`` means the
     tokens the tokenizer's post-processor adds to a sequence (BOS/EOS). ``count_template`` (a

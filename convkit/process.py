@@ -256,12 +256,16 @@ class Worker:
                     turn.content = html_to_markdown(turn.content, compat="fastchat")
                     stats.html_turns += 1
             return
+        scraped = conv.scraped
+        if mode == "auto" and not scraped:
+            return  # text from an API or a dataset: a "<table>" in it is what the model wrote
         engine = self.options.html_engine
         for turn in conv.turns:
             # Only assistant turns were page HTML; a user's "<div>" is text they typed. The
             # page did glue its "2 / 2" edit counter to the start of user turns, though.
             if turn.role == USER:
-                turn.content = strip_regeneration_counter(turn.content)
+                if scraped:
+                    turn.content = strip_regeneration_counter(turn.content)
             elif turn.role == ASSISTANT and (mode == "always" or looks_like_html(turn.content)):
                 turn.content = html_to_markdown(turn.content, engine=engine)
                 stats.html_turns += 1

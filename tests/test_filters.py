@@ -155,6 +155,25 @@ def test_empty_turn():
     assert trim(EmptyTurn(), C([(U, "question"), (A, "answer")])) == []
 
 
+def test_a_turn_that_only_calls_tools_is_not_empty():
+    call = {"tool_calls": [{"id": "c1", "type": "function",
+                            "function": {"name": "weather", "arguments": "{}"}}]}
+    conv = Conversation("t", [
+        Turn(U, "Weather in Paris?"), Turn(A, "", call), Turn(T, "18 C", {"tool_call_id": "c1"}),
+        Turn(A, "It is 18 C in Paris."),
+    ])
+    assert trim(EmptyTurn(), conv) == []
+    out = run(conv)
+    assert out.kept and out.parts == () and out.conv is conv
+    legacy = Conversation("t", [Turn(U, "Weather?"), Turn(A, " ", {"function_call": {"name": "w"}}),
+                                Turn(T, "18 C"), Turn(A, "18 C.")])
+    assert trim(EmptyTurn(), legacy) == []
+    # An empty tool_calls list calls nothing: the turn is empty.
+    empty = Conversation("t", [Turn(U, "Weather?"), Turn(A, "", {"tool_calls": []}),
+                               Turn(U, "Hello?"), Turn(A, "Hi.")])
+    assert trim(EmptyTurn(), empty) == [Part(1, 4, "empty_turn")]
+
+
 def test_empty_turn_repeating_the_speaker_goes_alone():
     # The ShareGPT artefact: a question, an empty second "human" message, the answer.
     conv = C([(U, "q1"), (U, ""), (A, "a1"), (U, "q2"), (U, " \n"), (U, ""), (A, "a2")])
@@ -891,4 +910,6 @@ def test_with_turns_is_replace():
     conv = C([(U, "q"), (A, "a")], id="x", model="m")
     turns = conv.turns[:1]
     assert conv.with_turns(turns) == dataclasses.replace(conv, turns=turns)
-    assert [f.name for f in dataclasses.fields(conv)] == ["id", "turns", "meta", "source", "raw"]
+    assert [f.name for f in dataclasses.fields(conv)] == [
+        "id", "turns", "meta", "source", "raw", "scraped"
+    ]

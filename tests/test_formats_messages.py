@@ -195,3 +195,82 @@ def test_messages_with_tool_calls_round_trip_through_messages():
         ],
     }
     assert round_trip(record) == record
+
+
+def _convert_lines(tmp_path, records, *args, **options):
+    import json
+
+    import convkit
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    rejects = tmp_path / "rejects.jsonl"
+    options.setdefault("output_format", "messages")
+    convkit.convert(str(src), str(out), rejects=str(rejects), workers=1, **options)
+    lines = out.read_text(encoding="utf-8").splitlines()
+    return [json.loads(x) for x in lines], rejects.read_text(encoding="utf-8")
+
+
+TOOL_CONVERSATION = {
+    "id": "w",
+    "messages": [
+        {"role": "user", "content": "What is the weather in Paris today?"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function",
+             "function": {"name": "weather", "arguments": "{\"city\": \"Paris\"}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "{\"celsius\": 18}"},
+        {"role": "assistant", "content": "It is 18 C in Paris."},
+    ],
+}
+
+
+def test_a_tool_calling_conversation_passes_the_default_filters(tmp_path):
+    out, rejects = _convert_lines(tmp_path, [TOOL_CONVERSATION], input_format="messages")
+    assert rejects == ""
+    expected = [dict(m) for m in TOOL_CONVERSATION["messages"]]
+    expected[1]["content"] = ""  # null content reads as empty text
+    assert out == [{"id": "w", "messages": expected}]
+
+
+HTML_LOOKING = {
+    "id": "h",
+    "messages": [
+        {"role": "user", "content": "1 / 2kg of flour is how many grams exactly?"},
+        {"role": "assistant", "content": "<table>\n <tr><td>Ann</td></tr>\n <tr><td>Bob</td></tr>\n</table>"},
+    ],
+}
+
+
+def test_html_auto_leaves_text_of_formats_other_than_sharegpt_as_written(tmp_path):
+    out, _ = _convert_lines(tmp_path, [HTML_LOOKING], input_format="messages")
+    assert out == [HTML_LOOKING]
+    # Through ShareGPT's writer and back, still as written.
+    out, _ = _convert_lines(tmp_path, [HTML_LOOKING], input_format="messages",
+                            output_format="sharegpt")
+    (back,) = _convert_lines(tmp_path, out, input_format="sharegpt", output_format="messages",
+                             html="never")[0]
+    assert back == HTML_LOOKING
+
+
+def test_html_always_converts_any_format_but_strips_counters_only_from_scraped_pages(tmp_path):
+    out, _ = _convert_lines(tmp_path, [HTML_LOOKING], input_format="messages", html="always")
+    assert out[0]["messages"] == [
+        {"role": "user", "content": "1 / 2kg of flour is how many grams exactly?"},
+        {"role": "assistant", "content": "| Ann |\n| --- |\n| Bob |"},
+    ]
+
+
+def test_html_auto_still_cleans_sharegpt_pages(tmp_path):
+    page = {"id": "p", "conversations": [
+        {"from": "human", "value": "2 / 2Name two people"},
+        {"from": "gpt", "value": "<div><table><tr><td>Ann</td></tr><tr><td>Bob</td></tr></table></div>"},
+    ]}
+    out, _ = _convert_lines(tmp_path, [page], output_format="sharegpt")
+    assert out[0]["conversations"] == [
+        {"from": "human", "value": "Name two people"},
+        {"from": "gpt", "value": "| Ann |\n| --- |\n| Bob |"},
+    ]
+    # Read through --from auto, the record is still a scraped page.
+    out, _ = _convert_lines(tmp_path, [page], input_format="auto", output_format="sharegpt")
+    assert out[0]["conversations"][1]["value"] == "| Ann |\n| --- |\n| Bob |"

@@ -7,7 +7,8 @@ filters. The stateless ones run in a :class:`FilterChain` (one per worker proces
 order  name                      kind  reasons and meaning
   10   plugins                   drop  ``uses_plugins``
   20   leading_non_user          trim  turns between the system prompt and the first user turn
-  30   empty_turn                trim  the first empty turn and all after it
+  30   empty_turn                trim  the first empty turn and all after it (a turn that
+                                       only calls tools is not empty)
   40   unprintable_turn          trim  the first turn starting unprintable and all after it
   50   trailing_user_turn        trim  trailing user turns (``trailing_user_turn``) and tool
                                        turns (``trailing_tool_turn``)

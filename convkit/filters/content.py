@@ -36,10 +36,13 @@ class _CutBefore(TrimFilter):
     def bad(self, content: str) -> bool:
         raise NotImplementedError
 
+    def bad_turn(self, turn: Turn) -> bool:
+        return self.bad(turn.content)
+
     def all_good(self, turns: list[Turn]) -> bool:
         """No turn is bad (the common case, checked without a call per turn where possible)."""
-        bad = self.bad
-        return not any(bad(t.content) for t in turns)
+        bad = self.bad_turn
+        return not any(bad(t) for t in turns)
 
     def trim(self, conv: Conversation) -> list[Part]:
         turns = conv.turns
@@ -49,7 +52,7 @@ class _CutBefore(TrimFilter):
         parts: list[Part] = []
         started = False  # a good user turn came before: the exchanges have begun
         for i, t in enumerate(turns):
-            if not self.bad(t.content):
+            if not self.bad_turn(t):
                 started = started or (i >= prompt and t.role == USER)
                 continue
             if not started or turns[i - 1].role == t.role:
@@ -69,19 +72,31 @@ class EmptyTurn(_CutBefore):
         "an empty repeat of the previous speaker goes alone"
     )
     reasons: ClassVar[dict[str, str]] = {
-        "empty_turn": "an empty or white-space only turn and every turn after it (trimmed); "
-        "alone before the first good user turn or when it repeats the previous speaker",
+        "empty_turn": "an empty or white-space only turn (one that calls tools is not empty) "
+        "and every turn after it (trimmed); alone before the first good user turn or when it "
+        "repeats the previous speaker",
     }
 
     def bad(self, content: str) -> bool:
         return not content or content.isspace()  # isspace stops at the first other character
 
+    def bad_turn(self, turn: Turn) -> bool:
+        c = turn.content
+        return (not c or c.isspace()) and not calls_tools(turn)
+
     def all_good(self, turns: list[Turn]) -> bool:
         for t in turns:
             c = t.content
-            if not c or c.isspace():
+            if (not c or c.isspace()) and not calls_tools(t):
                 return False
         return True
+
+
+def calls_tools(turn: Turn) -> bool:
+    """Whether the turn calls tools (OpenAI's ``tool_calls``, or the legacy ``function_call``):
+    an assistant message that only does so has no text, and is whole without it."""
+    meta = turn.meta
+    return meta is not None and bool(meta.get("tool_calls") or meta.get("function_call"))
 
 
 @register

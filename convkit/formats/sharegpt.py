@@ -78,7 +78,7 @@ class ShareGPT(Format):
                 meta = {**(meta or {}), **extra}
             turns.append(Turn(role, value, meta))
         meta = {} if record.keys() <= _READ else {k: v for k, v in record.items() if k not in _READ}
-        return Conversation(rid, turns, meta, source, record)
+        return Conversation(rid, turns, meta, source, record, True)
 
     def write(self, conv: Conversation) -> dict[str, Any]:
         out: dict[str, Any] = {"id": conv.id}
