@@ -81,6 +81,18 @@ class Options:
         _non_negative("turn_overhead", self.turn_overhead)
         if self.segment_overhead is not None:
             _non_negative("segment_overhead", self.segment_overhead)
+        if (
+            self.max_tokens is not None
+            and (self.turn_overhead or self.segment_overhead is not None)
+            and self.uses_template()
+        ):
+            # Through a template the rendered segment is counted whole: an overhead added on
+            # top would be counted twice, and dropping it silently would hide the mistake.
+            raise ConfigError(
+                "turn_overhead (--turn-overhead) and segment_overhead (--segment-overhead) do "
+                "not apply when segments are counted through a chat template (count_template, "
+                "or the text writer): the rendered segment is counted whole"
+            )
         if self.workers is not None:
             _positive("workers", self.workers)
         _positive("batch_size", self.batch_size)

@@ -120,3 +120,28 @@ def test_count_template_needs_max_tokens(tmp_path):
     with pytest.raises(ConfigError) as e:
         convert(src, tmp_path / "o.jsonl", count_template="chatml")
     assert str(e.value) == "count_template needs max_tokens (--max-tokens N)"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"count_template": "chatml", "turn_overhead": 5},
+        {"count_template": "chatml", "segment_overhead": 0},
+        {"output_format": "text", "turn_overhead": 1},
+    ],
+)
+def test_overheads_are_refused_when_counting_through_a_template(tmp_path, options):
+    from convkit import ConfigError
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("")
+    tok = Path(__file__).resolve().parent.parent / "examples" / "tokenizer.json"
+    with pytest.raises(ConfigError) as e:
+        convert(src, tmp_path / "o.jsonl", input_format="messages", tokenizer=str(tok),
+                max_tokens=100, **options)
+    assert str(e.value) == (
+        "turn_overhead (--turn-overhead) and segment_overhead (--segment-overhead) do not apply "
+        "when segments are counted through a chat template (count_template, or the text "
+        "writer): the rendered segment is counted whole"
+    )
+    assert not (tmp_path / "o.jsonl").exists()

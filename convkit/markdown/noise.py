@@ -68,8 +68,10 @@ def is_copy_stats(text: str) -> bool:
 def strip_regeneration_counter(text: str) -> str:
     """Remove the "N / M" counter the scraper glued to the start of a human message.
 
-    Only a counter directly followed by text (no space) is removed, because that is how
-    ``textContent`` joined it: "5 / 5如果…" loses "5 / 5", while "1 / 2 cup of flour" is kept.
+    Only a counter directly followed by a letter is removed, because that is how
+    ``textContent`` joined it to the question: "5 / 5如果…" loses "5 / 5", while
+    "1 / 2 cup of flour" and "1 / 2, 1 / 3 and 1 / 4: which is biggest?" are kept (a question
+    does not start with punctuation; a fraction is often followed by it).
     Requires 1 <= N <= M and M >= 2 (a counter only shows for two or more versions). A total
     followed by more digits ("2 / 2100 words") is ambiguous, so the text is kept as it is:
     eating a user's "1 / 2000 chance" would be worse than keeping a counter.
@@ -80,6 +82,6 @@ def strip_regeneration_counter(text: str) -> str:
     n, total = int(m.group(1)), int(m.group(2))
     rest = text[m.end():]
     # The total's digits are taken greedily, so what follows is never a digit.
-    if rest and not rest[0].isspace() and 1 <= n <= total and total >= 2:
+    if rest and rest[0].isalpha() and 1 <= n <= total and total >= 2:
         return rest
     return text
