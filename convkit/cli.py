@@ -180,8 +180,9 @@ def _build_parser() -> argparse.ArgumentParser:
         action="append",
         default=None,
         metavar="PHRASE",
-        help="drop conversations containing this phrase as whole words (repeatable; "
-        "replaces the default list: " + ", ".join(FilterConfig.blocked_phrases) + ")",
+        help="drop conversations containing this phrase as whole words, in any case when it is "
+        "all lowercase and as written otherwise (repeatable; replaces the default list: "
+        + ", ".join(FilterConfig.blocked_phrases) + ")",
     )
     g.add_argument(
         "--blocked-roles",

@@ -262,22 +262,63 @@ def test_blocked_phrase_defaults():
 
 
 def test_blocked_phrase_word_boundaries():
-    palm = BlockedPhrase(["Palm"])
+    palm = BlockedPhrase(["palm"])
     assert check(palm, C([(U, "What is napalm?"), (A, "A weapon.")])) is None
     assert check(palm, C([(U, "Palmyra"), (A, "A city.")])) is None
     assert check(palm, C([(U, "a palm tree"), (A, "yes")])) == "blocked_phrase"
-    assert check(palm, C([(U, "(palm)"), (A, "yes")])) == "blocked_phrase"
+    assert check(palm, C([(U, "(PALM)"), (A, "yes")])) == "blocked_phrase"
     tree = BlockedPhrase(["palm tree"])
     assert check(tree, C([(U, "a palm\n  tree"), (A, "yes")])) == "blocked_phrase"
     assert check(tree, C([(U, "a palm"), (A, "a tree")])) is None
     assert check(tree, C([(U, "palmtree"), (A, "yes")])) is None
 
 
+def test_blocked_phrase_with_a_capital_matches_as_written():
+    # Smart case: "Palm" is the model, "a palm tree" is not.
+    palm = BlockedPhrase(["Palm"])
+    assert check(palm, C([(U, "Tell me about palm trees in Florida"), (A, "Sure.")])) is None
+    assert check(palm, C([(U, "Is Palm 2 better?"), (A, "Maybe.")])) == "blocked_phrase"
+    assert check(palm, C([(U, "PALM"), (A, "yes")])) is None
+    mixed = BlockedPhrase(["openai", "Bard"])
+    assert check(mixed, C([(U, "OpenAI or bard?"), (A, "both")])) == "blocked_phrase"
+    assert check(mixed, C([(U, "a bard sang"), (A, "nice")])) is None
+    assert check(mixed, C([(U, "ask Bard"), (A, "ok")])) == "blocked_phrase"
+    v = mixed.apply(C([(U, "ask Bard"), (A, "ok")]))
+    assert v.detail == "matched 'Bard' in a turn of role user"
+    # Non-ASCII phrases take the regex alone (no pre-test); the rule is the same.
+    cafe = BlockedPhrase(["Café"])
+    assert check(cafe, C([(U, "un café"), (A, "oui")])) is None
+    assert check(cafe, C([(U, "Café Flore"), (A, "oui")])) == "blocked_phrase"
+
+
+def test_blocked_phrase_ignores_link_and_image_destinations():
+    # The page's href and src became markdown destinations: not text anyone wrote.
+    for text in [
+        "See [the docs](https://platform.openai.com/docs).",
+        '![a cat](https://cdn.openai.com/cat.png "cat")',
+        "[wiki](https://en.wikipedia.org/wiki/OpenAI_(company))",
+        "[spaced](<https://openai.com/a b>)",
+    ]:
+        assert check(BlockedPhrase(), C([(U, "links?"), (A, text)])) is None, text
+    # Link text, autolinks and bare URLs are what the reader sees.
+    for text in [
+        "[OpenAI's docs](https://example.org)",
+        "<https://openai.com>",
+        "go to https://openai.com now",
+        "[a](https://example.org) and openai",
+    ]:
+        assert check(BlockedPhrase(), C([(U, "links?"), (A, text)])) == "blocked_phrase", text
+
+
 def test_blocked_phrase_is_escaped():
     gpt = BlockedPhrase(["GPT-3.5"])
     assert check(gpt, C([(U, "GPT-3x5"), (A, "no")])) is None
     assert check(gpt, C([(U, "GPT-305"), (A, "no")])) is None
-    assert check(gpt, C([(U, "I use gpt-3.5."), (A, "ok")])) == "blocked_phrase"
+    assert check(gpt, C([(U, "I use GPT-3.5."), (A, "ok")])) == "blocked_phrase"
+    assert check(gpt, C([(U, "I use gpt-3.5."), (A, "ok")])) is None  # a capital: as written
+    assert check(BlockedPhrase(["gpt-3.5"]), C([(U, "I use GPT-3.5."), (A, "ok")])) == (
+        "blocked_phrase"
+    )
     assert check(gpt, C([(U, "GPT-3.5-turbo"), (A, "ok")])) == "blocked_phrase"
     assert check(gpt, C([(U, "GPT-3.50"), (A, "ok")])) is None
     cpp = BlockedPhrase(["C++"])
@@ -285,7 +326,7 @@ def test_blocked_phrase_is_escaped():
     assert check(cpp, C([(U, "ABC++ and C++x"), (A, "ok")])) is None
     assert check(BlockedPhrase(["a.b"]), C([(U, "axb"), (A, "ok")])) is None
     assert phrase_pattern(["GPT-3.5", "palm tree"]).pattern == (
-        r"(?<!\w)(?:GPT\-3\.5|palm\s+tree)(?!\w)"
+        r"(?<!\w)(?:GPT\-3\.5|(?i:palm\s+tree))(?!\w)"
     )
 
 

@@ -1,10 +1,14 @@
 """Blocked phrases and blocked responses.
 
 FastChat drops a conversation when the lowercase raw HTML of any message contains ``openai`` or
-``chatgpt`` as a substring. That matches attributes and URLs, hits "napalm" for "palm", and a
-phrase with punctuation used as a regex would let ``GPT-3.5`` match ``GPT-3x5``. Here phrases are
-escaped, matched case-insensitively as whole words on the converted text (the filters never see
-HTML), and only in the turns of the configured roles.
+``chatgpt`` as a substring. That matches attributes and URLs, hits "napalm" for "palm" and "palm
+tree" for the model "Palm", and a phrase with punctuation used as a regex would let ``GPT-3.5``
+match ``GPT-3x5``. Here phrases are escaped and matched as whole words on the converted text (the
+filters never see HTML), leaving out link and image destinations (``[text](url)``: the page's
+``href`` and ``src``), and only in the turns of the configured roles. Case follows the phrase,
+as "smart case" searches do: an all-lowercase phrase matches in any case (``openai`` finds
+"OpenAI"), a phrase with a capital letter matches as written (``Palm`` finds "Palm 2", not "a
+palm tree").
 """
 from __future__ import annotations
 
@@ -24,7 +28,8 @@ FASTCHAT_RESPONSES = ("Too many requests in 1 hour. Try again later.",)
 
 
 def phrase_pattern(phrases: Iterable[str]) -> re.Pattern[str]:
-    """One compiled, case-insensitive alternation of ``phrases`` matched as whole words.
+    """One compiled alternation of ``phrases`` matched as whole words, each in any case when it
+    is all lowercase and as written otherwise (:func:`any_case`).
 
     ``\\b`` would fail at a phrase's edge that is not a word character (``C++``, ``GPT-3.5.``), so
     the edges are look-arounds instead: no word character just before or just after the match.
@@ -36,17 +41,34 @@ def phrase_pattern(phrases: Iterable[str]) -> re.Pattern[str]:
         words = phrase.split()
         if not words:
             raise ConfigError(f"expected blocked phrases to be non-empty, got {phrase!r}")
-        alternatives.append(r"\s+".join(re.escape(w) for w in words))
+        body = r"\s+".join(re.escape(w) for w in words)
+        alternatives.append(f"(?i:{body})" if any_case(phrase) else body)
     if not alternatives:
         raise ConfigError("expected at least one blocked phrase")
-    return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)", re.IGNORECASE)
+    return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)")
+
+
+def any_case(phrase: str) -> bool:
+    """Whether ``phrase`` matches in any case: it has no capital letter."""
+    return phrase == phrase.lower()
+
+
+# A markdown link or image's destination and title, as the HTML converters write them (a bare
+# URL with balanced parentheses one level deep, or <...>): they came from href and src.
+_DESTINATION = re.compile(
+    r"\]\((?:<[^<>\n]*>|(?:[^\s()\\]|\\.|\((?:[^\s()\\]|\\.)*\))*)"
+    r'(?:[ \t]+"(?:[^"\\\n]|\\.)*")?\)'
+)
 
 
 @register
 class BlockedPhrase(DropFilter):
     name = "blocked_phrase"
     order = 100
-    description = "drop conversations containing a blocked phrase (whole words, any case)"
+    description = (
+        "drop conversations containing a blocked phrase (whole words; any case unless the "
+        "phrase has a capital letter)"
+    )
     reasons: ClassVar[dict[str, str]] = {
         "blocked_phrase": "a turn of a blocked role contains a blocked phrase as whole words",
     }
@@ -62,11 +84,14 @@ class BlockedPhrase(DropFilter):
         # A regex search with look-arounds tries every position of every turn; a plain substring
         # test of each phrase's first word is many times faster and rules out almost every turn.
         # Only for ASCII phrases, where case-folding the text cannot hide a match the regex's
-        # IGNORECASE would find.
+        # (?i:) would find. Phrases in any case are looked for in the folded text, the others
+        # as written.
+        pretest = all(p.isascii() for p in self.phrases)
         self._firsts: tuple[str, ...] | None = (
-            tuple(p.split()[0].casefold() for p in self.phrases)
-            if all(p.isascii() for p in self.phrases)
-            else None
+            tuple(p.split()[0] for p in self.phrases if any_case(p)) if pretest else None
+        )
+        self._exact: tuple[str, ...] = (
+            tuple(p.split()[0] for p in self.phrases if not any_case(p)) if pretest else ()
         )
 
     @classmethod
@@ -76,21 +101,32 @@ class BlockedPhrase(DropFilter):
         return cls(config.blocked_phrases, config.blocked_roles)
 
     def apply(self, conv: Conversation) -> Verdict:
-        firsts = self._firsts
+        firsts, exact = self._firsts, self._exact
         for t in conv.turns:
-            if t.role in self.roles:
-                if firsts is not None:
-                    text = t.content
-                    folded = text.lower() if text.isascii() else text.casefold()
-                    for w in firsts:  # a loop, not any(...): no generator per turn
-                        if w in folded:
-                            break
-                    else:
-                        continue
-                m = self.pattern.search(t.content)
-                if m is not None:
-                    return Drop(self.name, f"matched {m.group(0)!r} in a turn of role {t.role}")
+            if t.role not in self.roles:
+                continue
+            text = t.content
+            if firsts is not None and not self._may_match(text, firsts, exact):
+                continue
+            if "](" in text:
+                text = _DESTINATION.sub("]", text)
+            m = self.pattern.search(text)
+            if m is not None:
+                return Drop(self.name, f"matched {m.group(0)!r} in a turn of role {t.role}")
         return KEEP
+
+    @staticmethod
+    def _may_match(text: str, firsts: tuple[str, ...], exact: tuple[str, ...]) -> bool:
+        # Loops, not any(...): no generator per turn.
+        for w in exact:
+            if w in text:
+                return True
+        if firsts:
+            folded = text.lower() if text.isascii() else text.casefold()
+            for w in firsts:
+                if w in folded:
+                    return True
+        return False
 
     def check(self, conv: Conversation) -> str | None:
         v = self.apply(conv)

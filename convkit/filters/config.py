@@ -18,8 +18,8 @@ class FilterConfig:
     ``disabled``: names of filters to switch off (see :func:`~convkit.filters.filter_names`).
     ``min_turns``: fewest turns after the system prompt (0 turns the check off).
     ``min_chars``: fewest characters in those turns (FastChat: 16; 0 turns it off).
-    ``blocked_phrases``: matched as whole words, any case, in turns of ``blocked_roles``
-    (empty turns the filter off). ``blocked_responses``: prefixes of assistant turns.
+    ``blocked_phrases``: matched as whole words in turns of ``blocked_roles``, in any
+    case when all lowercase and as written otherwise (empty turns the filter off). ``blocked_responses``: prefixes of assistant turns.
     ``repeated_digits``: drop a digit repeated this many times in a row (FastChat's optional
     rule uses 9; None is off). ``restarted_lists``: FastChat's optional restarted-list rule.
     ``language_keep`` / ``language_skip``: CLD2 codes; None is off (needs pycld2).
