@@ -97,7 +97,10 @@ def split_rendered(
             ),
             default=0,
         )
-        if short <= 0:
+        if short <= 0 or fixed + reserve + short >= max_tokens:
+            # Fits; or what the template adds to every segment of this conversation (a long
+            # tool list, say) leaves no room for an exchange: its over-limit segments are then
+            # oversize exchanges, this conversation's alone.
             break
         reserve += short
     return _settle(result, exact, max_tokens, oversize)

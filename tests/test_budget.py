@@ -145,3 +145,32 @@ def test_overheads_are_refused_when_counting_through_a_template(tmp_path, option
         "writer): the rendered segment is counted whole"
     )
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_a_conversation_whose_template_text_fills_the_budget_is_rejected_alone(tmp_path):
+    # The template writes the conversation's tool list into every segment; one record's list
+    # alone is over the limit. That record is an oversize exchange; the run goes on.
+    template = tmp_path / "tools.jinja"
+    template.write_text(
+        "{% if tools %}{{ tools | tojson }}\n{% endif %}"
+        "{% for m in messages %}<{{ m.role }}>{{ m.content }}\n{% endfor %}"
+    )
+    tools = [{"type": "function", "function": {"name": f"tool_{i}", "description": "x " * 40}}
+             for i in range(12)]
+    small = {"id": "small", "messages": [{"role": "user", "content": "Hello there, who are you?"},
+                                         {"role": "assistant", "content": "A helpful assistant."}]}
+    big = {"id": "big", "tools": tools, "messages": small["messages"]}
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(big) + "\n" + json.dumps(small) + "\n")
+    tok = Path(__file__).resolve().parent.parent / "examples" / "tokenizer.json"
+    out, rejects = tmp_path / "o.txt", tmp_path / "r.jsonl"
+    result = convert(src, out, rejects=rejects, input_format="messages", output_format="text",
+                     writer_options={"template": str(template)}, tokenizer=str(tok),
+                     max_tokens=120, workers=1)
+    assert result.stats.conversations_out == 1
+    (kept,) = [json.loads(x) for x in out.read_text().splitlines()]
+    assert (kept["id"], kept["text"]) == (
+        "small_0", "<user>Hello there, who are you?\n<assistant>A helpful assistant.\n"
+    )
+    (rejected,) = [json.loads(x) for x in rejects.read_text().splitlines()]
+    assert (rejected["reason"], rejected["id"]) == ("oversize_exchange", "big")
