@@ -124,15 +124,22 @@ def _build_parser() -> argparse.ArgumentParser:
             {f"{fmt} ({'reader' if o.side == 'read' else 'writer'})" for fmt, o in specs}
         )
         first = specs[0][1]
-        extra = {"nargs": "?", "const": "true"} if first.type is bool else {}
+        names = [f"--{flag}", *sorted({f"--{a}" for _, o in specs for a in o.flags})]
         choices = f" [{'|'.join(first.choices)}]" if first.choices else ""
+        help_text = f"{first.help}{choices}; for {', '.join(kinds)}"
+        if first.type is bool:
+            # A switch, and --no-FLAG: an optional value would take the input file after it.
+            g.add_argument(
+                *names, dest=f"fmt_{first.name}", action="store_const", const="true",
+                default=None, help=help_text,
+            )
+            g.add_argument(
+                f"--no-{flag}", dest=f"fmt_{first.name}", action="store_const", const="false",
+                default=None, help=f"turn --{flag} off",
+            )
+            continue
         g.add_argument(
-            f"--{flag}",
-            dest=f"fmt_{first.name}",
-            default=None,
-            metavar="VALUE",
-            help=f"{first.help}{choices}; for {', '.join(kinds)}",
-            **extra,
+            *names, dest=f"fmt_{first.name}", default=None, metavar="VALUE", help=help_text
         )
 
     g = c.add_argument_group("HTML to markdown")

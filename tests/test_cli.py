@@ -264,3 +264,34 @@ def test_template_time_flag(tmp_path, capsys):
         "convkit: error: template_time must be an ISO 8601 date or time (2024-07-26, "
         "2024-07-26T09:30:00), got 'July 26'\n"
     )
+
+
+def _oasst_tree(tmp_path):
+    tree = {"message_tree_id": "t", "tree_state": "ready_for_export", "prompt": {
+        "message_id": "p", "role": "prompter", "text": "Name a colour, please.", "replies": [
+            {"message_id": "a1", "role": "assistant", "text": "Blue is a colour.", "rank": 1,
+             "replies": []},
+            {"message_id": "a0", "role": "assistant", "text": "Red is a colour.", "rank": 0,
+             "replies": []},
+        ]}}
+    src = tmp_path / "tree.jsonl"
+    src.write_text(json.dumps(tree) + "\n")
+    return src
+
+
+@pytest.mark.parametrize(
+    ("flags", "ids"),
+    [
+        ([], ["t/a1", "t/a0"]),
+        (["--best"], ["t/a0"]),
+        (["--oasst-best"], ["t/a0"]),
+        (["--best", "--no-best"], ["t/a1", "t/a0"]),
+    ],
+)
+def test_switch_options_before_the_input_file(tmp_path, flags, ids):
+    # A switch takes no value: the input file after it stays the input.
+    src = _oasst_tree(tmp_path)
+    out = tmp_path / "o.jsonl"
+    argv = ["convert", "--from", "oasst", "-o", str(out), "-q", *flags, str(src)]
+    assert main(argv) == 0
+    assert [r["id"] for r in lines(out)] == ids

@@ -101,7 +101,8 @@ class Option:
 
     ``side`` says whether the reader (``"read"``) or the writer (``"write"``) uses it.
     ``choices`` restricts a string option; ``minimum`` bounds an integer one. ``default=None``
-    on a string option means "not set".
+    on a string option means "not set". ``flags``: more command-line names for it, beside
+    ``--name`` (with ``-`` for ``_``).
     """
 
     name: str
@@ -111,6 +112,7 @@ class Option:
     side: str = "read"
     choices: tuple[str, ...] | None = None
     minimum: int | None = None
+    flags: tuple[str, ...] = ()
 
     def check(self, fmt: str, value: Any) -> Any:
         """The value if it fits this option, else :class:`ConfigError` saying what was expected."""

@@ -101,7 +101,10 @@ class Oasst(Format):
     detect_priority = 10
     stateful = True
     options = (
-        Option("best", bool, False, "keep only the best-ranked reply at each step"),
+        Option(
+            "best", bool, False, "keep only the best-ranked reply at each step",
+            flags=("oasst-best",),
+        ),
         Option(
             "row_order",
             str,
