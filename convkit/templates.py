@@ -10,8 +10,11 @@ Templates come from downloaded files, so they are rendered as Hugging Face trans
 them, in Jinja's :class:`~jinja2.sandbox.ImmutableSandboxedEnvironment`: no attribute starting
 with ``_``, no Python internals (``__class__``, ``__globals__``, ``mro``), no method that changes
 the messages, no loader (so ``include``/``import``/``extends`` cannot read files), ``range``
-bounded. On top of that, convkit bounds what a template can allocate: string and list
-repetition, concatenation and ``**`` are checked, and so is the size of the output. What the
+bounded. On top of that, convkit bounds what a template can allocate: before it runs, every
+operation that can grow a value past :data:`MAX_SEQUENCE` is checked (repetition, ``+`` and ``~``
+concatenation, ``**``, printf and ``str.format`` widths, the padding, replacing, joining and
+translating str methods and filters, ``tojson``'s indent, ``lipsum``), and so is the size of the
+output. What the
 sandbox cannot bound is time: a template that loops without writing anything runs until
 stopped. The context is transformers': ``messages``, ``add_generation_prompt``, ``bos_token``,
 ``eos_token``, ``tools`` when given, ``raise_exception(msg)``, ``strftime_now(fmt)``, the
@@ -32,6 +35,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -60,9 +65,19 @@ __all__ = [
 #: Longest string or list a template may build by repetition or concatenation (characters or
 #: items); far above any conversation, far below what would exhaust memory.
 MAX_SEQUENCE = 50_000_000
+#: Widest JSON indent a template may ask ``tojson`` for.
+MAX_INDENT = 64
 #: Output allowance: this many times the characters of the messages, plus MIN_OUTPUT.
 OUTPUT_FACTOR = 20
 MIN_OUTPUT = 1_000_000
+
+# A printf conversion's width and precision ("%-60s", "%.*f"); "%%" has neither.
+_PRINTF_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d*)(?:\.(\*|\d*))?")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
 
 INSTALL_HINT = (
     "chat templates need jinja2: pip install jinja2"
@@ -206,6 +221,7 @@ def _make_environment() -> Any:
         import jinja2
         import jinja2.ext
         import jinja2.nodes
+        from jinja2.compiler import CodeGenerator, optimizeconst
         from jinja2.exceptions import SecurityError, TemplateError
         from jinja2.sandbox import ImmutableSandboxedEnvironment
     except ImportError:
@@ -217,9 +233,89 @@ def _make_environment() -> Any:
                 f"the template builds a value of {n} items, over the limit of {MAX_SEQUENCE}"
             )
 
+    def _check_widths(numbers: Iterable[str], what: str) -> None:
+        for digits in numbers:
+            if digits.isdigit() and int(digits) > MAX_SEQUENCE:
+                raise SecurityError(f"the template asks for a {what} of {digits}, over the limit")
+
+    def _check_printf(fmt: str, values: Any) -> None:
+        # "%60000000s" pads before anything can be measured; "*" takes the width from values.
+        specs = _PRINTF_SPEC.findall(fmt)
+        _check_widths((n for spec in specs for n in spec), "printf width")
+        if any("*" in spec for spec in specs):
+            items = values if isinstance(values, tuple) else (values,)
+            _check_widths((str(v) for v in items if _is_int(v)), "printf width")
+
+    def _check_format(fmt: str, args: Any, kwargs: Any) -> None:
+        nested = False
+        for _, _, spec, _ in string.Formatter().parse(fmt):
+            if spec:
+                _check_widths(re.findall(r"\d+", spec), "format width")
+                nested = nested or "{" in spec
+        if nested:  # "{:{w}}": widths come from the arguments
+            _check_widths((str(v) for v in (*args, *kwargs.values()) if _is_int(v)), "width")
+
+    def _check_str_method(text: str, name: str, args: tuple[Any, ...], kwargs: Any) -> Any:
+        """What a str method would allocate, checked before it runs; returns the arguments
+        (``join``'s iterable is read once, here)."""
+        if name in ("center", "ljust", "rjust", "zfill"):
+            width = args[0] if args else kwargs.get("width")
+            if _is_int(width):
+                _too_big(width)
+        elif name == "expandtabs":
+            size = args[0] if args else kwargs.get("tabsize", 8)
+            if _is_int(size):
+                _too_big(len(text) + text.count("\t") * size)
+        elif name == "replace" and len(args) >= 2 and isinstance(args[0], str):
+            old, new = args[0], args[1]
+            if isinstance(new, str):
+                found = text.count(old) if old else len(text) + 1
+                _too_big(len(text) + found * max(len(new) - len(old), 0))
+        elif name == "join" and args:
+            items = list(args[0])
+            size = len(text) * max(len(items) - 1, 0)
+            _too_big(size + sum(len(x) for x in items if isinstance(x, str)))
+            args = (items, *args[1:])
+        elif name in ("format", "format_map"):
+            values = args[0] if name == "format_map" and args else kwargs
+            _check_format(text, args if name == "format" else (), values)
+        elif name == "translate" and args and isinstance(args[0], Mapping):
+            longest = max((len(v) for v in args[0].values() if isinstance(v, str)), default=1)
+            _too_big(len(text) * longest)
+        return args
+
+    def bounded_concat(join: Any, items: tuple[Any, ...]) -> Any:
+        # "a ~ b": Jinja joins the parts in one call; their sizes are known before it.
+        _too_big(sum(len(x) if isinstance(x, str) else len(str(x)) for x in items))
+        return join(items)
+
+    class BoundedCodeGenerator(CodeGenerator):
+        """Compiles ``~`` through :func:`bounded_concat`: a namespace string doubled with ``~`` in
+        a loop grew without bound."""
+
+        @optimizeconst
+        def visit_Concat(self, node: Any, frame: Any) -> None:
+            if frame.eval_ctx.volatile:
+                func_name = "(markup_join if context.eval_ctx.volatile else str_join)"
+            elif frame.eval_ctx.autoescape:
+                func_name = "markup_join"
+            else:
+                func_name = "str_join"
+            self.write(f"environment.bounded_concat({func_name}, (")
+            for arg in node.nodes:
+                self.visit(arg, frame)
+                self.write(", ")
+            self.write("))")
+
     class BoundedEnvironment(ImmutableSandboxedEnvironment):
-        # Repetition, concatenation and powers are how a short template exhausts memory.
-        intercepted_binops = frozenset(["*", "**", "+"])
+        # Repetition, concatenation, printf padding and powers are how a short template exhausts
+        # memory; so are str methods that pad, replace or join, checked in call().
+        intercepted_binops = frozenset(["*", "**", "+", "%"])
+        code_generator_class = BoundedCodeGenerator
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.bounded_concat = bounded_concat
 
         def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
             if operator == "*":
@@ -229,11 +325,22 @@ def _make_environment() -> Any:
             elif operator == "+":
                 if isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
                     _too_big(len(left) + len(right))
+            elif operator == "%":
+                if isinstance(left, str):
+                    _check_printf(left, right)
             elif operator == "**":
                 if isinstance(left, int) and isinstance(right, int) and abs(left) > 1:
                     if right > 4096 or (right > 64 and abs(left).bit_length() * right > 65536):
                         raise SecurityError("the template computes a power too large to hold")
             return super().call_binop(context, operator, left, right)
+
+        def call(self, context: Any, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+            # str.format comes wrapped by the sandbox (its __wrapped__ is the bound method).
+            method = getattr(obj, "__wrapped__", obj)
+            owner = getattr(method, "__self__", None)
+            if isinstance(owner, str) and isinstance(getattr(method, "__name__", None), str):
+                args = _check_str_method(owner, method.__name__, args, kwargs)
+            return super().call(context, obj, *args, **kwargs)
 
     class GenerationBlock(jinja2.ext.Extension):
         """``{% generation %}…{% endgeneration %}`` (marks assistant text): renders the body."""
@@ -260,7 +367,12 @@ def _make_environment() -> Any:
         separators: Any = None,
         sort_keys: bool = False,
     ) -> str:
-        # transformers' tojson: no HTML escaping (unlike Jinja's), arguments as json.dumps.
+        # transformers' tojson: no HTML escaping (unlike Jinja's), arguments as json.dumps. An
+        # indent repeats on every line at every depth: more than a few columns is an attack.
+        if (_is_int(indent) and indent > MAX_INDENT) or (
+            isinstance(indent, str) and len(indent) > MAX_INDENT
+        ):
+            raise SecurityError(f"the template asks for a JSON indent of {indent!r}")
         return json.dumps(
             value,
             ensure_ascii=ensure_ascii,
@@ -280,6 +392,34 @@ def _make_environment() -> Any:
     # Filters that take a width allocate it whatever the input: bound them.
     for name in ("center", "indent", "wordwrap"):
         env.filters[name] = _bounded_width(env.filters[name], SecurityError)
+    plain_format, plain_join, plain_replace = (
+        env.filters["format"], env.filters["join"], env.filters["replace"]
+    )
+
+    def format_filter(value: Any, *args: Any, **kwargs: Any) -> Any:
+        _check_printf(str(value), kwargs or args)
+        return plain_format(value, *args, **kwargs)
+
+    def join_filter(eval_ctx: Any, value: Any, d: str = "", attribute: Any = None) -> Any:
+        items = list(value)
+        _too_big(len(str(d)) * max(len(items) - 1, 0) + sum(len(str(x)) for x in items))
+        return plain_join(eval_ctx, items, d, attribute)
+
+    def replace_filter(eval_ctx: Any, s: Any, old: Any, new: Any, count: Any = None) -> Any:
+        _check_str_method(str(s), "replace", (str(old), str(new)), {})
+        return plain_replace(eval_ctx, s, old, new, count)
+
+    join_filter.jinja_pass_arg = plain_join.jinja_pass_arg  # type: ignore[attr-defined]
+    replace_filter.jinja_pass_arg = plain_replace.jinja_pass_arg  # type: ignore[attr-defined]
+    env.filters.update(format=format_filter, join=join_filter, replace=replace_filter)
+    lipsum = env.globals["lipsum"]
+
+    def bounded_lipsum(n: Any = 5, *args: Any, **kwargs: Any) -> Any:
+        if _is_int(n) and n > 1000:
+            raise SecurityError(f"the template asks for {n} paragraphs of lorem ipsum")
+        return lipsum(n, *args, **kwargs)
+
+    env.globals["lipsum"] = bounded_lipsum
     env.globals["raise_exception"] = raise_exception
     # strftime_now comes with each render's context: it formats the template's own time.
     return env

@@ -297,6 +297,30 @@ def test_a_hostile_template_cannot_read_files(tmp_path, source):
         "{{ 7 ** 9999999 }}",
         "{{ 'x' | center(1000000000) }}",
         "{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}",
+        # Found by an audit: each built over 50 M characters without an error.
+        "{% set ns = namespace(s='a') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
+        "{% endfor %}",
+        "{% set s = 'a' * 40000000 %}{{ s ~ s }}",
+        "{{ '{:>60000000}'.format('a') }}",
+        "{{ '{:{w}}'.format('a', w=60000000) }}",
+        "{{ '{x:>60000000}'.format_map({'x': 'a'}) }}",
+        "{{ '%60000000s' % 'a' }}",
+        "{{ '%*s' % (60000000, 'a') }}",
+        "{{ '%.60000000f' % 1.5 }}",
+        "{{ '%60000000s' | format('a') }}",
+        "{{ messages | tojson(indent=12000000) }}",
+        "{{ messages | tojson(indent=' ' * 1000) }}",
+        "{{ ('a' * 10000).replace('a', 'b' * 10000) }}",
+        "{{ ('a' * 10000) | replace('a', 'b' * 10000) }}",
+        "{{ range(100000) | join('x' * 1000) }}",
+        "{{ ('x' * 1000).join(range(100000) | map('string')) }}",
+        "{{ 'a'.ljust(60000000) }}",
+        "{{ 'a'.rjust(60000000) }}",
+        "{{ 'a'.center(60000000) }}",
+        "{{ '1'.zfill(60000000) }}",
+        "{{ ('\t' * 1000).expandtabs(100000) }}",
+        "{{ ('a' * 100000).translate({97: 'b' * 1000}) }}",
+        "{{ lipsum(10000000) }}",
     ],
 )
 def test_a_hostile_template_cannot_exhaust_memory(source):
@@ -315,6 +339,20 @@ def test_ordinary_arithmetic_still_works():
         name="ok",
     )
     assert t.render(MSGS) == "1024 ababab [1, 2, 3] ab   x  "
+
+
+def test_ordinary_formatting_joining_and_replacing_still_work():
+    t = ChatTemplate(
+        "{{ '%-5s|' % 'ab' }}{{ '%5.1f|' % 2.25 }}{{ '%*d|' % (3, 7) }}{{ '%s %s|' | format('a', 'b') }}"
+        "{{ '{:>4}|'.format('x') }}{{ '{:{w}}|'.format('y', w=3) }}{{ '{k}|'.format_map({'k': 1}) }}"
+        "{{ 'a b'.replace(' ', '_') }}|{{ 'a b' | replace(' ', '-') }}|{{ ['x', 'y'] | join('-') }}|"
+        "{{ '-'.join(['p', 'q']) }}|{{ 'a' ~ 1 ~ 'b' }}|{{ {'k': [1]} | tojson(indent=2) }}|"
+        "{{ '100%%' % () }}|{{ 'ab'.ljust(4) }}|{{ '7'.zfill(3) }}",
+        name="ok",
+    )
+    assert t.render(MSGS) == (
+        'ab   |  2.2|  7|a b|   x|y  |1|a_b|a-b|x-y|p-q|a1b|{\n  "k": [\n    1\n  ]\n}|100%|ab  |007'
+    )
 
 
 def test_raise_exception_is_a_render_error():
