@@ -92,6 +92,24 @@ def test_tree_export_one_conversation_per_path():
     assert out[0].source == SRC
 
 
+def test_a_cut_path_that_is_a_prefix_of_another_is_not_emitted():
+    # A1 has an unanswered follow-up (P2) and an answered one (P3 -> A4): P0 A1 is already the
+    # start of P0 A1 P3 A4.
+    tree = msg("P0", "prompter", replies=[msg("A1", "assistant", replies=[
+        msg("P2", "prompter"), msg("P3", "prompter", replies=[msg("A4", "assistant")])])])
+    out = read({"message_tree_id": "T", "prompt": tree})
+    assert paths(out) == [["P0", "A1", "P3", "A4"]]
+    # Only unanswered follow-ups: the cut path is the only one holding P0 A1.
+    tree = msg("P0", "prompter", replies=[msg("A1", "assistant", replies=[msg("P2", "prompter")]),
+                                          msg("A3", "assistant")])
+    assert paths(read({"message_tree_id": "T", "prompt": tree})) == [["P0", "A1"], ["P0", "A3"]]
+    # Two cut paths, one going on from the other's last answer.
+    tree = msg("P0", "prompter", replies=[msg("A1", "assistant", replies=[
+        msg("P2", "prompter", replies=[msg("A3", "assistant", replies=[msg("P4", "prompter")])]),
+        msg("P5", "prompter")])])
+    assert paths(read({"message_tree_id": "T", "prompt": tree})) == [["P0", "A1", "P2", "A3"]]
+
+
 def test_best_keeps_the_best_ranked_reply_at_each_step():
     out = read(EXPORT, best=True)
     assert paths(out) == [["P0", "A5", "P6", "A7"]]
@@ -307,8 +325,10 @@ def test_a_single_flat_row_through_read_is_rejected():
 
 
 def _oracle(node, tree_id):
-    """Path ends by the documented rule, computed recursively (the reader walks iteratively)."""
-    ends = []
+    """Path ends by the documented rule, computed recursively (the reader walks iteratively):
+    each leaf's path cut after its last answer, once per end, and no path that is the prefix
+    of another."""
+    kept = []
 
     def walk(n, path):
         live = [c for c in n.get("replies") or [] if not c.get("deleted")]
@@ -316,15 +336,17 @@ def _oracle(node, tree_id):
             k = len(path)
             while k and path[k - 1]["role"] != "assistant":
                 k -= 1
-            if k and path[k - 1]["message_id"] not in ends:
-                ends.append(path[k - 1]["message_id"])
+            ids = [m["message_id"] for m in path[:k]]
+            if ids and ids not in kept:
+                kept.append(ids)
             return
         for c in live:
             walk(c, [*path, c])
 
     if not node.get("deleted"):
         walk(node, [node])
-    return [f"{tree_id}/{e}" for e in ends]
+    longer = [a for a in kept if not any(len(b) > len(a) and b[: len(a)] == a for b in kept)]
+    return [f"{tree_id}/{ids[-1]}" for ids in longer]
 
 
 def test_real_tree_export_matches_the_oracle(shared_data):

@@ -15,8 +15,8 @@ pytestmark = pytest.mark.realdata
 SAMPLES = [
     ("alpaca/alpaca_data_cleaned_1000.json", "alpaca", 1000),
     ("dolly/databricks-dolly-15k.first34.jsonl", "dolly", 34),
-    ("oasst1/en_100_tree.jsonl", "oasst", 564),
-    ("oasst1/en_100_message.jsonl", "oasst", 564),
+    ("oasst1/en_100_tree.jsonl", "oasst", 546),
+    ("oasst1/en_100_message.jsonl", "oasst", 546),
     ("baize/quora_chat_data.ko.json", "baize", 96),
     ("super_natural_instructions/task1146_country_capital.json", "super-ni", 231),
     ("openai_chat/toy_chat_fine_tuning.jsonl", "messages", 5),

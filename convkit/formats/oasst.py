@@ -13,7 +13,8 @@ Every root-to-leaf path of messages that are not deleted gives one conversation.
 message is skipped with its whole subtree, and a message whose replies are all deleted is itself
 a leaf (an earlier converter lost those). A path whose leaf is a prompter message is cut after its
 last assistant message, and a path end is emitted once, so two unanswered follow-ups of the same
-answer give one conversation. A tree with no assistant answer at all is rejected
+answer give one conversation; none when another conversation goes on from that answer (the cut
+path would be its prefix: the same exchanges twice). A tree with no assistant answer at all is rejected
 (``no_assistant_reply``), a deleted root too (``deleted_prompt``).
 
 Option ``best``: keep only the best-ranked reply at each step (lowest ``rank``; unranked replies
@@ -278,7 +279,7 @@ class Oasst(Format):
             )
             return
         best = self.opt["best"]
-        out: list[Conversation] = []
+        out: list[tuple[Conversation, bool]] = []  # with whether the path was cut back
         seen_ends: set[str] = set()
         # Depth-first, children in input order; a path is the list of messages from the root.
         stack: list[tuple[dict[str, Any], list[dict[str, Any]], str | None]] = [
@@ -301,7 +302,7 @@ class Oasst(Format):
                 if not live:
                     conv = self._path(path, tree_id, layout, source, extra_meta, seen_ends)
                     if conv is not None:
-                        out.append(conv)
+                        out.append((conv, path[-1]["role"] != "assistant"))
                     continue
                 for child, child_at in reversed(live):
                     stack.append((child, [*path, child], child_at))
@@ -317,7 +318,12 @@ class Oasst(Format):
                 raw=_strip(root),
             )
             return
-        yield from out
+        # A cut-back path whose last answer another conversation goes on from is that one's
+        # prefix: the same exchanges twice. It is kept only where nothing else holds them.
+        inner = {t.meta["message_id"] for conv, _ in out for t in conv.turns[:-1]}
+        yield from (
+            conv for conv, cut in out if not cut or conv.turns[-1].meta["message_id"] not in inner
+        )
 
     def _path(
         self,
