@@ -35,7 +35,7 @@ class Options:
     """
 
     input_format: str = "sharegpt"
-    output_format: str = "sharegpt"
+    output_format: str | None = None  # None: sharegpt for ShareGPT input, else messages
     reader_options: dict[str, Any] = field(default_factory=dict)
     writer_options: dict[str, Any] = field(default_factory=dict)
     html: str = "auto"
@@ -57,10 +57,11 @@ class Options:
         from .formats import format_names, get_format
 
         get_format(self.input_format, **self.reader_options)
-        fmt = get_format(self.output_format, **self.writer_options)
+        output_format = self.resolved_output_format()
+        fmt = get_format(output_format, **self.writer_options)
         if not fmt.can_write():
             raise ConfigError(
-                f"format {self.output_format!r} cannot be written; writable: "
+                f"format {output_format!r} cannot be written; writable: "
                 + ", ".join(format_names(writable=True))
             )
         _choice("html", self.html, HTML_MODES)
@@ -114,7 +115,18 @@ class Options:
         """Whether the run renders chat templates (the text writer, or count_template)."""
         from .formats import format_class
 
-        return self.count_template is not None or format_class(self.output_format).name == "text"
+        return (
+            self.count_template is not None
+            or format_class(self.resolved_output_format()).name == "text"
+        )
+
+    def resolved_output_format(self) -> str:
+        """``output_format``, else the default for the input format, as the CLI's ``--to``."""
+        if self.output_format is not None:
+            return self.output_format
+        from .formats import default_output_format
+
+        return default_output_format(self.input_format)
 
     def resolved_template_time(self) -> str | None:
         """``template_time``, else (when a template is used) ``$SOURCE_DATE_EPOCH`` in UTC, else

@@ -101,6 +101,8 @@ def convert(
     elif kwargs:
         raise ConfigError("pass either options= or keyword options, not both")
     options.validate()
+    if options.output_format is None:
+        options = replace(options, output_format=options.resolved_output_format())
     if options.uses_template() and options.template_time is None:
         # Read the clock once, here: every worker renders the same date.
         options = replace(options, template_time=options.resolved_template_time())
@@ -143,7 +145,7 @@ def _run(
     total = Stats()
     dedup = Dedup.from_config(options.filters)
     reader = get_format(options.input_format, **options.reader_options)
-    writer = get_format(options.output_format, **options.writer_options)
+    writer = get_format(options.resolved_output_format(), **options.writer_options)
     out = writer.open_sink(output)
     write_lines = getattr(out, "write_many", None) or (
         lambda lines: [out.write(orjson.loads(line)) for line in lines]

@@ -109,7 +109,7 @@ class Worker:
     def __init__(self, options: Options, counter: TokenCounter | None = None) -> None:
         self.options = options
         self.reader: Format = get_format(options.input_format, **options.reader_options)
-        self.writer = get_format(options.output_format, **options.writer_options)
+        self.writer = get_format(options.resolved_output_format(), **options.writer_options)
         if self.writer.name == "text":
             # The run's one time (Options.template_time), in every worker alike.
             self.writer.template.now = options.template_now()  # type: ignore[attr-defined]

@@ -274,3 +274,23 @@ def test_html_auto_still_cleans_sharegpt_pages(tmp_path):
     # Read through --from auto, the record is still a scraped page.
     out, _ = _convert_lines(tmp_path, [page], input_format="auto", output_format="sharegpt")
     assert out[0]["conversations"][1]["value"] == "| Ann |\n| --- |\n| Bob |"
+
+
+def test_the_api_writes_messages_for_input_other_than_sharegpt_as_the_cli_does(tmp_path):
+    import json
+
+    import convkit
+
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(TOOL_CONVERSATION) + "\n", encoding="utf-8")
+    for fmt, key in (("messages", "messages"), ("auto", "messages")):
+        out = tmp_path / f"{fmt}.jsonl"
+        stats = tmp_path / f"{fmt}.stats.json"
+        convkit.convert(str(src), str(out), stats=str(stats), input_format=fmt, workers=1)
+        assert list(json.loads(out.read_text())) == ["id", key]
+        assert json.loads(stats.read_text())["options"]["output_format"] == "messages"
+    page = tmp_path / "page.jsonl"
+    page.write_text(json.dumps({"id": "p", "conversations": [
+        {"from": "human", "value": "A question long enough?"}, {"from": "gpt", "value": "Yes."}]}) + "\n")
+    convkit.convert(str(page), str(tmp_path / "p.jsonl"), workers=1)
+    assert list(json.loads((tmp_path / "p.jsonl").read_text())) == ["id", "conversations"]
