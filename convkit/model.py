@@ -11,6 +11,11 @@ ASSISTANT = "assistant"
 TOOL = "tool"
 ROLES = (SYSTEM, USER, ASSISTANT, TOOL)
 
+#: OpenAI's other names for roles: ``developer`` (newer models' system) and the legacy
+#: ``function`` (a tool's answer). Readers map them; the name as written is kept in
+#: ``Turn.meta["from"]`` and written back by writers that can hold it.
+MESSAGE_ROLE_ALIASES: dict[str, str] = {"developer": SYSTEM, "function": TOOL}
+
 #: Speaker names seen in real ShareGPT dumps (and Vicuna/WizardLM copies), mapped to roles.
 SHAREGPT_ROLES: dict[str, str] = {
     "human": USER,

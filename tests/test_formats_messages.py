@@ -162,6 +162,16 @@ RECORDS = [
         ],
     },
     {"id": "7", "messages": []},
+    {
+        "id": "aliases",
+        "messages": [
+            {"role": "developer", "content": "Answer in French."},
+            {"role": "user", "content": "Weather?"},
+            {"role": "assistant", "content": None, "function_call": {"name": "weather"}},
+            {"role": "function", "name": "weather", "content": "18 C"},
+            {"role": "assistant", "content": "18 C."},
+        ],
+    },
 ]
 
 
@@ -228,9 +238,7 @@ TOOL_CONVERSATION = {
 def test_a_tool_calling_conversation_passes_the_default_filters(tmp_path):
     out, rejects = _convert_lines(tmp_path, [TOOL_CONVERSATION], input_format="messages")
     assert rejects == ""
-    expected = [dict(m) for m in TOOL_CONVERSATION["messages"]]
-    expected[1]["content"] = ""  # null content reads as empty text
-    assert out == [{"id": "w", "messages": expected}]
+    assert out == [TOOL_CONVERSATION]  # null content written back as null
 
 
 HTML_LOOKING = {

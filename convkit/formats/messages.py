@@ -2,8 +2,9 @@
 
 Roles are ``system``, ``user``, ``assistant`` and ``tool``; OpenAI's ``developer`` reads as
 ``system`` and the legacy ``function`` as ``tool`` (the name as written is kept in
-``Turn.meta["from"]`` and written back). ``content`` may be a string, null (an assistant turn
-that only calls tools), or a list of parts: the text parts (``text``, ``input_text``,
+``Turn.meta["from"]`` and written back; the ShareGPT writer keeps it as ``"role"``, which the
+ShareGPT reader maps back). ``content`` may be a string, null (an assistant turn that only calls
+tools: read as ``""``, written back as null), or a list of parts: the text parts (``text``, ``input_text``,
 ``output_text``) are joined with ``"\\n"`` into the turn's text, and the whole list is kept in
 ``Turn.meta["content_parts"]`` so that images, audio and files stay referenced as they were.
 Other message keys (``tool_calls``, ``tool_call_id``, ``name``, ...) are kept in ``Turn.meta``,
@@ -17,13 +18,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import ROLES, SYSTEM, TOOL, Conversation, Source, Turn
+from ..model import MESSAGE_ROLE_ALIASES, ROLES, Conversation, Source, Turn
 from ._common import expect
 from .base import Format, RecordRejected, register, type_name
 from .sharegpt import record_id, require_object
 
 #: Role names other tools write, and the role each means.
-ROLE_ALIASES = {"developer": SYSTEM, "function": TOOL}
+ROLE_ALIASES = MESSAGE_ROLE_ALIASES
 #: Part types that carry text.
 TEXT_PARTS = ("text", "input_text", "output_text")
 PARTS_KEY = "content_parts"
@@ -109,6 +110,8 @@ class Messages(Format):
                 role = ROLE_ALIASES[role]
             content = m.get("content")
             if content is None:
+                # A message that only calls tools; written back as null, not "".
+                extra["content"] = None
                 content = ""
             elif isinstance(content, list):
                 extra[PARTS_KEY] = content
@@ -156,6 +159,8 @@ def message_dict(t: Turn) -> dict[str, Any]:
         else:
             others = [p for p in parts if not (isinstance(p, dict) and p.get("type") in TEXT_PARTS)]
             content = [{"type": "text", "text": t.content}, *others] if others else t.content
+    if "content" in meta and meta["content"] is None and not t.content:
+        content = None  # read as null (only calls tools) and still without text
     m: dict[str, Any] = {"role": role, "content": content}
     for k, v in meta.items():
         if k not in ("from", PARTS_KEY) and k not in m:

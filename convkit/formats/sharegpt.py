@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import SHAREGPT_NAMES, SHAREGPT_ROLES, Conversation, Source, Turn
+from ..model import MESSAGE_ROLE_ALIASES, SHAREGPT_NAMES, SHAREGPT_ROLES, Conversation, Source, Turn
 from ._common import req_list, req_obj, req_str
 from .base import Format, RecordRejected, register, type_name
 
@@ -74,6 +74,10 @@ class ShareGPT(Format):
             value = req_str(t, "value", at)
             extra = {k: v for k, v in t.items() if k not in ("from", "value")}
             meta = {"from": speaker} if speaker != SHAREGPT_NAMES[role] else None
+            alias = extra.get("role")
+            if isinstance(alias, str) and MESSAGE_ROLE_ALIASES.get(alias) == role:
+                # An OpenAI role name this writer kept beside the FastChat speaker.
+                meta = {"from": extra.pop("role")}
             if extra:
                 meta = {**(meta or {}), **extra}
             turns.append(Turn(role, value, meta))
@@ -95,9 +99,18 @@ class ShareGPT(Format):
 
 def _turn_with_meta(t: Turn) -> dict[str, Any]:
     """A turn with other keys (tool calls, message ids): they travel along; "from" is the
-    speaker as written, which the FastChat names replace."""
+    speaker as written, which the FastChat names replace, except an OpenAI role alias
+    (``developer``, ``function``), kept as ``"role"``."""
     turn: dict[str, Any] = {"from": SHAREGPT_NAMES[t.role], "value": t.content}
     assert t.meta is not None
+    written = t.meta.get("from")
+    if (
+        isinstance(written, str)
+        and MESSAGE_ROLE_ALIASES.get(written) == t.role
+        and "role" not in t.meta
+    ):
+        # "developer" has no ShareGPT speaker: it travels as "role", which the reader maps back.
+        turn["role"] = written
     for k, v in t.meta.items():
         if k not in turn:
             turn[k] = v
