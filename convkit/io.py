@@ -489,9 +489,14 @@ def _read_array(
                     raise err from None
                 yield BadRecord(name, index, err.line, err, buf[pos : pos + 200], resumable=False)
                 return
-            if end == len(buf) and not eof and not isinstance(value, (dict, list, str)):
-                if more(CHUNK):  # a bare number may continue in the next chunk
-                    continue
+            # A bare number may continue in the next chunk.
+            if (
+                end == len(buf)
+                and not eof
+                and not isinstance(value, (dict, list, str))
+                and more(CHUNK)
+            ):
+                continue
             break
         line_at += buf.count("\n", counted_to, pos)
         counted_to = pos
@@ -538,7 +543,7 @@ class Transactional:
     def abort(self) -> None:
         raise NotImplementedError
 
-    def __enter__(self: _T) -> _T:
+    def __enter__(self: _T) -> _T:  # noqa: PYI019 - typing.Self needs Python 3.11; 3.10 runs this
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:

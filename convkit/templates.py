@@ -41,7 +41,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .errors import ConfigError, ConvkitError
 
@@ -325,13 +325,16 @@ def _make_environment() -> Any:
             elif operator == "+":
                 if isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
                     _too_big(len(left) + len(right))
-            elif operator == "%":
-                if isinstance(left, str):
-                    _check_printf(left, right)
-            elif operator == "**":
-                if isinstance(left, int) and isinstance(right, int) and abs(left) > 1:
-                    if right > 4096 or (right > 64 and abs(left).bit_length() * right > 65536):
-                        raise SecurityError("the template computes a power too large to hold")
+            elif operator == "%" and isinstance(left, str):
+                _check_printf(left, right)
+            elif (
+                operator == "**"
+                and isinstance(left, int)
+                and isinstance(right, int)
+                and abs(left) > 1
+                and (right > 4096 or (right > 64 and abs(left).bit_length() * right > 65536))
+            ):
+                raise SecurityError("the template computes a power too large to hold")
             return super().call_binop(context, operator, left, right)
 
         def call(self, context: Any, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
@@ -345,7 +348,7 @@ def _make_environment() -> Any:
     class GenerationBlock(jinja2.ext.Extension):
         """``{% generation %}…{% endgeneration %}`` (marks assistant text): renders the body."""
 
-        tags = {"generation"}
+        tags: ClassVar[set[str]] = {"generation"}
 
         def parse(self, parser: Any) -> Any:
             lineno = next(parser.stream).lineno

@@ -33,18 +33,20 @@ SELECTOLAX_VERSION: str = getattr(selectolax, "__version__", "unknown")
 #: Documents converted at import; one difference from CANARY_OUTPUTS and the fast engine is off.
 #: Together they reach every converter, the white-space rules, code blocks and math.
 CANARIES = (
-    '<div class="markdown prose"><p>1 / 2</p><h2>T <em>x</em></h2><p>a <b> b </b>'
-    "<code>c`d</code>\n<a href=\"https://e.f\" title=\"t\">l</a> <img src=\"i.png\" alt=\"a_b\">"
-    "<br>y<q>q</q><del>d</del><i>i</i><sub>2</sub></p><ol start=\"3\"><li>one<ul><li>n</li>"
-    '</ul></li><li><p>two</p></li></ol><pre><div>python<button>Copy</button></div><code class="'
-    'language-py">def f():\n    return 1\n</code></pre><ol><li>on</li></ol><blockquote>q<br>r'
-    "</blockquote><table><caption>c</caption><thead><tr><th colspan=\"2\">h|</th></tr></thead>"
-    "<tbody><tr><td>1</td><td>2</td></tr></tbody></table><hr><span class=\"katex\"><math>"
-    '<semantics><annotation encoding="application/x-tex">x^2</annotation></semantics></math>'
-    '</span><div class="katex-display"><math><annotation encoding="application/x-tex">\\int'
-    "</annotation></math></div><math display=\"block\"><annotation encoding=\"application/x-tex"
-    '">y</annotation></math><p>soft\nbreak\n- not a list</p><div>Copy12 chars / 3 words</div>'
-    "<kbd>k</kbd><samp>s</samp><s>s</s><strike>s</strike><strong>s</strong></div>",
+    (
+        '<div class="markdown prose"><p>1 / 2</p><h2>T <em>x</em></h2><p>a <b> b </b>'
+        "<code>c`d</code>\n<a href=\"https://e.f\" title=\"t\">l</a> <img src=\"i.png\" alt=\"a_b\">"
+        "<br>y<q>q</q><del>d</del><i>i</i><sub>2</sub></p><ol start=\"3\"><li>one<ul><li>n</li>"
+        '</ul></li><li><p>two</p></li></ol><pre><div>python<button>Copy</button></div><code class="'
+        'language-py">def f():\n    return 1\n</code></pre><ol><li>on</li></ol><blockquote>q<br>r'
+        "</blockquote><table><caption>c</caption><thead><tr><th colspan=\"2\">h|</th></tr></thead>"
+        "<tbody><tr><td>1</td><td>2</td></tr></tbody></table><hr><span class=\"katex\"><math>"
+        '<semantics><annotation encoding="application/x-tex">x^2</annotation></semantics></math>'
+        '</span><div class="katex-display"><math><annotation encoding="application/x-tex">\\int'
+        "</annotation></math></div><math display=\"block\"><annotation encoding=\"application/x-tex"
+        '">y</annotation></math><p>soft\nbreak\n- not a list</p><div>Copy12 chars / 3 words</div>'
+        "<kbd>k</kbd><samp>s</samp><s>s</s><strike>s</strike><strong>s</strong></div>"
+    ),
     "  plain <i>&#xfdd0;text</i>&amp;<p>x<td>cell</td><caption>c</caption></p>",
     "<table><tr><td><pre><code>a\nb</code></pre><h1>h</h1><ul><li>i</li></ul></td></tr></table>",
 )
@@ -76,7 +78,7 @@ def _enable() -> None:
         for html, expected in zip(CANARIES, CANARY_OUTPUTS, strict=True):
             if _fast.convert(html) != expected:
                 raise RuntimeError(f"the engines differ on a canary: {html[:60]!r}…")
-    except Exception as err:  # any failure of the checks means: do not use this build
+    except Exception as err:  # noqa: BLE001 - any failure of the checks means: do not use this build
         UNAVAILABLE_REASON = f"selectolax {SELECTOLAX_VERSION}: {err}"
         return
     _convert = _fast.convert
