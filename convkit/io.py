@@ -81,8 +81,49 @@ def open_binary(path: str | os.PathLike[str]) -> BinaryIO:
             import zstandard
         except ImportError:  # pragma: no cover - exercised only without the extra
             raise ConfigError(f"reading {p} needs zstandard: pip install 'convkit[zstd]'") from None
-        return zstandard.open(p, "rb")  # type: ignore[return-value]
+        return _ZstdReader(p, zstandard)  # type: ignore[return-value]
     return open(p, "rb")
+
+
+class _ZstdReader:
+    """The decompressed bytes of a ``.zst`` file (one frame or several in a row). A file that
+    ends inside a frame is an error: zstandard's stream reader returns what it has, silently,
+    and a truncated download would pass for a shorter dataset."""
+
+    def __init__(self, path: str, zstandard: Any) -> None:
+        self._raw = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._dctx = zstandard.ZstdDecompressor()
+        self._error = zstandard.ZstdError
+        self._frame: Any = None  # the frame being decompressed
+
+    def read(self, size: int = -1) -> bytes:
+        """At least one byte of output unless the input has ended (``size`` is a hint)."""
+        while True:
+            data = self._raw.read(size if size > 0 else CHUNK)
+            if not data:
+                if self._frame is not None and not self._frame.eof:
+                    raise EOFError("the input ends in the middle of a zstd frame (truncated?)")
+                return b""
+            out = []
+            try:
+                while data:
+                    if self._frame is None or self._frame.eof:
+                        self._frame = self._dctx.decompressobj()
+                    out.append(self._frame.decompress(data))
+                    data = self._frame.unused_data if self._frame.eof else b""
+            except self._error as e:
+                raise OSError(f"not valid zstd data: {e}") from None
+            if any(out):
+                return b"".join(out)
+
+    def close(self) -> None:
+        self._raw.close()
+
+    def __enter__(self) -> _ZstdReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _byte_chunks(stream: BinaryIO, path: str) -> Iterator[bytes]:

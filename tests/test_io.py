@@ -63,6 +63,33 @@ def test_zstd_input(tmp_path):
     assert values(str(p)) == [(0, 1, {"a": 1})]
 
 
+def test_zstd_input_of_several_frames_in_small_reads(tmp_path, monkeypatch):
+    zstandard = pytest.importorskip("zstandard", reason="zstandard (convkit[zstd]) not installed")
+    monkeypatch.setattr(cio, "CHUNK", 7)
+    c = zstandard.ZstdCompressor()
+    p = tmp_path / "a.jsonl.zst"
+    p.write_bytes(c.compress(b'{"a": 1}\n{"a": 2}\n') + c.compress(b'{"a": 3}\n'))
+    assert values(str(p)) == [(0, 1, {"a": 1}), (1, 2, {"a": 2}), (2, 3, {"a": 3})]
+
+
+def test_truncated_zstd_input_is_an_error_not_a_shorter_dataset(tmp_path):
+    zstandard = pytest.importorskip("zstandard", reason="zstandard (convkit[zstd]) not installed")
+    data = zstandard.ZstdCompressor().compress(
+        b"".join(b'{"a": %d}\n' % i for i in range(20000))
+    )
+    p = tmp_path / "cut.jsonl.zst"
+    p.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError) as e:
+        list(read_records(str(p)))
+    assert str(e.value) == (
+        "cannot read compressed input: the input ends in the middle of a zstd frame "
+        f"(truncated?) — at {p}"
+    )
+    p.write_bytes(b"not zstd at all")
+    with pytest.raises(InputError, match=r"^cannot read compressed input: not valid zstd data"):
+        list(read_records(str(p)))
+
+
 def test_array_larger_than_chunks_streams_every_record(tmp_path, monkeypatch):
     monkeypatch.setattr(cio, "CHUNK", 64)
     recs = [{"id": str(i), "text": "é" * (i % 50), "n": i} for i in range(300)]
