@@ -248,7 +248,7 @@ def _read_lines(
                         value = orjson_loads(line)
                     except orjson.JSONDecodeError:
                         value = _standard_loads(line, name, start)
-            except (json.JSONDecodeError, InputError) as e:
+            except (ValueError, InputError) as e:  # JSONDecodeError is a ValueError
                 document = index == 0 and bytes(line).lstrip(_BWS).startswith(b"{")
                 if document and isinstance(e, json.JSONDecodeError):
                     # Not JSON Lines but one pretty-printed object (a task file, say): such
@@ -258,13 +258,14 @@ def _read_lines(
                         rest += b"\n" + b"".join(pending)
                     yield _read_document(name, rest + b"".join(chunks), lineno, start)
                     return
-                err = (
-                    e
-                    if isinstance(e, InputError)
-                    else InputError(
+                if isinstance(e, InputError):
+                    err = e
+                elif isinstance(e, json.JSONDecodeError):
+                    err = InputError(
                         f"malformed JSON: {e.msg} (column {e.colno})", file=name, line=lineno
                     )
-                )
+                else:
+                    err = InputError(_number_error(e) or str(e), file=name, line=lineno)
                 if on_error == "fail":
                     raise err from None
                 yield BadRecord(name, index, lineno, err, str(line, "utf-8", "replace"))
@@ -284,7 +285,18 @@ def _read_document(name: str, data: bytes, first_line: int, offset: int) -> RawR
         raise InputError(
             f"malformed JSON: {e.msg} (column {e.colno})", file=name, line=first_line - 1 + e.lineno
         ) from None
+    except ValueError as e:
+        raise InputError(_number_error(e) or str(e), file=name, line=first_line) from None
     return RawRecord(name, 0, first_line, value)
+
+
+def _number_error(e: ValueError) -> str | None:
+    """The wording for a ValueError that is not a syntax or encoding error: an integer longer
+    than Python decodes (``sys.get_int_max_str_digits``); None for the others."""
+    if isinstance(e, (json.JSONDecodeError, UnicodeDecodeError)):
+        return None
+    limit = sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else 4300
+    return f"a number of more than {limit} digits, longer than Python decodes"
 
 
 def _standard_loads(line: bytes | memoryview, name: str, offset: int) -> Any:
@@ -402,9 +414,28 @@ def _read_array_bytes(
             return
         try:
             value = _loads_element(bytes(buf[pos:end]), long_number)
-        except ValueError:  # orjson's and json's errors, and UnicodeDecodeError
-            yield from handoff()
-            return
+        except ValueError as e:  # orjson's and json's errors, UnicodeDecodeError, long integers
+            reason = _number_error(e)
+            if reason is None:
+                yield from handoff()
+                return
+            # A whole element the scan delimited: rejected alone, the array goes on.
+            line_at += buf.count(b"\n", counted_to, pos)
+            counted_to = pos
+            err = InputError(
+                f"record {index}: {reason}",
+                file=name,
+                line=line_at,
+                offset=bytes_before + pos,
+            )
+            if on_error == "fail":
+                raise err from None
+            text = str(bytes(buf[pos : pos + 200]), "utf-8", "replace")
+            yield BadRecord(name, index, line_at, err, text)
+            index += 1
+            pos = end
+            expect_comma = True
+            continue
         line_at += buf.count(b"\n", counted_to, pos)
         counted_to = pos
         yield RawRecord(name, index, line_at, value)
@@ -518,7 +549,17 @@ def _read_array(
         while True:
             try:
                 value, end = _decoder.raw_decode(buf, pos)
-            except json.JSONDecodeError as e:
+            except ValueError as e:
+                reason = _number_error(e)
+                if reason is not None:
+                    err = fail(f"record {index}: {reason}", pos)
+                    if on_error == "fail":
+                        raise err from None
+                    yield BadRecord(
+                        name, index, err.line, err, buf[pos : pos + 200], resumable=False
+                    )
+                    return
+                assert isinstance(e, json.JSONDecodeError)
                 # A real syntax error stays where it is when more text arrives; a truncated
                 # element moves or disappears. Unterminated strings can only be judged at EOF.
                 same = last_err == (e.msg, e.pos) and not e.msg.startswith("Unterminated string")

@@ -90,6 +90,36 @@ def test_truncated_zstd_input_is_an_error_not_a_shorter_dataset(tmp_path):
         list(read_records(str(p)))
 
 
+HUGE = "9" * 5000  # beyond Python's default limit of 4300 digits for decoding an int
+
+
+def test_an_integer_too_long_to_decode_is_a_located_input_error(tmp_path):
+    lines = write(tmp_path, "h.jsonl", '{"a": 1}\n{"n": %s}\n{"a": 3}\n' % HUGE)
+    with pytest.raises(InputError) as e:
+        list(read_records(lines))
+    assert str(e.value) == (
+        f"a number of more than 4300 digits, longer than Python decodes — at {lines} line 2"
+    )
+    array = write(tmp_path, "h.json", '[{"a": 1},\n {"n": %s},\n {"a": 3}]' % HUGE)
+    with pytest.raises(InputError) as e:
+        list(read_records(array))
+    assert str(e.value) == (
+        "record 1: a number of more than 4300 digits, longer than Python decodes "
+        f"— at {array} line 2 byte 12"
+    )
+
+
+def test_an_integer_too_long_to_decode_is_skipped_alone(tmp_path):
+    for name, text in [
+        ("h.jsonl", '{"a": 1}\n{"n": %s}\n{"a": 3}\n' % HUGE),
+        ("h.json", '[{"a": 1},\n {"n": %s},\n {"a": 3}]' % HUGE),
+    ]:
+        got = list(read_records(write(tmp_path, name, text), on_error="skip"))
+        assert [type(r).__name__ for r in got] == ["RawRecord", "BadRecord", "RawRecord"], name
+        assert got[1].resumable and got[1].index == 1 and got[1].line == 2
+        assert got[2].value == {"a": 3} and got[2].index == 2
+
+
 def test_array_larger_than_chunks_streams_every_record(tmp_path, monkeypatch):
     monkeypatch.setattr(cio, "CHUNK", 64)
     recs = [{"id": str(i), "text": "é" * (i % 50), "n": i} for i in range(300)]
