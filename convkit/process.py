@@ -421,6 +421,7 @@ class Worker:
         detail = str(rec.error)
         if not rec.resumable:
             detail += "; the rest of this input could not be read"
+            stats.cut_short.append(rec.file)
         stats.rejected[reason] += 1
         item = Item(None, source, rejected=reason)
         item.rejects.append(

@@ -1,7 +1,9 @@
 """Counts and timings of one run, mergeable across worker processes.
 
 The accounting invariant: every conversation read (and every record that could not be read)
-is either written or rejected with a reason, so ``in == out + sum(rejected.values())``.
+is either written or rejected with a reason, so ``in == out + sum(rejected.values())``. With
+``on_error="skip"`` a broken JSON array cannot be read past its error: such an input is listed
+in ``cut_short``, and the run is not ``accounted`` (what followed the error was never counted).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class Stats:
     tokens_out: int = 0
     html_turns: int = 0  # turns converted from HTML
     seconds: Counter[str] = field(default_factory=Counter)  # CPU time per stage, all workers
+    cut_short: list[str] = field(default_factory=list)  # inputs not readable past an error
 
     def merge(self, other: Stats) -> None:
         self.records += other.records
@@ -37,10 +40,16 @@ class Stats:
         self.tokens_out += other.tokens_out
         self.html_turns += other.html_turns
         self.seconds.update(other.seconds)
+        self.cut_short += other.cut_short
 
     @property
     def balanced(self) -> bool:
         return self.conversations_in == self.conversations_out + sum(self.rejected.values())
+
+    @property
+    def accounted(self) -> bool:
+        """Every record of every input was counted, and each one written or rejected."""
+        return self.balanced and not self.cut_short
 
     def to_dict(
         self, *, wall_seconds: float | None = None, tokenized: bool = False
@@ -53,7 +62,8 @@ class Stats:
             "rejected_by_reason": dict(sorted(self.rejected.items())),
             "parts_rejected": sum(self.parts_rejected.values()),
             "parts_rejected_by_reason": dict(sorted(self.parts_rejected.items())),
-            "accounted": self.balanced,
+            "accounted": self.accounted,
+            "inputs_cut_short": sorted(self.cut_short),
             "segments": self.segments,
             "turns": self.turns_out,
             "html_turns_converted": self.html_turns,
@@ -81,6 +91,8 @@ class Stats:
             lines.append(f"  rejected {reason}: {n}")
         for reason, n in sorted(self.parts_rejected.items(), key=lambda kv: (-kv[1], kv[0])):
             lines.append(f"  dropped part {reason}: {n}")
+        for name in sorted(self.cut_short):
+            lines.append(f"  not read past its error (records after it are not counted): {name}")
         return "\n".join(lines)
 
 

@@ -124,7 +124,23 @@ def test_every_conversation_is_accounted_for(tmp_path):
     }
     assert stats["parts_rejected_by_reason"] == {"trailing_user_turn": 1}
     assert stats["accounted"] is True
-    assert result.stats.balanced
+    assert result.stats.balanced and result.stats.accounted
+
+
+def test_a_broken_array_skipped_past_its_error_is_not_accounted(tmp_path):
+    # An array cannot be read past a missing comma: the records after it were never counted.
+    src = tmp_path / "bad.json"
+    src.write_text("[" + json.dumps(GOOD) + "\n" + json.dumps(GOOD) + "," + json.dumps(GOOD) + "]")
+    out, rej, st = tmp_path / "out.jsonl", tmp_path / "rej.jsonl", tmp_path / "stats.json"
+    result = convert(src, out, rejects=rej, stats=st, on_error="skip")
+    assert [r["reason"] for r in lines(rej)] == ["malformed_json"]
+    assert lines(rej)[0]["detail"].endswith("; the rest of this input could not be read")
+    assert result.stats.balanced and not result.stats.accounted
+    stats = json.loads(st.read_text())
+    assert (stats["accounted"], stats["inputs_cut_short"]) == (False, [str(src)])
+    assert result.stats.summary().splitlines()[-1] == (
+        f"  not read past its error (records after it are not counted): {src}"
+    )
 
 
 def test_reject_lines_carry_where_and_the_original_record(tmp_path):
