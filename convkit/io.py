@@ -119,12 +119,6 @@ class _ZstdReader:
     def close(self) -> None:
         self._raw.close()
 
-    def __enter__(self) -> _ZstdReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 def _byte_chunks(stream: BinaryIO, path: str) -> Iterator[bytes]:
     """The raw chunks of a byte stream, with read errors of compressed input located."""
@@ -749,9 +743,12 @@ class RecordWriter(Transactional):
         self._file.abort()
 
 
+def json_document(obj: Any) -> bytes:
+    """One pretty-printed JSON document, as the stats file is written."""
+    return json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False).encode("utf-8") + b"\n"
+
+
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Write one pretty-printed JSON document atomically (used for stats)."""
     with AtomicFile(path) as f:
-        f.write(
-            json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False).encode("utf-8") + b"\n"
-        )
+        f.write(json_document(obj))

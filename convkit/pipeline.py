@@ -22,7 +22,16 @@ import orjson
 from .errors import ConfigError
 from .filters import Dedup
 from .formats import get_format
-from .io import BadRecord, RawRecord, RecordWriter, display_name, dumps, iter_inputs, write_json
+from .io import (
+    AtomicFile,
+    BadRecord,
+    RawRecord,
+    RecordWriter,
+    display_name,
+    dumps,
+    iter_inputs,
+    json_document,
+)
 from .options import Options
 from .parallel import ordered_map, overlapped_map
 from .process import Item, finish_batches, init_worker, prepare_batch, reject_line, run_batch
@@ -150,10 +159,15 @@ def _run(
     write_lines = getattr(out, "write_many", None) or (
         lambda lines: [out.write(orjson.loads(line)) for line in lines]
     )
-    rej = RecordWriter(rejects) if rejects is not None else None
-    bar = _progress(progress, paths)
-    counted = _Counted(iter_inputs(paths, on_error=options.on_error), bar)
+    rej: RecordWriter | None = None
+    staged: AtomicFile | None = None
+    bar = None
     try:
+        # Inside the try: a rejects file that cannot be created must not leave the output's
+        # temporary file behind.
+        rej = RecordWriter(rejects) if rejects is not None else None
+        bar = _progress(progress, paths)
+        counted = _Counted(iter_inputs(paths, on_error=options.on_error), bar)
         # A stateful reader (flat OASST rows) must see every record, in order, in one stream:
         # it reads here and the workers get conversations; others read inside the workers.
         stream = reader.read_stream(counted) if reader.stateful else counted
@@ -199,15 +213,20 @@ def _run(
             doc = result.to_dict(tokenized=options.max_tokens is not None)
             doc["inputs"] = [display_name(p) for p in paths]
             doc["options"] = options.as_dict()
+        if doc is not None:
+            # Staged before anything is committed: a stats file that cannot be written leaves
+            # no output under its final name either.
+            staged = AtomicFile(stats)
+            staged.write(json_document(doc))
         out.commit()
         if rej is not None:
             rej.commit()
-        if doc is not None:
-            write_json(stats, doc)
+        if staged is not None:
+            staged.commit()
     except BaseException:
-        out.abort()
-        if rej is not None:
-            rej.abort()
+        for pending in (out, rej, staged):
+            if pending is not None:
+                pending.abort()
         raise
     finally:
         if bar is not None:
@@ -231,6 +250,10 @@ def _input_paths(inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str
 
 
 def _check_outputs(paths: list[str], *outputs: str | os.PathLike[str] | None) -> None:
+    for role, o in zip(("output", "rejects", "stats"), outputs, strict=True):
+        # Before any file is created: a run refused here leaves nothing behind.
+        if o is not None and os.path.isdir(o):
+            raise ConfigError(f"{role} is a directory, not a file: {os.fspath(o)}")
     files = [os.fspath(o) for o in outputs if o is not None and os.fspath(o) != "-"]
     if len({os.path.realpath(f) for f in files}) != len(files):
         raise ConfigError("output, rejects and stats must be different files")

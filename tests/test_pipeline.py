@@ -680,3 +680,30 @@ def test_the_text_writers_alias_counts_through_its_template_too():
         opts = Options(output_format=name, tokenizer=TOKENIZER, max_tokens=64)
         budget = Worker(opts.validate()).budget
         assert budget is not None and budget.template.name == "chatml"
+
+
+def test_a_run_that_cannot_write_its_stats_leaves_no_output(tmp_path):
+    # The stats file is staged before the output and rejects are committed.
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(GOOD) + "\n")
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the stats file's directory should be")
+    out, rej = tmp_path / "out.jsonl", tmp_path / "rej.jsonl"
+    with pytest.raises(ConfigError, match=r"^cannot create output directory "):
+        convert(src, out, rejects=rej, stats=blocker / "stats.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker", "in.jsonl"]
+
+
+@pytest.mark.parametrize("role", ["output", "rejects", "stats"])
+def test_a_directory_given_as_an_output_is_refused_before_anything_is_written(tmp_path, role):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(GOOD) + "\n")
+    (tmp_path / "d").mkdir()
+    paths = {"output": tmp_path / "o.jsonl", "rejects": tmp_path / "r.jsonl",
+             "stats": tmp_path / "s.json"}
+    paths[role] = tmp_path / "d"
+    with pytest.raises(ConfigError) as e:
+        convert(src, paths["output"], rejects=paths["rejects"], stats=paths["stats"])
+    assert str(e.value) == f"{role} is a directory, not a file: {tmp_path / 'd'}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "in.jsonl"]
+    assert list((tmp_path / "d").iterdir()) == []
