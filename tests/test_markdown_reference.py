@@ -230,6 +230,15 @@ CASES: list[tuple[str, str]] = [
     ("<p>" * 50_000 + "x", "x"),
     ("<a" * 100_000, ""),
     ("<div>" * 10_001 + "<" * 100_000, "<" * 100_000),
+    # A slash does not close a div, and a stray end tag closes nothing: both still nest.
+    ("<div/>" * 100_000 + "x", "x"),
+    ("<div></x>" * 100_000 + "x", "x"),
+    ("<svg>" + "<path/>" * 20_000 + "</svg>x", "x"),
+    # A table whose padded grid would pass MAX_TABLE_CELLS is written as its text.
+    ('<table><tr><td colspan="1000">h</td></tr>' + "<tr><td>b</td></tr>" * 100 + "</table>",
+     "h" + " b" * 100),
+    ("<p>x</p><table><caption>c</caption><tr>" + '<td colspan="1000">a</td>' * 101
+     + "</tr></table>", "x\n\nc" + " a" * 101),
 ]
 
 

@@ -55,6 +55,7 @@ from ._walk import (
     BLOCK_TAGS,
     HEADINGS,
     MAX_DEPTH,
+    MAX_TABLE_CELLS,
     _colspan,
     _start_number,
 )
@@ -1040,6 +1041,10 @@ cdef str _li(str marker, str text, int flags):
 
 
 cdef str _table(list rows, str caption, int flags):
+    widest = max([sum([span for _, span in row]) for row in rows], default=0)
+    if flags & F_INLINE or widest * len(rows) > MAX_TABLE_CELLS:
+        words = [caption] + [text for row in rows for text, _ in row]
+        return _block(" ".join([w for w in words if w]), flags)
     expanded = []
     for row in rows:
         cells = []
@@ -1047,9 +1052,6 @@ cdef str _table(list rows, str caption, int flags):
             cells.append(text)
             cells.extend([""] * (span - 1))
         expanded.append(cells)
-    if flags & F_INLINE:
-        words = [caption] + [c for row in expanded for c in row]
-        return _block(" ".join([w for w in words if w]), flags)
     width = max([len(r) for r in expanded], default=0)
     blocks = [caption] if caption else []
     if width:

@@ -79,23 +79,38 @@ def attributes(node: LexborNode) -> dict[str, str | None]:
 def too_deep(html: str) -> bool:
     """True when the raw tags open more than MAX_NESTING elements at some point.
 
-    Counted on the text with :data:`_TAG`: a start tag adds one, an end tag takes one (not
-    below zero); void elements, ``<x/>`` and tags that close at their next sibling (``p``,
-    ``li``, ``td``…) do not count. Only run when the text has that many ``<`` at all.
+    Counted on the text with :data:`_TAG`, as a stack of open tag names: a start tag pushes its
+    name, and so does ``<x/>`` (in HTML a slash does not close a ``div``), except inside ``svg``
+    and ``math``, where it does; an end tag pops down to the nearest open element of its name
+    and is ignored when none is open (a stray ``</x>`` closes nothing). Void elements and tags
+    that close at their next sibling (``p``, ``li``, ``td``…) do not count. Only run when the
+    text has that many ``<`` at all.
     """
     # Counting "<" scans the whole message; one shorter than the limit cannot hold that many.
     if len(html) <= MAX_NESTING or html.count("<") <= MAX_NESTING:
         return False
-    depth = 0
+    stack: list[str] = []
+    open_count: dict[str, int] = {}
+    foreign = 0  # open svg and math elements
     for m in _TAG.finditer(html):
         name = m.group(2).lower()
         if name in _VOID or name in _SELF_CLOSING_SIBLINGS:
             continue
         if m.group(1):
-            depth = depth - 1 if depth else 0
-        elif not m.group(3):
-            depth += 1
-            if depth > MAX_NESTING:
+            if open_count.get(name):
+                while True:
+                    top = stack.pop()
+                    open_count[top] -= 1
+                    if top in ("svg", "math"):
+                        foreign -= 1
+                    if top == name:
+                        break
+        elif not (m.group(3) and foreign):
+            stack.append(name)
+            open_count[name] = open_count.get(name, 0) + 1
+            if name in ("svg", "math"):
+                foreign += 1
+            if len(stack) > MAX_NESTING:
                 return True
     return False
 

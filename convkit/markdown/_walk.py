@@ -20,12 +20,17 @@ if TYPE_CHECKING:
 
     from .reference import ReferenceConverter
 
-__all__ = ["BLOCK_TAGS", "MAX_DEPTH", "Element", "Walk"]
+__all__ = ["BLOCK_TAGS", "MAX_DEPTH", "MAX_TABLE_CELLS", "Element", "Walk"]
 
 # Elements nested deeper than this are replaced by their content (text and deeper children).
 # Real ChatGPT pages stay under 20; the cap bounds the cost of re-indenting nested lists and
 # quotes, which grows with depth times text length.
 MAX_DEPTH = 64
+
+# A table whose padded grid (rows times its widest row, colspans counted) is larger is written
+# as its text: colspan="1000" cells and a few thousand rows would otherwise pad a 40 KB message
+# into gigabytes of empty cells.
+MAX_TABLE_CELLS = 100_000
 
 # Elements that start and end a block: white space around them is dropped, and a <br> right
 # after a boundary has nothing to break.

@@ -64,7 +64,8 @@ Blocks (separated by one blank line; in a table cell or heading they become spac
      row. Rows are ``| a | b |`` (an empty cell is ``| |``), then the delimiter row
      ``| --- | --- |`` after the header. A caption is a paragraph before the table; other
      content of table, row groups and rows is dropped. Inside a cell or heading a table is its
-     caption and cells joined by spaces.
+     caption and cells joined by spaces; so is, as a paragraph, a table whose padded grid
+     (rows times the widest row) would exceed ``MAX_TABLE_CELLS`` cells.
  16. hr: ``---``.
  17. Code block: a fence of max(3, longest backtick run in the code + 1) backticks plus the
      language, the code lines, the fence; no block for empty code. Inside a cell or heading it is
@@ -104,7 +105,7 @@ from markdownify import ATX, BACKSLASH, MarkdownConverter
 
 from ._layout import BREAK, CODE, finish
 from ._lexbor import clean_input, parse, plain_text, too_deep
-from ._walk import BLOCK_TAGS, HEADINGS, Element, Walk
+from ._walk import BLOCK_TAGS, HEADINGS, MAX_TABLE_CELLS, Element, Walk
 
 __all__ = ["ReferenceConverter", "html_to_markdown"]
 
@@ -271,6 +272,10 @@ class ReferenceConverter(MarkdownConverter):
         parent_tags: frozenset[str],
     ) -> str:
         """A pipe table: the first row is the header; rows padded to the widest row."""
+        widest = max((sum(span for _, span in row) for row in rows), default=0)
+        if "_inline" in parent_tags or widest * len(rows) > MAX_TABLE_CELLS:
+            words = [caption] + [text for row in rows for text, _ in row]
+            return _block(" ".join(w for w in words if w), parent_tags)
         expanded = []
         for row in rows:
             cells: list[str] = []
@@ -278,9 +283,6 @@ class ReferenceConverter(MarkdownConverter):
                 cells.append(text)
                 cells.extend([""] * (span - 1))
             expanded.append(cells)
-        if "_inline" in parent_tags:
-            words = [caption] + [c for row in expanded for c in row]
-            return _block(" ".join(w for w in words if w), parent_tags)
         width = max((len(r) for r in expanded), default=0)
         blocks = [caption] if caption else []
         if width:
