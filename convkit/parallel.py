@@ -10,6 +10,7 @@ error, through ``ProcessPoolExecutor``'s broken-pool detection.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -61,7 +62,9 @@ def ordered_map(
     helpers = workers - 1
     window = window or workers * 8
     ctx = mp.get_context("spawn")
-    pool = ProcessPoolExecutor(helpers, mp_context=ctx, initializer=initializer, initargs=initargs)
+    pool = ProcessPoolExecutor(
+        helpers, mp_context=ctx, initializer=_helper_start, initargs=(initializer, initargs)
+    )
     pending: deque[tuple[T, Future[R] | _Local[R]]] = deque()
     try:
         for item in items:
@@ -89,6 +92,23 @@ def ordered_map(
         for _, f in pending:
             f.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _helper_start(initializer: Callable[..., Any] | None, initargs: tuple[Any, ...]) -> None:
+    """A helper's first step: leave when this process's parent is gone, then initialise.
+
+    A helper waits for work on a queue; if the main process is killed (SIGKILL, an OOM kill)
+    nothing would ever tell it, and it would stay, orphaned, holding its memory."""
+    parent = mp.parent_process()
+    if parent is not None:
+
+        def watch() -> None:
+            parent.join()  # returns when the parent's end of the sentinel pipe closes
+            os._exit(1)
+
+        threading.Thread(target=watch, name="convkit-parent-watch", daemon=True).start()
+    if initializer is not None:
+        initializer(*initargs)
 
 
 class _Local(Generic[R]):

@@ -295,3 +295,29 @@ def test_switch_options_before_the_input_file(tmp_path, flags, ids):
     argv = ["convert", "--from", "oasst", "-o", str(out), "-q", *flags, str(src)]
     assert main(argv) == 0
     assert [r["id"] for r in lines(out)] == ids
+
+
+def test_sigterm_mid_run_exits_143_and_leaves_no_files(tmp_path):
+    import signal
+    import time
+
+    # Reading standard input that never ends: the run is mid-way when the signal comes.
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "convkit", "convert", "-", "-o", str(out_dir / "o.jsonl"),
+         "--rejects", str(out_dir / "r.jsonl"), "--stats", str(out_dir / "s.json")],
+        stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    good = {"id": "a", "conversations": [{"from": "human", "value": "A question long enough?"},
+                                         {"from": "gpt", "value": "An answer."}]}
+    proc.stdin.write(json.dumps(good) + "\n")
+    proc.stdin.flush()
+    deadline = time.monotonic() + 30
+    while not any(out_dir.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the temporary output exists: the run has started
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143
+    assert err == "convkit: terminated; no output was written\n"
+    assert list(out_dir.iterdir()) == []

@@ -186,3 +186,47 @@ def test_ordered_map_yields_earlier_results_before_an_error_computed_here():
             out.append((item, r))
     assert out == [(i, i) for i in range(len(out))]
     assert out[:2] == [(0, 0), (1, 1)]
+
+
+_ORPHAN_SCRIPT = """
+import os, sys, time
+from convkit.parallel import ordered_map
+
+def slow(x):
+    time.sleep(0.2)
+    return os.getpid()
+
+if __name__ == "__main__":
+    for _, pid in ordered_map(slow, range(1000), workers=2):
+        if pid != os.getpid():
+            print(pid, flush=True)
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "State:\tZ" not in f.read()  # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc to watch the helper")
+def test_a_helper_leaves_when_the_main_process_is_killed(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "orphan.py"
+    script.write_text(_ORPHAN_SCRIPT)
+    main = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    with main.stdout:
+        helper = int(main.stdout.readline())
+        os.kill(main.pid, signal.SIGKILL)
+        main.wait()
+    deadline = time.monotonic() + 20
+    while _running(helper) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(helper)
