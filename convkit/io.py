@@ -186,18 +186,22 @@ def read_records(
         else:
             # JSON Lines stay bytes: orjson parses UTF-8 directly, which saves decoding and
             # copying every line once more.
-            yield from _read_lines(name, head.removeprefix(_BOM), raw, on_error)
+            bom = len(_BOM) if head.startswith(_BOM) else 0  # offsets count it: it is in the file
+            yield from _read_lines(name, head[bom:], raw, on_error, offset=bom)
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
 
 
 def _read_lines(
-    name: str, head: bytes, chunks: Iterator[bytes], on_error: str
+    name: str,
+    head: bytes,
+    chunks: Iterator[bytes],
+    on_error: str,
+    index: int = 0,
+    lineno: int = 0,
+    offset: int = 0,  # byte offset of the next line
 ) -> Iterator[RawRecord | BadRecord]:
-    index = 0
-    lineno = 0
-    offset = 0  # byte offset of the next line
     pending: list[bytes] = []  # the pieces of a line not ended yet (joined once, not per chunk)
     orjson_loads = orjson.loads
     for data in itertools.chain((head,), chunks, (None,)):
@@ -236,12 +240,12 @@ def _read_lines(
                 # orjson turns an integer beyond 64 bits into a float: a line with a long run
                 # of digits goes to the standard decoder, and so does one orjson refuses.
                 if has_long_number(line):
-                    value = _standard_loads(line, name, start)
+                    value = _standard_loads(line, name, start, lineno)
                 else:
                     try:
                         value = orjson_loads(line)
                     except orjson.JSONDecodeError:
-                        value = _standard_loads(line, name, start)
+                        value = _standard_loads(line, name, start, lineno)
             except (ValueError, InputError) as e:  # JSONDecodeError is a ValueError
                 document = index == 0 and bytes(line).lstrip(_BWS).startswith(b"{")
                 if document and isinstance(e, json.JSONDecodeError):
@@ -250,7 +254,21 @@ def _read_lines(
                     rest = b"\n".join(lines[k:])
                     if data is not None:
                         rest += b"\n" + b"".join(pending)
-                    yield _read_document(name, rest + b"".join(chunks), lineno, start)
+                    whole = rest + b"".join(chunks)
+                    after = whole[len(line) + 1 :]
+                    if not _next_line_is_a_record(after):
+                        yield _read_document(name, whole, lineno, start)
+                        return
+                    # JSON Lines after all, whose first line is broken: that line alone is bad.
+                    err = InputError(
+                        f"malformed JSON: {e.msg} (column {e.colno})", file=name, line=lineno
+                    )
+                    if on_error == "fail":
+                        raise err from None
+                    yield BadRecord(name, index, lineno, err, str(line, "utf-8", "replace"))
+                    yield from _read_lines(
+                        name, after, iter(()), on_error, index + 1, lineno, offset
+                    )
                     return
                 if isinstance(e, InputError):
                     err = e
@@ -266,6 +284,19 @@ def _read_lines(
             else:
                 yield RawRecord(name, index, lineno, value)
             index += 1
+
+
+def _next_line_is_a_record(data: bytes) -> bool:
+    """Whether the first non-blank line of ``data`` is a JSON object on its own: what tells
+    JSON Lines with a broken first line from a pretty-printed document (whose second line is a
+    fragment such as ``  "Definition": [``)."""
+    for line in data.split(b"\n", 20)[:20]:
+        if line.strip(_BWS):
+            try:
+                return isinstance(orjson.loads(line), dict)
+            except orjson.JSONDecodeError:
+                return False
+    return False
 
 
 def _read_document(name: str, data: bytes, first_line: int, offset: int) -> RawRecord:
@@ -293,13 +324,15 @@ def _number_error(e: ValueError) -> str | None:
     return f"a number of more than {limit} digits, longer than Python decodes"
 
 
-def _standard_loads(line: bytes | memoryview, name: str, offset: int) -> Any:
+def _standard_loads(line: bytes | memoryview, name: str, offset: int, lineno: int) -> Any:
     """A line decoded by the json module. orjson refuses what the JSON module accepts (NaN,
     lone surrogates) and its messages differ: the standard decoder decides and words the error."""
     try:
         text = str(line, "utf-8")
     except UnicodeDecodeError as e:
-        raise InputError("input is not valid UTF-8", file=name, offset=offset + e.start) from None
+        raise InputError(
+            "input is not valid UTF-8", file=name, line=lineno, offset=offset + e.start
+        ) from None
     return json.loads(text)
 
 
@@ -410,18 +443,16 @@ def _read_array_bytes(
             value = _loads_element(bytes(buf[pos:end]), long_number)
         except ValueError as e:  # orjson's and json's errors, UnicodeDecodeError, long integers
             reason = _number_error(e)
+            at = bytes_before + pos
+            if isinstance(e, UnicodeDecodeError):
+                reason, at = "not valid UTF-8", at + e.start
             if reason is None:
                 yield from handoff()
                 return
             # A whole element the scan delimited: rejected alone, the array goes on.
             line_at += buf.count(b"\n", counted_to, pos)
             counted_to = pos
-            err = InputError(
-                f"record {index}: {reason}",
-                file=name,
-                line=line_at,
-                offset=bytes_before + pos,
-            )
+            err = InputError(f"record {index}: {reason}", file=name, line=line_at, offset=at)
             if on_error == "fail":
                 raise err from None
             text = str(bytes(buf[pos : pos + 200]), "utf-8", "replace")

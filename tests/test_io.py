@@ -120,6 +120,34 @@ def test_an_integer_too_long_to_decode_is_skipped_alone(tmp_path):
         assert got[2].value == {"a": 3} and got[2].index == 2
 
 
+def test_json_lines_after_a_byte_order_mark_count_it_in_offsets(tmp_path):
+    data = b'\xef\xbb\xbf{"a": 1}\n{"a": "caf\xe9"}\n'
+    p = write(tmp_path, "bom.jsonl", data)
+    with pytest.raises(InputError) as e:
+        list(read_records(p))
+    bad = data.index(b"\xe9")  # the BOM's 3 bytes included
+    assert str(e.value) == f"input is not valid UTF-8 — at {p} line 2 byte {bad}"
+
+
+def test_json_lines_with_a_broken_first_line_are_still_json_lines(tmp_path):
+    p = write(tmp_path, "b.jsonl", '{"id": "a", "x":\n{"id": "b"}\n\n{"id": "c"}\n')
+    with pytest.raises(InputError) as e:
+        list(read_records(p))
+    assert str(e.value) == f"malformed JSON: Expecting value (column 17) — at {p} line 1"
+    got = list(read_records(p, on_error="skip"))
+    assert [(type(r).__name__, r.index, r.line) for r in got] == [
+        ("BadRecord", 0, 1), ("RawRecord", 1, 2), ("RawRecord", 2, 4)
+    ]
+    assert got[0].text == '{"id": "a", "x":' and got[2].value == {"id": "c"}
+
+
+def test_a_broken_pretty_printed_document_is_reported_where_it_breaks(tmp_path):
+    p = write(tmp_path, "task.json", '{\n  "Definition": ["d"],\n  "Instances": [\n    {"input": 1}\n    {"input": 2}\n  ]\n}\n')
+    with pytest.raises(InputError) as e:
+        list(read_records(p))
+    assert str(e.value) == f"malformed JSON: Expecting ',' delimiter (column 5) — at {p} line 5"
+
+
 def test_array_larger_than_chunks_streams_every_record(tmp_path, monkeypatch):
     monkeypatch.setattr(cio, "CHUNK", 64)
     recs = [{"id": str(i), "text": "é" * (i % 50), "n": i} for i in range(300)]
@@ -212,7 +240,7 @@ def test_invalid_utf8_is_located(tmp_path):
     p = write(tmp_path, "latin.jsonl", b'{"a": "caf\xe9"}\n')
     with pytest.raises(InputError) as e:
         list(read_records(p))
-    assert str(e.value) == f"input is not valid UTF-8 — at {p} byte 10"
+    assert str(e.value) == f"input is not valid UTF-8 — at {p} line 1 byte 10"
 
 
 def test_missing_input_file(tmp_path):
@@ -329,7 +357,7 @@ def test_invalid_utf8_line_is_skipped_in_skip_mode(tmp_path):
     p = write(tmp_path, "latin.jsonl", b'{"a": 1}\n{"a": "caf\xe9"}\n{"a": 3}\n')
     got = list(read_records(p, on_error="skip"))
     assert [type(r).__name__ for r in got] == ["RawRecord", "BadRecord", "RawRecord"]
-    assert str(got[1].error) == f"input is not valid UTF-8 — at {p} byte 19"
+    assert str(got[1].error) == f"input is not valid UTF-8 — at {p} line 2 byte 19"
     assert got[1].text == '{"a": "caf\ufffd"}'
 
 
@@ -389,7 +417,10 @@ def test_array_invalid_utf8_is_located(tmp_path, monkeypatch):
     p = write(tmp_path, "latin.json", b'[{"a": "ok"}, {"a": "caf\xe9"}]')
     with pytest.raises(InputError) as e:
         list(read_records(p))
-    assert str(e.value) == f"input is not valid UTF-8 — at {p} byte 24"
+    assert str(e.value) == f"record 1: not valid UTF-8 — at {p} line 1 byte 24"
+    # In skip mode the element goes alone: the scan knows where it ends.
+    got = list(read_records(p, on_error="skip"))
+    assert [type(r).__name__ for r in got] == ["RawRecord", "BadRecord"] and got[1].resumable
 
 
 def test_array_skip_mode_keeps_the_records_before_a_late_error(tmp_path, monkeypatch):
@@ -465,7 +496,7 @@ def test_array_after_a_byte_order_mark_locates_errors_in_the_file(tmp_path, monk
     with pytest.raises(InputError) as e:
         list(read_records(p))
     bad = data.index(b"\xff")
-    assert str(e.value) == f"input is not valid UTF-8 — at {p} byte {bad}"
+    assert str(e.value) == f"record 1: not valid UTF-8 — at {p} line 3 byte {bad}"
 
 
 def test_an_element_that_never_closes_goes_to_the_text_reader(tmp_path, monkeypatch):
