@@ -119,7 +119,8 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="FORMAT",
         help="output format: "
         + ", ".join(format_names(writable=True))
-        + " (default: sharegpt for ShareGPT input, else messages)",
+        + " (default: sharegpt with --from sharegpt, else messages, --from auto included: "
+        "its records may be of several formats)",
     )
     for flag, specs in _format_options().items():
         kinds = sorted(

@@ -9,6 +9,7 @@ pickle than conversation objects.
 from __future__ import annotations
 
 import gc
+import json
 import os
 import time
 from collections.abc import Hashable
@@ -202,7 +203,12 @@ class Worker:
         if self.counter is not None and prepared:
             t0 = time.perf_counter()
             counts = self.counter.count(
-                [t.content for p in prepared for _, kept in p.pending for t in kept.turns]
+                [
+                    t.content if t.meta is None else counted_text(t)
+                    for p in prepared
+                    for _, kept in p.pending
+                    for t in kept.turns
+                ]
             )
             prepared[0].stats.seconds["tokenize"] += time.perf_counter() - t0
         at = 0
@@ -304,6 +310,9 @@ class Worker:
             at += n
             if not result.segments:
                 reason = result.dropped[0].reason if result.dropped else "no_segment"
+                # The whole conversation goes to the rejects, as it arrived: the turns the
+                # filters trimmed are in it, so their own lines are taken back.
+                _withdraw_parts(item, stats)
                 self._reject(item, reason, "no exchange fits in a segment", stats)
                 stats.seconds["write"] += clock() - t2
                 continue
@@ -452,8 +461,36 @@ def record_id_of(raw: Any) -> str | None:
     return None
 
 
+def counted_text(t: Turn) -> str:
+    """What a turn's tokens are counted on: its text, and the tool calls it makes (their names
+    and arguments are trained on too, whatever the template)."""
+    meta = t.meta
+    calls = (meta.get("tool_calls") or meta.get("function_call")) if meta else None
+    if not calls:
+        return t.content
+    return t.content + "\n" + json.dumps(calls, ensure_ascii=False, separators=(",", ":"))
+
+
+def _withdraw_parts(item: Item, stats: Stats) -> None:
+    """Take back the part reject lines and counts of an item about to be rejected whole."""
+    for reason in item.part_reasons:
+        stats.parts_rejected[reason] -= 1
+        if not stats.parts_rejected[reason]:
+            del stats.parts_rejected[reason]
+    item.part_reasons = []
+    item.rejects = []
+
+
 def turn_dict(t: Turn) -> dict[str, Any]:
-    return {"role": t.role, "content": t.content}
+    """A rejected turn: role and text, and the turn's other keys (tool calls, ids, names), so
+    that a dropped exchange can be rebuilt from the rejects."""
+    if not t.meta:
+        return {"role": t.role, "content": t.content}
+    out: dict[str, Any] = {"role": t.role, "content": t.content}
+    for k, v in t.meta.items():
+        if k not in out:
+            out[k] = v
+    return out
 
 
 def reject_line(

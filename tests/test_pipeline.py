@@ -707,3 +707,56 @@ def test_a_directory_given_as_an_output_is_refused_before_anything_is_written(tm
     assert str(e.value) == f"{role} is a directory, not a file: {tmp_path / 'd'}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "in.jsonl"]
     assert list((tmp_path / "d").iterdir()) == []
+
+
+def test_a_conversation_rejected_by_the_splitter_is_one_reject_line(tmp_path):
+    # Its trailing user turn was trimmed by a filter; then no exchange fits: the conversation
+    # goes to the rejects once, whole, and the trim's line and count are taken back.
+    long = "word " * 400
+    rec = sg("x", ("human", "A question long enough?"), ("gpt", long), ("human", "And?"))
+    out, rej, stats, _ = run(tmp_path, [rec], tokenizer=TOKENIZER, max_tokens=50)
+    assert out == []
+    assert [(r["reason"], r["scope"]) for r in rej] == [("oversize_exchange", "conversation")]
+    assert stats["parts_rejected_by_reason"] == {} and stats["accounted"] is True
+
+
+def test_rejected_turns_keep_their_other_keys(tmp_path):
+    # A trailing tool result is trimmed: its line carries tool_call_id, so the exchange can be
+    # rebuilt from the rejects.
+    rec = {"id": "t", "messages": [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": "It is sunny in Paris today."},
+        {"role": "tool", "tool_call_id": "c1", "name": "weather", "content": "18 C"},
+    ]}
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(rec) + "\n")
+    rej = tmp_path / "rej.jsonl"
+    convert(src, tmp_path / "o.jsonl", rejects=rej, input_format="messages")
+    (line,) = lines(rej)
+    assert (line["reason"], line["scope"]) == ("trailing_tool_turn", "turns")
+    assert line["turns"] == [
+        {"role": "tool", "content": "18 C", "tool_call_id": "c1", "name": "weather"}
+    ]
+
+
+def test_tool_call_arguments_are_counted(tmp_path):
+    # The arguments are trained on: a call of 500 words does not fit 100 tokens.
+    args = json.dumps({"text": "word " * 500})
+    rec = {"id": "t", "messages": [
+        {"role": "user", "content": "Summarise this text please."},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "summarise", "arguments": args}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "A summary."},
+        {"role": "assistant", "content": "Here it is: a summary."},
+    ]}
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(rec) + "\n")
+    out, rej, st = tmp_path / "o.jsonl", tmp_path / "r.jsonl", tmp_path / "s.json"
+    convert(src, out, rejects=rej, stats=st, input_format="messages", tokenizer=TOKENIZER,
+            max_tokens=100)
+    assert out.read_text() == ""
+    assert [r["reason"] for r in lines(rej)] == ["oversize_exchange"]
+    convert(src, out, rejects=rej, stats=st, input_format="messages", tokenizer=TOKENIZER,
+            max_tokens=5000)
+    stats = json.loads(st.read_text())
+    assert stats["segments"] == 1 and stats["tokens"] > 500

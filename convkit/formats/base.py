@@ -348,7 +348,8 @@ def format_names(*, readable: bool = False, writable: bool = False) -> list[str]
 
 
 def default_output_format(input_format: str) -> str:
-    """The writer used when none is named: ShareGPT input stays ShareGPT, the rest is messages."""
+    """The writer used when none is named: ShareGPT input (``--from sharegpt`` or an alias)
+    stays ShareGPT; the rest is messages, ``auto`` included, whose records may mix formats."""
     if input_format != "auto" and format_class(input_format).name == "sharegpt":
         return "sharegpt"
     return "messages"
