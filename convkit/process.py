@@ -353,7 +353,11 @@ class Worker:
     ) -> None:
         write = self.writer.write
         refused: list[tuple[Conversation, RecordRejected]] = []
+        split = tokens is not None  # split segments are numbered {id}_{k}, k = 0, 1, 2...
         for k, seg in enumerate(segments):
+            if split:
+                # ...among the segments written: one the writer refuses leaves no gap.
+                seg.id = f"{item.id}_{item.segments}"
             try:
                 record = write(seg)
             except RecordRejected as e:  # the output format cannot hold it (alpaca, say)
@@ -366,6 +370,7 @@ class Worker:
                 item.tokens += tokens[k]
         if not item.lines:
             e = refused[-1][1]
+            _withdraw_parts(item, stats)  # the whole conversation goes, trimmed turns included
             self._reject(item, e.reason, e.message, stats)
             return
         stats.segments += item.segments

@@ -760,3 +760,23 @@ def test_tool_call_arguments_are_counted(tmp_path):
             max_tokens=5000)
     stats = json.loads(st.read_text())
     assert stats["segments"] == 1 and stats["tokens"] > 500
+
+
+def test_segment_ids_have_no_gap_where_the_writer_refuses_one(tmp_path):
+    # Llama 2's template refuses two user turns in a row: the middle segment is rejected, and
+    # the segments written are still numbered 0, 1.
+    words = " ".join(f"w{i}" for i in range(20))
+    msgs = [("user", f"first {words}"), ("assistant", f"one {words}"),
+            ("user", f"second {words}"), ("user", f"again {words}"), ("assistant", f"two {words}"),
+            ("user", f"third {words}"), ("assistant", f"three {words}")]
+    rec = {"id": "c", "messages": [{"role": r, "content": c} for r, c in msgs]}
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(rec) + "\n")
+    out, rej = tmp_path / "o.jsonl", tmp_path / "r.jsonl"
+    convert(src, out, rejects=rej, input_format="messages", output_format="text",
+            writer_options={"template": "llama-2"}, tokenizer=TOKENIZER, max_tokens=250,
+            filters={"disabled": ["roles_not_alternating"]})
+    written = lines(out)
+    assert [r["id"] for r in written] == ["c_0", "c_1"]
+    assert "third" in written[1]["text"]
+    assert [(r["reason"], r["scope"]) for r in lines(rej)] == [("template_error", "turns")]
