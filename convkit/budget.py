@@ -5,7 +5,8 @@ template and tokenizer (:func:`convkit.templates.template_overheads`) and folded
 per-turn counts, so the compiled splitter packs with the right costs. Token merges across a
 boundary between the template's text and a turn's text can make a rendering a few tokens longer
 than that sum, so every segment is then rendered and counted exactly, in one batched call; when
-one is over the limit, the conversation is packed again with the shortfall reserved per segment.
+one is over the limit, the conversation is packed again with the shortfall reserved per segment
+(the reserve at least doubling from round to round, for templates whose text grows with position).
 What is written has been counted as it will be trained on: no segment exceeds ``max_tokens``
 rendered (unless it is a single exchange kept with ``oversize="keep"``, flagged).
 """
@@ -20,7 +21,7 @@ from .model import Conversation
 from .split import OVERSIZE_EXCHANGE, DroppedPart, SplitResult, split_conversation
 
 #: Re-packing rounds before the segments still over the limit are treated as oversize.
-MAX_ROUNDS = 4
+MAX_ROUNDS = 8
 
 
 @dataclass(slots=True)
@@ -97,12 +98,16 @@ def split_rendered(
             ),
             default=0,
         )
-        if short <= 0 or fixed + reserve + short >= max_tokens:
+        # The reserve at least doubles: a template whose text grows with a turn's position
+        # (numbered rounds) is underestimated more the longer the segment, and a shortfall of
+        # a few tokens per round would run out of rounds with segments still too long.
+        grown = reserve + max(short, reserve)
+        if short <= 0 or fixed + grown >= max_tokens:
             # Fits; or what the template adds to every segment of this conversation (a long
             # tool list, say) leaves no room for an exchange: its over-limit segments are then
             # oversize exchanges, this conversation's alone.
             break
-        reserve += short
+        reserve = grown
     return _settle(result, exact, max_tokens, oversize)
 
 

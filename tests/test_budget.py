@@ -174,3 +174,37 @@ def test_a_conversation_whose_template_text_fills_the_budget_is_rejected_alone(t
     )
     (rejected,) = [json.loads(x) for x in rejects.read_text().splitlines()]
     assert (rejected["reason"], rejected["id"]) == ("oversize_exchange", "big")
+
+
+def test_a_template_whose_text_grows_with_position_is_repacked_not_flagged(tmp_path):
+    # Numbered rounds whose padding grows with the square of the turn's position: the first
+    # estimate is furthest off for the longest segments. The re-packing must end with every
+    # segment under the limit, not with multi-exchange segments called oversize.
+    from convkit import TokenCounter
+    from convkit.templates import load_template
+
+    template = tmp_path / "grow.jinja"
+    template.write_text(
+        "{% for m in messages %}[Round {{ loop.index }}]"
+        "{% for i in range(loop.index0 * loop.index0) %} pad{% endfor %}\n"
+        "{{ m.role }}: {{ m.content }}\n{% endfor %}"
+    )
+    msgs = []
+    for i in range(12):
+        msgs += [{"role": "user", "content": f"question {i} about things"},
+                 {"role": "assistant", "content": f"answer {i} is short"}]
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "m", "messages": msgs}) + "\n")
+    tok = Path(__file__).resolve().parent.parent / "examples" / "tokenizer.json"
+    out, rej = tmp_path / "o.jsonl", tmp_path / "r.jsonl"
+    for oversize in ("drop", "keep"):
+        convert(src, out, rejects=rej, input_format="messages", output_format="text",
+                writer_options={"template": str(template)}, tokenizer=str(tok), max_tokens=300,
+                oversize=oversize)
+        segments = [json.loads(x) for x in out.read_text().splitlines()]
+        assert rej.read_text() == ""
+        assert len(segments) > 1 and not any(s.get("oversize") for s in segments)
+        counter = TokenCounter(str(tok))
+        assert max(counter.count([s["text"] for s in segments])) <= 300
+        assert sum(s["text"].count("user: ") for s in segments) == 12
+    assert load_template(str(template)).name == "grow.jinja"
