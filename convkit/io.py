@@ -247,40 +247,35 @@ def _read_lines(
                     except orjson.JSONDecodeError:
                         value = _standard_loads(line, name, start, lineno)
             except (ValueError, InputError) as e:  # JSONDecodeError is a ValueError
-                document = index == 0 and bytes(line).lstrip(_BWS).startswith(b"{")
-                if document and isinstance(e, json.JSONDecodeError):
-                    # Not JSON Lines but one pretty-printed object (a task file, say): such
-                    # files are documents, small enough to decode whole.
-                    rest = b"\n".join(lines[k:])
-                    if data is not None:
-                        rest += b"\n" + b"".join(pending)
-                    whole = rest + b"".join(chunks)
-                    after = whole[len(line) + 1 :]
-                    if not _next_line_is_a_record(after):
-                        yield _read_document(name, whole, lineno, start)
-                        return
-                    # JSON Lines after all, whose first line is broken: that line alone is bad.
+                after = None  # with a broken first line: the JSON Lines that follow it
+                if isinstance(e, json.JSONDecodeError):
+                    if index == 0 and bytes(line).lstrip(_BWS).startswith(b"{"):
+                        # Not JSON Lines but one pretty-printed object (a task file, say):
+                        # such files are documents, small enough to decode whole.
+                        rest = b"\n".join(lines[k:])
+                        if data is not None:
+                            rest += b"\n" + b"".join(pending)
+                        whole = rest + b"".join(chunks)
+                        after = whole[len(line) + 1 :]
+                        if not _next_line_is_a_record(after):
+                            yield _read_document(name, whole, lineno, start)
+                            return
                     err = InputError(
                         f"malformed JSON: {e.msg} (column {e.colno})", file=name, line=lineno
                     )
-                    if on_error == "fail":
-                        raise err from None
-                    yield BadRecord(name, index, lineno, err, str(line, "utf-8", "replace"))
-                    yield from _read_lines(
-                        name, after, iter(()), on_error, index + 1, lineno, offset
-                    )
-                    return
-                if isinstance(e, InputError):
+                elif isinstance(e, InputError):
                     err = e
-                elif isinstance(e, json.JSONDecodeError):
-                    err = InputError(
-                        f"malformed JSON: {e.msg} (column {e.colno})", file=name, line=lineno
-                    )
                 else:
                     err = InputError(_number_error(e) or str(e), file=name, line=lineno)
                 if on_error == "fail":
                     raise err from None
                 yield BadRecord(name, index, lineno, err, str(line, "utf-8", "replace"))
+                if after is not None:
+                    # JSON Lines after all, whose first line alone is bad; the rest is read.
+                    yield from _read_lines(
+                        name, after, iter(()), on_error, index + 1, lineno, offset
+                    )
+                    return
             else:
                 yield RawRecord(name, index, lineno, value)
             index += 1
@@ -775,11 +770,6 @@ class RecordWriter(Transactional):
 
 
 def json_document(obj: Any) -> bytes:
-    """One pretty-printed JSON document, as the stats file is written."""
+    """One pretty-printed JSON document, as the stats file is written (staged in an
+    :class:`AtomicFile` and committed with the run's other outputs)."""
     return json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False).encode("utf-8") + b"\n"
-
-
-def write_json(path: str | os.PathLike[str], obj: Any) -> None:
-    """Write one pretty-printed JSON document atomically (used for stats)."""
-    with AtomicFile(path) as f:
-        f.write(json_document(obj))

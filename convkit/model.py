@@ -55,6 +55,15 @@ class Turn:
     meta: dict[str, Any] | None = None  # speaker name as written, extra per-turn keys
 
 
+def tool_calls(turn: Turn) -> Any:
+    """The tool calls a turn makes (OpenAI's ``tool_calls``, or the legacy ``function_call``),
+    kept in its metadata by the readers; None when it makes none."""
+    meta = turn.meta
+    if not meta:
+        return None
+    return meta.get("tool_calls") or meta.get("function_call") or None
+
+
 @dataclass(slots=True)
 class Conversation:
     id: str

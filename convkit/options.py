@@ -22,9 +22,9 @@ class Options:
     ``html``: ``auto`` cleans conversations read from a scraped chat page (ShareGPT): their
     assistant turns that look like page HTML are converted and the page's "2 / 2" counter is
     taken off their user turns; other formats' text is left as it is. ``always`` converts every
-    assistant turn, whatever the format; ``never`` leaves all text alone. ``html_engine``: ``fast`` (compiled, the
-    default; the reference runs when the extension is not built) or ``markdownify`` (the
-    reference), which give the same output. ``segment_overhead=None`` means the
+    assistant turn, whatever the format; ``never`` leaves all text alone. ``html_engine``:
+    ``fast`` (compiled, the default; the reference runs when the extension is not built) or
+    ``markdownify`` (the reference), which give the same output. ``segment_overhead=None`` means the
     tokens the tokenizer's post-processor adds to a sequence (BOS/EOS). ``count_template`` (a
     chat template name or file) makes the splitter count each segment as that template renders
     it, exactly; writing ``text`` through a template counts through that template by itself.

@@ -26,7 +26,7 @@ from .formats.base import Format
 from .io import BadRecord, RawRecord, dumps
 from .markdown import html_to_markdown, looks_like_html
 from .markdown.noise import strip_regeneration_counter
-from .model import ASSISTANT, USER, Conversation, Source, Turn
+from .model import ASSISTANT, USER, Conversation, Source, Turn, tool_calls
 from .options import Options
 from .stats import Stats
 
@@ -469,9 +469,8 @@ def record_id_of(raw: Any) -> str | None:
 def counted_text(t: Turn) -> str:
     """What a turn's tokens are counted on: its text, and the tool calls it makes (their names
     and arguments are trained on too, whatever the template)."""
-    meta = t.meta
-    calls = (meta.get("tool_calls") or meta.get("function_call")) if meta else None
-    if not calls:
+    calls = tool_calls(t)
+    if calls is None:
         return t.content
     return t.content + "\n" + json.dumps(calls, ensure_ascii=False, separators=(",", ":"))
 

@@ -233,6 +233,12 @@ def _make_environment() -> Any:
                 f"the template builds a value of {n} items, over the limit of {MAX_SEQUENCE}"
             )
 
+    def _check_join(separator: str, items: list[Any]) -> None:
+        # What joining ``items`` (as text) with ``separator`` would build: str.join, the join
+        # filter and ``~`` alike.
+        size = len(separator) * max(len(items) - 1, 0)
+        _too_big(size + sum(len(x) if isinstance(x, str) else len(str(x)) for x in items))
+
     def _check_widths(numbers: Iterable[str], what: str) -> None:
         for digits in numbers:
             if digits.isdigit() and int(digits) > MAX_SEQUENCE:
@@ -273,8 +279,7 @@ def _make_environment() -> Any:
                 _too_big(len(text) + found * max(len(new) - len(old), 0))
         elif name == "join" and args:
             items = list(args[0])
-            size = len(text) * max(len(items) - 1, 0)
-            _too_big(size + sum(len(x) for x in items if isinstance(x, str)))
+            _check_join(text, items)
             args = (items, *args[1:])
         elif name in ("format", "format_map"):
             values = args[0] if name == "format_map" and args else kwargs
@@ -286,7 +291,7 @@ def _make_environment() -> Any:
 
     def bounded_concat(join: Any, items: tuple[Any, ...]) -> Any:
         # "a ~ b": Jinja joins the parts in one call; their sizes are known before it.
-        _too_big(sum(len(x) if isinstance(x, str) else len(str(x)) for x in items))
+        _check_join("", list(items))
         return join(items)
 
     class BoundedCodeGenerator(CodeGenerator):
@@ -405,7 +410,7 @@ def _make_environment() -> Any:
 
     def join_filter(eval_ctx: Any, value: Any, d: str = "", attribute: Any = None) -> Any:
         items = list(value)
-        _too_big(len(str(d)) * max(len(items) - 1, 0) + sum(len(str(x)) for x in items))
+        _check_join(str(d), items)
         return plain_join(eval_ctx, items, d, attribute)
 
     def replace_filter(eval_ctx: Any, s: Any, old: Any, new: Any, count: Any = None) -> Any:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, ClassVar
 
-from ..model import USER, Conversation, Turn
+from ..model import USER, Conversation, Turn, tool_calls
 from .base import DropFilter, Part, TrimFilter, prompt_length, register
 
 if TYPE_CHECKING:
@@ -93,10 +93,9 @@ class EmptyTurn(_CutBefore):
 
 
 def calls_tools(turn: Turn) -> bool:
-    """Whether the turn calls tools (OpenAI's ``tool_calls``, or the legacy ``function_call``):
-    an assistant message that only does so has no text, and is whole without it."""
-    meta = turn.meta
-    return meta is not None and bool(meta.get("tool_calls") or meta.get("function_call"))
+    """Whether the turn calls tools: an assistant message that only does so has no text, and
+    is whole without it."""
+    return tool_calls(turn) is not None
 
 
 @register

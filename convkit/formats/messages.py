@@ -159,7 +159,7 @@ def message_dict(t: Turn) -> dict[str, Any]:
         else:
             others = [p for p in parts if not (isinstance(p, dict) and p.get("type") in TEXT_PARTS)]
             content = [{"type": "text", "text": t.content}, *others] if others else t.content
-    if "content" in meta and meta["content"] is None and not t.content:
+    if meta.get("content", "") is None and not t.content:
         content = None  # read as null (only calls tools) and still without text
     m: dict[str, Any] = {"role": role, "content": content}
     for k, v in meta.items():
