@@ -1,6 +1,6 @@
 """Type stubs of the compiled scans (see ``_scan_py.py``, their pure-Python twin)."""
 
-__all__ = ["element_end", "has_long_number", "normalised_utf8"]
+__all__ = ["contains_folded", "count_newlines", "element_end", "has_long_number", "normalised_utf8"]
 
 def element_end(
     buf: bytes | bytearray, i: int, depth: int, long_number: bool = False
@@ -8,8 +8,14 @@ def element_end(
     """Where the JSON array element being scanned ends: ``(end or -1, resume, depth,
     long_number)``."""
 
+def count_newlines(buf: bytes | bytearray, start: int, end: int) -> int:
+    """How many new lines ``buf[start:end]`` holds."""
+
 def has_long_number(buf: bytes | bytearray) -> bool:
     """Whether ``buf`` holds a run of 19 or more ASCII digits anywhere (strings included)."""
 
 def normalised_utf8(text: str) -> bytes:
     """``" ".join(text.split()).encode("utf-8", "surrogatepass")`` in one pass."""
+
+def contains_folded(text: str, words: tuple[str, ...]) -> bool:
+    """Whether one of ``words`` (ASCII) occurs in ``text.casefold()``."""

@@ -1,15 +1,16 @@
 """Compiled byte and character scans for the reader and for dedup (twin: ``_scan_py.py``).
 
-Both are single passes that would otherwise cost a Python step per token or per word: finding
-where a JSON array element ends (so that orjson can decode it from its bytes) and the white
-space collapsing dedup does before hashing.
+Each is a single pass that would otherwise cost a Python step per token or per word, or a
+copy of the text: finding where a JSON array element ends (so that orjson can decode it from
+its bytes), the white space collapsing dedup does before hashing, and the blocked-phrase
+filter's case-blind pretest.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.unicode cimport PyUnicode_DATA, PyUnicode_GET_LENGTH, PyUnicode_KIND, PyUnicode_READ
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy
+from libc.string cimport memchr, memcpy, memset
 
-__all__ = ["element_end", "has_long_number", "normalised_utf8"]
+__all__ = ["contains_folded", "count_newlines", "element_end", "has_long_number", "normalised_utf8"]
 
 
 cdef extern from "Python.h":
@@ -41,15 +42,7 @@ cdef Py_ssize_t _element_end(
         digits = 0
         if c == 0x22:
             start = i
-            i += 1
-            while i < n:
-                c = buf[i]
-                if c == 0x5C:
-                    i += 2
-                elif c == 0x22:
-                    break
-                else:
-                    i += 1
+            i = _string_end(buf, n, i + 1)
             if i >= n:
                 resume[0] = start
                 return -1
@@ -69,6 +62,26 @@ cdef Py_ssize_t _element_end(
     return -1
 
 
+cdef inline Py_ssize_t _string_end(const unsigned char *buf, Py_ssize_t n, Py_ssize_t i) noexcept nogil:
+    """Where the string whose text starts at ``i`` ends: its closing quote, or ``n`` when the
+    buffer ends first. Quotes are found by memchr; one after an odd run of backslashes is
+    escaped (the run cannot reach back past the opening quote)."""
+    cdef const unsigned char *q
+    cdef Py_ssize_t at, back
+    while i < n:
+        q = <const unsigned char *> memchr(buf + i, 0x22, n - i)
+        if q == NULL:
+            return n
+        at = q - buf
+        back = at
+        while back > i and buf[back - 1] == 0x5C:
+            back -= 1
+        if (at - back) % 2 == 0:
+            return at
+        i = at + 1
+    return n
+
+
 def element_end(const unsigned char[::1] buf, Py_ssize_t i, Py_ssize_t depth, bint long_number=False):
     """Where the JSON array element being scanned ends: see ``_scan_py.element_end``."""
     cdef Py_ssize_t n = buf.shape[0]
@@ -81,6 +94,27 @@ def element_end(const unsigned char[::1] buf, Py_ssize_t i, Py_ssize_t depth, bi
     with nogil:
         end = _element_end(&buf[0], n, i, &depth, &resume, &long_number)
     return end, resume, depth, long_number
+
+
+def count_newlines(const unsigned char[::1] buf, Py_ssize_t start, Py_ssize_t end):
+    """``buf.count(b"\\n", start, end)``, by memchr: compact JSON has almost no raw new lines,
+    and bytes.count looks at every byte."""
+    cdef Py_ssize_t n = buf.shape[0]
+    if start < 0 or end > n or start > end:
+        raise ValueError(f"bad range: {start} to {end} of {n}")
+    if start == end:
+        return 0
+    cdef const unsigned char *p = &buf[0] + start
+    cdef const unsigned char *stop = &buf[0] + end
+    cdef Py_ssize_t count = 0
+    with nogil:
+        while p < stop:
+            p = <const unsigned char *> memchr(p, 0x0A, stop - p)
+            if p == NULL:
+                break
+            count += 1
+            p += 1
+    return count
 
 
 def has_long_number(const unsigned char[::1] buf):
@@ -173,7 +207,11 @@ cdef bytes _normalised_ascii(str text):
     while i < n:
         # src[i] starts a word: the span runs while white space is one space between words.
         j = i
-        while j < n:
+        while True:
+            while j < n and src[j] > 0x20:  # no ASCII white space is above the space
+                j += 1
+            if j >= n:
+                break
             if not _ASCII_SPACE[src[j]]:
                 j += 1
             elif src[j] == 0x20 and j + 1 < n and not _ASCII_SPACE[src[j + 1]]:
@@ -198,3 +236,125 @@ cdef bytes _normalised_ascii(str text):
 cdef unsigned char _ASCII_SPACE[256]
 for _c in range(256):
     _ASCII_SPACE[_c] = 1 if _c < 128 and chr(_c).isspace() else 0
+
+
+def contains_folded(text, tuple words):
+    """Whether one of ``words`` (ASCII) occurs in ``text.casefold()``.
+
+    The text is searched where it lies when it is ASCII, and otherwise through a copy of one
+    byte per character (ASCII lowered, the rest as a byte no word has), without
+    case-folding it: only 19 characters fold to anything with ASCII in it (``ß`` to ``ss``,
+    ``K`` (Kelvin) to ``k``, ``ﬁ`` to ``fi``...), and a text with one of those is case-folded,
+    as the twin does."""
+    if not isinstance(text, str):
+        raise TypeError(f"expected a str, got {type(text).__name__}")
+    cdef Py_ssize_t nw = len(words)
+    if nw > 32:
+        return _contains_casefolded(text, words)
+    cdef const unsigned char *wd[32]
+    cdef Py_ssize_t wl[32]
+    cdef Py_ssize_t k
+    for k in range(nw):
+        w = words[k]
+        if not isinstance(w, str) or not PyUnicode_IS_ASCII(w):
+            raise ValueError(f"expected ASCII words, got {w!r}")
+        if not w:
+            return True
+        wd[k] = <const unsigned char *> PyUnicode_DATA(w)
+        wl[k] = PyUnicode_GET_LENGTH(w)
+    if nw == 0:
+        return False
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(text)
+    if PyUnicode_IS_ASCII(text):
+        return _horspool(<const unsigned char *> PyUnicode_DATA(text), n, wd, wl, nw)
+    cdef int kind = PyUnicode_KIND(text)
+    cdef void *data = PyUnicode_DATA(text)
+    cdef unsigned char *folded = <unsigned char *> malloc(n + 1)
+    cdef Py_ssize_t i
+    cdef unsigned int ch
+    if folded == NULL:
+        raise MemoryError()
+    try:
+        for i in range(n):
+            ch = <unsigned int> PyUnicode_READ(kind, data, i)
+            if ch < 0x80:
+                folded[i] = _ASCII_LOWER[ch]
+            elif ch < 0x10000 and _FOLDS_TO_ASCII[ch >> 3] & (1 << (ch & 7)):
+                return _contains_casefolded(text, words)
+            else:
+                folded[i] = 0x80
+        return _horspool(folded, n, wd, wl, nw)
+    finally:
+        free(folded)
+
+
+cdef bint _contains_casefolded(str text, tuple words) except -1:
+    folded = text.casefold()
+    for w in words:
+        if w in folded:
+            return True
+    return False
+
+
+cdef bint _horspool(
+    const unsigned char *s, Py_ssize_t n, const unsigned char **wd, Py_ssize_t *wl, Py_ssize_t nw
+) noexcept nogil:
+    """Whether a word occurs in ``s`` with ASCII case ignored: Horspool's search for all the
+    words at once, on their first m bytes (m: the shortest word's length), both cases in the
+    tables. A window's last byte says how far the next window can start, a few bytes on
+    English text, where a byte-by-byte scan looks at every one."""
+    cdef Py_ssize_t shift[256]
+    cdef unsigned int last[256]
+    cdef Py_ssize_t i, j, k, m = n + 1
+    cdef unsigned int hit
+    cdef unsigned char c
+    for k in range(nw):
+        if wl[k] < m:
+            m = wl[k]
+    if m > n:
+        return False
+    for j in range(256):
+        shift[j] = m
+        last[j] = 0
+    for k in range(nw):
+        for j in range(m - 1):
+            c = wd[k][j]
+            if shift[c] > m - 1 - j:
+                shift[c] = shift[_ASCII_UPPER[c]] = m - 1 - j
+        c = wd[k][m - 1]
+        last[c] |= 1u << k
+        last[_ASCII_UPPER[c]] |= 1u << k
+    i = 0
+    while i <= n - m:
+        c = s[i + m - 1]
+        hit = last[c]
+        if hit:
+            for k in range(nw):
+                if hit & (1u << k) and wl[k] <= n - i:
+                    j = 0
+                    while j < wl[k] and _ASCII_LOWER[s[i + j]] == wd[k][j]:
+                        j += 1
+                    if j == wl[k]:
+                        return True
+        i += shift[c]
+    return False
+
+
+#: The characters beyond ASCII whose case folding has ASCII in it (a test asks str.casefold
+#: that these are all, for the Python it runs on).
+FOLDS_TO_ASCII = (
+    "\u00df\u0130\u0149\u017f\u01f0\u1e96\u1e97\u1e98\u1e99\u1e9a\u1e9e\u212a"
+    "\ufb00\ufb01\ufb02\ufb03\ufb04\ufb05\ufb06"
+)
+cdef unsigned char _FOLDS_TO_ASCII[0x2000]  # a bit per character below U+10000
+memset(_FOLDS_TO_ASCII, 0, sizeof(_FOLDS_TO_ASCII))
+for _f in FOLDS_TO_ASCII:
+    _FOLDS_TO_ASCII[ord(_f) >> 3] |= 1 << (ord(_f) & 7)
+
+
+# str.lower and str.upper for ASCII: the other case of a letter, every other byte as it is.
+cdef unsigned char _ASCII_LOWER[256]
+cdef unsigned char _ASCII_UPPER[256]
+for _c in range(256):
+    _ASCII_LOWER[_c] = _c + 32 if 0x41 <= _c <= 0x5A else _c
+    _ASCII_UPPER[_c] = _c - 32 if 0x61 <= _c <= 0x7A else _c

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["element_end", "has_long_number", "normalised_utf8"]
+__all__ = ["contains_folded", "count_newlines", "element_end", "has_long_number", "normalised_utf8"]
 
 
 #: Digits in a row from which orjson may not keep an integer exact (it returns a float for one
@@ -66,6 +66,14 @@ def element_end(
     return -1, n - digits, depth, long_number
 
 
+def count_newlines(buf: bytes | bytearray, start: int, end: int) -> int:
+    """How many new lines (``\\n``) ``buf[start:end]`` holds; the range must lie in ``buf``."""
+    n = len(buf)
+    if start < 0 or end > n or start > end:
+        raise ValueError(f"bad range: {start} to {end} of {n}")
+    return buf.count(b"\n", start, end)
+
+
 def has_long_number(buf: bytes | bytearray) -> bool:
     """Whether ``buf`` holds a run of :data:`LONG_NUMBER` or more ASCII digits anywhere,
     strings included. A JSON Lines record without one cannot hold an integer orjson would turn
@@ -87,3 +95,18 @@ def normalised_utf8(text: str) -> bytes:
     space (as ``str.split`` sees it: Unicode spaces included) made one space, UTF-8 encoded with
     lone surrogates kept (JSON can carry them)."""
     return " ".join(text.split()).encode("utf-8", "surrogatepass")
+
+
+def contains_folded(text: str, words: tuple[str, ...]) -> bool:
+    """Whether one of ``words`` (ASCII) occurs in ``text.casefold()`` (which for an ASCII
+    text is ``text.lower()``)."""
+    if not isinstance(text, str):
+        raise TypeError(f"expected a str, got {type(text).__name__}")
+    for w in words:
+        if not isinstance(w, str) or not w.isascii():
+            raise ValueError(f"expected ASCII words, got {w!r}")
+    folded = text.lower() if text.isascii() else text.casefold()
+    for w in words:
+        if w in folded:
+            return True
+    return False

@@ -22,7 +22,7 @@ from typing import IO, Any, BinaryIO, TypeVar
 import orjson
 
 from .errors import ConfigError, InputError
-from .scan import element_end, has_long_number
+from .scan import count_newlines, element_end, has_long_number
 
 CHUNK = 1 << 20  # bytes read at a time; also the granularity at which the array buffer is trimmed
 
@@ -371,7 +371,7 @@ def _read_array_bytes(
         return True
 
     def handoff() -> Iterator[RawRecord | BadRecord]:
-        lines = lines_before + buf.count(b"\n", 0, pos)
+        lines = lines_before + count_newlines(buf, 0, pos)
         offset = bytes_before + pos
         chunks = _chunks(itertools.chain((bytes(buf[pos:]),), raw), name, offset)
         yield from _read_array(
@@ -445,7 +445,7 @@ def _read_array_bytes(
                 yield from handoff()
                 return
             # A whole element the scan delimited: rejected alone, the array goes on.
-            line_at += buf.count(b"\n", counted_to, pos)
+            line_at += count_newlines(buf, counted_to, pos)
             counted_to = pos
             err = InputError(f"record {index}: {reason}", file=name, line=line_at, offset=at)
             if on_error == "fail":
@@ -456,19 +456,20 @@ def _read_array_bytes(
             pos = end
             expect_comma = True
             continue
-        line_at += buf.count(b"\n", counted_to, pos)
+        line_at += count_newlines(buf, counted_to, pos)
         counted_to = pos
         yield RawRecord(name, index, line_at, value)
         index += 1
+        if end > CHUNK:
+            # Up to counted_to (the record's start) the new lines are in line_at already.
+            line_at += count_newlines(buf, counted_to, end)
+            lines_before = line_at - 1
+            bytes_before += end
+            del buf[:end]
+            end = 0
+            counted_to = 0
         pos = end
         expect_comma = True
-        if pos > CHUNK:
-            lines_before += buf.count(b"\n", 0, pos)
-            bytes_before += pos
-            del buf[:pos]
-            pos = 0
-            counted_to = 0
-            line_at = lines_before + 1
 
 
 def _loads_element(data: bytes, long_number: bool) -> Any:

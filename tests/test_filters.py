@@ -643,14 +643,14 @@ def test_normalise_text():
 HASHED = C([(S, "Be brief."), (U, "What is 1 / 2 cup in grams?"), (A, "About  120 g.\n")])
 
 
-def test_content_digest_is_a_fixed_blake2b():
-    assert content_digest(HASHED).hex() == "469cf7ddb4381c7f11a45f34e25e07b8"
-    h = hashlib.blake2b(digest_size=16)
+def test_content_digest_is_a_fixed_sha256_prefix():
+    assert content_digest(HASHED).hex() == "aa5609d72f5d70f63e7e1f5481dca5ef"
+    h = hashlib.sha256()
     for field in ("system", "Be brief.", "user", "What is 1 / 2 cup in grams?", "assistant",
                   "About 120 g."):
         data = field.encode()
         h.update(len(data).to_bytes(8, "big") + data)
-    assert content_digest(HASHED) == h.digest()
+    assert content_digest(HASHED) == h.digest()[:16]
 
 
 def test_content_digest_what_counts():

@@ -1,7 +1,8 @@
 """The compiled scans agree with their pure-Python twin, and the twin is right.
 
 ``element_end`` is checked against the standard decoder (every element of an array it splits
-must be exactly the element ``json`` sees) and ``normalised_utf8`` against its definition. With
+must be exactly the element ``json`` sees), ``normalised_utf8`` and ``contains_folded`` against
+their definitions. With
 ``CONVKIT_REQUIRE_EXT=1`` (CI) a missing extension fails the agreement tests instead of
 skipping them.
 """
@@ -84,6 +85,36 @@ def test_compiled_element_end_agrees_with_the_twin_on_any_bytes(data, i, depth, 
     assert compiled().element_end(bytearray(data), i, depth, long_number) == expected
 
 
+@given(st.lists(st.sampled_from([b"\\", b'"', b"a", b"}", b"\n"]), max_size=60), st.integers(0, 3))
+@settings(max_examples=500, deadline=None)
+def test_compiled_element_end_agrees_on_runs_of_backslashes(parts, depth):
+    # The compiled scan finds quotes by memchr and looks back at the run of backslashes.
+    data = b'"' + b"".join(parts)
+    assert compiled().element_end(data, 0, depth) == _scan_py.element_end(data, 0, depth)
+
+
+@given(st.binary(max_size=64).map(lambda b: b.replace(b"\x00", b"\n")), st.data())
+@settings(max_examples=300, deadline=None)
+def test_compiled_count_newlines_agrees_with_the_twin(data, draw):
+    start = draw.draw(st.integers(0, len(data)))
+    end = draw.draw(st.integers(start, len(data)))
+    expected = data.count(b"\n", start, end)
+    assert _scan_py.count_newlines(data, start, end) == expected
+    assert compiled().count_newlines(data, start, end) == expected
+    assert compiled().count_newlines(bytearray(data), start, end) == expected
+
+
+@pytest.mark.parametrize("backend", ["twin", "compiled"])
+def test_count_newlines_refuses_a_range_outside_the_buffer(backend):
+    f = _scan_py.count_newlines if backend == "twin" else compiled().count_newlines
+    assert f(b"a\nb\n", 0, 4) == 2
+    assert f(b"", 0, 0) == 0
+    with pytest.raises(ValueError, match=r"^bad range: 2 to 5 of 4$"):
+        f(b"a\nb\n", 2, 5)
+    with pytest.raises(ValueError, match=r"^bad range: 3 to 2 of 4$"):
+        f(b"a\nb\n", 3, 2)
+
+
 @given(_BYTES)
 @settings(max_examples=500, deadline=None)
 def test_compiled_has_long_number_agrees_with_the_twin(data):
@@ -160,3 +191,63 @@ def test_compiled_normalised_utf8_agrees_with_the_twin(text):
 @settings(max_examples=300, deadline=None)
 def test_compiled_normalised_utf8_agrees_on_white_space_runs(text):
     assert compiled().normalised_utf8(text) == _scan_py.normalised_utf8(text)
+
+
+@pytest.mark.parametrize("module", ["twin", "compiled"])
+def test_contains_folded_examples(module):
+    f = _scan_py.contains_folded if module == "twin" else compiled().contains_folded
+    words = ("openai", "chatgpt")
+    assert f("Ask OpenAI", words) is True
+    assert f("ask CHATGPT.", words) is True
+    assert f("open ai, chat gpt", words) is False
+    assert f("OpenAI — “quoted”", words) is True  # not ASCII, no character folds to ASCII
+    assert f("Cla\u00df", ("class",)) is True  # ß folds to ss
+    assert f("\u212a", ("k",)) is True  # the Kelvin sign folds to k
+    assert f("\ufb01ne", ("fine",)) is True  # the ligature fi
+    assert f("", words) is False
+    assert f("opena", words) is False  # shorter than any word
+    assert f("xopenai", words) is True
+    assert f("anything", ()) is False
+    assert f("anything", ("",)) is True  # as "" in text
+    assert f("Palm", ("Palm",)) is False  # a word with a capital never matches folded text
+
+
+@pytest.mark.parametrize("module", ["twin", "compiled"])
+def test_contains_folded_refuses_what_it_cannot_search(module):
+    f = _scan_py.contains_folded if module == "twin" else compiled().contains_folded
+    with pytest.raises(ValueError, match=r"^expected ASCII words, got 'caf\xe9'$"):
+        f("café", ("café",))
+    with pytest.raises(TypeError, match=r"^expected a str, got bytes$"):
+        f(b"openai", ("openai",))
+
+
+def test_the_characters_that_fold_to_ascii_are_all_listed():
+    listed = compiled().FOLDS_TO_ASCII
+    found = "".join(
+        chr(c) for c in range(0x80, 0x110000) if any(f < "\x80" for f in chr(c).casefold())
+    )
+    assert listed == found
+
+
+_FOLDING = "aAbBcCiIkKnNsStT \n.-\xe9\xdf\u0130\u0131\u017f\u212a\ufb01\ufb06\u2019\U0001f600"
+
+
+@given(
+    st.text(alphabet=_FOLDING, max_size=40),
+    st.lists(st.text(alphabet="abcikns -.AK", min_size=0, max_size=4), max_size=5),
+)
+@settings(max_examples=1000, deadline=None)
+def test_compiled_contains_folded_agrees_with_the_twin(text, words):
+    words = tuple(words)
+    assert compiled().contains_folded(text, words) == _scan_py.contains_folded(text, words)
+
+
+@given(
+    st.text(max_size=60),
+    st.lists(st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=3), max_size=40),
+)
+@settings(max_examples=300, deadline=None)
+def test_compiled_contains_folded_agrees_on_many_words(text, words):
+    # Over 32 words the compiled scan case-folds, as the twin does.
+    words = tuple(words)
+    assert compiled().contains_folded(text, words) == _scan_py.contains_folded(text, words)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from ..errors import ConfigError
 from ..model import ASSISTANT, Conversation
+from ..scan import contains_folded
 from .base import KEEP, Drop, DropFilter, Verdict, register
 
 if TYPE_CHECKING:
@@ -81,8 +82,9 @@ class BlockedPhrase(DropFilter):
         self.phrases = tuple(phrases)
         self.roles = frozenset(roles)
         self.pattern = phrase_pattern(self.phrases)
-        # A regex search with look-arounds tries every position of every turn; a plain substring
-        # test of each phrase's first word is many times faster and rules out almost every turn.
+        # A regex search with look-arounds tries every position of every turn; a substring test
+        # of each phrase's first word (one compiled pass over the text for those in any case)
+        # is many times faster and rules out almost every turn.
         # Only for ASCII phrases, where case-folding the text cannot hide a match the regex's
         # (?i:) would find. Phrases in any case are looked for in the folded text, the others
         # as written.
@@ -121,12 +123,7 @@ class BlockedPhrase(DropFilter):
         for w in exact:
             if w in text:
                 return True
-        if firsts:
-            folded = text.lower() if text.isascii() else text.casefold()
-            for w in firsts:
-                if w in folded:
-                    return True
-        return False
+        return bool(firsts) and contains_folded(text, firsts)
 
     def check(self, conv: Conversation) -> str | None:
         v = self.apply(conv)

@@ -1,9 +1,11 @@
 """Duplicates: a repeated id, or repeated content, after every other filter; the first one wins.
 
 FastChat keys content on the first two messages only, and other tools use Python's ``hash()``,
-which is salted per process. Here the key is a 16-byte BLAKE2b digest of every turn (role and
-normalised content, length-prefixed so no two different conversations share an encoding), the
-same in every process and every run. These filters keep state: the pipeline runs them through
+which is salted per process. Here the key is a SHA-256 digest, cut to 16 bytes, of every turn
+(role and normalised content, length-prefixed so no two different conversations share an
+encoding), the same in every process and every run. SHA-256 rather than BLAKE2b: the processors
+of the last years compute it in hardware (x86 SHA extensions, ARMv8), about twice as fast as
+Python's BLAKE2b here, and 16 bytes keep collisions out of reach for any dataset. These filters keep state: the pipeline runs them through
 :class:`~convkit.filters.base.Dedup` in the main process, in input order.
 """
 from __future__ import annotations
@@ -23,9 +25,9 @@ def normalise_text(text: str) -> str:
 
 
 def content_digest(conv: Conversation) -> bytes:
-    """The 16-byte BLAKE2b digest of ``conv``'s turns: for each, its role and normalised
-    content, each UTF-8 encoded and prefixed with its length as 8 big-endian bytes."""
-    h = hashlib.blake2b(digest_size=16)
+    """The first 16 bytes of the SHA-256 digest of ``conv``'s turns: for each, its role and
+    normalised content, each UTF-8 encoded and prefixed with its length as 8 big-endian bytes."""
+    h = hashlib.sha256()
     update = h.update
     for t in conv.turns:
         role = _ROLE_FIELDS.get(t.role)
@@ -38,7 +40,7 @@ def content_digest(conv: Conversation) -> bytes:
         data = normalised_utf8(t.content)
         update(len(data).to_bytes(8, "big"))
         update(data)
-    return h.digest()
+    return h.digest()[:16]
 
 
 # A role's length-prefixed encoding, made once per role.
