@@ -42,7 +42,7 @@ class RenderedBudget:
     def exact(self, segments: Sequence[Conversation]) -> list[int | None]:
         """Rendered token counts; None for a segment the template refuses (the writer will
         reject it with the template's message)."""
-        from .templates import TemplateRenderError
+        from .templates import TemplateRenderError, trained_counts
 
         texts: list[str] = []
         where: list[int | None] = []
@@ -52,7 +52,7 @@ class RenderedBudget:
                 where.append(len(texts) - 1)
             except TemplateRenderError:
                 where.append(None)
-        counts = self.counter.count(texts) if texts else []
+        counts = trained_counts(self.template, self.counter, texts) if texts else []
         return [None if i is None else counts[i] for i in where]
 
 

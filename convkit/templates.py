@@ -60,6 +60,7 @@ __all__ = [
     "rendered_token_counts",
     "sandboxed_environment",
     "template_overheads",
+    "trained_counts",
 ]
 
 #: Longest string or list a template may build by repetition or concatenation (characters or
@@ -118,10 +119,22 @@ _ALPACA_SYSTEM = (
     "Write a response that appropriately completes the request."
 )
 
+
+def _no_tool_calls(name: str) -> str:
+    # None of the built-in formats has a way to write a tool call: a message that makes one
+    # would be written as its text alone (often nothing), so the template refuses it and the
+    # conversation goes to the rejects with this message.
+    return (
+        "{% if 'tool_calls' in message and message['tool_calls'] %}"
+        "{{ raise_exception('" + name + " has no way to write tool calls; use the chat template "
+        "of a model trained for tools (its tokenizer_config.json)') }}{% endif %}"
+    )
+
+
 # The sources are kept on few lines on purpose: whitespace outside tags is output.
 BUILTIN_TEMPLATES: dict[str, BuiltinTemplate] = {
     "chatml": BuiltinTemplate(
-        "{% for message in messages %}"
+        "{% for message in messages %}" + _no_tool_calls("chatml") +
         "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
         "{% endfor %}"
         "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}",
@@ -133,7 +146,7 @@ BUILTIN_TEMPLATES: dict[str, BuiltinTemplate] = {
         "{% if messages and messages[0]['role'] == 'system' %}"
         "{% set loop_messages = messages[1:] %}{% set system_message = messages[0]['content'] %}"
         "{% else %}{% set loop_messages = messages %}{% set system_message = none %}{% endif %}"
-        "{% for message in loop_messages %}"
+        "{% for message in loop_messages %}" + _no_tool_calls("llama-2") +
         "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
         "{{ raise_exception('llama-2 needs roles alternating user/assistant after one optional "
         "system message') }}"
@@ -150,7 +163,7 @@ BUILTIN_TEMPLATES: dict[str, BuiltinTemplate] = {
     ),
     "llama-3": BuiltinTemplate(
         "{{ bos_token }}"
-        "{% for message in messages %}"
+        "{% for message in messages %}" + _no_tool_calls("llama-3") +
         "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' "
         "+ message['content'] | trim + '<|eot_id|>' }}"
         "{% endfor %}"
@@ -166,7 +179,7 @@ BUILTIN_TEMPLATES: dict[str, BuiltinTemplate] = {
         "{% else %}{% set loop_messages = messages %}{{ '"
         + _VICUNA_SYSTEM.replace("'", "\\'")
         + " ' }}{% endif %}"
-        "{% for message in loop_messages %}"
+        "{% for message in loop_messages %}" + _no_tool_calls("vicuna-v1.1") +
         "{% if message['role'] == 'user' %}{{ 'USER: ' + message['content'] + ' ' }}"
         "{% elif message['role'] == 'assistant' %}{{ 'ASSISTANT: ' + message['content'] + eos_token }}"
         "{% else %}{{ raise_exception('vicuna-v1.1 has no role ' + message['role'] + ' after the "
@@ -182,7 +195,7 @@ BUILTIN_TEMPLATES: dict[str, BuiltinTemplate] = {
         "{% set loop_messages = messages[1:] %}{{ messages[0]['content'] + '\\n\\n' }}"
         "{% else %}{% set loop_messages = messages %}{{ '" + _ALPACA_SYSTEM + "\\n\\n' }}"
         "{% endif %}"
-        "{% for message in loop_messages %}"
+        "{% for message in loop_messages %}" + _no_tool_calls("alpaca") +
         "{% if message['role'] == 'user' %}{{ '### Instruction:\\n' + message['content'] + '\\n\\n' }}"
         "{% elif message['role'] == 'assistant' %}"
         "{{ '### Response:\\n' + message['content'] + eos_token + '\\n\\n' }}"
@@ -770,19 +783,40 @@ def _counter(tokenizer: Any) -> Any:
     return TokenCounter(tokenizer)
 
 
+def trained_counts(template: ChatTemplate, tokenizer: Any, texts: Sequence[str]) -> list[int]:
+    """The token count of each text rendered through ``template``, as a trainer tokenises it.
+
+    That is the tokenizer's count of the text plus what its post-processor adds (Llama's BOS),
+    unless the text already begins with the template's BOS token: templates that write their
+    BOS (Llama 2 and 3) are tokenised without another, and those that do not (Vicuna, Alpaca,
+    ChatML under a tokenizer with a BOS) get it from the tokenizer, as FastChat's and
+    Stanford Alpaca's training do. Counting it keeps a segment within the limit either way.
+    """
+    counter = _counter(tokenizer)
+    counts = counter.count(texts)
+    added = getattr(counter, "special_tokens", 0)
+    if not added:
+        return counts
+    bos = template.bos_token
+    return [
+        c if bos and t.startswith(bos) else c + added for c, t in zip(counts, texts, strict=True)
+    ]
+
+
 def template_overheads(
     template: ChatTemplate, tokenizer: Any, *, probe: str = "a"
 ) -> TemplateOverheads:
     """Measure the fixed token costs of ``template`` under ``tokenizer`` (a TokenCounter or a
-    ``tokenizers.Tokenizer``; counts exclude the post-processor's special tokens, as the
-    template writes BOS/EOS itself).
+    ``tokenizers.Tokenizer``), counting rendered texts as :func:`trained_counts` does (the
+    tokenizer's BOS, when the template does not write its own, is part of ``segment``).
 
     Probes are conversations whose every turn is ``probe``; each cost is the difference of the
     token counts of two whole renderings, minus the probe's own tokens. Roles a template refuses
     (``tool`` in Llama 2, say) are left out of ``turn``. Raises :class:`TemplateRenderError`
     when the template refuses even a user/assistant exchange.
     """
-    count = _counter(tokenizer).count
+    counter = _counter(tokenizer)
+    count = counter.count
     u, a = {"role": "user", "content": probe}, {"role": "assistant", "content": probe}
     c = count([probe])[0]
     probes = {
@@ -799,7 +833,7 @@ def template_overheads(
         except TemplateRenderError:
             if key in ("ua", "uau", "uaua"):
                 raise
-    counts = dict(zip(texts, count(list(texts.values())), strict=True))
+    counts = dict(zip(texts, trained_counts(template, counter, list(texts.values())), strict=True))
     turn = {
         "user": counts["uau"] - counts["ua"] - c,
         "assistant": counts["uaua"] - counts["uau"] - c,
@@ -817,7 +851,8 @@ def template_overheads(
 def rendered_token_counts(
     template: ChatTemplate, tokenizer: Any, conversations: Sequence[Conversation]
 ) -> list[int]:
-    """The exact token count of each conversation rendered through ``template``, in one
-    batched tokenizer call: how a splitter checks the segments it made against its limit."""
+    """The exact token count of each conversation rendered through ``template``, as a trainer
+    tokenises it (:func:`trained_counts`), in one batched tokenizer call: how a splitter checks
+    the segments it made against its limit."""
     texts = [template.render_conversation(c) for c in conversations]
-    return _counter(tokenizer).count(texts)
+    return trained_counts(template, tokenizer, texts)

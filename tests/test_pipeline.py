@@ -763,6 +763,31 @@ def test_tool_call_arguments_are_counted(tmp_path):
     assert stats["segments"] == 1 and stats["tokens"] > 500
 
 
+def test_a_builtin_template_rejects_tool_calls_with_its_reason(tmp_path):
+    rec = {"id": "t", "messages": [
+        {"role": "user", "content": "Weather in Oslo?"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "18 C"},
+        {"role": "assistant", "content": "It is 18 C."},
+    ]}
+    plain = {"id": "p", "messages": [
+        {"role": "user", "content": "What is the capital of Norway?"},
+        {"role": "assistant", "content": "The capital of Norway is Oslo."}]}
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(rec) + "\n" + json.dumps(plain) + "\n")
+    out, rej = tmp_path / "o.jsonl", tmp_path / "r.jsonl"
+    convert(src, out, rejects=rej, input_format="messages", output_format="text",
+            writer_options={"template": "chatml"})
+    assert [r["id"] for r in lines(out)] == ["p"]
+    (line,) = lines(rej)
+    assert (line["id"], line["reason"], line["scope"]) == ("t", "template_error", "conversation")
+    assert line["detail"] == (
+        "chat template 'chatml': chatml has no way to write tool calls; use the chat template "
+        "of a model trained for tools (its tokenizer_config.json)"
+    )
+
+
 def test_segment_ids_have_no_gap_where_the_writer_refuses_one(tmp_path):
     # Llama 2's template refuses two user turns in a row: the middle segment is rejected, and
     # the segments written are still numbered 0, 1.

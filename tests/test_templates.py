@@ -94,6 +94,28 @@ def test_alpaca_chat_template():
     )
 
 
+CALL = [
+    {"role": "user", "content": "Weather in Oslo?"},
+    {"role": "assistant", "content": "", "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}]},
+    {"role": "tool", "content": "18 C", "tool_call_id": "c1"},
+    {"role": "assistant", "content": "It is 18 C."},
+]
+
+
+@pytest.mark.parametrize("name", ["chatml", "llama-2", "llama-3", "vicuna-v1.1", "alpaca"])
+def test_builtins_refuse_tool_calls_they_cannot_write(name):
+    # Written as its text alone, the call would be an empty assistant turn in training data.
+    with pytest.raises(TemplateRenderError) as e:
+        render(name, CALL)
+    assert e.value.message == (
+        f"chat template {name!r}: {name} has no way to write tool calls; use the chat template "
+        "of a model trained for tools (its tokenizer_config.json)"
+    )
+    # An empty list is no call.
+    assert render(name, [CALL[0], {**CALL[1], "content": "Sure.", "tool_calls": []}])
+
+
 def test_special_tokens_can_be_overridden():
     t = load_template("llama-2", bos_token="", eos_token="<|end|>")
     assert t.render(MSGS[1:3]) == "[INST] Hi [/INST] Hello! <|end|>"

@@ -71,6 +71,41 @@ def test_estimate_is_close_elsewhere(shared_data, oasst, template):
     assert max(abs(x) for x in errors) <= 2 * max(len(c.turns) for c in oasst)
 
 
+@pytest.mark.parametrize(
+    ("template", "with_special"),
+    [("vicuna", True), ("alpaca", True), ("chatml", True), ("llama-2", False), ("llama-3", False)],
+)
+def test_rendered_counts_are_what_a_trainer_tokenises(shared_data, oasst, template, with_special):
+    # Vicuna's, Alpaca's and ChatML's text has no BOS: FastChat and Stanford Alpaca tokenise it
+    # with llama's, which a segment must leave room for. Llama 2/3 write theirs: no second one.
+    t, tok = load_template(template), load(shared_data, "llama")
+    texts = [t.render_conversation(c) for c in oasst[:10]]
+    assert [x.startswith(t.bos_token) and bool(t.bos_token) for x in texts] == [not with_special] * 10
+    assert rendered_token_counts(t, tok, oasst[:10]) == [
+        len(tok.encode(x, add_special_tokens=with_special)) for x in texts
+    ]
+
+
+def test_a_tokenizer_that_adds_nothing_adds_nothing(shared_data, oasst):
+    t, tok = load_template("vicuna"), load(shared_data, "gpt2")
+    tok.no_truncation()
+    assert tok.num_special_tokens_to_add(False) == 0
+    texts = [t.render_conversation(c) for c in oasst[:5]]
+    assert rendered_token_counts(t, tok, oasst[:5]) == [
+        len(tok.encode(x, add_special_tokens=False)) for x in texts
+    ]
+
+
+def test_vicuna_segment_overhead_counts_the_bos(shared_data):
+    # The segment cost of Vicuna under llama: its default system prompt, and the BOS.
+    tok = load(shared_data, "llama")
+    o = template_overheads(load_template("vicuna"), tok)
+    u = {"role": "user", "content": "a"}
+    a = {"role": "assistant", "content": "a"}
+    text = load_template("vicuna").render([u, a])
+    assert o.estimate(["user", "assistant"], [1, 1]) == len(tok.encode(text))
+
+
 def test_rendered_token_counts_are_the_counts_of_the_rendered_text(shared_data, oasst):
     t, tok = load_template("chatml"), load(shared_data, "gpt2")
     texts = [t.render_conversation(c) for c in oasst[:10]]
