@@ -1,5 +1,7 @@
 """Type stubs of the compiled scans (see ``_scan_py.py``, their pure-Python twin)."""
 
+from collections.abc import Iterable
+
 __all__ = ["contains_folded", "count_newlines", "element_end", "has_long_number", "normalised_utf8"]
 
 def element_end(
@@ -17,5 +19,5 @@ def has_long_number(buf: bytes | bytearray) -> bool:
 def normalised_utf8(text: str) -> bytes:
     """``" ".join(text.split()).encode("utf-8", "surrogatepass")`` in one pass."""
 
-def contains_folded(text: str, words: tuple[str, ...]) -> bool:
+def contains_folded(text: str, words: Iterable[str]) -> bool:
     """Whether one of ``words`` (ASCII) occurs in ``text.casefold()``."""

@@ -238,7 +238,7 @@ for _c in range(256):
     _ASCII_SPACE[_c] = 1 if _c < 128 and chr(_c).isspace() else 0
 
 
-def contains_folded(text, tuple words):
+def contains_folded(text, words):
     """Whether one of ``words`` (ASCII) occurs in ``text.casefold()``.
 
     The text is searched where it lies when it is ASCII, and otherwise through a copy of one
@@ -248,7 +248,18 @@ def contains_folded(text, tuple words):
     as the twin does."""
     if not isinstance(text, str):
         raise TypeError(f"expected a str, got {type(text).__name__}")
+    words = tuple(words)
     cdef Py_ssize_t nw = len(words)
+    cdef bint empty = False
+    for w in words:
+        if not isinstance(w, str) or not PyUnicode_IS_ASCII(w):
+            raise ValueError(f"expected ASCII words, got {w!r}")
+        if not w:
+            empty = True
+    if empty:
+        return True  # as "" in any text
+    if nw == 0:
+        return False
     if nw > 32:
         return _contains_casefolded(text, words)
     cdef const unsigned char *wd[32]
@@ -256,14 +267,8 @@ def contains_folded(text, tuple words):
     cdef Py_ssize_t k
     for k in range(nw):
         w = words[k]
-        if not isinstance(w, str) or not PyUnicode_IS_ASCII(w):
-            raise ValueError(f"expected ASCII words, got {w!r}")
-        if not w:
-            return True
         wd[k] = <const unsigned char *> PyUnicode_DATA(w)
         wl[k] = PyUnicode_GET_LENGTH(w)
-    if nw == 0:
-        return False
     cdef Py_ssize_t n = PyUnicode_GET_LENGTH(text)
     if PyUnicode_IS_ASCII(text):
         return _horspool(<const unsigned char *> PyUnicode_DATA(text), n, wd, wl, nw)
@@ -288,7 +293,7 @@ def contains_folded(text, tuple words):
         free(folded)
 
 
-cdef bint _contains_casefolded(str text, tuple words) except -1:
+cdef bint _contains_casefolded(object text, tuple words) except -1:
     folded = text.casefold()
     for w in words:
         if w in folded:

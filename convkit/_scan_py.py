@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 __all__ = ["contains_folded", "count_newlines", "element_end", "has_long_number", "normalised_utf8"]
 
 
@@ -97,11 +99,12 @@ def normalised_utf8(text: str) -> bytes:
     return " ".join(text.split()).encode("utf-8", "surrogatepass")
 
 
-def contains_folded(text: str, words: tuple[str, ...]) -> bool:
+def contains_folded(text: str, words: Iterable[str]) -> bool:
     """Whether one of ``words`` (ASCII) occurs in ``text.casefold()`` (which for an ASCII
     text is ``text.lower()``)."""
     if not isinstance(text, str):
         raise TypeError(f"expected a str, got {type(text).__name__}")
+    words = tuple(words)
     for w in words:
         if not isinstance(w, str) or not w.isascii():
             raise ValueError(f"expected ASCII words, got {w!r}")

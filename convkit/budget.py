@@ -52,7 +52,7 @@ class RenderedBudget:
                 where.append(len(texts) - 1)
             except TemplateRenderError:
                 where.append(None)
-        counts = trained_counts(self.template, self.counter, texts) if texts else []
+        counts = trained_counts(self.counter, texts) if texts else []
         return [None if i is None else counts[i] for i in where]
 
 

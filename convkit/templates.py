@@ -125,7 +125,8 @@ def _no_tool_calls(name: str) -> str:
     # would be written as its text alone (often nothing), so the template refuses it and the
     # conversation goes to the rejects with this message.
     return (
-        "{% if 'tool_calls' in message and message['tool_calls'] %}"
+        "{% if 'tool_calls' in message and message['tool_calls'] or 'function_call' in message "
+        "and message['function_call'] %}"
         "{{ raise_exception('" + name + " has no way to write tool calls; use the chat template "
         "of a model trained for tools (its tokenizer_config.json)') }}{% endif %}"
     )
@@ -783,24 +784,13 @@ def _counter(tokenizer: Any) -> Any:
     return TokenCounter(tokenizer)
 
 
-def trained_counts(template: ChatTemplate, tokenizer: Any, texts: Sequence[str]) -> list[int]:
-    """The token count of each text rendered through ``template``, as a trainer tokenises it.
-
-    That is the tokenizer's count of the text plus what its post-processor adds (Llama's BOS),
-    unless the text already begins with the template's BOS token: templates that write their
-    BOS (Llama 2 and 3) are tokenised without another, and those that do not (Vicuna, Alpaca,
-    ChatML under a tokenizer with a BOS) get it from the tokenizer, as FastChat's and
-    Stanford Alpaca's training do. Counting it keeps a segment within the limit either way.
-    """
+def trained_counts(tokenizer: Any, texts: Sequence[str]) -> list[int]:
+    """The token count of each rendered text as a trainer tokenises it
+    (:meth:`convkit.tokens.TokenCounter.count_trained`): with the tokenizer's special tokens
+    (llama's BOS, t5's EOS), except those the text already has at the same end."""
     counter = _counter(tokenizer)
-    counts = counter.count(texts)
-    added = getattr(counter, "special_tokens", 0)
-    if not added:
-        return counts
-    bos = template.bos_token
-    return [
-        c if bos and t.startswith(bos) else c + added for c, t in zip(counts, texts, strict=True)
-    ]
+    count_trained = getattr(counter, "count_trained", None)
+    return count_trained(texts) if count_trained is not None else counter.count(texts)
 
 
 def template_overheads(
@@ -808,7 +798,7 @@ def template_overheads(
 ) -> TemplateOverheads:
     """Measure the fixed token costs of ``template`` under ``tokenizer`` (a TokenCounter or a
     ``tokenizers.Tokenizer``), counting rendered texts as :func:`trained_counts` does (the
-    tokenizer's BOS, when the template does not write its own, is part of ``segment``).
+    tokenizer's BOS, when the template does not write it, is part of ``segment``).
 
     Probes are conversations whose every turn is ``probe``; each cost is the difference of the
     token counts of two whole renderings, minus the probe's own tokens. Roles a template refuses
@@ -833,7 +823,7 @@ def template_overheads(
         except TemplateRenderError:
             if key in ("ua", "uau", "uaua"):
                 raise
-    counts = dict(zip(texts, trained_counts(template, counter, list(texts.values())), strict=True))
+    counts = dict(zip(texts, trained_counts(counter, list(texts.values())), strict=True))
     turn = {
         "user": counts["uau"] - counts["ua"] - c,
         "assistant": counts["uaua"] - counts["uau"] - c,
@@ -855,4 +845,4 @@ def rendered_token_counts(
     tokenises it (:func:`trained_counts`), in one batched tokenizer call: how a splitter checks
     the segments it made against its limit."""
     texts = [template.render_conversation(c) for c in conversations]
-    return trained_counts(template, tokenizer, texts)
+    return trained_counts(tokenizer, texts)

@@ -24,6 +24,19 @@ __all__ = ["TokenCounter", "load_tokenizer"]
 _HAS_ENCODE_BATCH_FAST = hasattr(Tokenizer, "encode_batch_fast")
 
 
+_UNSET = object()
+
+
+def _special_edges(tokenizer: Tokenizer) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    plain = tokenizer.encode("a", add_special_tokens=False).ids
+    full = tokenizer.encode("a", add_special_tokens=True).ids
+    n = len(plain)
+    for k in range(len(full) - n + 1):
+        if full[k : k + n] == plain:
+            return tuple(full[:k]), tuple(full[k + n :])
+    return None
+
+
 def _looks_like_path(spec: str) -> bool:
     # A hub name is "name" or "org/name"; these shapes can only be meant as local paths, so a
     # missing file gets a "no such file" error instead of a slow, confusing hub lookup.
@@ -90,10 +103,11 @@ class TokenCounter:
     from the spec on first use.
     """
 
-    __slots__ = ("_json", "_load_from", "_spec", "_tokenizer")
+    __slots__ = ("_edges", "_json", "_load_from", "_spec", "_tokenizer")
 
     def __init__(self, tokenizer: str | os.PathLike[str] | Tokenizer) -> None:
         self._json: str | None = None
+        self._edges: Any = _UNSET
         if isinstance(tokenizer, Tokenizer):
             self._spec: str | None = None
             self._load_from: str | None = None
@@ -129,6 +143,47 @@ class TokenCounter:
         """Tokens the post-processor adds to one sequence (e.g. 1 for llama's BOS, 0 for gpt2)."""
         return self.tokenizer.num_special_tokens_to_add(False)
 
+    @property
+    def special_edges(self) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+        """The ids of the special tokens the post-processor puts before and after one sequence
+        (llama: ``((1,), ())``; t5: ``((), (1,))``), or None when they do not simply surround
+        it."""
+        if self._edges is _UNSET:
+            self._edges = _special_edges(self.tokenizer)
+        edges: tuple[tuple[int, ...], tuple[int, ...]] | None = self._edges
+        return edges
+
+    def count_trained(self, texts: Sequence[str]) -> list[int]:
+        """The token count of each text as a trainer tokenises a whole training text: with the
+        special tokens the post-processor adds, except those the text already has at the same
+        end. A chat template that writes its BOS (Llama 2 and 3) is tokenised without another
+        (``apply_chat_template`` does so); text without one (Vicuna's, Alpaca's: FastChat and
+        Stanford Alpaca tokenise it with llama's BOS added) gets the tokenizer's."""
+        edges = self.special_edges
+        if edges is None:  # added in the middle, or rewritten: count them all, the safe side
+            extra = self.special_tokens
+            return [n + extra for n in self.count(texts)]
+        before, after = edges
+        if not before and not after:
+            return self.count(texts)
+        if not isinstance(texts, (list, tuple)):
+            texts = list(texts)
+        if not texts:
+            return []
+        tokenizer = self.tokenizer
+        encode = tokenizer.encode_batch_fast if _HAS_ENCODE_BATCH_FAST else tokenizer.encode_batch
+        nb, na = len(before), len(after)
+        out = []
+        for e in encode(texts, add_special_tokens=False):
+            ids = e.ids
+            n = m = len(ids)
+            if nb and tuple(ids[:nb]) != before:
+                n += nb
+            if na and (m < na or tuple(ids[m - na :]) != after):
+                n += na
+            out.append(n)
+        return out
+
     def count(self, texts: Sequence[str]) -> list[int]:
         """The token count of each text, special tokens excluded, in one batched call."""
         if not isinstance(texts, (list, tuple)):
@@ -145,6 +200,7 @@ class TokenCounter:
         return {"json": self._json if self._tokenizer is None else self._tokenizer.to_str()}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        self._edges = _UNSET
         self._spec = state.get("spec")
         self._load_from = state.get("load_from")
         self._json = state.get("json")

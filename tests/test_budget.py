@@ -31,9 +31,10 @@ def dialogue(n, cid="d"):
     return conv(*turns, cid=cid)
 
 
-#: Whether a template writes its BOS: the others get the tokenizer's (the example tokenizer
-#: adds one, as llama's does), and a trainer's count includes it.
-WRITES_BOS = {"chatml": False, "llama-2": True, "llama-3": True, "vicuna-v1.1": False,
+#: Whether a template's text starts with the example tokenizer's BOS ("<s>", which it adds
+#: as llama's does): the others get it from the tokenizer, and a trainer's count includes it.
+#: Llama 3's "<|begin_of_text|>" is no special token of this tokenizer.
+WRITES_BOS = {"chatml": False, "llama-2": True, "llama-3": False, "vicuna-v1.1": False,
               "alpaca": False}
 
 

@@ -643,6 +643,29 @@ def test_normalise_text():
 HASHED = C([(S, "Be brief."), (U, "What is 1 / 2 cup in grams?"), (A, "About  120 g.\n")])
 
 
+def test_blocked_phrase_sees_the_dotless_i_as_the_regex_does():
+    # re's ignore-case pairs "ı" with "i" while no case folding does: the pretest must not hide
+    # the match from the regex.
+    f = BlockedPhrase()
+    assert f.pattern.search("Is OpenAı good?")
+    assert f.apply(C([(U, "Is OpenAı good?"), (A, "Yes, it is.")])) == Drop(
+        "blocked_phrase", "matched 'OpenAı' in a turn of role user"
+    )
+
+
+def test_only_the_dotless_i_is_matched_by_ignore_case_beyond_case_folding():
+    import re
+
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    pattern = re.compile(f"[{letters}]", re.IGNORECASE)
+    found = [
+        chr(c) for c in range(0x80, 0x110000)
+        if 0xD800 > c or c > 0xDFFF
+        if pattern.fullmatch(chr(c)) and not any(x in letters for x in chr(c).casefold())
+    ]
+    assert found == ["\u0131"]
+
+
 def test_content_digest_is_a_fixed_sha256_prefix():
     assert content_digest(HASHED).hex() == "aa5609d72f5d70f63e7e1f5481dca5ef"
     h = hashlib.sha256()

@@ -219,6 +219,24 @@ def test_contains_folded_refuses_what_it_cannot_search(module):
         f("café", ("café",))
     with pytest.raises(TypeError, match=r"^expected a str, got bytes$"):
         f(b"openai", ("openai",))
+    # Every word is checked, before any answer and however many there are.
+    with pytest.raises(ValueError, match=r"^expected ASCII words, got 5$"):
+        f("x", ("", 5))
+    with pytest.raises(ValueError, match=r"^expected ASCII words, got 'é'$"):
+        f("x", tuple("abcdefghijklmnopqrstuvwxyzabcdefghij") + ("é",))
+
+
+@pytest.mark.parametrize("module", ["twin", "compiled"])
+def test_contains_folded_takes_any_str_and_any_sequence_of_words(module):
+    f = _scan_py.contains_folded if module == "twin" else compiled().contains_folded
+
+    class Text(str):
+        pass
+
+    assert f(Text("Straße"), ["ss"]) is True
+    assert f(Text("OPENAI"), ["openai"]) is True
+    assert f(Text("123"), list("abcdefghijklmnopqrstuvwxyzabcdefghij")) is False
+    assert f(Text("Z"), list("abcdefghijklmnopqrstuvwxyzabcdefghij")) is True
 
 
 def test_the_characters_that_fold_to_ascii_are_all_listed():

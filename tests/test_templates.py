@@ -112,6 +112,10 @@ def test_builtins_refuse_tool_calls_they_cannot_write(name):
         f"chat template {name!r}: {name} has no way to write tool calls; use the chat template "
         "of a model trained for tools (its tokenizer_config.json)"
     )
+    # OpenAI's older single call too.
+    legacy = {"role": "assistant", "content": "", "function_call": {"name": "w", "arguments": "{}"}}
+    with pytest.raises(TemplateRenderError, match="has no way to write tool calls"):
+        render(name, [CALL[0], legacy])
     # An empty list is no call.
     assert render(name, [CALL[0], {**CALL[1], "content": "Sure.", "tool_calls": []}])
 

@@ -73,17 +73,64 @@ def test_estimate_is_close_elsewhere(shared_data, oasst, template):
 
 @pytest.mark.parametrize(
     ("template", "with_special"),
-    [("vicuna", True), ("alpaca", True), ("chatml", True), ("llama-2", False), ("llama-3", False)],
+    [("vicuna", True), ("alpaca", True), ("chatml", True), ("llama-2", False),
+     # Llama 3's "<|begin_of_text|>" is no special token of Llama 2's tokenizer: its BOS is added.
+     ("llama-3", True)],
 )
 def test_rendered_counts_are_what_a_trainer_tokenises(shared_data, oasst, template, with_special):
     # Vicuna's, Alpaca's and ChatML's text has no BOS: FastChat and Stanford Alpaca tokenise it
-    # with llama's, which a segment must leave room for. Llama 2/3 write theirs: no second one.
+    # with llama's, which a segment must leave room for. Llama 2 writes its own: no second one.
     t, tok = load_template(template), load(shared_data, "llama")
     texts = [t.render_conversation(c) for c in oasst[:10]]
-    assert [x.startswith(t.bos_token) and bool(t.bos_token) for x in texts] == [not with_special] * 10
     assert rendered_token_counts(t, tok, oasst[:10]) == [
         len(tok.encode(x, add_special_tokens=with_special)) for x in texts
     ]
+
+
+def test_special_edges_of_real_tokenizers(shared_data):
+    from convkit.tokens import TokenCounter
+
+    def edges(name):
+        return TokenCounter(load(shared_data, name)).special_edges
+
+    assert edges("llama") == ((1,), ())
+    assert edges("t5-small") == ((), (1,))
+    assert edges("gpt2") == ((), ())
+
+
+def test_an_added_eos_is_counted_unless_the_text_ends_with_it(shared_data, oasst):
+    # t5 appends "</s>": Vicuna's text ends with it already, ChatML's does not.
+    from convkit.tokens import TokenCounter
+
+    tok = load(shared_data, "t5-small")
+    counter = TokenCounter(tok)
+    for name, added in (("vicuna", 0), ("llama-2", 0), ("chatml", 1)):
+        t = load_template(name)
+        texts = [t.render_conversation(c) for c in oasst[:5]]
+        plain = [len(tok.encode(x, add_special_tokens=False)) for x in texts]
+        assert rendered_token_counts(t, counter, oasst[:5]) == [n + added for n in plain], name
+
+
+def test_bos_and_eos_both_added(shared_data, oasst):
+    from tokenizers.processors import TemplateProcessing
+
+    from convkit.tokens import TokenCounter
+
+    tok = load(shared_data, "llama")
+    tok.post_processor = TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", 1), ("</s>", 2)]
+    )
+    counter = TokenCounter(tok)
+    assert counter.special_edges == ((1,), (2,))
+    conv = oasst[0]
+    for name, added in (("llama-2", 0), ("vicuna", 1), ("chatml", 2)):
+        t = load_template(name)
+        text = t.render_conversation(conv)
+        assert rendered_token_counts(t, counter, [conv]) == [
+            len(tok.encode(text, add_special_tokens=False)) + added
+        ], name
+    # an empty text gets both
+    assert counter.count_trained([""]) == [2]
 
 
 def test_a_tokenizer_that_adds_nothing_adds_nothing(shared_data, oasst):

@@ -62,6 +62,11 @@ _DESTINATION = re.compile(
 )
 
 
+#: Matched by "i" under re.IGNORECASE, and its case folding is itself (checked over every code
+#: point by a test): the one such character.
+_DOTLESS_I = "\u0131"
+
+
 @register
 class BlockedPhrase(DropFilter):
     name = "blocked_phrase"
@@ -85,9 +90,9 @@ class BlockedPhrase(DropFilter):
         # A regex search with look-arounds tries every position of every turn; a substring test
         # of each phrase's first word (one compiled pass over the text for those in any case)
         # is many times faster and rules out almost every turn.
-        # Only for ASCII phrases, where case-folding the text cannot hide a match the regex's
-        # (?i:) would find. Phrases in any case are looked for in the folded text, the others
-        # as written.
+        # Only for ASCII phrases. Phrases in any case are looked for in the case-folded text,
+        # the others as written. Folding hides one match of the regex's (?i:): re pairs the
+        # dotless "ı" with "i", which no folding gives, so a text with one goes to the regex.
         pretest = all(p.isascii() for p in self.phrases)
         self._firsts: tuple[str, ...] | None = (
             tuple(p.split()[0] for p in self.phrases if any_case(p)) if pretest else None
@@ -123,7 +128,7 @@ class BlockedPhrase(DropFilter):
         for w in exact:
             if w in text:
                 return True
-        return bool(firsts) and contains_folded(text, firsts)
+        return bool(firsts) and (contains_folded(text, firsts) or _DOTLESS_I in text)
 
     def check(self, conv: Conversation) -> str | None:
         v = self.apply(conv)
