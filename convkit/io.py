@@ -452,14 +452,12 @@ def _read_array_bytes(
                 raise err from None
             text = str(bytes(buf[pos : pos + 200]), "utf-8", "replace")
             yield BadRecord(name, index, line_at, err, text)
-            index += 1
-            pos = end
-            expect_comma = True
-            continue
-        line_at += count_newlines(buf, counted_to, pos)
-        counted_to = pos
-        yield RawRecord(name, index, line_at, value)
+        else:
+            line_at += count_newlines(buf, counted_to, pos)
+            counted_to = pos
+            yield RawRecord(name, index, line_at, value)
         index += 1
+        # Trimmed after bad records too: a file of them must not gather in memory.
         if end > CHUNK:
             # Up to counted_to (the record's start) the new lines are in line_at already.
             line_at += count_newlines(buf, counted_to, end)

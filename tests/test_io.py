@@ -353,6 +353,35 @@ def test_reading_an_array_keeps_memory_bounded(tmp_path):
     assert peak < 8 * cio.CHUNK  # a few MB, whatever the file size
 
 
+def test_skipping_bad_array_records_keeps_memory_bounded(tmp_path, monkeypatch):
+    import tracemalloc
+
+    # Latin-1 text in every element: each is skipped alone, and the buffer is still trimmed.
+    monkeypatch.setattr(cio, "CHUNK", 1 << 16)
+    p = tmp_path / "latin.json"
+    with open(p, "wb") as f:
+        f.write(b"[")
+        for i in range(2000):
+            f.write(b"," if i else b"")
+            f.write(b'{"id": "%d", "text": "caf\xe9 ' % i + b"word " * 1000 + b'"}\n')
+        f.write(b',{"id": "last", "text": "ok"}]')
+    data = p.read_bytes()
+    kinds, got = [], []
+    tracemalloc.start()
+    for r in read_records(str(p), on_error="skip"):
+        kinds.append(type(r).__name__)
+        if r.index >= 1998:
+            got.append(r)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert kinds == ["BadRecord"] * 2000 + ["RawRecord"]
+    assert [r.line for r in got] == [1999, 2000, 2001]
+    at = data.rindex(b"\xe9")
+    assert str(got[1].error) == f"record 1999: not valid UTF-8 — at {p} line 2000 byte {at}"
+    assert len(data) > 10_000_000
+    assert peak < 8 * cio.CHUNK  # a few chunks, not the file
+
+
 def test_invalid_utf8_line_is_skipped_in_skip_mode(tmp_path):
     p = write(tmp_path, "latin.jsonl", b'{"a": 1}\n{"a": "caf\xe9"}\n{"a": 3}\n')
     got = list(read_records(p, on_error="skip"))
