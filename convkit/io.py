@@ -132,9 +132,13 @@ def _byte_chunks(stream: BinaryIO, path: str) -> Iterator[bytes]:
         yield data
 
 
+_NOT_UTF8 = "input is not valid UTF-8"
+
+
 def _chunks(raw: Iterator[bytes], path: str, offset: int = 0) -> Iterator[str]:
     """Decoded text chunks of byte chunks (UTF-8, BOM dropped), with decoding errors located;
-    ``offset`` is the position of the first byte in the input."""
+    ``offset`` is the position of the first byte in the input. The text before bytes that are
+    not UTF-8 comes out first, the error after it."""
     dec = codecs.getincrementaldecoder("utf-8")("strict")
     consumed = offset
     first = offset == 0
@@ -144,9 +148,15 @@ def _chunks(raw: Iterator[bytes], path: str, offset: int = 0) -> Iterator[str]:
         try:
             text = dec.decode(data, final=final)
         except UnicodeDecodeError as e:
-            raise InputError(
-                "input is not valid UTF-8", file=path, offset=consumed + e.start
-            ) from None
+            # e.object is the decoder's held-back bytes (a character cut by the last chunk)
+            # followed by this chunk.
+            start = consumed - (len(e.object) - len(data))
+            good = bytes(e.object[: e.start]).decode("utf-8")
+            if first:
+                good = good.removeprefix("\ufeff")
+            if good:
+                yield good
+            raise InputError(_NOT_UTF8, file=path, offset=start + e.start) from None
         consumed += len(data)
         if first and text:
             text = text.removeprefix("\ufeff")
@@ -506,16 +516,24 @@ def _read_array(
     line_at = lines_before + 1  # line number at buffer position counted_to
     counted_to = 0
 
+    stopped: InputError | None = None  # bytes that are not UTF-8 ended the text here
+
     def more(want: int) -> bool:
-        nonlocal buf, eof
+        nonlocal buf, eof, stopped
         if eof:
             return False
         got = 0
-        for text in chunks:
-            buf += text
-            got += len(text)
-            if got >= want:
-                return True
+        try:
+            for text in chunks:
+                buf += text
+                got += len(text)
+                if got >= want:
+                    return True
+        except InputError as e:
+            # The decoder cannot step over them: the records before them are still read.
+            if e.reason != _NOT_UTF8:
+                raise
+            stopped = e
         eof = True
         return got > 0
 
@@ -526,6 +544,8 @@ def _read_array(
         )
 
     def fail(msg: str, at: int) -> InputError:
+        if stopped is not None:
+            return stopped  # what could not be read further is what stopped the text
         line, offset = locate(at)
         return InputError(f"malformed JSON array: {msg}", file=name, line=line, offset=offset)
 

@@ -382,6 +382,33 @@ def test_skipping_bad_array_records_keeps_memory_bounded(tmp_path, monkeypatch):
     assert peak < 8 * cio.CHUNK  # a few chunks, not the file
 
 
+def test_invalid_utf8_after_a_huge_element_gives_up_the_rest_in_skip_mode(tmp_path, monkeypatch):
+    # An element over the scan's limit hands the rest of the array to the text reader, whose
+    # decoder cannot step over bad bytes: the rest is given up with a reason, not the run.
+    monkeypatch.setattr(cio, "CHUNK", 16)
+    body = b'[{"n": 0}, {"n": 1, "t": "' + b"x" * 400 + b'"}, {"n": 2}, {"n": "caf\xe9"}, {"n": 4}]'
+    p = write(tmp_path, "huge.json", body)
+    got = list(read_records(p, on_error="skip"))
+    assert [type(r).__name__ for r in got] == ["RawRecord"] * 3 + ["BadRecord"]
+    bad = got[-1]
+    assert (bad.index, bad.resumable) == (3, False)
+    at = body.index(b"\xe9")
+    assert str(bad.error) == f"input is not valid UTF-8 — at {p} byte {at}"
+    with pytest.raises(InputError) as e:
+        list(read_records(p))
+    assert str(e.value) == str(bad.error)
+
+
+def test_decoded_chunks_give_the_good_text_then_the_exact_offset():
+    # "é" is cut between the chunks; the bad byte after it is byte 4 of the input.
+    chunks = cio._chunks(iter([b"ab\xc3", b"\xa9\xff", b"cd"]), "f.json")
+    assert next(chunks) == "ab"
+    assert next(chunks) == "é"
+    with pytest.raises(InputError) as e:
+        next(chunks)
+    assert str(e.value) == "input is not valid UTF-8 — at f.json byte 4"
+
+
 def test_invalid_utf8_line_is_skipped_in_skip_mode(tmp_path):
     p = write(tmp_path, "latin.jsonl", b'{"a": 1}\n{"a": "caf\xe9"}\n{"a": 3}\n')
     got = list(read_records(p, on_error="skip"))
