@@ -15,6 +15,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, BinaryIO, TypeVar
@@ -674,16 +675,30 @@ class Transactional:
             self.abort()
 
 
+#: Bytes written between two syncs in the background (see :class:`AtomicFile`).
+SYNC_BEHIND = 32 << 20
+
+_datasync = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
+
+
 class AtomicFile(Transactional):
     """A binary file that appears under its final name only when closed without error.
 
     ``-`` writes to stdout (not atomic: a pipe cannot be renamed). Names ending in ``.gz`` are
     gzip-compressed with a zero timestamp, so that equal output gives equal bytes.
+
+    The file is synced to disk before it is renamed, so that a power cut cannot leave a final
+    name on missing data. Every :data:`SYNC_BEHIND` bytes a background thread syncs what has
+    been written so far, while the run goes on: the sync at the end then waits for the last
+    part only, not for the whole file (120 MB took 40-60 ms to sync here).
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
         self._tmp: str | None = None
+        self._unsynced = 0
+        self._syncer: threading.Thread | None = None
+        self._sync_error: OSError | None = None
         self._raw: IO[bytes]
         if self.path == "-":
             self._raw = sys.stdout.buffer
@@ -707,23 +722,58 @@ class AtomicFile(Transactional):
 
     def write(self, data: bytes) -> None:
         self._fh.write(data)
+        if self._tmp is not None:
+            self._unsynced += len(data)
+            if self._unsynced >= SYNC_BEHIND:
+                self._sync_behind()
+
+    def _sync_behind(self) -> None:
+        if self._syncer is not None:
+            if self._syncer.is_alive():
+                return  # the previous sync is still running: the next write tries again
+            self._syncer.join()
+        self._unsynced = 0
+        self._raw.flush()  # what the buffer holds goes to the OS, which the thread syncs
+        fd = self._raw.fileno()
+
+        def sync() -> None:
+            try:
+                _datasync(fd)
+            except OSError as e:
+                self._sync_error = e
+
+        self._syncer = threading.Thread(target=sync, name="convkit-sync", daemon=True)
+        self._syncer.start()
+
+    def _join_syncer(self) -> None:
+        if self._syncer is not None:
+            self._syncer.join()
+            self._syncer = None
 
     def commit(self) -> None:
         if self._tmp is None:
             self._fh.flush()
             return
-        if self._fh is not self._raw:
-            self._fh.close()
-        self._raw.flush()
-        os.fsync(self._raw.fileno())
-        self._raw.close()
-        os.chmod(self._tmp, 0o666 & ~_umask())
-        os.replace(self._tmp, self.path)
+        try:
+            self._join_syncer()
+            if self._sync_error is not None:
+                raise self._sync_error
+            if self._fh is not self._raw:
+                self._fh.close()
+            self._raw.flush()
+            os.fsync(self._raw.fileno())
+            self._raw.close()
+            os.chmod(self._tmp, 0o666 & ~_umask())
+            os.replace(self._tmp, self.path)
+        except BaseException:
+            self.abort()  # a commit that fails leaves no temporary file either
+            raise
         self._tmp = None
 
     def abort(self) -> None:
         if self._tmp is None:
             return
+        self._join_syncer()  # the file descriptor stays open until its sync returns
         try:
             if self._fh is not self._raw:
                 self._fh.close()

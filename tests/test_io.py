@@ -583,3 +583,32 @@ def test_a_scalar_position_holding_no_value_is_handed_over_at_once(tmp_path, mon
     with pytest.raises(InputError) as e:
         list(read_records(p))
     assert str(e.value) == f"malformed JSON array: Expecting value in record 0 — at {p} line 1 byte 1"
+
+
+def test_a_large_output_is_synced_behind_and_whole(tmp_path, monkeypatch):
+    # Every SYNC_BEHIND bytes a thread syncs what was written; the file is complete at the end.
+    monkeypatch.setattr(cio, "SYNC_BEHIND", 1000)
+    synced = []
+    monkeypatch.setattr(cio, "_datasync", lambda fd: synced.append(os.fstat(fd).st_size))
+    path = tmp_path / "out.jsonl"
+    f = AtomicFile(path)
+    for i in range(50):
+        f.write(b"%04d" % i + b"x" * 96)
+    assert not path.exists()
+    f.commit()
+    assert path.read_bytes() == b"".join(b"%04d" % i + b"x" * 96 for i in range(50))
+    # Each sync saw what was written up to it (at least one sync ran before the end).
+    assert synced and synced == sorted(synced) and synced[0] >= 1000 and synced[-1] <= 5000
+
+
+def test_a_failed_background_sync_fails_the_commit(tmp_path, monkeypatch):
+    monkeypatch.setattr(cio, "SYNC_BEHIND", 10)
+
+    def broken(fd):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(cio, "_datasync", broken)
+    with pytest.raises(OSError, match=r"Input/output error"):
+        with AtomicFile(tmp_path / "out.jsonl") as f:
+            f.write(b"x" * 100)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no output, no temporary file
