@@ -387,7 +387,7 @@ def _read_array_bytes(
         chunks = _chunks(itertools.chain((bytes(buf[pos:]),), raw), name, offset)
         yield from _read_array(
             name,
-            next(chunks, ""),
+            "",  # its first read is the text reader's own, where bad bytes are handled
             chunks,
             on_error,
             start=0,
@@ -531,10 +531,12 @@ def _read_array(
                 if got >= want:
                     return True
         except InputError as e:
-            # The decoder cannot step over them: the records before them are still read.
+            # The decoder cannot step over them: the records before them are still read, and
+            # what runs into them fails with this error (see fail).
             if e.reason != _NOT_UTF8:
                 raise
-            stopped = e
+            line = lines_before + buf.count("\n") + 1
+            stopped = InputError(_NOT_UTF8, file=name, line=line, offset=e.offset)
         eof = True
         return got > 0
 
@@ -545,8 +547,8 @@ def _read_array(
         )
 
     def fail(msg: str, at: int) -> InputError:
-        if stopped is not None:
-            return stopped  # what could not be read further is what stopped the text
+        if stopped is not None and at >= len(buf):
+            return stopped  # the text ran out where bytes that are not UTF-8 stopped it
         line, offset = locate(at)
         return InputError(f"malformed JSON array: {msg}", file=name, line=line, offset=offset)
 
@@ -568,8 +570,12 @@ def _read_array(
             rest = buf[pos + 1 :].strip(_WS)
             while not rest and more(CHUNK):
                 rest = buf[pos + 1 :].strip(_WS)
-            if rest:
-                err = fail("extra data after the closing ']'", buf.index(rest[0], pos + 1))
+            if rest or stopped is not None:
+                err = (
+                    fail("extra data after the closing ']'", buf.index(rest[0], pos + 1))
+                    if rest
+                    else stopped
+                )
                 if on_error == "fail":
                     raise err
                 yield BadRecord(name, index, err.line, err, rest[:200], resumable=False)
@@ -606,7 +612,10 @@ def _read_array(
                 last_err = (e.msg, e.pos)
                 if not same and more(max(CHUNK, len(buf) - pos)):
                     continue
-                err = fail(f"{e.msg} in record {index}", e.pos)
+                # An unterminated string is located at its start, but it ran out of text: when
+                # bytes that are not UTF-8 ended the text, they are the error (see fail).
+                ran_out = stopped is not None and e.msg.startswith("Unterminated string")
+                err = fail(f"{e.msg} in record {index}", len(buf) if ran_out else e.pos)
                 if on_error == "fail":
                     raise err from None
                 yield BadRecord(name, index, err.line, err, buf[pos : pos + 200], resumable=False)
@@ -619,6 +628,12 @@ def _read_array(
                 and more(CHUNK)
             ):
                 continue
+            if end == len(buf) and stopped is not None and not isinstance(value, (dict, list, str)):
+                # Cut by the bad bytes ("12\xe9"): not a record.
+                if on_error == "fail":
+                    raise stopped
+                yield BadRecord(name, index, stopped.line, stopped, "", resumable=False)
+                return
             break
         line_at += buf.count("\n", counted_to, pos)
         counted_to = pos
