@@ -713,7 +713,7 @@ class AtomicFile(Transactional):
         self._tmp: str | None = None
         self._unsynced = 0
         self._syncer: threading.Thread | None = None
-        self._sync_error: OSError | None = None
+        self._sync_error: Exception | None = None
         self._raw: IO[bytes]
         if self.path == "-":
             self._raw = sys.stdout.buffer
@@ -754,7 +754,7 @@ class AtomicFile(Transactional):
         def sync() -> None:
             try:
                 _datasync(fd)
-            except OSError as e:
+            except Exception as e:  # noqa: BLE001 - raised by commit, in the writing thread
                 self._sync_error = e
 
         self._syncer = threading.Thread(target=sync, name="convkit-sync", daemon=True)
@@ -780,10 +780,10 @@ class AtomicFile(Transactional):
             self._raw.close()
             os.chmod(self._tmp, 0o666 & ~_umask())
             os.replace(self._tmp, self.path)
+            self._tmp = None
         except BaseException:
             self.abort()  # a commit that fails leaves no temporary file either
             raise
-        self._tmp = None
 
     def abort(self) -> None:
         if self._tmp is None:
