@@ -156,9 +156,10 @@ class TokenCounter:
     def count_trained(self, texts: Sequence[str]) -> list[int]:
         """The token count of each text as a trainer tokenises a whole training text: with the
         special tokens the post-processor adds, except those the text already has at the same
-        end. A chat template that writes its BOS (Llama 2 and 3) is tokenised without another
-        (``apply_chat_template`` does so); text without one (Vicuna's, Alpaca's: FastChat and
-        Stanford Alpaca tokenise it with llama's BOS added) gets the tokenizer's."""
+        end. A chat template's text that starts with the tokenizer's BOS (Llama 2's ``<s>``) is
+        tokenised without another (``apply_chat_template`` does so); text without one
+        (Vicuna's, Alpaca's: FastChat and Stanford Alpaca tokenise it with llama's BOS added)
+        gets the tokenizer's."""
         edges = self.special_edges
         if edges is None:  # added in the middle, or rewritten: count them all, the safe side
             extra = self.special_tokens
@@ -166,15 +167,9 @@ class TokenCounter:
         before, after = edges
         if not before and not after:
             return self.count(texts)
-        if not isinstance(texts, (list, tuple)):
-            texts = list(texts)
-        if not texts:
-            return []
-        tokenizer = self.tokenizer
-        encode = tokenizer.encode_batch_fast if _HAS_ENCODE_BATCH_FAST else tokenizer.encode_batch
         nb, na = len(before), len(after)
         out = []
-        for e in encode(texts, add_special_tokens=False):
+        for e in self._encode(texts):
             ids = e.ids
             n = m = len(ids)
             if nb and tuple(ids[:nb]) != before:
@@ -186,13 +181,17 @@ class TokenCounter:
 
     def count(self, texts: Sequence[str]) -> list[int]:
         """The token count of each text, special tokens excluded, in one batched call."""
+        return [len(e) for e in self._encode(texts)]
+
+    def _encode(self, texts: Sequence[str]) -> list[Any]:
+        """The encodings of ``texts``, without special tokens, in one batched call."""
         if not isinstance(texts, (list, tuple)):
             texts = list(texts)
         if not texts:
             return []
         tokenizer = self.tokenizer
         encode = tokenizer.encode_batch_fast if _HAS_ENCODE_BATCH_FAST else tokenizer.encode_batch
-        return [len(e) for e in encode(texts, add_special_tokens=False)]
+        return encode(texts, add_special_tokens=False)
 
     def __getstate__(self) -> dict[str, Any]:
         if self._spec is not None:
