@@ -570,15 +570,15 @@ def _read_array(
             rest = buf[pos + 1 :].strip(_WS)
             while not rest and more(CHUNK):
                 rest = buf[pos + 1 :].strip(_WS)
-            if rest or stopped is not None:
-                err = (
-                    fail("extra data after the closing ']'", buf.index(rest[0], pos + 1))
-                    if rest
-                    else stopped
-                )
-                if on_error == "fail":
-                    raise err
-                yield BadRecord(name, index, err.line, err, rest[:200], resumable=False)
+            if rest:
+                err = fail("extra data after the closing ']'", buf.index(rest[0], pos + 1))
+            elif stopped is not None:
+                err = stopped  # bytes that are not UTF-8 after the array
+            else:
+                return
+            if on_error == "fail":
+                raise err
+            yield BadRecord(name, index, err.line, err, rest[:200], resumable=False)
             return
         if expect_comma:
             if c != ",":
