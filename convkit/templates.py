@@ -4,7 +4,9 @@ A chat template turns a list of messages into the text a model is trained on. co
 ``chatml``, ``llama-2``, ``llama-3``, ``vicuna-v1.1`` (``vicuna``) and ``alpaca``, written as Jinja
 sources like any other, and loads others from a ``.jinja`` file, a ``tokenizer_config.json``
 (its ``chat_template``, a string or a list of named templates), a ``chat_template.json``, or a
-model directory holding one of these.
+model directory holding one of these. The built-in formats have no way to write a tool call:
+they refuse a message that makes one (``tool_calls``, OpenAI's older ``function_call``) rather
+than write it as its text alone; a tool-calling model's own template renders them.
 
 Templates come from downloaded files, so they are rendered as Hugging Face transformers renders
 them, in Jinja's :class:`~jinja2.sandbox.ImmutableSandboxedEnvironment`: no attribute starting

@@ -5,8 +5,9 @@ which is salted per process. Here the key is a SHA-256 digest, cut to 16 bytes, 
 (role and normalised content, length-prefixed so no two different conversations share an
 encoding), the same in every process and every run. SHA-256 rather than BLAKE2b: the processors
 of the last years compute it in hardware (x86 SHA extensions, ARMv8), about twice as fast as
-Python's BLAKE2b here, and 16 bytes keep collisions out of reach for any dataset. These filters keep state: the pipeline runs them through
-:class:`~convkit.filters.base.Dedup` in the main process, in input order.
+Python's BLAKE2b here, and 16 bytes keep collisions out of reach for any dataset. These filters
+keep state: the pipeline runs them through :class:`~convkit.filters.base.Dedup` in the main
+process, in input order.
 """
 from __future__ import annotations
 
