@@ -399,33 +399,30 @@ def test_invalid_utf8_after_a_huge_element_gives_up_the_rest_in_skip_mode(tmp_pa
     assert str(e.value) == str(bad.error)
 
 
-def _text_reader_cases(tmp_path):
-    big = b'{"t": "' + b"x" * 400 + b'"}'  # over the scan's limit: the text reader takes over
-    return {
-        # bad bytes after the closing bracket
-        "after_end": (b'[{"a": 1}]\n\xff\n', ["R"], "input is not valid UTF-8", 2),
-        # a number the bad bytes cut is not a record
-        "cut_number": (b"[" + big + b", 12\xe9, 3]", ["R"], "input is not valid UTF-8", 1),
-        # a syntax error before the bad bytes is reported as such
-        "syntax_first": (
-            b'[{"n": 0}, ' + big + b', {"n": 2} {"n": 3}, "caf\xe9"]',
-            ["R", "R", "R"],
-            "malformed JSON array: expected ',' or ']' after record 2, found '{'",
-            1,
-        ),
-        # the bad byte is the first thing the text reader reads
-        "at_handoff": (b'[{"a": 1} \xff, {"a": 2}]', ["R"], "input is not valid UTF-8", 1),
-        # an unterminated string cut by bad bytes
-        "cut_string": (b"[" + big + b', "ab\xe9cd"]', ["R"], "input is not valid UTF-8", 1),
-    }
+_BIG = b'{"t": "' + b"x" * 400 + b'"}'  # over the scan's limit: the text reader takes over
+_TEXT_READER_CASES = {
+    # bad bytes after the closing bracket
+    "after_end": (b'[{"a": 1}]\n\xff\n', ["R"], "input is not valid UTF-8", 2),
+    # a number the bad bytes cut is not a record
+    "cut_number": (b"[" + _BIG + b", 12\xe9, 3]", ["R"], "input is not valid UTF-8", 1),
+    # a syntax error before the bad bytes is reported as such
+    "syntax_first": (
+        b'[{"n": 0}, ' + _BIG + b', {"n": 2} {"n": 3}, "caf\xe9"]',
+        ["R", "R", "R"],
+        "malformed JSON array: expected ',' or ']' after record 2, found '{'",
+        1,
+    ),
+    # the bad byte is the first thing the text reader reads
+    "at_handoff": (b'[{"a": 1} \xff, {"a": 2}]', ["R"], "input is not valid UTF-8", 1),
+    # an unterminated string cut by bad bytes
+    "cut_string": (b"[" + _BIG + b', "ab\xe9cd"]', ["R"], "input is not valid UTF-8", 1),
+}
 
 
-@pytest.mark.parametrize(
-    "case", ["after_end", "cut_number", "syntax_first", "at_handoff", "cut_string"]
-)
+@pytest.mark.parametrize("case", list(_TEXT_READER_CASES))
 def test_text_reader_ends_at_bad_bytes_with_the_right_error(tmp_path, monkeypatch, case):
     monkeypatch.setattr(cio, "CHUNK", 16)
-    body, kinds, message, line = _text_reader_cases(tmp_path)[case]
+    body, kinds, message, line = _TEXT_READER_CASES[case]
     p = write(tmp_path, f"{case}.json", body)
     got = list(read_records(p, on_error="skip"))
     assert ["R" if isinstance(r, cio.RawRecord) else "B" for r in got] == [*kinds, "B"]
