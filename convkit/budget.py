@@ -7,20 +7,30 @@ boundary between the template's text and a turn's text can make a rendering a fe
 than that sum, so every segment is then rendered and counted exactly, in one batched call; when
 one is over the limit, the conversation is packed again with the shortfall reserved per segment
 (the reserve at least doubling from round to round, for templates whose text grows with position).
-What is written has been counted as it will be trained on: no segment exceeds ``max_tokens``
-rendered (unless it is a single exchange kept with ``oversize="keep"``, flagged).
+A segment of several exchanges still over the limit after those rounds is packed again exchange
+by exchange, each candidate counted exactly; and an exchange is oversize only when its own exact
+count is over the limit, never because of the reserve. What is written has been counted as it
+will be trained on: no segment exceeds ``max_tokens`` rendered (unless it is a single exchange
+kept with ``oversize="keep"``, flagged).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
-from .model import Conversation
-from .split import OVERSIZE_EXCHANGE, DroppedPart, SplitResult, split_conversation
+from .model import USER, Conversation
+from .split import (
+    OVERSIZE_EXCHANGE,
+    UNUSED_SYSTEM_PROMPT,
+    DroppedPart,
+    SplitResult,
+    split_conversation,
+)
 
-#: Re-packing rounds before the segments still over the limit are treated as oversize.
+#: Re-packing rounds with a growing reserve before what is still over the limit is packed exactly.
 MAX_ROUNDS = 8
 
 
@@ -84,17 +94,21 @@ def split_rendered(
         # Elsewhere a negative overhead would be a measuring artefact: counting 0 is the safe side.
         costs.append(c + max(extra, 0))
     fixed = max(fixed, 0)
+    roles = conv.roles()
     reserve = 0
     for _ in range(MAX_ROUNDS):
+        # Oversize exchanges are kept here, flagged, so that each is counted exactly: with a
+        # reserve, the estimate calls an exchange oversize that may well fit.
         result = split_conversation(
-            conv, costs, max_tokens=max_tokens, segment_overhead=fixed + reserve, oversize=oversize
+            conv, costs, max_tokens=max_tokens, segment_overhead=fixed + reserve, oversize="keep"
         )
         exact = budget.exact(result.segments)
+        # Only a segment of several exchanges can be packed differently.
         short = max(
             (
                 e - max_tokens
-                for e, s in zip(exact, result.segments, strict=True)
-                if e is not None and not s.meta.get("oversize")
+                for e, span in zip(exact, result.spans, strict=True)
+                if e is not None and len(_exchanges(roles, span)) > 1
             ),
             default=0,
         )
@@ -104,31 +118,92 @@ def split_rendered(
         grown = reserve + max(short, reserve)
         if short <= 0 or fixed + grown >= max_tokens:
             # Fits; or what the template adds to every segment of this conversation (a long
-            # tool list, say) leaves no room for an exchange: its over-limit segments are then
-            # oversize exchanges, this conversation's alone.
+            # tool list, say) leaves no room for more reserve: the last step packs what is
+            # still over the limit exactly.
             break
         reserve = grown
-    return _settle(result, exact, max_tokens, oversize)
+    pieces = _pack_exactly(conv, roles, result, exact, costs, budget, max_tokens)
+    return _settle(conv, pieces, result.dropped, costs, max_tokens, oversize)
+
+
+def _exchanges(roles: list[str], span: tuple[int, int]) -> list[tuple[int, int]]:
+    """The exchanges of a segment's turns ``[start, end)``: a new one opens at a user turn that
+    follows another role (as :mod:`convkit.split` groups them)."""
+    start, end = span
+    cuts = [i for i in range(start + 1, end) if roles[i] == USER and roles[i - 1] != USER]
+    bounds = [start, *cuts, end]
+    return list(pairwise(bounds))
+
+
+def _pack_exactly(
+    conv: Conversation,
+    roles: list[str],
+    result: SplitResult,
+    exact: list[int | None],
+    costs: list[int],
+    budget: RenderedBudget,
+    max_tokens: int,
+) -> list[tuple[Conversation, tuple[int, int], int]]:
+    """Each segment with its span and token count: exact, or the estimate for a segment the
+    template refuses (the writer rejects it). A segment of several exchanges still over the
+    limit is replaced by segments packed greedily, each candidate rendered and counted."""
+    out = []
+    rows = zip(result.segments, result.spans, result.segment_tokens, exact, strict=True)
+    for seg, span, est, n in rows:
+        exchanges = _exchanges(roles, span)
+        if n is None or n <= max_tokens or len(exchanges) == 1:
+            out.append((seg, span, est if n is None else n))
+            continue
+        system = seg.turns[: len(seg.turns) - (span[1] - span[0])]
+        frame = est - sum(costs[span[0] : span[1]])  # the template's fixed part and the prompt
+        start, end = exchanges[0]
+        packed = []
+        for s, e in exchanges[1:]:
+            (count,) = budget.exact([_segment(conv, system, start, e)])
+            if count is not None and count <= max_tokens:
+                end = e
+            else:
+                packed.append((start, end))
+                start, end = s, e
+        packed.append((start, end))
+        pieces = [_segment(conv, system, s, e) for s, e in packed]
+        for piece, (s, e), count in zip(pieces, packed, budget.exact(pieces), strict=True):
+            out.append((piece, (s, e), frame + sum(costs[s:e]) if count is None else count))
+    return out
+
+
+def _segment(conv: Conversation, system: list[Any], start: int, end: int) -> Conversation:
+    # As split_conversation makes one; _settle numbers the ids.
+    return Conversation(conv.id, [*system, *conv.turns[start:end]], dict(conv.meta), conv.source,
+                        conv.raw)
 
 
 def _settle(
-    result: SplitResult, exact: list[int | None], max_tokens: int, oversize: str
+    conv: Conversation,
+    pieces: list[tuple[Conversation, tuple[int, int], int]],
+    dropped: list[DroppedPart],
+    costs: list[int],
+    max_tokens: int,
+    oversize: str,
 ) -> SplitResult:
-    """Replace estimates by exact counts; a segment still over the limit after the re-packing
-    rounds is an oversize exchange (dropped or flagged by the policy)."""
+    """Exact counts decide: a segment over the limit is a single exchange by now, an oversize
+    one (dropped or flagged by the policy); a segment that fits is never flagged."""
     out = SplitResult()
-    dropped = list(result.dropped)
-    rows = zip(result.segments, result.spans, result.segment_tokens, exact, strict=True)
-    for seg, span, est, tokens in rows:
-        n = est if tokens is None else tokens
-        if n > max_tokens and not seg.meta.get("oversize"):
+    dropped = list(dropped)
+    for seg, span, n in pieces:
+        if n > max_tokens:
             if oversize == "drop":
                 dropped.append(DroppedPart(span[0], span[1], OVERSIZE_EXCHANGE, n))
                 continue
             seg.meta["oversize"] = True
-        seg.id = f"{seg.id.rsplit('_', 1)[0]}_{len(out.segments)}"
+        else:
+            seg.meta.pop("oversize", None)
+        seg.id = f"{conv.id}_{len(out.segments)}"
         out.segments.append(seg)
         out.spans.append(span)
         out.segment_tokens.append(n)
-    out.dropped = sorted(dropped, key=lambda d: (d.reason == "unused_system_prompt", d.start))
+    n_system = len(conv.system_turns())
+    if n_system and not out.segments and all(d.reason != UNUSED_SYSTEM_PROMPT for d in dropped):
+        dropped.append(DroppedPart(0, n_system, UNUSED_SYSTEM_PROMPT, sum(costs[:n_system])))
+    out.dropped = sorted(dropped, key=lambda d: (d.reason == UNUSED_SYSTEM_PROMPT, d.start))
     return out

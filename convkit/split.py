@@ -73,6 +73,8 @@ class DroppedPart:
     """Turns ``[start, end)`` of the original conversation that no segment holds, and why.
 
     ``tokens`` is the cost of those turns: their token counts plus the per-turn overhead.
+    Counted through a chat template (:mod:`convkit.budget`), an oversize exchange's is the
+    exact count of the segment it would make, rendered: system prompt and template included.
     """
 
     start: int

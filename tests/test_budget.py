@@ -217,3 +217,81 @@ def test_a_template_whose_text_grows_with_position_is_repacked_not_flagged(tmp_p
         assert max(counter.count([s["text"] for s in segments])) <= 300
         assert sum(s["text"].count("user: ") for s in segments) == 12
     assert load_template(str(template)).name == "grow.jinja"
+
+
+class ScriptedBudget:
+    """A budget whose exact count is the estimate (a token per word, 2 a turn, 3 a segment)
+    plus ``penalty(k)`` for a segment of k exchanges: what a template's merges and numbering
+    add, which the per-turn estimate cannot see."""
+
+    def __init__(self, penalty):
+        self.penalty = penalty
+        self.calls = []
+
+    def measure(self):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(segment=3, turn={}, turn_overhead=2)
+
+    def exact(self, segments):
+        out = []
+        for s in segments:
+            self.calls.append([t.content for t in s.turns])
+            exchanges = sum(t.role == "user" for t in s.turns)
+            words = sum(len(t.content.split()) + 2 for t in s.turns)
+            out.append(3 + words + self.penalty(exchanges))
+        return out
+
+
+def words(n, tag):
+    return " ".join([tag] * n)
+
+
+def test_an_exchange_that_fits_is_not_dropped_for_the_reserve_of_another_segment():
+    # The first two exchanges together count 15 more than estimated (54 > 50): the reserve
+    # grows (4, 8, 16) until they part. With that reserve the third exchange's estimate is 62,
+    # but it counts 46 exactly: it fits, and is written, unflagged.
+    budget = ScriptedBudget(lambda k: 15 * (k - 1))
+    c = conv(("user", words(4, "a")), ("assistant", words(10, "b")),
+             ("user", words(4, "c")), ("assistant", words(10, "d")),
+             ("user", words(10, "e")), ("assistant", words(29, "f")))
+    counts = [len(t.content.split()) for t in c.turns]
+    for oversize in ("drop", "keep"):
+        result = split_rendered(c, counts, budget, max_tokens=50, oversize=oversize)
+        assert result.spans == [(0, 2), (2, 4), (4, 6)]
+        assert result.segment_tokens == [21, 21, 46]
+        assert [s.id for s in result.segments] == ["c_0", "c_1", "c_2"]
+        assert not any(s.meta.get("oversize") for s in result.segments)
+        assert result.dropped == []
+
+
+def test_segments_the_reserve_cannot_fix_are_packed_exactly():
+    # Each exchange added to a segment costs 40 more than estimated: the reserve outgrows the
+    # limit before the estimate is right. The last step packs exchange by exchange, counting
+    # each candidate: two fit together (3 + 4 + 2 x 12 + 40 = 71 <= 80), three do not (123).
+    budget = ScriptedBudget(lambda k: 40 * (k - 1))
+    turns = []
+    for i in range(5):
+        turns += [("user", words(3, f"q{i}")), ("assistant", words(5, f"a{i}"))]
+    c = conv(("system", "Be brief."), *turns)
+    counts = [len(t.content.split()) for t in c.turns]
+    result = split_rendered(c, counts, budget, max_tokens=80)
+    assert result.spans == [(1, 5), (5, 9), (9, 11)]
+    assert result.segment_tokens == [71, 71, 19]
+    assert [s.turns[0].content for s in result.segments] == ["Be brief."] * 3
+    assert [s.id for s in result.segments] == ["c_0", "c_1", "c_2"]
+    assert result.dropped == []
+
+
+def test_an_exchange_over_the_limit_alone_is_oversize_by_its_exact_count():
+    budget = ScriptedBudget(lambda k: 0)
+    c = conv(("system", "Be brief."), ("user", words(3, "q")), ("assistant", words(60, "a")))
+    counts = [len(t.content.split()) for t in c.turns]
+    dropped = split_rendered(c, counts, budget, max_tokens=50)
+    assert dropped.segments == []
+    assert [(d.start, d.end, d.reason, d.tokens) for d in dropped.dropped] == [
+        (1, 3, "oversize_exchange", 74), (0, 1, "unused_system_prompt", 4)
+    ]
+    kept = split_rendered(c, counts, budget, max_tokens=50, oversize="keep")
+    assert kept.segment_tokens == [74] and kept.segments[0].meta["oversize"] is True
+    assert kept.dropped == []
