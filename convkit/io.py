@@ -461,7 +461,7 @@ def _read_array_bytes(
             err = InputError(f"record {index}: {reason}", file=name, line=line_at, offset=at)
             if on_error == "fail":
                 raise err from None
-            text = str(bytes(buf[pos : pos + 200]), "utf-8", "replace")
+            text = str(bytes(buf[pos:end]), "utf-8", "replace")  # the whole element, as JSONL
             yield BadRecord(name, index, line_at, err, text)
         else:
             line_at += count_newlines(buf, counted_to, pos)

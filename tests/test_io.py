@@ -452,6 +452,18 @@ def test_invalid_utf8_line_is_skipped_in_skip_mode(tmp_path):
     assert got[1].text == '{"a": "caf\ufffd"}'
 
 
+def test_an_invalid_utf8_element_is_rejected_whole_and_alone(tmp_path):
+    # Its rejects text is the whole element (a record can be mended from it), not the next
+    # 200 bytes of the file, and the array goes on after it.
+    long = b"x" * 300
+    body = b'[{"a": "caf\xe9 ' + long + b'"} ,\n {"a": 2}]'
+    p = write(tmp_path, "latin.json", body)
+    got = list(read_records(p, on_error="skip"))
+    assert [type(r).__name__ for r in got] == ["BadRecord", "RawRecord"]
+    assert (got[0].text, got[0].resumable) == ('{"a": "caf\ufffd ' + "x" * 300 + '"}', True)
+    assert (got[1].value, got[1].line) == ({"a": 2}, 2)
+
+
 def test_utf8_bom_before_json_lines(tmp_path):
     p = write(tmp_path, "bom.jsonl", b'\xef\xbb\xbf{"a": 1}\n{"a": 2}\n')
     assert values(p) == [(0, 1, {"a": 1}), (1, 2, {"a": 2})]
