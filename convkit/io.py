@@ -136,36 +136,31 @@ def _byte_chunks(stream: BinaryIO, path: str) -> Iterator[bytes]:
 _NOT_UTF8 = "input is not valid UTF-8"
 
 
-def _chunks(raw: Iterator[bytes], path: str, offset: int = 0) -> Iterator[str]:
-    """Decoded text chunks of byte chunks (UTF-8, BOM dropped), with decoding errors located;
-    ``offset`` is the position of the first byte in the input. The text before bytes that are
-    not UTF-8 comes out first, the error after it."""
-    dec = codecs.getincrementaldecoder("utf-8")("strict")
-    consumed = offset
-    first = offset == 0
+def _chunks(raw: Iterator[bytes]) -> Iterator[str]:
+    """Decoded text chunks of byte chunks (UTF-8, from within the input: no BOM). A byte that
+    is not UTF-8 is decoded to a lone surrogate (``surrogateescape``): valid UTF-8 never decodes
+    to one, so the text reader knows each such character for a bad byte, and steps over it."""
+    dec = codecs.getincrementaldecoder("utf-8")("surrogateescape")
     while True:
         data = next(raw, b"")
-        final = not data
-        try:
-            text = dec.decode(data, final=final)
-        except UnicodeDecodeError as e:
-            # e.object is the decoder's held-back bytes (a character cut by the last chunk)
-            # followed by this chunk.
-            start = consumed - (len(e.object) - len(data))
-            good = bytes(e.object[: e.start]).decode("utf-8")
-            if first:
-                good = good.removeprefix("\ufeff")
-            if good:
-                yield good
-            raise InputError(_NOT_UTF8, file=path, offset=start + e.start) from None
-        consumed += len(data)
-        if first and text:
-            text = text.removeprefix("\ufeff")
-            first = False
+        text = dec.decode(data, final=not data)
         if text:
             yield text
-        if final:
+        if not data:
             return
+
+
+# What _chunks made of the bytes that are not UTF-8.
+_BAD_BYTE = re.compile("[\udc80-\udcff]")
+# The rest of a token that a syntax error points at: up to a delimiter.
+_TOKEN_END = re.compile(r'[\s,\[\]{}:"]')
+
+
+def _shown(text: str) -> str:
+    """``text`` for a rejects line: each bad byte as U+FFFD, as the other readers show them."""
+    if _BAD_BYTE.search(text) is None:
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def read_records(
@@ -384,7 +379,7 @@ def _read_array_bytes(
     def handoff() -> Iterator[RawRecord | BadRecord]:
         lines = lines_before + count_newlines(buf, 0, pos)
         offset = bytes_before + pos
-        chunks = _chunks(itertools.chain((bytes(buf[pos:]),), raw), name, offset)
+        chunks = _chunks(itertools.chain((bytes(buf[pos:]),), raw))
         yield from _read_array(
             name,
             "",  # its first read is the text reader's own, where bad bytes are handled
@@ -517,38 +512,35 @@ def _read_array(
     line_at = lines_before + 1  # line number at buffer position counted_to
     counted_to = 0
 
-    stopped: InputError | None = None  # bytes that are not UTF-8 ended the text here
-
     def more(want: int) -> bool:
-        nonlocal buf, eof, stopped
+        nonlocal buf, eof
         if eof:
             return False
         got = 0
-        try:
-            for text in chunks:
-                buf += text
-                got += len(text)
-                if got >= want:
-                    return True
-        except InputError as e:
-            # The decoder cannot step over them: the records before them are still read, and
-            # what runs into them fails with this error (see fail).
-            if e.reason != _NOT_UTF8:
-                raise
-            line = lines_before + buf.count("\n") + 1
-            stopped = InputError(_NOT_UTF8, file=name, line=line, offset=e.offset)
+        for text in chunks:
+            buf += text
+            got += len(text)
+            if got >= want:
+                return True
         eof = True
         return got > 0
 
     def locate(at: int) -> tuple[int, int]:
         return (
             lines_before + buf.count("\n", 0, at) + 1,
-            bytes_before + len(buf[:at].encode("utf-8")),
+            bytes_before + len(buf[:at].encode("utf-8", "surrogateescape")),
         )
 
-    def fail(msg: str, at: int) -> InputError:
-        if stopped is not None and at >= len(buf):
-            return stopped  # the text ran out where bytes that are not UTF-8 stopped it
+    def fail(msg: str, at: int, reach: int | None = None) -> InputError:
+        # Bytes that are not UTF-8 in what the reader was reading, up to the end of the token
+        # it stopped at (or ``reach``), are the first error: "tr\xe9ue" is no misspelt literal.
+        if reach is None:
+            token = _TOKEN_END.search(buf, at + 1)
+            reach = token.start() if token else len(buf)
+        bad = _BAD_BYTE.search(buf, pos, reach)
+        if bad is not None:
+            line, offset = locate(bad.start())
+            return InputError(_NOT_UTF8, file=name, line=line, offset=offset)
         line, offset = locate(at)
         return InputError(f"malformed JSON array: {msg}", file=name, line=line, offset=offset)
 
@@ -570,22 +562,20 @@ def _read_array(
             rest = buf[pos + 1 :].strip(_WS)
             while not rest and more(CHUNK):
                 rest = buf[pos + 1 :].strip(_WS)
-            if rest:
-                err = fail("extra data after the closing ']'", buf.index(rest[0], pos + 1))
-            elif stopped is not None:
-                err = stopped  # bytes that are not UTF-8 after the array
-            else:
+            if not rest:
                 return
+            err = fail("extra data after the closing ']'", buf.index(rest[0], pos + 1))
             if on_error == "fail":
                 raise err
-            yield BadRecord(name, index, err.line, err, rest[:200], resumable=False)
+            yield BadRecord(name, index, err.line, err, _shown(rest[:200]), resumable=False)
             return
         if expect_comma:
             if c != ",":
                 err = fail(f"expected ',' or ']' after record {index - 1}, found {c!r}", pos)
                 if on_error == "fail":
                     raise err
-                yield BadRecord(name, index, err.line, err, buf[pos : pos + 200], resumable=False)
+                text = _shown(buf[pos : pos + 200])
+                yield BadRecord(name, index, err.line, err, text, resumable=False)
                 return
             pos += 1
             expect_comma = False
@@ -601,9 +591,8 @@ def _read_array(
                     err = fail(f"record {index}: {reason}", pos)
                     if on_error == "fail":
                         raise err from None
-                    yield BadRecord(
-                        name, index, err.line, err, buf[pos : pos + 200], resumable=False
-                    )
+                    text = _shown(buf[pos : pos + 200])
+                    yield BadRecord(name, index, err.line, err, text, resumable=False)
                     return
                 assert isinstance(e, json.JSONDecodeError)
                 # A real syntax error stays where it is when more text arrives; a truncated
@@ -612,13 +601,13 @@ def _read_array(
                 last_err = (e.msg, e.pos)
                 if not same and more(max(CHUNK, len(buf) - pos)):
                     continue
-                # An unterminated string is located at its start, but it ran out of text: when
-                # bytes that are not UTF-8 ended the text, they are the error (see fail).
-                ran_out = stopped is not None and e.msg.startswith("Unterminated string")
-                err = fail(f"{e.msg} in record {index}", len(buf) if ran_out else e.pos)
+                # An unterminated string runs to the end of the input: all of it was read.
+                whole = len(buf) if e.msg.startswith("Unterminated string") else None
+                err = fail(f"{e.msg} in record {index}", e.pos, whole)
                 if on_error == "fail":
                     raise err from None
-                yield BadRecord(name, index, err.line, err, buf[pos : pos + 200], resumable=False)
+                text = _shown(buf[pos : pos + 200])
+                yield BadRecord(name, index, err.line, err, text, resumable=False)
                 return
             # A bare number may continue in the next chunk.
             if (
@@ -628,23 +617,38 @@ def _read_array(
                 and more(CHUNK)
             ):
                 continue
-            if end == len(buf) and stopped is not None and not isinstance(value, (dict, list, str)):
-                # Cut by the bad bytes ("12\xe9"): not a record.
-                if on_error == "fail":
-                    raise stopped
-                yield BadRecord(name, index, stopped.line, stopped, "", resumable=False)
-                return
             break
         line_at += buf.count("\n", counted_to, pos)
         counted_to = pos
-        yield RawRecord(name, index, line_at, value)
+        bad = _BAD_BYTE.search(buf, pos, end)
+        if bad is None and end < len(buf) and _BAD_BYTE.match(buf, end):
+            # A number or literal the bad bytes cut ("12\xe9"): where it ends is unknown.
+            err = fail("", end)
+            if on_error == "fail":
+                raise err
+            yield BadRecord(name, index, err.line, err, _shown(buf[pos : pos + 200]), False)
+            return
+        if bad is not None:
+            # A whole element with bad bytes in its strings: rejected alone, the array goes on.
+            offset = locate(bad.start())[1]
+            err = InputError(
+                f"record {index}: not valid UTF-8", file=name, line=line_at, offset=offset
+            )
+            if on_error == "fail":
+                raise err
+            yield BadRecord(name, index, line_at, err, _shown(buf[pos:end]))
+        else:
+            yield RawRecord(name, index, line_at, value)
         index += 1
         pos = end
         expect_comma = True
         if pos > CHUNK:
             lines_before += buf.count("\n", 0, pos)
             # isascii() is O(1) on CPython (a flag of the string): skip the copy when it can.
-            bytes_before += pos if buf.isascii() else len(buf[:pos].encode("utf-8"))
+            if buf.isascii():
+                bytes_before += pos
+            else:
+                bytes_before += len(buf[:pos].encode("utf-8", "surrogateescape"))
             buf = buf[pos:]
             pos = 0
             counted_to = 0

@@ -382,21 +382,39 @@ def test_skipping_bad_array_records_keeps_memory_bounded(tmp_path, monkeypatch):
     assert peak < 8 * cio.CHUNK  # a few chunks, not the file
 
 
-def test_invalid_utf8_after_a_huge_element_gives_up_the_rest_in_skip_mode(tmp_path, monkeypatch):
-    # An element over the scan's limit hands the rest of the array to the text reader, whose
-    # decoder cannot step over bad bytes: the rest is given up with a reason, not the run.
+def test_invalid_utf8_after_a_huge_element_is_rejected_alone_in_skip_mode(tmp_path, monkeypatch):
+    # An element over the scan's limit hands the rest of the array to the text reader. It
+    # steps over bad bytes as the byte reader does: that record is rejected, the rest is read.
     monkeypatch.setattr(cio, "CHUNK", 16)
-    body = b'[{"n": 0}, {"n": 1, "t": "' + b"x" * 400 + b'"}, {"n": 2}, {"n": "caf\xe9"}, {"n": 4}]'
+    body = b'[{"n": 0}, {"n": 1, "t": "' + b"x" * 400 + b'"}, {"n": 2},\n {"n": "caf\xe9"},'
+    body += b' {"n": 4}]'
     p = write(tmp_path, "huge.json", body)
     got = list(read_records(p, on_error="skip"))
-    assert [type(r).__name__ for r in got] == ["RawRecord"] * 3 + ["BadRecord"]
-    bad = got[-1]
-    assert (bad.index, bad.resumable) == (3, False)
+    assert [type(r).__name__ for r in got] == ["RawRecord"] * 3 + ["BadRecord", "RawRecord"]
+    bad = got[3]
+    assert (bad.index, bad.line, bad.resumable, bad.text) == (3, 2, True, '{"n": "caf\ufffd"}')
     at = body.index(b"\xe9")
-    assert str(bad.error) == f"input is not valid UTF-8 — at {p} line 1 byte {at}"
+    assert str(bad.error) == f"record 3: not valid UTF-8 — at {p} line 2 byte {at}"
+    assert (got[4].index, got[4].line, got[4].value) == (4, 2, {"n": 4})
     with pytest.raises(InputError) as e:
         list(read_records(p))
     assert str(e.value) == str(bad.error)
+
+
+def test_the_text_reader_counts_bytes_past_bad_bytes(tmp_path, monkeypatch):
+    # Offsets after a rejected record still count the input's bytes, bad ones included.
+    monkeypatch.setattr(cio, "CHUNK", 16)
+    body = b"[" + b'{"t": "' + b"x" * 400 + b'"}, "\xff\xfe", "\xe9t\xe9",\n {"n": }]'
+    p = write(tmp_path, "after.json", body)
+    got = list(read_records(p, on_error="skip"))
+    assert ["R" if isinstance(r, cio.RawRecord) else "B" for r in got] == ["R", "B", "B", "B"]
+    assert [r.resumable for r in got[1:]] == [True, True, False]
+    at = body.index(b"\xe9")
+    assert str(got[2].error) == f"record 2: not valid UTF-8 — at {p} line 1 byte {at}"
+    at = body.index(b"}]")
+    assert str(got[3].error) == (
+        f"malformed JSON array: Expecting value in record 3 — at {p} line 2 byte {at}"
+    )
 
 
 _BIG = b'{"t": "' + b"x" * 400 + b'"}'  # over the scan's limit: the text reader takes over
@@ -405,6 +423,8 @@ _TEXT_READER_CASES = {
     "after_end": (b'[{"a": 1}]\n\xff\n', ["R"], "input is not valid UTF-8", 2),
     # a number the bad bytes cut is not a record
     "cut_number": (b"[" + _BIG + b", 12\xe9, 3]", ["R"], "input is not valid UTF-8", 1),
+    # nor a literal ("Expecting value" would blame the JSON)
+    "cut_literal": (b"[" + _BIG + b', {"a": tr\xe9ue}, 3]', ["R"], "input is not valid UTF-8", 1),
     # a syntax error before the bad bytes is reported as such
     "syntax_first": (
         b'[{"n": 0}, ' + _BIG + b', {"n": 2} {"n": 3}, "caf\xe9"]',
@@ -414,8 +434,9 @@ _TEXT_READER_CASES = {
     ),
     # the bad byte is the first thing the text reader reads
     "at_handoff": (b'[{"a": 1} \xff, {"a": 2}]', ["R"], "input is not valid UTF-8", 1),
-    # an unterminated string cut by bad bytes
-    "cut_string": (b"[" + _BIG + b', "ab\xe9cd"]', ["R"], "input is not valid UTF-8", 1),
+    # a string that the bad bytes cut and that never ends
+    "cut_string": (b"[" + _BIG + b', "ab\xe9cd]', ["R"], "input is not valid UTF-8", 1),
+    "cut_long_string": (b"[" + _BIG + b', "ab cd, e\xe9 ]', ["R"], "input is not valid UTF-8", 1),
 }
 
 
@@ -429,19 +450,17 @@ def test_text_reader_ends_at_bad_bytes_with_the_right_error(tmp_path, monkeypatc
     bad = got[-1]
     assert not bad.resumable and bad.line == line
     assert bad.error.reason == message
+    assert "\ufffd" in bad.text or not bad.text or case == "syntax_first"
     with pytest.raises(InputError) as e:
         list(read_records(p))
     assert str(e.value) == str(bad.error)
 
 
-def test_decoded_chunks_give_the_good_text_then_the_exact_offset():
-    # "é" is cut between the chunks; the bad byte after it is byte 4 of the input.
-    chunks = cio._chunks(iter([b"ab\xc3", b"\xa9\xff", b"cd"]), "f.json")
-    assert next(chunks) == "ab"
-    assert next(chunks) == "é"
-    with pytest.raises(InputError) as e:
-        next(chunks)
-    assert str(e.value) == "input is not valid UTF-8 — at f.json byte 4"
+def test_decoded_chunks_keep_each_bad_byte_as_a_lone_surrogate():
+    # "é" is cut between the chunks and decoded whole; the bad byte after it is kept apart.
+    chunks = cio._chunks(iter([b"ab\xc3", b"\xa9\xff", b"cd"]))
+    assert list(chunks) == ["ab", "\xe9\udcff", "cd"]
+    assert list(cio._chunks(iter([b"ab\xc3"]))) == ["ab", "\udcc3"]
 
 
 def test_invalid_utf8_line_is_skipped_in_skip_mode(tmp_path):
