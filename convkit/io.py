@@ -13,8 +13,8 @@ import itertools
 import json
 import os
 import re
+import secrets
 import sys
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -700,6 +700,47 @@ SYNC_BEHIND = 32 << 20
 _datasync = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
 
 
+# The temporary files of the atomic writers, each with the thread that made it, from before it
+# exists until it is renamed or removed. SIGTERM and Ctrl-C raise between any two statements of
+# the main thread: after a file is created and before its writer holds it, say. The run that
+# fails then calls remove_temporaries, which knows every file, held or not.
+_TEMPORARIES: dict[str, int] = {}
+
+
+def new_temporary(final: str) -> tuple[int, str]:
+    """A new empty file beside ``final`` (``.{name}.{random}.tmp``, mode 0600), open for
+    writing: its descriptor and path. Known to :func:`remove_temporaries` before it exists."""
+    directory, base = os.path.split(os.path.abspath(final))
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        path = os.path.join(directory, f".{base}.{secrets.token_hex(4)}.tmp")
+        _TEMPORARIES[path] = threading.get_ident()
+        try:
+            return os.open(path, flags, 0o600), path
+        except FileExistsError:
+            del _TEMPORARIES[path]
+        except OSError:
+            del _TEMPORARIES[path]
+            raise
+
+
+def forget_temporary(path: str) -> None:
+    """``path`` was renamed to its final name, or removed."""
+    _TEMPORARIES.pop(path, None)
+
+
+def remove_temporaries() -> None:
+    """Remove the temporary files this thread made and did not rename: a failed run's."""
+    me = threading.get_ident()
+    for path, owner in list(_TEMPORARIES.items()):
+        if owner == me:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+            _TEMPORARIES.pop(path, None)
+
+
 class AtomicFile(Transactional):
     """A binary file that appears under its final name only when closed without error.
 
@@ -730,9 +771,7 @@ class AtomicFile(Transactional):
             raise ConfigError(f"cannot create output directory {directory}: {e.strerror}") from None
         if os.path.isdir(self.path):
             raise ConfigError(f"output is a directory, not a file: {self.path}")
-        fd, self._tmp = tempfile.mkstemp(
-            prefix=f".{os.path.basename(self.path)}.", suffix=".tmp", dir=directory
-        )
+        fd, self._tmp = new_temporary(self.path)
         self._raw = os.fdopen(fd, "wb")
         if self.path.endswith(".gz"):
             self._fh = gzip.GzipFile(fileobj=self._raw, mode="wb", mtime=0, filename="")  # type: ignore[assignment]
@@ -784,6 +823,7 @@ class AtomicFile(Transactional):
             self._raw.close()
             os.chmod(self._tmp, 0o666 & ~_umask())
             os.replace(self._tmp, self.path)
+            forget_temporary(self._tmp)
             self._tmp = None
         except BaseException:
             self.abort()  # a commit that fails leaves no temporary file either
@@ -802,6 +842,7 @@ class AtomicFile(Transactional):
                 os.unlink(self._tmp)
             except FileNotFoundError:
                 pass
+            forget_temporary(self._tmp)
             self._tmp = None
 
 

@@ -22,6 +22,7 @@ import orjson
 from .errors import ConfigError
 from .filters import Dedup
 from .formats import get_format
+from .formats.base import RecordSink
 from .io import (
     AtomicFile,
     BadRecord,
@@ -31,6 +32,7 @@ from .io import (
     dumps,
     iter_inputs,
     json_document,
+    remove_temporaries,
 )
 from .options import Options
 from .parallel import ordered_map, overlapped_map
@@ -155,16 +157,17 @@ def _run(
     dedup = Dedup.from_config(options.filters)
     reader = get_format(options.input_format, **options.reader_options)
     writer = get_format(options.resolved_output_format(), **options.writer_options)
-    out = writer.open_sink(output)
-    write_lines = getattr(out, "write_many", None) or (
-        lambda lines: [out.write(orjson.loads(line)) for line in lines]
-    )
+    out: RecordSink | None = None
     rej: RecordWriter | None = None
     staged: AtomicFile | None = None
     bar = None
     try:
         # Inside the try: a rejects file that cannot be created must not leave the output's
         # temporary file behind.
+        out = writer.open_sink(output)
+        write_lines = getattr(out, "write_many", None) or (
+            lambda lines: [out.write(orjson.loads(line)) for line in lines]
+        )
         rej = RecordWriter(rejects) if rejects is not None else None
         bar = _progress(progress, paths)
         counted = _Counted(iter_inputs(paths, on_error=options.on_error), bar)
@@ -224,9 +227,13 @@ def _run(
         if staged is not None:
             staged.commit()
     except BaseException:
-        for pending in (out, rej, staged):
-            if pending is not None:
-                pending.abort()
+        try:
+            for pending in (out, rej, staged):
+                if pending is not None:
+                    pending.abort()
+        finally:
+            # Also a file whose writer was interrupted before it held it (see io.new_temporary).
+            remove_temporaries()
         raise
     finally:
         if bar is not None:

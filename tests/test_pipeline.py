@@ -695,6 +695,39 @@ def test_a_run_that_cannot_write_its_stats_leaves_no_output(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker", "in.jsonl"]
 
 
+@pytest.mark.parametrize("where", ["os.open", "os.fdopen"])
+@pytest.mark.parametrize("nth", [1, 2, 3])
+def test_an_interrupt_as_a_file_is_created_leaves_no_file(tmp_path, monkeypatch, where, nth):
+    # Ctrl-C or SIGTERM raises between any two statements: here right after the output's (1),
+    # the rejects' (2) or the stats' (3) temporary file is created, before its writer holds it.
+    import os
+
+    from convkit import io as cio
+
+    name = where.split(".")[1]
+    real = getattr(os, name)
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        result = real(*args, **kwargs)
+        calls.append(name)
+        if len(calls) == nth:
+            # The descriptor is dropped; the file stays on disk, unknown to its writer.
+            result.close() if name == "fdopen" else os.close(result)
+            raise KeyboardInterrupt
+        return result
+
+    monkeypatch.setattr(cio.os, name, interrupted)
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(GOOD) + "\n")
+    out_dir = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        convert(src, out_dir / "o.jsonl", rejects=out_dir / "r.jsonl", stats=out_dir / "s.json")
+    assert len(calls) == nth
+    assert list(out_dir.iterdir()) == []
+    assert cio._TEMPORARIES == {}
+
+
 @pytest.mark.parametrize("role", ["output", "rejects", "stats"])
 def test_a_directory_given_as_an_output_is_refused_before_anything_is_written(tmp_path, role):
     src = tmp_path / "in.jsonl"

@@ -14,11 +14,10 @@ of convkit; rows are written in row groups of ``row_group_size`` (a writer optio
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any
 
 from ..errors import ConfigError
-from ..io import Transactional, dumps
+from ..io import Transactional, dumps, forget_temporary, new_temporary
 from ..model import Conversation
 from .base import Format, Option, register
 from .messages import message_dict
@@ -88,9 +87,7 @@ class ParquetSink(Transactional):
         self._schema = schema()
         self._size = row_group_size
         self._rows: list[dict[str, Any]] = []
-        fd, self._tmp = tempfile.mkstemp(
-            prefix=f".{os.path.basename(self.path)}.", suffix=".tmp", dir=directory
-        )
+        fd, self._tmp = new_temporary(self.path)
         os.close(fd)
         self._writer: Any = pq.ParquetWriter(self._tmp, self._schema)
 
@@ -116,6 +113,7 @@ class ParquetSink(Transactional):
         os.umask(mask)
         os.chmod(self._tmp, 0o666 & ~mask)
         os.replace(self._tmp, self.path)
+        forget_temporary(self._tmp)
 
     def abort(self) -> None:
         if self._writer is None:
@@ -128,4 +126,5 @@ class ParquetSink(Transactional):
                 os.unlink(self._tmp)
             except FileNotFoundError:
                 pass
+            forget_temporary(self._tmp)
 
