@@ -215,19 +215,26 @@ def test_formats_lists_readers(capsys):
     assert main(["formats"]) == 0
     out = capsys.readouterr().out
     assert "sharegpt (also: vicuna, wizardlm-v2): reads and writes\n" in out
+    assert '    auto-detected by: "conversations" as a list whose first item has "from"\n' in out
 
 
 def test_detect(tmp_path, capsys):
     src = tmp_path / "mixed.jsonl"
-    src.write_text('{"instruction": "Add 2 and 3.", "output": "5"}\n{"messages": []}\n[1]\n')
+    src.write_text(
+        '{"instruction": "Add 2 and 3.", "output": "5"}\n{"messages": []}\n[1]\n'
+        '{"conversation": [{"role": "user", "content": "Hi"}]}\n'
+        '{"conversations": [{"from": "human", "value": "Hi"}]}\n'
+    )
     assert main(["detect", str(src)]) == 0
     captured = capsys.readouterr()
     assert captured.out == (
         f'{src}:0\talpaca\tstring "instruction" and "output"\n'
         f'{src}:1\tmessages\t"messages" as a list\n'
         f"{src}:2\t-\tno reader recognises a JSON array\n"
+        f'{src}:3\tmessages\t"conversation" as a list of roles\n'
+        f'{src}:4\tsharegpt\t"conversations" as a list whose first item has "from"\n'
     )
-    assert captured.err == "1\t-\n1\talpaca\n1\tmessages\n"
+    assert captured.err == "2\tmessages\n1\t-\n1\talpaca\n1\tsharegpt\n"
 
 
 def test_usage_error_exits_2(capsys):

@@ -105,6 +105,20 @@ def test_role_aliases_read_canonically_and_write_back():
     assert out["messages"][1] == {"role": "function", "content": "r", "name": "f"}
 
 
+def test_sharegpt_speakers_left_as_roles_are_read_as_the_roles_they_name():
+    # TRL's ShareGPT conversion renames from/value to role/content and keeps the values,
+    # which no chat template knows: they are read as roles and written as those.
+    record = {"messages": [{"role": "human", "content": "Hi?"}, {"role": "gpt", "content": "Hey."},
+                           {"role": "chatgpt", "content": "Hello."}]}
+    conv = read(record)
+    assert conv.roles() == ["user", "assistant", "assistant"]
+    assert [t.meta for t in conv.turns] == [None, None, None]
+    assert get_format("messages").write(conv)["messages"] == [
+        {"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hey."},
+        {"role": "assistant", "content": "Hello."},
+    ]
+
+
 @pytest.mark.parametrize(
     "messages,reason,message",
     [
@@ -302,3 +316,19 @@ def test_the_api_writes_messages_for_input_other_than_sharegpt_as_the_cli_does(t
         {"from": "human", "value": "A question long enough?"}, {"from": "gpt", "value": "Yes."}]}) + "\n")
     convkit.convert(str(page), str(tmp_path / "p.jsonl"), workers=1)
     assert list(json.loads((tmp_path / "p.jsonl").read_text())) == ["id", "conversations"]
+
+
+def test_messages_under_conversations_or_conversation_are_read():
+    # LLaMA-Factory's ShareGPT layout with role/content tags; lmsys-chat-1m's "conversation".
+    for key in ("conversations", "conversation"):
+        record = {"id": "x", key: [{"role": "user", "content": "Hi?"},
+                                   {"role": "assistant", "content": "Hello."}], "model": "m"}
+        conv = read(record)
+        assert (conv.id, conv.roles(), conv.meta) == ("x", ["user", "assistant"], {"model": "m"})
+        assert get_format("messages").detect(record)
+        assert get_format("sharegpt").detect(record) is False
+    with pytest.raises(RecordRejected) as e:
+        read({"conversations": [{"role": "user", "content": 3}]})
+    assert str(e.value) == (
+        "expected conversations[0].content to be a string or a list of parts, got number"
+    )

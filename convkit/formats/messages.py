@@ -18,13 +18,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import MESSAGE_ROLE_ALIASES, ROLES, Conversation, Source, Turn
+from ..model import MESSAGE_ROLE_ALIASES, ROLES, SHAREGPT_ROLES, Conversation, Source, Turn
 from ._common import expect
 from .base import Format, RecordRejected, register, type_name
 from .sharegpt import record_id, require_object
 
 #: Role names other tools write, and the role each means.
 ROLE_ALIASES = MESSAGE_ROLE_ALIASES
+#: ShareGPT speaker names found as role values, read as the roles they name.
+SPEAKERS = frozenset(SHAREGPT_ROLES) - frozenset(ROLES)
 #: Part types that carry text.
 TEXT_PARTS = ("text", "input_text", "output_text")
 PARTS_KEY = "content_parts"
@@ -50,28 +52,54 @@ def join_text_parts(parts: list[Any], at: str) -> str:
 
 # The fields the reader consumes; the others go to the metadata.
 _READ = frozenset(("id", "messages"))
+# Where other tools keep the messages (LLaMA-Factory's ShareGPT layout with role/content tags,
+# lmsys-chat-1m): read when there is no "messages" and the first item has a "role".
+_OTHER_KEYS = ("conversations", "conversation")
+
+
+def _list_key(record: dict[str, Any]) -> str | None:
+    """The key holding the messages: "messages" when it is a list, else another key as above."""
+    if isinstance(record.get("messages"), list):
+        return "messages"
+    if "messages" in record:
+        return None
+    for key in _OTHER_KEYS:
+        items = record.get(key)
+        if isinstance(items, list) and items and isinstance(items[0], dict) and "role" in items[0]:
+            return key
+    return None
 
 
 @register
 class Messages(Format):
     name = "messages"
     aliases = ("openai", "chatml-json")
-    description = '{"messages": [{"role", "content"}]}; roles system/user/assistant/tool'
-    recognises = '"messages" as a list'
+    description = (
+        '{"messages": [{"role", "content"}]}; roles system/user/assistant/tool; also '
+        '"conversations" or "conversation" holding such messages'
+    )
+    recognises = (
+        '"messages" as a list; or "conversations" or "conversation" as a list whose first '
+        'item has "role"'
+    )
     detect_priority = 30
 
     def detect(self, record: Any) -> bool:
-        return isinstance(record, dict) and isinstance(record.get("messages"), list)
+        return isinstance(record, dict) and _list_key(record) is not None
 
     def recognise(self, record: Any) -> str | None:
-        return self.recognises if self.detect(record) else None
+        key = _list_key(record) if isinstance(record, dict) else None
+        if key is None:
+            return None
+        return '"messages" as a list' if key == "messages" else f'"{key}" as a list of roles'
 
     def read_one(self, record: Any, source: Source) -> Conversation:
         record = require_object(record)
         rid = record_id(record, source)
-        msgs = record.get("messages")
+        key = _list_key(record) or "messages"
+        msgs = record.get(key)
         if not isinstance(msgs, list):
-            if "messages" not in record:
+            if key not in record:
                 raise RecordRejected("invalid_record", 'missing "messages"', "messages")
             raise RecordRejected(
                 "invalid_record",
@@ -88,7 +116,7 @@ class Messages(Format):
                 if type(content) is str and role in ROLES:
                     turns.append(Turn(role, content, None))
                     continue
-            at = f"messages[{i}]"
+            at = f"{key}[{i}]"
             if not isinstance(m, dict):
                 raise RecordRejected(
                     "invalid_record", f"expected {at} to be an object, got {type_name(m)}", at
@@ -101,13 +129,17 @@ class Messages(Format):
                     f"{at}.role",
                 )
             extra = {k: v for k, v in m.items() if k not in ("role", "content")}
-            if role not in ROLES:
-                if role not in ROLE_ALIASES:
-                    raise RecordRejected(
-                        "unknown_role", f"unknown role {role!r} in {at}.role", f"{at}.role"
-                    )
+            if role in ROLE_ALIASES:
                 extra["from"] = role
                 role = ROLE_ALIASES[role]
+            elif role in SPEAKERS:
+                # TRL's ShareGPT conversion leaves "human" and "gpt" as roles: read as the
+                # roles they are and written as those, not kept (no template knows them).
+                role = SHAREGPT_ROLES[role]
+            elif role not in ROLES:
+                raise RecordRejected(
+                    "unknown_role", f"unknown role {role!r} in {at}.role", f"{at}.role"
+                )
             content = m.get("content")
             if content is None:
                 # A message that only calls tools; written back as null, not "".
@@ -123,7 +155,8 @@ class Messages(Format):
                     f"{at}.content",
                 )
             turns.append(Turn(role, content, extra or None))
-        meta = {} if record.keys() <= _READ else {k: v for k, v in record.items() if k not in _READ}
+        read = _READ if key == "messages" else frozenset(("id", key))
+        meta = {} if record.keys() <= read else {k: v for k, v in record.items() if k not in read}
         return Conversation(rid, turns, meta, source, record)
 
     def write(self, conv: Conversation) -> dict[str, Any]:

@@ -39,6 +39,7 @@ class ShareGPT(Format):
     name = "sharegpt"
     aliases = ("vicuna", "wizardlm-v2")
     description = '{"id", "conversations": [{"from", "value"}]}; roles human/user, gpt/chatgpt/bing/bard, system'
+    recognises = '"conversations" as a list whose first item has "from"'
 
     def detect(self, record: Any) -> bool:
         return (
