@@ -14,6 +14,7 @@ import json
 import os
 import re
 import secrets
+import stat
 import sys
 import threading
 from collections.abc import Iterable, Iterator
@@ -707,6 +708,16 @@ _datasync = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
 _TEMPORARIES: dict[str, int] = {}
 
 
+def is_special_file(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` (through symbolic links) is a device, pipe or socket: written in
+    place, never replaced (``/dev/null``, ``/dev/stdout``, a FIFO)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 def new_temporary(final: str) -> tuple[int, str]:
     """A new empty file beside ``final`` (``.{name}.{random}.tmp``, mode 0600), open for
     writing: its descriptor and path. Known to :func:`remove_temporaries` before it exists."""
@@ -744,8 +755,10 @@ def remove_temporaries() -> None:
 class AtomicFile(Transactional):
     """A binary file that appears under its final name only when closed without error.
 
-    ``-`` writes to stdout (not atomic: a pipe cannot be renamed). Names ending in ``.gz`` are
-    gzip-compressed with a zero timestamp, so that equal output gives equal bytes.
+    ``-`` writes to stdout, and a name that is a device, pipe or socket (``/dev/null``, a FIFO)
+    is written as it is: neither can be renamed, so neither is atomic. A symbolic link is kept:
+    its target is the file replaced. Names ending in ``.gz`` are gzip-compressed with a zero
+    timestamp, so that equal output gives equal bytes.
 
     The file is synced to disk before it is renamed, so that a power cut cannot leave a final
     name on missing data. Every :data:`SYNC_BEHIND` bytes a background thread syncs what has
@@ -760,19 +773,28 @@ class AtomicFile(Transactional):
         self._syncer: threading.Thread | None = None
         self._sync_error: Exception | None = None
         self._raw: IO[bytes]
+        self._close = False  # a device or pipe opened here: closed by commit and abort
         if self.path == "-":
             self._raw = sys.stdout.buffer
             self._fh: IO[bytes] = self._raw
             return
-        directory = os.path.dirname(os.path.abspath(self.path))
-        try:
-            os.makedirs(directory, exist_ok=True)
-        except OSError as e:
-            raise ConfigError(f"cannot create output directory {directory}: {e.strerror}") from None
-        if os.path.isdir(self.path):
-            raise ConfigError(f"output is a directory, not a file: {self.path}")
-        fd, self._tmp = new_temporary(self.path)
-        self._raw = os.fdopen(fd, "wb")
+        if is_special_file(self.path):
+            self._raw = open(self.path, "wb")  # noqa: SIM115 - closed by commit or abort
+            self._close = True
+        else:
+            # Through a symbolic link: the link stays, its target is replaced.
+            self._target = os.path.realpath(self.path)
+            directory = os.path.dirname(self._target)
+            try:
+                os.makedirs(directory, exist_ok=True)
+            except OSError as e:
+                raise ConfigError(
+                    f"cannot create output directory {directory}: {e.strerror}"
+                ) from None
+            if os.path.isdir(self._target):
+                raise ConfigError(f"output is a directory, not a file: {self.path}")
+            fd, self._tmp = new_temporary(self._target)
+            self._raw = os.fdopen(fd, "wb")
         if self.path.endswith(".gz"):
             self._fh = gzip.GzipFile(fileobj=self._raw, mode="wb", mtime=0, filename="")  # type: ignore[assignment]
         else:
@@ -810,7 +832,11 @@ class AtomicFile(Transactional):
 
     def commit(self) -> None:
         if self._tmp is None:
-            self._fh.flush()
+            if self._fh is not self._raw:
+                self._fh.close()
+            self._raw.flush()
+            if self._close:
+                self._raw.close()
             return
         try:
             self._join_syncer()
@@ -822,7 +848,7 @@ class AtomicFile(Transactional):
             os.fsync(self._raw.fileno())
             self._raw.close()
             os.chmod(self._tmp, 0o666 & ~_umask())
-            os.replace(self._tmp, self.path)
+            os.replace(self._tmp, self._target)
             forget_temporary(self._tmp)
             self._tmp = None
         except BaseException:
@@ -831,6 +857,8 @@ class AtomicFile(Transactional):
 
     def abort(self) -> None:
         if self._tmp is None:
+            if self._close:
+                self._raw.close()
             return
         self._join_syncer()  # the file descriptor stays open until its sync returns
         try:

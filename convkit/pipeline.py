@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import os
+import stat
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -261,13 +262,25 @@ def _check_outputs(paths: list[str], *outputs: str | os.PathLike[str] | None) ->
         # Before any file is created: a run refused here leaves nothing behind.
         if o is not None and os.path.isdir(o):
             raise ConfigError(f"{role} is a directory, not a file: {os.fspath(o)}")
-    files = [os.fspath(o) for o in outputs if o is not None and os.fspath(o) != "-"]
+    # /dev/null may take all three; "-" is checked by the CLI.
+    files = [
+        os.fspath(o)
+        for o in outputs
+        if o is not None and os.fspath(o) != "-" and not _is_char_device(o)
+    ]
     if len({os.path.realpath(f) for f in files}) != len(files):
         raise ConfigError("output, rejects and stats must be different files")
     written = {os.path.realpath(f) for f in files}
     for p in paths:
         if p != "-" and os.path.realpath(p) in written:
             raise ConfigError(f"output would overwrite the input {p}")
+
+
+def _is_char_device(path: str | os.PathLike[str]) -> bool:
+    try:
+        return stat.S_ISCHR(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _check_split(options: Options) -> TokenCounter:

@@ -728,6 +728,41 @@ def test_an_interrupt_as_a_file_is_created_leaves_no_file(tmp_path, monkeypatch,
     assert cio._TEMPORARIES == {}
 
 
+def test_an_output_through_a_symbolic_link_replaces_its_target_and_keeps_the_link(tmp_path):
+    import os
+
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(GOOD) + "\n")
+    (tmp_path / "data").mkdir()
+    target = tmp_path / "data" / "o.jsonl"
+    target.write_text("old\n")
+    link = tmp_path / "o.jsonl"
+    link.symlink_to(target)
+    convert(src, link)
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert [json.loads(x)["id"] for x in target.read_text().splitlines()] == ["a"]
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["o.jsonl"]
+
+
+def test_a_fifo_output_is_written_in_place(tmp_path):
+    import os
+    import threading
+
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no named pipes here")
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(GOOD) + "\n")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    convert(src, fifo)
+    reader.join(timeout=30)
+    assert [json.loads(x)["id"] for x in got[0].splitlines()] == ["a"]
+    assert fifo.is_fifo() and sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "pipe"]
+
+
 @pytest.mark.parametrize("role", ["output", "rejects", "stats"])
 def test_a_directory_given_as_an_output_is_refused_before_anything_is_written(tmp_path, role):
     src = tmp_path / "in.jsonl"

@@ -17,7 +17,7 @@ import os
 from typing import Any
 
 from ..errors import ConfigError
-from ..io import Transactional, dumps, forget_temporary, new_temporary
+from ..io import Transactional, dumps, forget_temporary, is_special_file, new_temporary
 from ..model import Conversation
 from .base import Format, Option, register
 from .messages import message_dict
@@ -79,7 +79,10 @@ class ParquetSink(Transactional):
         self.path = os.fspath(path)
         if self.path == "-":
             raise ConfigError("parquet output needs a file name, not stdout")
-        directory = os.path.dirname(os.path.abspath(self.path))
+        # As AtomicFile: through a symbolic link its target is replaced; a device or pipe is
+        # written in place.
+        self._target = os.path.realpath(self.path)
+        directory = os.path.dirname(self._target)
         if not os.path.isdir(directory):
             raise ConfigError(f"output directory does not exist: {directory}")
         self.count = 0
@@ -87,9 +90,13 @@ class ParquetSink(Transactional):
         self._schema = schema()
         self._size = row_group_size
         self._rows: list[dict[str, Any]] = []
-        fd, self._tmp = new_temporary(self.path)
+        self._tmp: str | None = None
+        if is_special_file(self.path):
+            self._writer: Any = pq.ParquetWriter(self.path, self._schema)
+            return
+        fd, self._tmp = new_temporary(self._target)
         os.close(fd)
-        self._writer: Any = pq.ParquetWriter(self._tmp, self._schema)
+        self._writer = pq.ParquetWriter(self._tmp, self._schema)
 
     def write(self, obj: dict[str, Any]) -> None:
         self._rows.append(obj)
@@ -109,10 +116,12 @@ class ParquetSink(Transactional):
         self._flush()
         self._writer.close()
         self._writer = None
+        if self._tmp is None:
+            return
         mask = os.umask(0)
         os.umask(mask)
         os.chmod(self._tmp, 0o666 & ~mask)
-        os.replace(self._tmp, self.path)
+        os.replace(self._tmp, self._target)
         forget_temporary(self._tmp)
 
     def abort(self) -> None:
@@ -122,9 +131,10 @@ class ParquetSink(Transactional):
             self._writer.close()
         finally:
             self._writer = None
-            try:
-                os.unlink(self._tmp)
-            except FileNotFoundError:
-                pass
-            forget_temporary(self._tmp)
+            if self._tmp is not None:
+                try:
+                    os.unlink(self._tmp)
+                except FileNotFoundError:
+                    pass
+                forget_temporary(self._tmp)
 
