@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -95,10 +96,18 @@ def ordered_map(
 
 
 def _helper_start(initializer: Callable[..., Any] | None, initargs: tuple[Any, ...]) -> None:
-    """A helper's first step: leave when this process's parent is gone, then initialise.
+    """A helper's first step: leave the signals to the main process, leave when it is gone,
+    then initialise.
 
-    A helper waits for work on a queue; if the main process is killed (SIGKILL, an OOM kill)
-    nothing would ever tell it, and it would stay, orphaned, holding its memory."""
+    Ctrl-C in a terminal, ``timeout`` and systemd signal the whole process group: a helper
+    killed by that SIGTERM (or interrupted by that SIGINT) broke the pool, and the run ended as
+    a worker failure (exit 1) instead of as terminated (143). The main process handles both
+    and stops the helpers itself. A helper waits for work on a queue; if the main process is
+    killed (SIGKILL, an OOM kill) nothing would ever tell it, and it would stay, orphaned,
+    holding its memory: it watches its parent."""
+    for name in ("SIGINT", "SIGTERM"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
     parent = mp.parent_process()
     if parent is not None:
 

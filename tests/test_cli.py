@@ -304,6 +304,37 @@ def test_switch_options_before_the_input_file(tmp_path, flags, ids):
     assert [r["id"] for r in lines(out)] == ids
 
 
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the helper through /proc")
+def test_sigterm_to_the_process_group_with_helpers_exits_143(tmp_path):
+    # timeout, systemd and a terminal's Ctrl-C signal the whole group: the helper too. It
+    # leaves the signal to the main process, so the run ends as terminated, not as a worker
+    # failure (exit 1).
+    import signal
+    import time
+
+    long = "<p>" + "Some words of an answer, and then a few more of them. " * 40 + "</p>"
+    rec = {"conversations": [{"from": "human", "value": "A question long enough?"},
+                             {"from": "gpt", "value": long}] * 3}
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": str(i), **rec}) + "\n" for i in range(20000)))
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "convkit", "convert", str(src), "-o", str(out_dir / "o.jsonl"),
+         "--tokenizer", TOKENIZER, "--max-tokens", "256", "--workers", "2"],
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not children.read_text().split():
+        time.sleep(0.05)
+    time.sleep(1.5)  # the helper has started and is at work
+    os.killpg(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err) == (143, "convkit: terminated; no output was written\n")
+    assert list(out_dir.iterdir()) == []
+
+
 def test_sigterm_mid_run_exits_143_and_leaves_no_files(tmp_path):
     import signal
     import time
