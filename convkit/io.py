@@ -760,6 +760,10 @@ class AtomicFile(Transactional):
     its target is the file replaced. Names ending in ``.gz`` are gzip-compressed with a zero
     timestamp, so that equal output gives equal bytes.
 
+    Where the system allows (Linux's ``O_TMPFILE``), the file has no name until it is
+    committed: a run killed outright (SIGKILL, the OOM killer) leaves nothing behind, the
+    kernel frees it. Elsewhere it is a hidden temporary file beside the final name.
+
     The file is synced to disk before it is renamed, so that a power cut cannot leave a final
     name on missing data. Every :data:`SYNC_BEHIND` bytes a background thread syncs what has
     been written so far, while the run goes on: the sync at the end then waits for the last
@@ -768,7 +772,8 @@ class AtomicFile(Transactional):
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
-        self._tmp: str | None = None
+        self._atomic = False  # written apart, renamed by commit: not committed nor aborted yet
+        self._tmp: str | None = None  # its temporary name; None while it has none
         self._unsynced = 0
         self._syncer: threading.Thread | None = None
         self._sync_error: Exception | None = None
@@ -793,7 +798,10 @@ class AtomicFile(Transactional):
                 ) from None
             if os.path.isdir(self._target):
                 raise ConfigError(f"output is a directory, not a file: {self.path}")
-            fd, self._tmp = new_temporary(self._target)
+            fd = _anonymous_file(directory)
+            if fd is None:
+                fd, self._tmp = new_temporary(self._target)
+            self._atomic = True
             self._raw = os.fdopen(fd, "wb")
         if self.path.endswith(".gz"):
             self._fh = gzip.GzipFile(fileobj=self._raw, mode="wb", mtime=0, filename="")  # type: ignore[assignment]
@@ -802,7 +810,7 @@ class AtomicFile(Transactional):
 
     def write(self, data: bytes) -> None:
         self._fh.write(data)
-        if self._tmp is not None:
+        if self._atomic:
             self._unsynced += len(data)
             if self._unsynced >= SYNC_BEHIND:
                 self._sync_behind()
@@ -831,7 +839,7 @@ class AtomicFile(Transactional):
             self._syncer = None
 
     def commit(self) -> None:
-        if self._tmp is None:
+        if not self._atomic:
             if self._fh is not self._raw:
                 self._fh.close()
             self._raw.flush()
@@ -845,33 +853,73 @@ class AtomicFile(Transactional):
             if self._fh is not self._raw:
                 self._fh.close()
             self._raw.flush()
-            os.fsync(self._raw.fileno())
+            fd = self._raw.fileno()
+            os.fsync(fd)
+            if self._tmp is None:
+                self._tmp = _name_anonymous_file(fd, self._target)
             self._raw.close()
             os.chmod(self._tmp, 0o666 & ~_umask())
             os.replace(self._tmp, self._target)
             forget_temporary(self._tmp)
-            self._tmp = None
+            self._atomic = False
         except BaseException:
             self.abort()  # a commit that fails leaves no temporary file either
             raise
 
     def abort(self) -> None:
-        if self._tmp is None:
+        if not self._atomic:
             if self._close:
                 self._raw.close()
             return
+        self._atomic = False
         self._join_syncer()  # the file descriptor stays open until its sync returns
         try:
             if self._fh is not self._raw:
                 self._fh.close()
             self._raw.close()
         finally:
+            if self._tmp is not None:
+                try:
+                    os.unlink(self._tmp)
+                except FileNotFoundError:
+                    pass
+                forget_temporary(self._tmp)
+
+
+def _anonymous_file(directory: str) -> int | None:
+    """A new file in ``directory`` with no name (``O_TMPFILE``), open for writing; None where
+    the system or the file system has none."""
+    flag = getattr(os, "O_TMPFILE", 0)
+    if not flag or not os.path.isdir("/proc/self/fd"):
+        return None
+    try:
+        return os.open(directory, flag | os.O_WRONLY, 0o600)
+    except OSError:
+        return None
+
+
+def _name_anonymous_file(fd: int, final: str) -> str:
+    """Link the anonymous file ``fd`` under a temporary name beside ``final``, known to
+    :func:`remove_temporaries` before it exists, as :func:`new_temporary`'s are; its path."""
+    directory, base = os.path.split(final)
+    dir_fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        while True:
+            name = f".{base}.{secrets.token_hex(4)}.tmp"
+            path = os.path.join(directory, name)
+            _TEMPORARIES[path] = threading.get_ident()
             try:
-                os.unlink(self._tmp)
-            except FileNotFoundError:
-                pass
-            forget_temporary(self._tmp)
-            self._tmp = None
+                # A directory descriptor makes os.link call linkat, which then follows the
+                # /proc link to the open file (link() would link the /proc entry itself).
+                os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=dir_fd, follow_symlinks=True)
+                return path
+            except FileExistsError:
+                del _TEMPORARIES[path]
+            except OSError:
+                del _TEMPORARIES[path]
+                raise
+    finally:
+        os.close(dir_fd)
 
 
 def _umask() -> int:

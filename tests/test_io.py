@@ -678,3 +678,57 @@ def test_a_failed_background_sync_fails_the_commit(tmp_path, monkeypatch):
         with AtomicFile(tmp_path / "out.jsonl") as f:
             f.write(b"x" * 100)
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no output, no temporary file
+
+
+def _anonymous_files_here(directory) -> bool:
+    fd = cio._anonymous_file(str(directory))
+    if fd is None:
+        return False
+    os.close(fd)
+    return True
+
+
+@pytest.mark.parametrize("anonymous", [True, False])
+def test_an_output_has_no_name_until_it_is_committed(tmp_path, monkeypatch, anonymous):
+    if not anonymous:
+        monkeypatch.setattr(cio, "_anonymous_file", lambda directory: None)
+    elif not _anonymous_files_here(tmp_path):
+        pytest.skip("no O_TMPFILE here")
+    old = os.umask(0o027)
+    try:
+        f = AtomicFile(tmp_path / "out.jsonl.gz")
+        f.write(b"x" * 100)
+        hidden = [p.name for p in tmp_path.iterdir()]
+        f.commit()
+    finally:
+        os.umask(old)
+    if anonymous:
+        assert hidden == []
+    else:
+        assert len(hidden) == 1 and hidden[0].startswith(".out.jsonl.gz.")
+    assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl.gz"]
+    assert gzip.decompress((tmp_path / "out.jsonl.gz").read_bytes()) == b"x" * 100
+    assert (tmp_path / "out.jsonl.gz").stat().st_mode & 0o777 == 0o640
+    assert cio._TEMPORARIES == {}
+
+
+def test_a_process_killed_outright_leaves_no_file(tmp_path):
+    import signal
+    import subprocess
+
+    if not _anonymous_files_here(tmp_path):
+        pytest.skip("no O_TMPFILE here: a temporary file would stay")
+    code = (
+        "import sys, time\n"
+        "from convkit.io import AtomicFile\n"
+        f"f = AtomicFile({str(tmp_path / 'out.jsonl')!r})\n"
+        "f.write(b'x' * 100000)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "ready\n"
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    assert list(tmp_path.iterdir()) == []
