@@ -1,7 +1,7 @@
 """convkit: raw chat and instruction-tuning datasets in, clean token-limited conversations out."""
 
 from ._version import __version__
-from .errors import ConfigError, ConvkitError, InputError
+from .errors import ConfigError, ConvkitError, InputError, OutputError
 from .filters import Dedup, FilterChain, FilterConfig, build_filters
 from .formats import Format, RecordRejected, detect_format, format_names, get_format
 from .io import RecordWriter, iter_inputs, read_records
@@ -23,6 +23,7 @@ __all__ = [
     "Format",
     "InputError",
     "Options",
+    "OutputError",
     "RecordRejected",
     "RecordWriter",
     "Result",

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Sequence
 
 from . import __version__
-from .errors import ConfigError, ConvkitError, InputError
+from .errors import ConfigError, ConvkitError, InputError, OutputError
 from .filters import FilterConfig, filter_names
 from .formats import default_output_format, describe, format_class, format_names
 from .formats.base import Option
@@ -24,6 +24,7 @@ from .pipeline import convert
 EXIT_OK = 0
 EXIT_INPUT = 1
 EXIT_USAGE = 2
+EXIT_OUTPUT = 3  # an output could not be written (disk full, an I/O error)
 
 
 def _csv(value: str) -> list[str]:
@@ -464,6 +465,9 @@ def _run_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> i
     except ConfigError as e:
         print(f"convkit: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except OutputError as e:
+        print(f"convkit: error: {e}", file=sys.stderr)
+        return EXIT_OUTPUT
     except (InputError, ConvkitError) as e:
         print(f"convkit: error: {e}", file=sys.stderr)
         return EXIT_INPUT

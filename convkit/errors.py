@@ -1,4 +1,5 @@
-"""The exception hierarchy: bad data is an InputError, bad options a ConfigError."""
+"""The exception hierarchy: bad data is an InputError, bad options a ConfigError, an output
+that cannot be written an OutputError."""
 
 from __future__ import annotations
 
@@ -52,3 +53,15 @@ class InputError(ConvkitError, ValueError):
         if where:
             msg = f"{msg} — at {' '.join(where)}"
         return msg
+
+
+class OutputError(ConvkitError, OSError):
+    """An output that cannot be written (disk full, an I/O error), with its name."""
+
+    def __init__(self, path: str, error: OSError) -> None:
+        self.path = path
+        shown = "standard output" if path == "-" else path
+        super().__init__(error.errno, f"cannot write {shown}: {error.strerror or error}")
+
+    def __str__(self) -> str:
+        return str(self.strerror)

@@ -23,7 +23,7 @@ from typing import IO, Any, BinaryIO, TypeVar
 
 import orjson
 
-from .errors import ConfigError, InputError
+from .errors import ConfigError, InputError, OutputError
 from .scan import count_newlines, element_end, has_long_number
 
 CHUNK = 1 << 20  # bytes read at a time; also the granularity at which the array buffer is trimmed
@@ -809,7 +809,12 @@ class AtomicFile(Transactional):
             self._fh = self._raw
 
     def write(self, data: bytes) -> None:
-        self._fh.write(data)
+        try:
+            self._fh.write(data)
+        except BrokenPipeError:
+            raise  # the reader of standard output went away: the CLI stops quietly
+        except OSError as e:
+            raise OutputError(self.path, e) from None
         if self._atomic:
             self._unsynced += len(data)
             if self._unsynced >= SYNC_BEHIND:
@@ -839,6 +844,14 @@ class AtomicFile(Transactional):
             self._syncer = None
 
     def commit(self) -> None:
+        try:
+            self._commit()
+        except OSError as e:
+            if isinstance(e, (OutputError, BrokenPipeError)):
+                raise
+            raise OutputError(self.path, e) from None
+
+    def _commit(self) -> None:
         if not self._atomic:
             if self._fh is not self._raw:
                 self._fh.close()
@@ -867,16 +880,18 @@ class AtomicFile(Transactional):
             raise
 
     def abort(self) -> None:
+        # What is still buffered is thrown away: a failure to write it (the disk that filled
+        # up) is no error of the abort.
         if not self._atomic:
             if self._close:
-                self._raw.close()
+                _close_quietly(self._raw)
             return
         self._atomic = False
         self._join_syncer()  # the file descriptor stays open until its sync returns
         try:
             if self._fh is not self._raw:
-                self._fh.close()
-            self._raw.close()
+                _close_quietly(self._fh)
+            _close_quietly(self._raw)
         finally:
             if self._tmp is not None:
                 try:
@@ -884,6 +899,16 @@ class AtomicFile(Transactional):
                 except FileNotFoundError:
                     pass
                 forget_temporary(self._tmp)
+
+
+def _close_quietly(f: IO[bytes]) -> None:
+    try:
+        f.close()
+    except OSError:
+        try:
+            f.close()  # the flush failed; this closes the descriptor
+        except OSError:
+            pass
 
 
 def _anonymous_file(directory: str) -> int | None:

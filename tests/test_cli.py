@@ -304,6 +304,38 @@ def test_switch_options_before_the_input_file(tmp_path, flags, ids):
     assert [r["id"] for r in lines(out)] == ids
 
 
+def _dev_full() -> bool:
+    import stat
+
+    try:
+        return stat.S_ISCHR(os.stat("/dev/full").st_mode)
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _dev_full(), reason="needs /dev/full, a disk that is always full")
+@pytest.mark.parametrize("to_stdout", [False, True])
+def test_a_full_disk_is_a_one_line_error_with_exit_3(tmp_path, to_stdout):
+    src = tmp_path / "in.jsonl"
+    good = {"id": "a", "conversations": [{"from": "human", "value": "A question long enough?"},
+                                         {"from": "gpt", "value": "An answer."}]}
+    src.write_text(json.dumps(good) + "\n")
+    args = [sys.executable, "-m", "convkit", "convert", str(src), "-q",
+            "--stats", str(tmp_path / "s.json")]
+    if to_stdout:
+        with open("/dev/full", "wb") as full:
+            proc = subprocess.run([*args, "-o", "-"], stdout=full, stderr=subprocess.PIPE,
+                                  text=True)
+        name = "standard output"
+    else:
+        proc = subprocess.run([*args, "-o", "/dev/full"], capture_output=True, text=True)
+        name = "/dev/full"
+    assert (proc.returncode, proc.stderr) == (
+        3, f"convkit: error: cannot write {name}: No space left on device\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]  # no stats either
+
+
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the helper through /proc")
 def test_sigterm_to_the_process_group_with_helpers_exits_143(tmp_path):
     # timeout, systemd and a terminal's Ctrl-C signal the whole group: the helper too. It
