@@ -89,8 +89,8 @@ def _build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser(
         "convert",
         help="convert, filter and split datasets",
-        description="Read INPUT files (JSON arrays or JSON Lines, optionally .gz/.zst; '-' is "
-        "stdin), convert ShareGPT page HTML to markdown, filter, optionally split to a token "
+        description="Read INPUT files (JSON arrays or JSON Lines, plain or gzip, zstd, bzip2 "
+        "or xz compressed; '-' is stdin), convert ShareGPT page HTML to markdown, filter, optionally split to a token "
         "budget, and write OUTPUT.",
     )
     c.add_argument("inputs", nargs="+", metavar="INPUT", help="input files; '-' reads stdin")

@@ -67,24 +67,95 @@ def display_name(path: str | os.PathLike[str]) -> str:
     return "<stdin>" if str(path) == "-" else os.fspath(path)
 
 
+# Compressed inputs, by name and by their first bytes (no JSON text starts with any of these).
+_COMPRESSION = {".gz": "gzip", ".zst": "zstd", ".bz2": "bz2", ".xz": "xz"}
+_MAGIC = ((b"\x1f\x8b", "gzip"), (b"\x28\xb5\x2f\xfd", "zstd"), (b"BZh", "bz2"),
+          (b"\xfd7zXZ\x00", "xz"))
+
+
 def open_binary(path: str | os.PathLike[str]) -> BinaryIO:
-    """Open an input for reading bytes, decompressing ``.gz`` and ``.zst`` by name."""
+    """Open an input for reading bytes, decompressed: gzip, zstd, bzip2 and xz, by the name's
+    suffix (``.gz``, ``.zst``, ``.bz2``, ``.xz``), or else by the first bytes (standard input
+    piped from ``zcat``'s absence, a file named otherwise)."""
     p = os.fspath(path)
     if p == "-":
-        return sys.stdin.buffer
-    if not os.path.exists(p):
-        raise ConfigError(f"input file not found: {p}")
-    if os.path.isdir(p):
-        raise ConfigError(f"input is a directory, not a file: {p}")
-    if p.endswith(".gz"):
-        return gzip.open(p, "rb")  # type: ignore[return-value]
-    if p.endswith(".zst"):
+        raw: BinaryIO = sys.stdin.buffer
+    else:
+        if os.path.isdir(p):
+            raise ConfigError(f"input is a directory, not a file: {p}")
+        if not os.path.exists(p):
+            raise ConfigError(f"input file not found: {p}")
+        raw = open(p, "rb")  # noqa: SIM115 - closed by the caller, or by the decompressor
+    kind = next((k for suffix, k in _COMPRESSION.items() if p.endswith(suffix)), None)
+    if kind is None:
+        head = raw.read(6)  # blocks until 6 bytes or the end, as a pipe delivers them
+        kind = next((k for magic, k in _MAGIC if head.startswith(magic)), None)
+        raw = _Prefixed(head, raw)  # type: ignore[assignment]
+    if kind is None:
+        return raw
+    try:
+        return _Decompressed(_decompressor(raw, kind, p), raw)  # type: ignore[return-value]
+    except BaseException:
+        if raw is not sys.stdin.buffer:
+            raw.close()
+        raise
+
+
+def _decompressor(raw: BinaryIO, kind: str, name: str) -> Any:
+    if kind == "gzip":
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if kind == "bz2":
+        import bz2
+
+        return bz2.BZ2File(raw)
+    if kind == "xz":
         try:
-            import zstandard
-        except ImportError:  # pragma: no cover - exercised only without the extra
-            raise ConfigError(f"reading {p} needs zstandard: pip install 'convkit[zstd]'") from None
-        return _ZstdReader(p, zstandard)  # type: ignore[return-value]
-    return open(p, "rb")
+            import lzma
+        except ImportError:  # pragma: no cover - a Python built without liblzma
+            raise ConfigError(f"reading {name} needs Python's lzma module") from None
+        return lzma.LZMAFile(raw)
+    try:
+        import zstandard
+    except ImportError:  # pragma: no cover - exercised only without the extra
+        raise ConfigError(f"reading {name} needs zstandard: pip install 'convkit[zstd]'") from None
+    return _ZstdReader(raw, zstandard)
+
+
+class _Decompressed:
+    """A decompressor over a byte stream; closing it closes the stream too (not stdin)."""
+
+    def __init__(self, reader: Any, raw: BinaryIO) -> None:
+        self.read = reader.read
+        self._reader = reader
+        self._raw = raw
+
+    def close(self) -> None:
+        try:
+            self._reader.close()
+        finally:
+            if self._raw is not sys.stdin.buffer:
+                self._raw.close()
+
+
+class _Prefixed:
+    """A byte stream whose first bytes were read ahead to sniff them."""
+
+    def __init__(self, head: bytes, raw: BinaryIO) -> None:
+        self._head = head
+        self._raw = raw
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._head:
+            return self._raw.read(size)
+        if 0 <= size < len(self._head):
+            head, self._head = self._head[:size], self._head[size:]
+            return head
+        head, self._head = self._head, b""
+        return head + self._raw.read(-1 if size < 0 else size - len(head))
+
+    def close(self) -> None:
+        if self._raw is not sys.stdin.buffer:
+            self._raw.close()
 
 
 class _ZstdReader:
@@ -92,8 +163,8 @@ class _ZstdReader:
     ends inside a frame is an error: zstandard's stream reader returns what it has, silently,
     and a truncated download would pass for a shorter dataset."""
 
-    def __init__(self, path: str, zstandard: Any) -> None:
-        self._raw = open(path, "rb")  # noqa: SIM115 - closed by close()
+    def __init__(self, raw: BinaryIO, zstandard: Any) -> None:
+        self._raw = raw
         self._dctx = zstandard.ZstdDecompressor()
         self._error = zstandard.ZstdError
         self._frame: Any = None  # the frame being decompressed
@@ -119,7 +190,15 @@ class _ZstdReader:
                 return b"".join(out)
 
     def close(self) -> None:
-        self._raw.close()
+        pass  # the stream is _Decompressed's to close
+
+
+try:
+    from lzma import LZMAError as _LZMAError
+except ImportError:  # pragma: no cover - a Python built without liblzma
+
+    class _LZMAError(Exception):  # type: ignore[no-redef]
+        pass
 
 
 def _byte_chunks(stream: BinaryIO, path: str) -> Iterator[bytes]:
@@ -127,7 +206,7 @@ def _byte_chunks(stream: BinaryIO, path: str) -> Iterator[bytes]:
     while True:
         try:
             data = stream.read(CHUNK)
-        except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError
+        except (OSError, EOFError, _LZMAError) as e:  # gzip.BadGzipFile is an OSError
             raise InputError(f"cannot read compressed input: {e}", file=path) from None
         if not data:
             return

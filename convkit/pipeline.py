@@ -252,7 +252,10 @@ def _input_paths(inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str
     if paths.count("-") > 1:
         raise ConfigError("standard input ('-') can be read only once")
     for p in paths:
-        if p != "-" and not os.path.isfile(p):
+        # A pipe is an input too: <(zcat dump.json.gz) is /dev/fd/63.
+        if p != "-" and os.path.isdir(p):
+            raise ConfigError(f"input is a directory, not a file: {p}")
+        if p != "-" and not os.path.exists(p):
             raise ConfigError(f"input file not found: {p}")
     return paths
 

@@ -88,6 +88,34 @@ def test_missing_input_exits_2(tmp_path, capsys):
     assert capsys.readouterr().err == f"convkit: error: input file not found: {missing}\n"
 
 
+def test_a_directory_as_input_exits_2(tmp_path, capsys):
+    assert main(["convert", str(tmp_path), "-o", str(tmp_path / "o.jsonl")]) == 2
+    assert capsys.readouterr().err == f"convkit: error: input is a directory, not a file: {tmp_path}\n"
+
+
+def test_compressed_standard_input_and_a_pipe_as_input(tmp_path):
+    import gzip
+
+    good = {"id": "a", "conversations": [{"from": "human", "value": "A question long enough?"},
+                                         {"from": "gpt", "value": "An answer."}]}
+    data = gzip.compress((json.dumps(good) + "\n").encode())
+    cmd = [sys.executable, "-m", "convkit", "convert", "-", "-o", "-", "-q"]
+    proc = subprocess.run(cmd, input=data, capture_output=True)
+    assert (proc.returncode, proc.stderr) == (0, b"")
+    assert [json.loads(x)["id"] for x in proc.stdout.splitlines()] == ["a"]
+    if hasattr(os, "mkfifo"):
+        import threading
+
+        fifo = tmp_path / "in.fifo"
+        os.mkfifo(fifo)
+        feeder = threading.Thread(target=fifo.write_bytes, args=(data,))
+        feeder.start()
+        proc = subprocess.run([*cmd[:4], str(fifo), "-o", "-", "-q"], capture_output=True)
+        feeder.join(timeout=30)
+        assert (proc.returncode, proc.stderr) == (0, b"")
+        assert [json.loads(x)["id"] for x in proc.stdout.splitlines()] == ["a"]
+
+
 def test_malformed_input_exits_1_and_writes_nothing(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text('[{"id": "a", "conversations": []},\n {"id": "b" "conversations": []}]')

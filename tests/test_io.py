@@ -56,6 +56,41 @@ def test_gzip_input(tmp_path):
     assert values(str(p)) == [(0, 1, {"a": 1}), (1, 2, {"a": 2})]
 
 
+@pytest.mark.parametrize("kind", ["bz2", "xz", "gz"])
+@pytest.mark.parametrize("named", [True, False])
+def test_compressed_input_by_name_or_by_its_first_bytes(tmp_path, kind, named):
+    import bz2
+    import lzma
+
+    compress = {"bz2": bz2.compress, "xz": lzma.compress, "gz": gzip.compress}[kind]
+    p = tmp_path / (f"a.jsonl.{kind}" if named else "a.download")
+    p.write_bytes(compress(b'{"a": 1}\n{"a": 2}\n'))
+    assert values(str(p)) == [(0, 1, {"a": 1}), (1, 2, {"a": 2})]
+
+
+def test_a_cut_xz_input_is_an_error_not_a_shorter_dataset(tmp_path):
+    import lzma
+
+    p = tmp_path / "cut.jsonl.xz"
+    p.write_bytes(lzma.compress(b'{"a": 1}\n' * 1000)[:-30])
+    with pytest.raises(InputError) as e:
+        list(read_records(str(p)))
+    assert str(e.value) == (
+        "cannot read compressed input: Compressed file ended before the end-of-stream marker "
+        f"was reached — at {p}"
+    )
+
+
+def test_sniffed_bytes_are_read_again_in_any_sizes():
+    import io
+
+    stream = cio._Prefixed(b"abcdef", io.BytesIO(b"ghij"))
+    assert [stream.read(2), stream.read(3), stream.read(3), stream.read(), stream.read()] == [
+        b"ab", b"cde", b"fgh", b"ij", b""
+    ]
+    assert cio._Prefixed(b"ab", io.BytesIO(b"cd")).read() == b"abcd"
+
+
 def test_zstd_input(tmp_path):
     zstandard = pytest.importorskip("zstandard", reason="zstandard (convkit[zstd]) not installed")
     p = tmp_path / "a.json.zst"
