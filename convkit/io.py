@@ -831,13 +831,44 @@ def remove_temporaries() -> None:
             _TEMPORARIES.pop(path, None)
 
 
+def compression_of(path: str) -> str | None:
+    """The compression a file name asks for (``.gz``, ``.zst``, ``.bz2``, ``.xz``), or None."""
+    return next((kind for suffix, kind in _COMPRESSION.items() if path.endswith(suffix)), None)
+
+
+def _compressor(raw: IO[bytes], kind: str | None, name: str) -> IO[bytes]:
+    """``raw`` behind the compressor ``kind`` asks for; closing it leaves ``raw`` open. The
+    same bytes in give the same bytes out (gzip without a time stamp or name)."""
+    if kind is None:
+        return raw
+    if kind == "gzip":
+        return gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="")  # type: ignore[return-value]
+    if kind == "bz2":
+        import bz2
+
+        return bz2.BZ2File(raw, "wb")  # type: ignore[return-value]
+    if kind == "xz":
+        import lzma
+
+        return lzma.LZMAFile(raw, "wb")  # type: ignore[return-value]
+    return _zstandard(name).ZstdCompressor().stream_writer(raw, closefd=False)  # type: ignore[no-any-return]
+
+
+def _zstandard(name: str) -> Any:
+    try:
+        import zstandard
+    except ImportError:
+        raise ConfigError(f"writing {name} needs zstandard: pip install 'convkit[zstd]'") from None
+    return zstandard
+
+
 class AtomicFile(Transactional):
     """A binary file that appears under its final name only when closed without error.
 
     ``-`` writes to stdout, and a name that is a device, pipe or socket (``/dev/null``, a FIFO)
     is written as it is: neither can be renamed, so neither is atomic. A symbolic link is kept:
-    its target is the file replaced. Names ending in ``.gz`` are gzip-compressed with a zero
-    timestamp, so that equal output gives equal bytes.
+    its target is the file replaced. Names ending in ``.gz``, ``.zst``, ``.bz2`` or ``.xz``
+    are compressed so (gzip with a zero timestamp, so that equal output gives equal bytes).
 
     Where the system allows (Linux's ``O_TMPFILE``), the file has no name until it is
     committed: a run killed outright (SIGKILL, the OOM killer) leaves nothing behind, the
@@ -862,6 +893,9 @@ class AtomicFile(Transactional):
             self._raw = sys.stdout.buffer
             self._fh: IO[bytes] = self._raw
             return
+        kind = compression_of(self.path)
+        if kind == "zstd":
+            _zstandard(self.path)  # before any file is made
         if is_special_file(self.path):
             self._raw = open(self.path, "wb")  # noqa: SIM115 - closed by commit or abort
             self._close = True
@@ -882,10 +916,7 @@ class AtomicFile(Transactional):
                 fd, self._tmp = new_temporary(self._target)
             self._atomic = True
             self._raw = os.fdopen(fd, "wb")
-        if self.path.endswith(".gz"):
-            self._fh = gzip.GzipFile(fileobj=self._raw, mode="wb", mtime=0, filename="")  # type: ignore[assignment]
-        else:
-            self._fh = self._raw
+        self._fh = _compressor(self._raw, kind, self.path)
 
     def write(self, data: bytes) -> None:
         try:
@@ -1037,7 +1068,9 @@ class RecordWriter(Transactional):
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
-        self.array = self.path.endswith((".json", ".json.gz"))
+        kind = compression_of(self.path)
+        plain = self.path[: self.path.rindex(".")] if kind else self.path
+        self.array = plain.endswith(".json")
         self.count = 0
         self._file = AtomicFile(self.path)
 

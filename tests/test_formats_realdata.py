@@ -163,6 +163,12 @@ def test_parquet_sink_aborts_cleanly_and_refuses_stdout(tmp_path):
     fmt = get_format("parquet")
     with pytest.raises(ConfigError, match="^parquet output needs a file name, not stdout$"):
         fmt.open_sink("-")
+    with pytest.raises(ConfigError) as e:
+        fmt.open_sink(tmp_path / "x.parquet.gz")
+    assert str(e.value) == (
+        "parquet output is not compressed as a whole (parquet compresses its columns): name it "
+        f"without .gz: {tmp_path / 'x.parquet.gz'}"
+    )
     with pytest.raises(RuntimeError), fmt.open_sink(tmp_path / "x.parquet") as sink:
         sink.write({"id": "a", "messages": [], "meta": None})
         raise RuntimeError("stop")

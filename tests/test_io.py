@@ -350,6 +350,21 @@ def test_gzip_output_is_deterministic(tmp_path):
     assert gzip.decompress(blobs[0]) == b'{"a":1}\n'
 
 
+@pytest.mark.parametrize("suffix", [".gz", ".bz2", ".xz", ".zst"])
+def test_compressed_outputs_read_back_and_are_deterministic(tmp_path, suffix):
+    if suffix == ".zst":
+        pytest.importorskip("zstandard", reason="zstandard (convkit[zstd]) not installed")
+    blobs = []
+    for name in ("a", "b"):
+        with RecordWriter(tmp_path / f"{name}.json{suffix}") as w:
+            assert w.array  # .json before the compression's suffix: a JSON array
+            w.write({"a": 1})
+            w.write({"a": 2})
+        blobs.append((tmp_path / f"{name}.json{suffix}").read_bytes())
+    assert blobs[0] == blobs[1] and not blobs[0].startswith(b"[")
+    assert values(str(tmp_path / f"a.json{suffix}")) == [(0, 2, {"a": 1}), (1, 3, {"a": 2})]
+
+
 def test_big_integers_survive_writing(tmp_path):
     assert cio.dumps({"n": 2**70}) == b'{"n":1180591620717411303424}'
 

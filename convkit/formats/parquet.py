@@ -17,7 +17,14 @@ import os
 from typing import Any
 
 from ..errors import ConfigError
-from ..io import Transactional, dumps, forget_temporary, is_special_file, new_temporary
+from ..io import (
+    Transactional,
+    compression_of,
+    dumps,
+    forget_temporary,
+    is_special_file,
+    new_temporary,
+)
 from ..model import Conversation
 from .base import Format, Option, register
 from .messages import message_dict
@@ -79,6 +86,11 @@ class ParquetSink(Transactional):
         self.path = os.fspath(path)
         if self.path == "-":
             raise ConfigError("parquet output needs a file name, not stdout")
+        if compression_of(self.path) is not None:
+            raise ConfigError(
+                f"parquet output is not compressed as a whole (parquet compresses its columns): "
+                f"name it without {os.path.splitext(self.path)[1]}: {self.path}"
+            )
         # As AtomicFile: through a symbolic link its target is replaced; a device or pipe is
         # written in place.
         self._target = os.path.realpath(self.path)

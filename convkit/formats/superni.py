@@ -53,7 +53,7 @@ def task_name(record: dict[str, Any], source: Source) -> str:
         if isinstance(record.get(key), str) and record[key]:
             return record[key]
     base = os.path.basename(source.file)
-    for ext in (".gz", ".zst"):
+    for ext in (".gz", ".zst", ".bz2", ".xz"):
         base = base.removesuffix(ext)
     base = os.path.splitext(base)[0] or base
     return base if source.index == 0 else f"{base}#{source.index}"
