@@ -347,7 +347,7 @@ def _read_lines(
                             yield _read_document(name, whole, lineno, start)
                             return
                     err = InputError(
-                        f"malformed JSON: {e.msg} (column {e.colno})", file=name, line=lineno
+                        f"malformed JSON: {_said(e)} (column {e.colno})", file=name, line=lineno
                     )
                 elif isinstance(e, InputError):
                     err = e
@@ -389,7 +389,7 @@ def _read_document(name: str, data: bytes, first_line: int, offset: int) -> RawR
         value = json.loads(text)
     except json.JSONDecodeError as e:
         raise InputError(
-            f"malformed JSON: {e.msg} (column {e.colno})", file=name, line=first_line - 1 + e.lineno
+            f"malformed JSON: {_said(e)} (column {e.colno})", file=name, line=first_line - 1 + e.lineno
         ) from None
     except ValueError as e:
         raise InputError(_number_error(e) or str(e), file=name, line=first_line) from None
@@ -403,6 +403,12 @@ def _number_error(e: ValueError) -> str | None:
         return None
     limit = sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else 4300
     return f"a number of more than {limit} digits, longer than Python decodes"
+
+
+def _said(e: json.JSONDecodeError) -> str:
+    """The decoder's message without its trailing " at" ("Unterminated string starting at"),
+    which it writes to be followed by a position: ours follows, worded."""
+    return e.msg.removesuffix(" at")
 
 
 def _standard_loads(line: bytes | memoryview, name: str, offset: int, lineno: int) -> Any:
@@ -683,7 +689,7 @@ def _read_array(
                     continue
                 # An unterminated string runs to the end of the input: all of it was read.
                 whole = len(buf) if e.msg.startswith("Unterminated string") else None
-                err = fail(f"{e.msg} in record {index}", e.pos, whole)
+                err = fail(f"{_said(e)} in record {index}", e.pos, whole)
                 if on_error == "fail":
                     raise err from None
                 text = _shown(buf[pos : pos + 200])

@@ -164,6 +164,14 @@ def test_json_lines_after_a_byte_order_mark_count_it_in_offsets(tmp_path):
     assert str(e.value) == f"input is not valid UTF-8 — at {p} line 2 byte {bad}"
 
 
+def test_decoder_messages_made_for_a_position_read_whole(tmp_path):
+    # The decoder writes "Invalid control character at" to be followed by its position.
+    p = write(tmp_path, "c.jsonl", '{"a": "x\ty"}\n')
+    with pytest.raises(InputError) as e:
+        list(read_records(p))
+    assert str(e.value) == f"malformed JSON: Invalid control character (column 9) — at {p} line 1"
+
+
 def test_json_lines_with_a_broken_first_line_are_still_json_lines(tmp_path):
     p = write(tmp_path, "b.jsonl", '{"id": "a", "x":\n{"id": "b"}\n\n{"id": "c"}\n')
     with pytest.raises(InputError) as e:
@@ -233,7 +241,7 @@ def test_truncated_array(tmp_path):
     with pytest.raises(InputError) as e:
         list(read_records(p))
     assert str(e.value) == (
-        f"malformed JSON array: Unterminated string starting at in record 1 — at {p} line 1 byte 17"
+        f"malformed JSON array: Unterminated string starting in record 1 — at {p} line 1 byte 17"
     )
 
 

@@ -317,6 +317,10 @@ def test_looks_like_html(text: str, expected: bool) -> None:
         ("2 / 2Écris un poème", "Écris un poème"),
         ("3 / 2x", "3 / 2x"),
         ("1 / 1x", "1 / 1x"),
+        ("3 / 4ths of the class passed", "3 / 4ths of the class passed"),
+        ("1 / 3rd of people", "1 / 3rd of people"),
+        ("2 / 2this is my question", "this is my question"),
+        ("2 / 2Standard deviation?", "Standard deviation?"),
         ("no counter", "no counter"),
     ],
 )

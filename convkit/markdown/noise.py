@@ -51,6 +51,9 @@ _COPY_STATS = re.compile(r"(?:Copy ?)?\d+ chars ?/ ?\d+ words")
 # A counter glued to the human text that follows it: "5 / 5如果…", "2 / 2Write…".
 _HUMAN_COUNTER = re.compile(r"\s*(\d{1,4}) / (\d+)")
 
+# What makes "3 / 4ths" or "1 / 3rd" a fraction: an ordinal ending, then no more letters.
+_ORDINAL = re.compile(r"(?:st|nd|rd|th)s?(?![^\W\d_])")
+
 _HTML_SPACE = " \t\n\r\f"
 
 
@@ -71,7 +74,8 @@ def strip_regeneration_counter(text: str) -> str:
     Only a counter directly followed by a letter is removed, because that is how
     ``textContent`` joined it to the question: "5 / 5如果…" loses "5 / 5", while
     "1 / 2 cup of flour" and "1 / 2, 1 / 3 and 1 / 4: which is biggest?" are kept (a question
-    does not start with punctuation; a fraction is often followed by it).
+    does not start with punctuation; a fraction is often followed by it), and so are
+    "3 / 4ths of the class" and "1 / 3rd of people" (an ordinal ending, then a word's end).
     Requires 1 <= N <= M and M >= 2 (a counter only shows for two or more versions). A total
     followed by more digits ("2 / 2100 words") is ambiguous, so the text is kept as it is:
     eating a user's "1 / 2000 chance" would be worse than keeping a counter.
@@ -82,6 +86,6 @@ def strip_regeneration_counter(text: str) -> str:
     n, total = int(m.group(1)), int(m.group(2))
     rest = text[m.end():]
     # The total's digits are taken greedily, so what follows is never a digit.
-    if rest and rest[0].isalpha() and 1 <= n <= total and total >= 2:
+    if rest and rest[0].isalpha() and 1 <= n <= total and total >= 2 and not _ORDINAL.match(rest):
         return rest
     return text
