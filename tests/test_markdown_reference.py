@@ -190,6 +190,12 @@ CASES: list[tuple[str, str]] = [
     (f"<p>so {KATEX_DISPLAY} done</p>", "so\n\n$$E = mc^2$$\n\ndone"),
     (f"<table><tr><th>{KATEX_DISPLAY}</th></tr></table>", "| $$E = mc^2$$ |\n| --- |"),
     ('<span class="katex">no annotation</span>', "no annotation"),
+    # without the TeX, KaTeX's drawing after its MathML would print the math twice
+    (('<p>Area <span class="katex"><span class="katex-mathml"><math><mi>π</mi><msup><mi>r</mi>'
+      '<mn>2</mn></msup></math></span> <!-- x --> <span class="katex-html" aria-hidden="true">'
+      "<span>π</span><span>r</span><span>2</span></span></span> in m²</p>"),
+     "Area πr2 in m²"),
+    ('<p><span class="katex-html">πr2</span> <span class="katex-mathml">x</span></p>', "πr2 x"),
     (('<math display="block"><semantics><mi>x</mi><annotation encoding="application/x-tex">'
      "x^2</annotation></semantics></math>"), "$$x^2$$"),
     # -- ShareGPT page noise (9) -----------------------------------------------------------

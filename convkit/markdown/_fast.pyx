@@ -472,6 +472,16 @@ cdef str _language(_Node *node):
     return m.group(1) if m and "`" not in m.group(1) else ""
 
 
+cdef bint _is_katex_drawing(_Node *node) except -1:
+    """KaTeX's katex-html after its katex-mathml (``_lexbor.is_katex_drawing``)."""
+    cdef _Node *sibling = node.prev
+    if "katex-html" not in (_attr(node, "class") or "").split():
+        return False
+    while sibling != NULL and sibling.type != _ELEMENT_NODE:
+        sibling = sibling.prev
+    return sibling != NULL and "katex-mathml" in (_attr(sibling, "class") or "").split()
+
+
 cdef object _tex_of(_Node *node, int kind, _Buffer buf):
     """``(display, tex)`` for rendered math with a TeX annotation, else None (``tex_of``)."""
     cdef _Node *annotation
@@ -627,6 +637,8 @@ cdef class _Walk:
                 math = _tex_of(node, kind, self.buf)
                 if math is not None:
                     self.math(frame, math[0], math[1])
+                    return -1
+                if _is_katex_drawing(node):
                     return -1
         flags = frame.flags
         if kind == K_LI:

@@ -14,8 +14,8 @@ from ._layout import MARKERS
 from .noise import DROPPED_TAGS
 
 __all__ = [
-    "MAX_NESTING", "attributes", "clean_input", "code_block", "no_markers", "parse", "plain_text",
-    "tex_of", "too_deep",
+    "MAX_NESTING", "attributes", "clean_input", "code_block", "is_katex_drawing", "no_markers",
+    "parse", "plain_text", "tex_of", "too_deep",
 ]
 
 # lexbor spends time proportional to the open-element stack on each block start tag, so
@@ -219,6 +219,17 @@ def code_block(pre: LexborNode) -> tuple[str, str]:
 
 def _classes(node: LexborNode) -> list[str]:
     return (attributes(node).get("class") or "").split()
+
+
+def is_katex_drawing(node: LexborNode, classes: str) -> bool:
+    """Whether ``node`` (its ``class`` value given) is KaTeX's ``katex-html`` after its
+    ``katex-mathml``: the same math drawn, which rule 7 removes when there is no TeX."""
+    if "katex-html" not in classes.split():
+        return False
+    sibling = node.prev
+    while sibling is not None and not sibling.is_element_node:
+        sibling = sibling.prev
+    return sibling is not None and "katex-mathml" in _classes(sibling)
 
 
 def tex_of(node: LexborNode, tag: str) -> tuple[bool, str] | None:

@@ -12,7 +12,7 @@ import re
 from typing import TYPE_CHECKING
 
 from ._layout import BREAK, SOFT
-from ._lexbor import attributes, code_block, no_markers, tex_of
+from ._lexbor import attributes, code_block, is_katex_drawing, no_markers, tex_of
 from .noise import CHROME_TAGS, DROPPED_TAGS, is_copy_stats, is_regeneration_counter
 
 if TYPE_CHECKING:
@@ -171,10 +171,13 @@ class Walk:
             self._code_block(frame, *code_block(node))
             return None
         attrs = attributes(node)
-        if "katex" in (attrs.get("class") or "") or name == "math":
+        classes = attrs.get("class") or ""
+        if "katex" in classes or name == "math":
             math = tex_of(node, name)
             if math is not None:
                 self._math(frame, *math)
+                return None
+            if is_katex_drawing(node, classes):
                 return None
         el = Element(name, attrs, frame.el)
         tags = frame.tags | {name}

@@ -30,7 +30,10 @@ Tree
   7. Math: an element with class token ``katex-display`` (display) or ``katex`` (inline), or a
      ``<math>`` (display when ``display="block"``), that has a descendant
      ``<annotation encoding="application/x-tex">``, is that TeX (white-space runs made one
-     space, stripped). Without the annotation it is an ordinary element.
+     space, stripped). Without the annotation it is an ordinary element, except that an
+     element with class token ``katex-html`` whose previous element sibling has class token
+     ``katex-mathml`` is removed with its content: it is KaTeX's drawing of the math that the
+     MathML before it holds, and its text would repeat the MathML's.
 
 Text
   8. White space collapses as in CSS ``white-space: normal``, across element boundaries: a run
