@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
+from .continuation import is_continuation
 from .model import USER, Conversation
 from .split import (
+    NO_CONTEXT,
     OVERSIZE_EXCHANGE,
     UNUSED_SYSTEM_PROMPT,
     DroppedPart,
@@ -73,6 +75,7 @@ def split_rendered(
     *,
     max_tokens: int,
     oversize: str = "drop",
+    continuations: str = "drop",
 ) -> SplitResult:
     """Split ``conv`` so that each segment, rendered through the template, fits ``max_tokens``.
 
@@ -100,7 +103,12 @@ def split_rendered(
         # Oversize exchanges are kept here, flagged, so that each is counted exactly: with a
         # reserve, the estimate calls an exchange oversize that may well fit.
         result = split_conversation(
-            conv, costs, max_tokens=max_tokens, segment_overhead=fixed + reserve, oversize="keep"
+            conv,
+            costs,
+            max_tokens=max_tokens,
+            segment_overhead=fixed + reserve,
+            oversize="keep",
+            continuations=continuations,
         )
         exact = budget.exact(result.segments)
         # Only a segment of several exchanges can be packed differently.
@@ -122,8 +130,11 @@ def split_rendered(
             # still over the limit exactly.
             break
         reserve = grown
-    pieces = _pack_exactly(conv, roles, result, exact, costs, budget, max_tokens)
-    return _settle(conv, pieces, result.dropped, costs, max_tokens, oversize)
+    dropped = list(result.dropped)
+    pieces = _pack_exactly(
+        conv, roles, result, exact, costs, budget, max_tokens, continuations, dropped
+    )
+    return _settle(conv, pieces, dropped, costs, max_tokens, oversize)
 
 
 def _exchanges(roles: list[str], span: tuple[int, int]) -> list[tuple[int, int]]:
@@ -143,10 +154,14 @@ def _pack_exactly(
     costs: list[int],
     budget: RenderedBudget,
     max_tokens: int,
+    continuations: str,
+    dropped: list[DroppedPart],
 ) -> list[tuple[Conversation, tuple[int, int], int]]:
     """Each segment with its span and token count: exact, or the estimate for a segment the
     template refuses (the writer rejects it). A segment of several exchanges still over the
-    limit is replaced by segments packed greedily, each candidate rendered and counted."""
+    limit is replaced by segments packed greedily, each candidate rendered and counted; a
+    request to go on that would open one of them goes to ``dropped`` (``no_context``) unless
+    ``continuations`` is ``keep``."""
     out = []
     rows = zip(result.segments, result.spans, result.segment_tokens, exact, strict=True)
     for seg, span, est, n in rows:
@@ -156,16 +171,22 @@ def _pack_exactly(
             continue
         system = seg.turns[: len(seg.turns) - (span[1] - span[0])]
         frame = est - sum(costs[span[0] : span[1]])  # the template's fixed part and the prompt
-        start, end = exchanges[0]
+        current: tuple[int, int] | None = exchanges[0]
         packed = []
         for s, e in exchanges[1:]:
-            (count,) = budget.exact([_segment(conv, system, start, e)])
-            if count is not None and count <= max_tokens:
-                end = e
-            else:
-                packed.append((start, end))
-                start, end = s, e
-        packed.append((start, end))
+            if current is not None:
+                (count,) = budget.exact([_segment(conv, system, current[0], e)])
+                if count is not None and count <= max_tokens:
+                    current = (current[0], e)
+                    continue
+                packed.append(current)
+                current = None
+            if continuations == "drop" and is_continuation(conv.turns[s].content):
+                dropped.append(DroppedPart(s, e, NO_CONTEXT, sum(costs[s:e])))
+                continue
+            current = (s, e)
+        if current is not None:
+            packed.append(current)
         pieces = [_segment(conv, system, s, e) for s, e in packed]
         for piece, (s, e), count in zip(pieces, packed, budget.exact(pieces), strict=True):
             out.append((piece, (s, e), frame + sum(costs[s:e]) if count is None else count))

@@ -18,7 +18,7 @@ from .filters import FilterConfig, filter_names
 from .formats import default_output_format, describe, format_class, format_names
 from .formats.base import Option
 from .markdown import DEFAULT_ENGINE, ENGINES
-from .options import HTML_MODES, ON_ERROR, OVERSIZE, Options
+from .options import CONTINUATIONS, HTML_MODES, ON_ERROR, OVERSIZE, Options
 from .pipeline import convert
 
 EXIT_OK = 0
@@ -276,6 +276,13 @@ def _build_parser() -> argparse.ArgumentParser:
         choices=OVERSIZE,
         help="an exchange longer than the limit: drop it to the rejects, or keep it as its own flagged segment",
     )
+    g.add_argument(
+        "--continuations",
+        default="drop",
+        choices=CONTINUATIONS,
+        help="a request to go on (\"continue\") is kept with the exchange it continues when both "
+        "fit; when not: drop it to the rejects (no_context), or keep it to open a segment",
+    )
 
     g = c.add_argument_group("running")
     g.add_argument(
@@ -358,6 +365,7 @@ def _convert(args: argparse.Namespace) -> int:
         count_template=args.count_template,
         template_time=args.template_time,
         oversize=args.oversize,
+        continuations=args.continuations,
         on_error=args.on_error,
         workers=args.workers,
     )

@@ -12,6 +12,7 @@ from .filters import FilterConfig
 
 HTML_MODES = ("auto", "always", "never")
 OVERSIZE = ("drop", "keep")
+CONTINUATIONS = ("drop", "keep")
 ON_ERROR = ("fail", "skip")
 
 
@@ -28,6 +29,9 @@ class Options:
     tokens the tokenizer's post-processor adds to a sequence (BOS/EOS). ``count_template`` (a
     chat template name or file) makes the splitter count each segment as that template renders
     it, exactly; writing ``text`` through a template counts through that template by itself.
+    ``continuations``: when splitting, an exchange whose user turn only asks to go on
+    ("continue") stays in the segment of the exchange before it when both fit; when they do
+    not, ``drop`` rejects it (``no_context``) and ``keep`` lets it open a segment.
     ``template_time`` (ISO 8601, ``2024-07-26`` or ``2024-07-26T09:30:00``) is what a template's
     ``strftime_now`` formats; :func:`convkit.convert` fills it in when a template is used, from
     ``$SOURCE_DATE_EPOCH`` (UTC) when set, else the time the run starts, so that output does not
@@ -49,6 +53,7 @@ class Options:
     count_template: str | None = None
     template_time: str | None = None
     oversize: str = "drop"
+    continuations: str = "drop"
     on_error: str = "fail"
     workers: int | None = None
     batch_size: int = 256
@@ -69,6 +74,7 @@ class Options:
 
         _choice("html_engine", self.html_engine, ENGINES)
         _choice("oversize", self.oversize, OVERSIZE)
+        _choice("continuations", self.continuations, CONTINUATIONS)
         _choice("on_error", self.on_error, ON_ERROR)
         if self.compat not in (None, "fastchat"):
             raise ConfigError(f"unknown compat mode {self.compat!r}; known: fastchat")

@@ -295,6 +295,7 @@ class Worker:
                     self.budget,
                     max_tokens=opts.max_tokens,
                     oversize=opts.oversize,
+                    continuations=opts.continuations,
                 )
             else:
                 result = split_conversation(
@@ -304,6 +305,7 @@ class Worker:
                     turn_overhead=opts.turn_overhead,
                     segment_overhead=self.segment_overhead,
                     oversize=opts.oversize,
+                    continuations=opts.continuations,
                 )
             t2 = clock()
             stats.seconds["split"] += t2 - t1

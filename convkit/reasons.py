@@ -23,6 +23,8 @@ READ_REASONS = {
 SPLIT_REASONS = {
     "leading_non_user": "turns between the system prompt and the first user turn",
     "no_assistant_reply": "a user turn (or a tool result) with no assistant turn after it",
+    "no_context": "an exchange asking only to go on (\"continue\") that would open a segment "
+    "without what it continues (--continuations drop)",
     "oversize_exchange": "one exchange is longer than --max-tokens on its own (--oversize drop)",
     "unused_system_prompt": "the system prompt of a conversation that yields no segment",
 }

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ._backend import load
+from .continuation import is_continuation
 from .errors import ConfigError
 from .model import ASSISTANT, USER, Conversation
 
@@ -37,9 +38,11 @@ plan = _core.plan
 
 __all__ = [
     "BACKEND",
+    "CONTINUATION_POLICIES",
     "DROP_REASONS",
     "LEADING_NON_USER",
     "NO_ASSISTANT_REPLY",
+    "NO_CONTEXT",
     "OVERSIZE_EXCHANGE",
     "OVERSIZE_POLICIES",
     "UNUSED_SYSTEM_PROMPT",
@@ -63,9 +66,15 @@ NO_ASSISTANT_REPLY = "no_assistant_reply"
 OVERSIZE_EXCHANGE = "oversize_exchange"
 #: The system prompt of a conversation that yields no segment to carry it.
 UNUSED_SYSTEM_PROMPT = "unused_system_prompt"
-DROP_REASONS = (LEADING_NON_USER, NO_ASSISTANT_REPLY, OVERSIZE_EXCHANGE, UNUSED_SYSTEM_PROMPT)
+#: An exchange whose user turn only asks to go on ("continue") and that would open a segment:
+#: what it continues is not in that segment (``continuations="drop"``).
+NO_CONTEXT = "no_context"
+DROP_REASONS = (
+    LEADING_NON_USER, NO_ASSISTANT_REPLY, NO_CONTEXT, OVERSIZE_EXCHANGE, UNUSED_SYSTEM_PROMPT
+)
 
 OVERSIZE_POLICIES = ("drop", "keep")
+CONTINUATION_POLICIES = ("drop", "keep")
 
 
 @dataclass(slots=True, frozen=True)
@@ -105,7 +114,12 @@ def _is_int(value: object) -> bool:
 
 
 def check_split_options(
-    *, max_tokens: int, turn_overhead: int = 0, segment_overhead: int = 0, oversize: str = "drop"
+    *,
+    max_tokens: int,
+    turn_overhead: int = 0,
+    segment_overhead: int = 0,
+    oversize: str = "drop",
+    continuations: str = "drop",
 ) -> None:
     """Raise :class:`ConfigError` when the options cannot work; call it once before a run.
 
@@ -121,6 +135,8 @@ def check_split_options(
             raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")
     if oversize not in OVERSIZE_POLICIES:
         raise ConfigError(f"oversize must be 'drop' or 'keep', got {oversize!r}")
+    if continuations not in CONTINUATION_POLICIES:
+        raise ConfigError(f"continuations must be 'drop' or 'keep', got {continuations!r}")
     fixed = segment_overhead + 2 * turn_overhead
     if fixed >= max_tokens:
         raise ConfigError(
@@ -164,18 +180,36 @@ def _exchanges(
 
 
 def _plan_run(
-    run: list[tuple[int, int]], costs: list[int], budget: int
+    run: list[tuple[int, int]], costs: list[int], budget: int, glued: list[bool]
 ) -> list[tuple[int, int, int, bool]]:
-    """Segments of one run of adjacent exchanges, in original turn indices."""
+    """Segments of one run of adjacent exchanges, in original turn indices. An exchange of
+    ``glued`` never opens a segment: it stays with the one before it (see _glue)."""
     base, end = run[0][0], run[-1][1]
     if budget < 0:
         # The system prompt alone is over the limit: every exchange is oversize, alone.
         return [(s, e, sum(costs[s:e]), True) for s, e in run]
     starts = bytearray(end - base)
-    for s, _ in run:
-        starts[s - base] = 1
+    for (s, _), g in zip(run, glued, strict=True):
+        starts[s - base] = not g
     words = iter(plan(array("q", costs[base:end]), starts, budget))  # 4 words per segment
     return [(base + s, base + e, cost, flag == 1) for s, e, cost, flag in zip(*[words] * 4)]
+
+
+def _glue(
+    run: list[tuple[int, int]], asks: list[bool], costs: list[int], budget: int
+) -> list[bool]:
+    """For each exchange of a run, whether it stays with the exchange before it: a request to
+    go on does, as long as that group of exchanges fits ``budget`` in one segment."""
+    glued = [False] * len(run)
+    group = 0
+    for k, (s, e) in enumerate(run):
+        cost = sum(costs[s:e])
+        if k and asks[k] and group + cost <= budget:
+            glued[k] = True
+            group += cost
+        else:
+            group = cost
+    return glued
 
 
 def split_conversation(
@@ -186,6 +220,7 @@ def split_conversation(
     turn_overhead: int = 0,
     segment_overhead: int = 0,
     oversize: str = "drop",
+    continuations: str = "drop",
 ) -> SplitResult:
     """Split ``conv`` into segments of whole exchanges that fit ``max_tokens``.
 
@@ -201,6 +236,7 @@ def split_conversation(
         turn_overhead=turn_overhead,
         segment_overhead=segment_overhead,
         oversize=oversize,
+        continuations=continuations,
     )
     turns = conv.turns
     n = len(turns)
@@ -230,7 +266,22 @@ def split_conversation(
 
     result = SplitResult()
     for run in _exchanges(conv, first_user, dropped):
-        for start, end, cost, flag in _plan_run(run, costs, budget):
+        asks = [is_continuation(turns[s].content) for s, _ in run]
+        glued = _glue(run, asks, costs, budget)
+        for start, end, cost, flag in _plan_run(run, costs, budget, glued):
+            if continuations == "drop" and start > first_user:
+                # Requests to go on that open a later segment anyway (no room for what they
+                # continue) go, with what they got. A conversation that starts with one was
+                # shared that way: its first segment is as the conversation is.
+                lead = start
+                for (s, e), ask in zip(run, asks, strict=True):
+                    if s == lead and lead < end and ask:
+                        dropped.append((s, e, NO_CONTEXT))
+                        lead = e
+                if lead == end:
+                    continue
+                cost -= sum(costs[start:lead])
+                start = lead
             if flag and oversize == "drop":
                 dropped.append((start, end, OVERSIZE_EXCHANGE))
                 continue

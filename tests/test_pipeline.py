@@ -877,3 +877,23 @@ def test_segment_ids_have_no_gap_where_the_writer_refuses_one(tmp_path):
     assert [r["id"] for r in written] == ["c_0", "c_1"]
     assert "third" in written[1]["text"]
     assert [(r["reason"], r["scope"]) for r in lines(rej)] == [("template_error", "turns")]
+
+
+@pytest.mark.parametrize("policy", ["drop", "keep"])
+def test_a_request_to_go_on_without_room_for_its_context(tmp_path, policy):
+    long = "word " * 30  # 60 tokens of the example tokenizer: two exchanges do not fit 100
+    rec = sg("x", ("human", "Tell me a long story please?"), ("gpt", long),
+             ("human", "Continue please."), ("gpt", long))
+    out, rej, stats, _ = run(tmp_path, [rec], tokenizer=TOKENIZER, max_tokens=100,
+                             continuations=policy)
+    assert stats["options"]["continuations"] == policy
+    if policy == "drop":
+        assert [s["id"] for s in out] == ["x_0"]
+        assert [(r["reason"], r["scope"], r["detail"]) for r in rej] == [
+            ("no_context", "turns", "69 tokens")
+        ]
+        assert rej[0]["turns"] == [{"role": "user", "content": "Continue please."},
+                                   {"role": "assistant", "content": long}]
+    else:
+        assert [s["id"] for s in out] == ["x_0", "x_1"] and rej == []
+        assert out[1]["conversations"][0]["value"] == "Continue please."

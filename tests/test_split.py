@@ -270,9 +270,59 @@ def test_drop_reasons_are_the_documented_ones() -> None:
     assert split.DROP_REASONS == (
         "leading_non_user",
         "no_assistant_reply",
+        "no_context",
         "oversize_exchange",
         "unused_system_prompt",
     )
+
+
+# --- requests to go on ("continue") ------------------------------------------------------------
+
+
+def asking(roles: str, asks: set[int]) -> Conversation:
+    """``make(roles)``, with the user turns at ``asks`` asking only to go on."""
+    c = make(roles)
+    for i in asks:
+        c.turns[i] = Turn("user", "Continue please.")
+    return c
+
+
+def test_a_request_to_go_on_stays_with_what_it_continues() -> None:
+    # Greedy packing would put u0-a1 and u2-a3 together and open the next segment with the
+    # request (u4): it goes with u2-a3 instead, which it continues.
+    c = asking("uauaua", {4})
+    r = split_conversation(c, [20, 20, 20, 20, 20, 30], max_tokens=100)
+    assert r.spans == [(0, 2), (2, 6)]
+    assert r.segment_tokens == [40, 90]
+    assert r.dropped == []
+
+
+def test_a_request_to_go_on_that_cannot_stay_is_dropped_or_opens_a_segment() -> None:
+    # u2-a3 and the request after it (u4-a5) do not fit together; nor does what follows it.
+    c = asking("uauauaua", {4, 6})
+    counts = [10, 10, 40, 40, 5, 40, 5, 10]
+    dropped = split_conversation(c, counts, max_tokens=100)
+    assert dropped.spans == [(0, 4)]
+    assert [(d.start, d.end, d.reason, d.tokens) for d in dropped.dropped] == [
+        (4, 6, "no_context", 45), (6, 8, "no_context", 15)
+    ]
+    assert [s.id for s in dropped.segments] == ["c_0"]
+    kept = split_conversation(c, counts, max_tokens=100, continuations="keep")
+    assert kept.spans == [(0, 4), (4, 8)] and kept.dropped == []
+
+
+def test_a_conversation_that_starts_by_asking_to_go_on_keeps_its_start() -> None:
+    # Shared that way, not cut by the splitter: the first segment is as the conversation is.
+    c = asking("suaua", {1})
+    r = split_conversation(c, [3, 1, 50, 10, 10], max_tokens=60)
+    assert r.spans == [(1, 3), (3, 5)] and r.dropped == []
+    assert split_conversation(asking("ua", {0}), [1, 5], max_tokens=60).spans == [(0, 2)]
+
+
+def test_continuations_policy_is_checked() -> None:
+    with pytest.raises(ConfigError) as e:
+        run("ua", [1, 1], 10, continuations="maybe")
+    assert str(e.value) == "continuations must be 'drop' or 'keep', got 'maybe'"
 
 
 # --- what segments carry -----------------------------------------------------------------------
