@@ -275,3 +275,30 @@ def test_alpaca_round_trip_through_the_writer_is_stable():
     (second,) = read("alpaca", json.loads(json.dumps(written)))
     assert [(t.role, t.content) for t in second.turns] == [(t.role, t.content) for t in first.turns]
     assert second.id == first.id
+
+
+@pytest.mark.parametrize("template", ["default", "fastchat", "llama-factory", "stanford"])
+def test_alpaca_to_alpaca_gives_instruction_and_input_back(template):
+    record = {"instruction": "Sum the numbers.", "input": "1 2", "output": "3"}
+    (c,) = read(get_format("alpaca", prompt_template=template), record)
+    out = get_format("alpaca").write(c)
+    assert (out["instruction"], out["input"], out["output"]) == ("Sum the numbers.", "1 2", "3")
+
+
+def test_dolly_context_goes_back_to_input():
+    record = {"instruction": "Who wrote it?", "context": "A book by Ann.", "response": "Ann.",
+              "category": "closed_qa"}
+    (c,) = read("dolly", record)
+    out = get_format("alpaca").write(c)
+    assert (out["instruction"], out["input"], out["category"]) == (
+        "Who wrote it?", "A book by Ann.", "closed_qa"
+    )
+
+
+def test_a_changed_user_turn_is_written_whole():
+    # What the template made of instruction and input is no longer the turn: the split
+    # cannot be checked, so the turn is the instruction, as for any other reader's.
+    (c,) = read("alpaca", {"instruction": "Sum.", "input": "1 2", "output": "3"})
+    c.turns[0].content = "Sum.\n\n1 2 3"
+    out = get_format("alpaca").write(c)
+    assert (out["instruction"], out["input"]) == ("Sum.\n\n1 2 3", "")

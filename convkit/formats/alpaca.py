@@ -22,7 +22,9 @@ The writer makes one record per single-exchange conversation (optional system tu
 turn, one assistant turn); anything longer is rejected with ``not_single_exchange`` unless the
 writer option ``history`` is set, which writes the earlier exchanges as LLaMA-Factory
 ``history`` pairs. The user turn goes to ``instruction`` whole (``input`` is ``""``): how a
-reader joined the two cannot be undone reliably.
+reader joined the two cannot be undone reliably, except where it can be checked: a user turn
+read by this reader (or dolly's) from an instruction and an input, and still what the recorded
+prompt template makes of them, is written back as that instruction and that input.
 """
 
 from __future__ import annotations
@@ -190,13 +192,35 @@ class Alpaca(Format):
             out["history"] = [
                 [rest[i].content, rest[i + 1].content] for i in range(0, len(rest) - 2, 2)
             ]
-        out["instruction"] = rest[-2].content
-        out["input"] = ""
+        out["instruction"], out["input"] = _instruction_and_input(conv, rest[-2].content)
         out["output"] = rest[-1].content
         for k, v in conv.meta.items():
             if k not in out:
                 out[k] = v
         return out
+
+
+def _instruction_and_input(conv: Conversation, user: str) -> tuple[str, str]:
+    """The instruction and input the user turn ``user`` was read from, when that can be
+    checked (see the module's docstring); else ``(user, "")``."""
+    made = conv.meta.get(PROVENANCE_KEY)
+    raw = conv.raw
+    if not isinstance(made, dict) or not isinstance(raw, dict):
+        return user, ""
+    reader, template = made.get("reader"), made.get("prompt_template")
+    if reader not in ("alpaca", "dolly") or template not in PROMPT_TEMPLATES:
+        return user, ""
+    from . import get_format
+
+    fmt = get_format(reader)
+    instruction, inp = raw.get(fmt.instruction_key), raw.get(fmt.input_key, "")
+    if (
+        isinstance(instruction, str)
+        and isinstance(inp, str)
+        and PROMPT_TEMPLATES[template](instruction, inp) == user
+    ):
+        return instruction, inp
+    return user, ""
 
 
 def _history(history: Any) -> list[Turn]:
