@@ -79,6 +79,17 @@ class Conversation:
         """The same conversation with other turns (``dataclasses.replace``, without its cost)."""
         return Conversation(self.id, turns, self.meta, self.source, self.raw, self.scraped)
 
+    def written_id(self) -> str | int:
+        """The id as JSON writers write it: the record's own integer id stays an integer (so
+        that joins on the source's ids still work); any other id, a segment's included, is
+        the string :attr:`id`."""
+        raw = self.raw
+        if type(raw) is dict:
+            rid = raw.get("id")
+            if type(rid) is int and str(rid) == self.id:
+                return rid
+        return self.id
+
     def roles(self) -> list[str]:
         return [t.role for t in self.turns]
 

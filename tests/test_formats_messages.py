@@ -332,3 +332,15 @@ def test_messages_under_conversations_or_conversation_are_read():
     assert str(e.value) == (
         "expected conversations[0].content to be a string or a list of parts, got number"
     )
+
+
+def test_an_integer_id_is_written_as_an_integer():
+    record = {"id": 5, "messages": [{"role": "user", "content": "Hi?"},
+                                    {"role": "assistant", "content": "Hello."}]}
+    conv = read(record)
+    assert conv.id == "5"
+    assert get_format("messages").write(conv)["id"] == 5
+    assert get_format("sharegpt").write(conv)["id"] == 5
+    segment = conv.with_turns(conv.turns)
+    segment.id = "5_0"  # a segment's id is its own
+    assert get_format("messages").write(segment)["id"] == "5_0"

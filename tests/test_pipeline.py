@@ -897,3 +897,13 @@ def test_a_request_to_go_on_without_room_for_its_context(tmp_path, policy):
     else:
         assert [s["id"] for s in out] == ["x_0", "x_1"] and rej == []
         assert out[1]["conversations"][0]["value"] == "Continue please."
+
+
+def test_integer_and_string_ids_are_different_ids(tmp_path):
+    # FastChat compares ids as written: 1 and "1" are two conversations.
+    one = sg(1, ("human", "A question long enough?"), ("gpt", "An answer."))
+    other = sg("1", ("human", "Another question, long enough?"), ("gpt", "Another answer."))
+    again = sg(1, ("human", "A third question, long enough?"), ("gpt", "A third answer."))
+    out, rej, _, _ = run(tmp_path, [one, other, again])
+    assert [o["id"] for o in out] == [1, "1"]
+    assert [(r["reason"], r["index"]) for r in rej] == [("duplicate_id", 2)]

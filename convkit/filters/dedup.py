@@ -57,8 +57,9 @@ class DuplicateId(KeyFilter):
         "duplicate_id": "an earlier kept conversation has the same id",
     }
 
-    def key(self, conv: Conversation) -> str:
-        return conv.id
+    def key(self, conv: Conversation) -> str | int:
+        # The id as written: 1 and "1" are two ids, as they are to FastChat.
+        return conv.written_id()
 
 
 @register

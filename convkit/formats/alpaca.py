@@ -185,7 +185,7 @@ class Alpaca(Format):
                 "alpaca holds one user turn and one assistant turn (after any system turns); "
                 f"this conversation has {_roles_summary(conv)}",
             )
-        out: dict[str, Any] = {"id": conv.id}
+        out: dict[str, Any] = {"id": conv.written_id()}
         if system:
             out["system"] = "\n\n".join(system)
         if pairs > 1:

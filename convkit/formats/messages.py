@@ -160,7 +160,7 @@ class Messages(Format):
         return Conversation(rid, turns, meta, source, record)
 
     def write(self, conv: Conversation) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": conv.id}
+        out: dict[str, Any] = {"id": conv.written_id()}
         out["messages"] = [
             message_dict(t) if t.meta else {"role": t.role, "content": t.content}
             for t in conv.turns

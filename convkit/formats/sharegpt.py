@@ -86,7 +86,7 @@ class ShareGPT(Format):
         return Conversation(rid, turns, meta, source, record, True)
 
     def write(self, conv: Conversation) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": conv.id}
+        out: dict[str, Any] = {"id": conv.written_id()}
         names = SHAREGPT_NAMES
         out["conversations"] = [
             _turn_with_meta(t) if t.meta else {"from": names[t.role], "value": t.content}

@@ -340,7 +340,7 @@ class Text(Format):
             text = template.render_conversation(conv)
         except TemplateRenderError as e:
             raise RecordRejected(e.reason, e.message) from None
-        out: dict[str, Any] = {"id": conv.id, "text": text}
+        out: dict[str, Any] = {"id": conv.written_id(), "text": text}
         for k, v in conv.meta.items():
             if k not in out:
                 out[k] = v
