@@ -3,9 +3,11 @@
 FastChat drops a conversation when the lowercase raw HTML of any message contains ``openai`` or
 ``chatgpt`` as a substring. That matches attributes and URLs, hits "napalm" for "palm" and "palm
 tree" for the model "Palm", and a phrase with punctuation used as a regex would let ``GPT-3.5``
-match ``GPT-3x5``. Here phrases are escaped and matched as whole words on the converted text (the
-filters never see HTML), leaving out link and image destinations (``[text](url)``: the page's
-``href`` and ``src``), and only in the turns of the configured roles. Case follows the phrase,
+match ``GPT-3x5``. Here phrases are escaped and matched as whole words on the converted text
+(filters run after the HTML conversion), leaving out link and image destinations
+(``[text](url)``: the page's ``href`` and ``src``), and only in the turns of the configured
+roles. With ``--html never`` nothing is converted: the text is taken as written, and markup in
+it is text, attributes included. Case follows the phrase,
 as "smart case" searches do: an all-lowercase phrase matches in any case (``openai`` finds
 "OpenAI"), a phrase with a capital letter matches as written (``Palm`` finds "Palm 2", not "a
 palm tree").
