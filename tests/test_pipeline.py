@@ -899,11 +899,11 @@ def test_a_request_to_go_on_without_room_for_its_context(tmp_path, policy):
         assert out[1]["conversations"][0]["value"] == "Continue please."
 
 
-def test_integer_and_string_ids_are_different_ids(tmp_path):
-    # FastChat compares ids as written: 1 and "1" are two conversations.
+def test_integer_and_string_ids_are_one_id(tmp_path):
+    # Written as it was read (an integer stays one), but compared as the string every segment
+    # id and parquet row has: 1 and "1" would give two "1_0" segments.
     one = sg(1, ("human", "A question long enough?"), ("gpt", "An answer."))
     other = sg("1", ("human", "Another question, long enough?"), ("gpt", "Another answer."))
-    again = sg(1, ("human", "A third question, long enough?"), ("gpt", "A third answer."))
-    out, rej, _, _ = run(tmp_path, [one, other, again])
-    assert [o["id"] for o in out] == [1, "1"]
-    assert [(r["reason"], r["index"]) for r in rej] == [("duplicate_id", 2)]
+    out, rej, _, _ = run(tmp_path, [one, other])
+    assert [o["id"] for o in out] == [1]
+    assert [(r["reason"], r["index"]) for r in rej] == [("duplicate_id", 1)]

@@ -57,9 +57,10 @@ class DuplicateId(KeyFilter):
         "duplicate_id": "an earlier kept conversation has the same id",
     }
 
-    def key(self, conv: Conversation) -> str | int:
-        # The id as written: 1 and "1" are two ids, as they are to FastChat.
-        return conv.written_id()
+    def key(self, conv: Conversation) -> str:
+        # 1 and "1" are one id here (FastChat would keep both): segment ids ("1_0") and
+        # parquet's id column are strings, and they must stay unique.
+        return conv.id
 
 
 @register
