@@ -558,7 +558,6 @@ cdef class _Walk:
     cdef _Frame top
     cdef int ws, content_depth
     cdef bint seen_content
-    cdef str counter  # the regeneration counter dropped, stripped (_walk.Walk.counter)
     cdef unsigned char *stack
     cdef size_t depth, capacity
     cdef _Buffer buf
@@ -568,7 +567,6 @@ cdef class _Walk:
         self.frames = [self.top]
         self.ws = AT_START
         self.buf = _Buffer()
-        self.counter = ""
 
     def __dealloc__(self):
         free(self.stack)
@@ -794,7 +792,6 @@ cdef class _Walk:
             raw = no_markers(_utf8(data, n))
             if not self.seen_content and is_regeneration_counter(raw):
                 self.seen_content = True
-                self.counter = raw.strip(" \t\n\r\f")
                 return 0
             if is_copy_stats(raw):
                 return 0
@@ -1274,7 +1271,7 @@ def convert(str html) -> str:
     text = w.run(wrapper.first_child)
     if len(data) > _KEEP_DOCUMENT_BELOW:
         _renew_document()
-    return finish(text) or w.counter
+    return finish(text)
 
 
 cdef enum:

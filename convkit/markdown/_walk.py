@@ -127,7 +127,6 @@ class Walk:
         self.ws = _AT_START
         self.content_depth = 0  # open ancestors that are not div/span (chrome can't be there)
         self.seen_content = False  # for the regeneration counter: only before any content
-        self.counter = ""  # the counter dropped, stripped: the output when nothing else is
 
     def run(self, first: LexborNode) -> str:
         """Convert ``first`` and its following siblings (a parsed fragment)."""
@@ -300,7 +299,6 @@ class Walk:
         if self.content_depth == 0 and raw.strip(_HTML_SPACE):
             if not self.seen_content and is_regeneration_counter(raw):
                 self.seen_content = True
-                self.counter = raw.strip(_HTML_SPACE)
                 return
             if is_copy_stats(raw):
                 return

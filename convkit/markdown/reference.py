@@ -44,9 +44,7 @@ Text
      ancestors are all ``<div>``/``<span>``: dropped when it is the first non-blank text of the
      fragment (no code, math or image before it) and reads "N / M" (1 ≤ N ≤ M, up to 4 digits,
      the spaces optional); dropped anywhere when it reads "N chars / N words", optionally after
-     "Copy" (``noise.is_regeneration_counter``, ``noise.is_copy_stats``). When the output is
-     empty without it, a dropped "N / M" is the output (stripped): an answer "1 / 2" is no
-     page chrome around an answer.
+     "Copy" (``noise.is_regeneration_counter``, ``noise.is_copy_stats``).
  10. Nothing is backslash-escaped: ``snake_case``, ``*`` and ``<tag>`` stay as they are.
 
 Blocks (separated by one blank line; in a table cell or heading they become spaces)
@@ -177,8 +175,7 @@ class ReferenceConverter(MarkdownConverter):
         first = parse(html)
         if first is None:
             return ""
-        walk = Walk(self)
-        return finish(walk.run(first)) or walk.counter
+        return finish(Walk(self).run(first))
 
     def convert_soup(self, soup: object) -> str:
         """Not supported: the rules are defined on lexbor's tree, not on BeautifulSoup's."""
