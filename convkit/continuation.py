@@ -6,11 +6,14 @@ The splitter keeps it with the exchange before it when both fit in one segment
 (:func:`convkit.split.split_conversation`), and otherwise drops it (``no_context``) or, with
 ``continuations="keep"``, lets it open a segment as other tools do.
 
-A turn is a request to go on when, stripped of punctuation and case, it has at most
-:data:`MAX_WORDS` words (at most :data:`MAX_CHARS` characters when it is one run of a script
-written without spaces) and starts with one of :data:`OPENINGS` as a whole word: "continue",
-"Continue please.", "go on", "keep going", "continue the story from where you stopped",
-"繼續未完成的說明" ("continue the unfinished explanation"); not "Continued fractions?".
+A turn is a request to go on when, stripped of punctuation and case, it starts with one of
+:data:`OPENINGS` as a whole word and has at most :data:`MAX_WORDS` words: "continue", "Continue
+please.", "go on", "keep going", "continue the story from where you stopped". A question is
+one only when it is short or asks for it ("Continue?", "Can you continue?"; not "Continue to use
+Python or switch to Rust?", "Carry on luggage limits?"). Chinese, Japanese and Korean requests
+join their words: there the opening may run into at most :data:`MAX_CHARS` more characters and
+there is no question mark ("繼續未完成的說明", "continue the unfinished explanation"; not
+"继续教育是什么？", "what is continuing education?").
 """
 
 from __future__ import annotations
@@ -51,8 +54,14 @@ OPENINGS = (
 )
 #: At most this many words: a request to go on is short ("continue from where you stopped").
 MAX_WORDS = 8
-#: At most this many characters when the request has no spaces (Chinese, Japanese).
-MAX_CHARS = 16
+#: At most this many characters after a Chinese, Japanese or Korean opening.
+MAX_CHARS = 8
+#: Openings written in scripts that join words: no word boundary after them.
+_JOINED = frozenset(o for o in OPENINGS if not o.isascii() and "\u3000" <= o[0])
+#: Openings that are themselves questions ("can you continue?").
+_ASKING = ("can you continue", "could you continue")
+#: What a request's first letter can be, case-folded: the rest are rejected at once.
+_INITIALS = frozenset(o[0] for o in OPENINGS)
 
 _PUNCTUATION = re.compile(r"[^\w\s]+")
 _SPACES = re.compile(r"\s+")
@@ -65,15 +74,19 @@ def is_continuation(text: str) -> bool:
     """Whether ``text`` (a user turn) only asks the assistant to go on."""
     if len(text) > 20 * MAX_WORDS:
         return False
+    head = text.lstrip()[:1].casefold()
+    if head not in _INITIALS:
+        return False
     words = _SPACES.sub(" ", _PUNCTUATION.sub(" ", text.casefold())).strip()
     if not words or words.count(" ") >= MAX_WORDS:
-        return False
-    if " " not in words and not words.isascii() and len(words) > MAX_CHARS:
         return False
     m = _OPENING.match(words)
     if m is None:
         return False
-    # A whole word ("continued fractions?" asks something else), except after an opening in
-    # a script without spaces.
-    end = m.end()
-    return end == len(words) or words[end] == " " or not words[end - 1].isascii()
+    opening, end = m.group(), m.end()
+    asked = "?" in text or "？" in text
+    if opening in _JOINED:
+        return not asked and len(words) - end <= MAX_CHARS
+    if end < len(words) and words[end] != " ":
+        return False  # not a whole word: "continued fractions", "продолжительность"
+    return not asked or opening in _ASKING or words.count(" ") < 3

@@ -180,17 +180,17 @@ def _exchanges(
 
 
 def _plan_run(
-    run: list[tuple[int, int]], costs: list[int], budget: int, glued: list[bool]
+    run: list[tuple[int, int]], costs: list[int], budget: int, glued: list[bool] | None
 ) -> list[tuple[int, int, int, bool]]:
-    """Segments of one run of adjacent exchanges, in original turn indices. An exchange of
+    """Segments of one run of adjacent exchanges, in original turn indices. An exchange
     ``glued`` never opens a segment: it stays with the one before it (see _glue)."""
     base, end = run[0][0], run[-1][1]
     if budget < 0:
         # The system prompt alone is over the limit: every exchange is oversize, alone.
         return [(s, e, sum(costs[s:e]), True) for s, e in run]
     starts = bytearray(end - base)
-    for (s, _), g in zip(run, glued, strict=True):
-        starts[s - base] = not g
+    for k, (s, _) in enumerate(run):
+        starts[s - base] = glued is None or not glued[k]
     words = iter(plan(array("q", costs[base:end]), starts, budget))  # 4 words per segment
     return [(base + s, base + e, cost, flag == 1) for s, e, cost, flag in zip(*[words] * 4)]
 
@@ -267,17 +267,18 @@ def split_conversation(
     result = SplitResult()
     for run in _exchanges(conv, first_user, dropped):
         asks = [is_continuation(turns[s].content) for s, _ in run]
-        glued = _glue(run, asks, costs, budget)
+        # Where each request to go on starts, and ends.
+        asking = {s: e for (s, e), ask in zip(run, asks, strict=True) if ask}
+        glued = _glue(run, asks, costs, budget) if asking else None
         for start, end, cost, flag in _plan_run(run, costs, budget, glued):
-            if continuations == "drop" and start > first_user:
+            if asking and continuations == "drop" and start > first_user:
                 # Requests to go on that open a later segment anyway (no room for what they
                 # continue) go, with what they got. A conversation that starts with one was
                 # shared that way: its first segment is as the conversation is.
                 lead = start
-                for (s, e), ask in zip(run, asks, strict=True):
-                    if s == lead and lead < end and ask:
-                        dropped.append((s, e, NO_CONTEXT))
-                        lead = e
+                while lead < end and lead in asking:
+                    dropped.append((lead, asking[lead], NO_CONTEXT))
+                    lead = asking[lead]
                 if lead == end:
                     continue
                 cost -= sum(costs[start:lead])
