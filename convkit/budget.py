@@ -108,7 +108,7 @@ def split_rendered(
             max_tokens=max_tokens,
             segment_overhead=fixed + reserve,
             oversize="keep",
-            continuations=continuations,
+            continuations="keep",
         )
         exact = budget.exact(result.segments)
         # Only a segment of several exchanges can be packed differently.
@@ -131,10 +131,75 @@ def split_rendered(
             break
         reserve = grown
     dropped = list(result.dropped)
-    pieces = _pack_exactly(
-        conv, roles, result, exact, costs, budget, max_tokens, continuations, dropped
-    )
+    pieces = _pack_exactly(conv, roles, result, exact, costs, budget, max_tokens)
+    pieces = _place_continuations(conv, roles, pieces, costs, budget, max_tokens, continuations,
+                                  dropped)
     return _settle(conv, pieces, dropped, costs, max_tokens, oversize)
+
+
+def _place_continuations(
+    conv: Conversation,
+    roles: list[str],
+    pieces: list[tuple[Conversation, tuple[int, int], int]],
+    costs: list[int],
+    budget: RenderedBudget,
+    max_tokens: int,
+    continuations: str,
+    dropped: list[DroppedPart],
+) -> list[tuple[Conversation, tuple[int, int], int]]:
+    """The splitter's rule for requests to go on (:mod:`convkit.continuation`), on exact
+    counts: a segment that a request opens, after the conversation's first one, takes the
+    segment before it, or the exchange it continues from that segment, when the rendering fits;
+    otherwise its leading requests go to ``dropped`` as ``no_context`` (``continuations`` drop)
+    or it stays as it is (keep). The rounds plan with ``keep``: with a reserve, the estimate
+    parts requests from what they continue though the two may fit."""
+    turns = conv.turns
+    first = pieces[0][1][0] if pieces else 0
+    system = conv.system_turns()
+    out: list[tuple[Conversation, tuple[int, int], int]] = []
+
+    def counted(start: int, end: int) -> tuple[Conversation, tuple[int, int], int] | None:
+        seg = _segment(conv, system, start, end)
+        (n,) = budget.exact([seg])
+        return None if n is None or n > max_tokens else (seg, (start, end), n)
+
+    for piece in pieces:
+        start, end = piece[1]
+        if start == first or not is_continuation(turns[start].content):
+            out.append(piece)
+            continue
+        if out and out[-1][1][1] == start:
+            before = out[-1][1][0]
+            whole = counted(before, end)
+            if whole is not None:
+                out[-1] = whole
+                continue
+            # The exchange it continues (with the requests already after it) comes along.
+            group = max(
+                (s for s, _ in _exchanges(roles, (before, start))
+                 if not is_continuation(turns[s].content)),
+                default=before,
+            )
+            moved = counted(group, end) if group > before else None
+            rest = counted(before, group) if moved is not None else None
+            if moved is not None and rest is not None:
+                out[-1] = rest
+                out.append(moved)
+                continue
+        if continuations == "keep":
+            out.append(piece)
+            continue
+        lead = start
+        for s, e in _exchanges(roles, piece[1]):
+            if s != lead or not is_continuation(turns[s].content):
+                break
+            dropped.append(DroppedPart(s, e, NO_CONTEXT, sum(costs[s:e])))
+            lead = e
+        if lead < end:
+            seg = _segment(conv, system, lead, end)
+            (n,) = budget.exact([seg])
+            out.append((seg, (lead, end), piece[2] if n is None else n))
+    return out
 
 
 def _exchanges(roles: list[str], span: tuple[int, int]) -> list[tuple[int, int]]:
@@ -154,14 +219,10 @@ def _pack_exactly(
     costs: list[int],
     budget: RenderedBudget,
     max_tokens: int,
-    continuations: str,
-    dropped: list[DroppedPart],
 ) -> list[tuple[Conversation, tuple[int, int], int]]:
     """Each segment with its span and token count: exact, or the estimate for a segment the
     template refuses (the writer rejects it). A segment of several exchanges still over the
-    limit is replaced by segments packed greedily, each candidate rendered and counted; a
-    request to go on that would open one of them goes to ``dropped`` (``no_context``) unless
-    ``continuations`` is ``keep``."""
+    limit is replaced by segments packed greedily, each candidate rendered and counted."""
     out = []
     rows = zip(result.segments, result.spans, result.segment_tokens, exact, strict=True)
     for seg, span, est, n in rows:
@@ -171,22 +232,16 @@ def _pack_exactly(
             continue
         system = seg.turns[: len(seg.turns) - (span[1] - span[0])]
         frame = est - sum(costs[span[0] : span[1]])  # the template's fixed part and the prompt
-        current: tuple[int, int] | None = exchanges[0]
+        start, end = exchanges[0]
         packed = []
         for s, e in exchanges[1:]:
-            if current is not None:
-                (count,) = budget.exact([_segment(conv, system, current[0], e)])
-                if count is not None and count <= max_tokens:
-                    current = (current[0], e)
-                    continue
-                packed.append(current)
-                current = None
-            if continuations == "drop" and is_continuation(conv.turns[s].content):
-                dropped.append(DroppedPart(s, e, NO_CONTEXT, sum(costs[s:e])))
-                continue
-            current = (s, e)
-        if current is not None:
-            packed.append(current)
+            (count,) = budget.exact([_segment(conv, system, start, e)])
+            if count is not None and count <= max_tokens:
+                end = e
+            else:
+                packed.append((start, end))
+                start, end = s, e
+        packed.append((start, end))
         pieces = [_segment(conv, system, s, e) for s, e in packed]
         for piece, (s, e), count in zip(pieces, packed, budget.exact(pieces), strict=True):
             out.append((piece, (s, e), frame + sum(costs[s:e]) if count is None else count))

@@ -295,3 +295,35 @@ def test_an_exchange_over_the_limit_alone_is_oversize_by_its_exact_count():
     kept = split_rendered(c, counts, budget, max_tokens=50, oversize="keep")
     assert kept.segment_tokens == [74] and kept.segments[0].meta["oversize"] is True
     assert kept.dropped == []
+
+
+def test_exact_repacking_keeps_a_request_to_go_on_with_what_it_continues():
+    # Each exchange added to a segment costs 40 more than estimated: the rounds part every
+    # exchange, the request too. x and a fit together (65), all three do not (117). The request
+    # continues a: the cut goes before a, not before the request (x | a + request: 13, 67).
+    budget = ScriptedBudget(lambda k: 40 * (k - 1))
+    c = conv(("user", "x"), ("assistant", words(5, "y")),
+             ("user", words(3, "a")), ("assistant", words(5, "b")),
+             ("user", "continue"), ("assistant", words(7, "z")))
+    counts = [len(t.content.split()) for t in c.turns]
+    for continuations in ("drop", "keep"):
+        result = split_rendered(c, counts, budget, max_tokens=80, continuations=continuations)
+        assert result.spans == [(0, 2), (2, 6)]
+        assert result.segment_tokens == [13, 67]
+        assert result.dropped == []
+
+
+def test_a_request_to_go_on_that_fits_nowhere_is_dropped_or_kept_alone():
+    budget = ScriptedBudget(lambda k: 70 * (k - 1))  # no two exchanges fit 80 together
+    c = conv(("user", "x"), ("assistant", words(5, "y")),
+             ("user", words(3, "a")), ("assistant", words(5, "b")),
+             ("user", "continue"), ("assistant", words(7, "z")))
+    counts = [len(t.content.split()) for t in c.turns]
+    dropped = split_rendered(c, counts, budget, max_tokens=80)
+    assert dropped.spans == [(0, 2), (2, 4)]
+    assert [(d.start, d.end, d.reason, d.tokens) for d in dropped.dropped] == [
+        (4, 6, "no_context", 12)
+    ]
+    kept = split_rendered(c, counts, budget, max_tokens=80, continuations="keep")
+    assert kept.spans == [(0, 2), (2, 4), (4, 6)] and kept.dropped == []
+    assert [s.id for s in kept.segments] == ["c_0", "c_1", "c_2"]
