@@ -236,6 +236,23 @@ _BAD_BYTE = re.compile("[\udc80-\udcff]")
 _TOKEN_END = re.compile(r'[\s,\[\]{}:"]')
 
 
+# A top-level number or literal, as the byte reader's _SCALAR takes it.
+_TEXT_SCALAR = re.compile(r'[^\s,\[\]{}"]+')
+
+
+def _bad_element_end(buf: str, pos: int) -> int:
+    """Where the array element at ``pos`` ends, when it holds bytes that are not UTF-8 and its
+    brackets close (found as the byte reader finds them); else -1."""
+    if _BAD_BYTE.search(buf, pos) is None:
+        return -1
+    data = buf[pos:].encode("utf-8", "surrogateescape")
+    stop = element_end(data, 0, 0, False)[0]
+    if stop < 0:
+        return -1
+    length = len(data[:stop].decode("utf-8", "surrogateescape"))
+    return pos + length if _BAD_BYTE.search(buf, pos, pos + length) else -1
+
+
 def _shown(text: str) -> str:
     """``text`` for a rejects line: each bad byte as U+FFFD, as the other readers show them."""
     if _BAD_BYTE.search(text) is None:
@@ -668,7 +685,17 @@ def _read_array(
             continue
         # Decode one element; an error may only mean the element is not all in the buffer yet.
         last_err: tuple[str, int] | None = None
+        cut = -1  # where an element with bad bytes ends, as the byte reader delimits it
         while True:
+            if c not in '{["':
+                # A bare number or literal: up to a delimiter, as the byte reader takes it. With
+                # bad bytes in it ("12\xe9", "tr\xe9ue") it is rejected alone.
+                token = _TEXT_SCALAR.match(buf, pos)
+                while token is not None and token.end() == len(buf) and more(CHUNK):
+                    token = _TEXT_SCALAR.match(buf, pos)
+                if token is not None and _BAD_BYTE.search(buf, pos, token.end()):
+                    cut = token.end()
+                    break
             try:
                 value, end = _decoder.raw_decode(buf, pos)
             except ValueError as e:
@@ -689,6 +716,9 @@ def _read_array(
                     continue
                 # An unterminated string runs to the end of the input: all of it was read.
                 whole = len(buf) if e.msg.startswith("Unterminated string") else None
+                cut = _bad_element_end(buf, pos)
+                if cut >= 0:
+                    break  # bad bytes in a delimited element: rejected alone, as bytes are
                 err = fail(f"{_said(e)} in record {index}", e.pos, whole)
                 if on_error == "fail":
                     raise err from None
@@ -706,14 +736,9 @@ def _read_array(
             break
         line_at += buf.count("\n", counted_to, pos)
         counted_to = pos
+        if cut >= 0:
+            end = cut
         bad = _BAD_BYTE.search(buf, pos, end)
-        if bad is None and end < len(buf) and _BAD_BYTE.match(buf, end):
-            # A number or literal the bad bytes cut ("12\xe9"): where it ends is unknown.
-            err = fail("", end)
-            if on_error == "fail":
-                raise err
-            yield BadRecord(name, index, err.line, err, _shown(buf[pos : pos + 200]), False)
-            return
         if bad is not None:
             # A whole element with bad bytes in its strings: rejected alone, the array goes on.
             offset = locate(bad.start())[1]

@@ -479,10 +479,9 @@ _BIG = b'{"t": "' + b"x" * 400 + b'"}'  # over the scan's limit: the text reader
 _TEXT_READER_CASES = {
     # bad bytes after the closing bracket
     "after_end": (b'[{"a": 1}]\n\xff\n', ["R"], "input is not valid UTF-8", 2),
-    # a number the bad bytes cut is not a record
-    "cut_number": (b"[" + _BIG + b", 12\xe9, 3]", ["R"], "input is not valid UTF-8", 1),
-    # nor a literal ("Expecting value" would blame the JSON)
-    "cut_literal": (b"[" + _BIG + b', {"a": tr\xe9ue}, 3]', ["R"], "input is not valid UTF-8", 1),
+    # bad bytes right after a whole element: it is read, the bytes stop the array
+    "after_element": (b"[" + _BIG + b', {"a": 1}\xe9, {"b": 2}]', ["R", "R"],
+                      "input is not valid UTF-8", 1),
     # a syntax error before the bad bytes is reported as such
     "syntax_first": (
         b'[{"n": 0}, ' + _BIG + b', {"n": 2} {"n": 3}, "caf\xe9"]',
@@ -512,6 +511,30 @@ def test_text_reader_ends_at_bad_bytes_with_the_right_error(tmp_path, monkeypatc
     with pytest.raises(InputError) as e:
         list(read_records(p))
     assert str(e.value) == str(bad.error)
+
+
+@pytest.mark.parametrize(
+    ("element", "shown"),
+    [
+        (b"12\xe9", "12\ufffd"),  # a number the bad bytes cut
+        (b'{"a": tr\xe9ue}', '{"a": tr\ufffdue}'),  # a literal ("Expecting value" would blame JSON)
+        (b"tr\xe9ue", "tr\ufffdue"),
+    ],
+)
+def test_the_text_reader_rejects_an_element_with_bad_bytes_alone(tmp_path, monkeypatch,
+                                                                  element, shown):
+    # As the byte reader does: the element as its brackets or delimiters bound it.
+    monkeypatch.setattr(cio, "CHUNK", 16)
+    body = b"[" + _BIG + b", " + element + b", 3]"
+    p = write(tmp_path, "cut.json", body)
+    got = list(read_records(p, on_error="skip"))
+    assert ["R" if isinstance(r, cio.RawRecord) else "B" for r in got] == ["R", "B", "R"]
+    assert (got[1].text, got[1].resumable, got[2].value) == (shown, True, 3)
+    at = body.index(b"\xe9")
+    assert str(got[1].error) == f"record 1: not valid UTF-8 — at {p} line 1 byte {at}"
+    small = write(tmp_path, "small.json", b"[" + element + b", 3]")  # the byte reader
+    assert [(r.text if isinstance(r, cio.BadRecord) else r.value)
+            for r in read_records(small, on_error="skip")] == [shown, 3]
 
 
 def test_decoded_chunks_keep_each_bad_byte_as_a_lone_surrogate():
