@@ -928,7 +928,10 @@ class AtomicFile(Transactional):
         if kind == "zstd":
             _zstandard(self.path)  # before any file is made
         if is_special_file(self.path):
-            self._raw = open(self.path, "wb")  # noqa: SIM115 - closed by commit or abort
+            try:
+                self._raw = open(self.path, "wb")  # noqa: SIM115 - closed by commit or abort
+            except OSError as e:
+                raise OutputError(self.path, e) from None
             self._close = True
         else:
             # Through a symbolic link: the link stays, its target is replaced.
@@ -944,7 +947,10 @@ class AtomicFile(Transactional):
                 raise ConfigError(f"output is a directory, not a file: {self.path}")
             fd = _anonymous_file(directory)
             if fd is None:
-                fd, self._tmp = new_temporary(self._target)
+                try:
+                    fd, self._tmp = new_temporary(self._target)
+                except OSError as e:
+                    raise OutputError(self.path, e) from None
             self._atomic = True
             self._raw = os.fdopen(fd, "wb")
         self._fh = _compressor(self._raw, kind, self.path)
@@ -952,14 +958,14 @@ class AtomicFile(Transactional):
     def write(self, data: bytes) -> None:
         try:
             self._fh.write(data)
+            if self._atomic:
+                self._unsynced += len(data)
+                if self._unsynced >= SYNC_BEHIND:
+                    self._sync_behind()
         except BrokenPipeError:
             raise  # the reader of standard output went away: the CLI stops quietly
         except OSError as e:
             raise OutputError(self.path, e) from None
-        if self._atomic:
-            self._unsynced += len(data)
-            if self._unsynced >= SYNC_BEHIND:
-                self._sync_behind()
 
     def _sync_behind(self) -> None:
         if self._syncer is not None:

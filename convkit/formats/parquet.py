@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, OutputError
 from ..io import (
     Transactional,
     compression_of,
@@ -114,7 +114,10 @@ class ParquetSink(Transactional):
         self._rows.append(obj)
         self.count += 1
         if len(self._rows) >= self._size:
-            self._flush()
+            try:
+                self._flush()
+            except OSError as e:
+                raise OutputError(self.path, e) from None
 
     def _flush(self) -> None:
         if self._rows:
@@ -123,6 +126,14 @@ class ParquetSink(Transactional):
             self._rows = []
 
     def commit(self) -> None:
+        try:
+            self._commit()
+        except OSError as e:
+            if isinstance(e, OutputError):
+                raise
+            raise OutputError(self.path, e) from None
+
+    def _commit(self) -> None:
         if self._writer is None:
             return
         self._flush()
