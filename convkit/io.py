@@ -787,7 +787,13 @@ def dumps(obj: Any) -> bytes:
 
 
 class Transactional:
-    """A context manager that commits when its block succeeds and aborts when it raises."""
+    """A context manager that commits when its block succeeds and aborts when it raises.
+
+    :meth:`prepare` does what can fail (writing, syncing) and leaves only the step that makes
+    the output appear to :meth:`commit`; by default it does nothing."""
+
+    def prepare(self) -> None:
+        return None
 
     def commit(self) -> None:
         raise NotImplementedError
@@ -914,6 +920,7 @@ class AtomicFile(Transactional):
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
         self._atomic = False  # written apart, renamed by commit: not committed nor aborted yet
+        self._prepared = False
         self._tmp: str | None = None  # its temporary name; None while it has none
         self._unsynced = 0
         self._syncer: threading.Thread | None = None
@@ -990,15 +997,22 @@ class AtomicFile(Transactional):
             self._syncer.join()
             self._syncer = None
 
-    def commit(self) -> None:
+    def prepare(self) -> None:
+        """Everything of :meth:`commit` but the rename: written, synced, closed. A run with
+        several outputs prepares them all before it renames any, so that a full disk leaves
+        none of them under its final name. Fails like commit, aborting."""
+        if self._prepared:
+            return
         try:
-            self._commit()
-        except OSError as e:
-            if isinstance(e, (OutputError, BrokenPipeError)):
-                raise
-            raise OutputError(self.path, e) from None
+            self._prepare()
+        except BaseException as e:
+            self.abort()  # a commit that fails leaves no temporary file either
+            if isinstance(e, OSError) and not isinstance(e, (OutputError, BrokenPipeError)):
+                raise OutputError(self.path, e) from None
+            raise
+        self._prepared = True
 
-    def _commit(self) -> None:
+    def _prepare(self) -> None:
         if not self._atomic:
             if self._fh is not self._raw:
                 self._fh.close()
@@ -1006,25 +1020,33 @@ class AtomicFile(Transactional):
             if self._close:
                 self._raw.close()
             return
+        self._join_syncer()
+        if self._sync_error is not None:
+            raise self._sync_error
+        if self._fh is not self._raw:
+            self._fh.close()
+        self._raw.flush()
+        fd = self._raw.fileno()
+        os.fsync(fd)
+        if self._tmp is None:
+            self._tmp = _name_anonymous_file(fd, self._target)
+        self._raw.close()
+        os.chmod(self._tmp, 0o666 & ~_umask())
+
+    def commit(self) -> None:
+        self.prepare()
+        if not self._atomic:
+            return
+        assert self._tmp is not None
         try:
-            self._join_syncer()
-            if self._sync_error is not None:
-                raise self._sync_error
-            if self._fh is not self._raw:
-                self._fh.close()
-            self._raw.flush()
-            fd = self._raw.fileno()
-            os.fsync(fd)
-            if self._tmp is None:
-                self._tmp = _name_anonymous_file(fd, self._target)
-            self._raw.close()
-            os.chmod(self._tmp, 0o666 & ~_umask())
             os.replace(self._tmp, self._target)
-            forget_temporary(self._tmp)
-            self._atomic = False
-        except BaseException:
-            self.abort()  # a commit that fails leaves no temporary file either
+        except BaseException as e:
+            self.abort()
+            if isinstance(e, OSError):
+                raise OutputError(self.path, e) from None
             raise
+        forget_temporary(self._tmp)
+        self._atomic = False
 
     def abort(self) -> None:
         # What is still buffered is thrown away: a failure to write it (the disk that filled
@@ -1108,6 +1130,7 @@ class RecordWriter(Transactional):
         kind = compression_of(self.path)
         plain = self.path[: self.path.rindex(".")] if kind else self.path
         self.array = plain.endswith(".json")
+        self._closed = False  # the array's closing bracket is written
         self.count = 0
         self._file = AtomicFile(self.path)
 
@@ -1139,9 +1162,15 @@ class RecordWriter(Transactional):
                 lines.pop()
         self.count += len(lines)
 
-    def commit(self) -> None:
-        if self.array:
+    def prepare(self) -> None:
+        """See :meth:`AtomicFile.prepare`."""
+        if self.array and not self._closed:
             self._file.write(b"\n]\n" if self.count else b"[]\n")
+        self._closed = True
+        self._file.prepare()
+
+    def commit(self) -> None:
+        self.prepare()
         self._file.commit()
 
     def abort(self) -> None:

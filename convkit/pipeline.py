@@ -222,11 +222,15 @@ def _run(
             # no output under its final name either.
             staged = AtomicFile(stats)
             staged.write(json_document(doc))
-        out.commit()
-        if rej is not None:
-            rej.commit()
-        if staged is not None:
-            staged.commit()
+        # Everything that can fail (a full disk) for all three, then the renames: a run that
+        # fails leaves none of them.
+        written = [f for f in (out, rej, staged) if f is not None]
+        for f in written:
+            prepare = getattr(f, "prepare", None)
+            if prepare is not None:
+                prepare()
+        for f in written:
+            f.commit()
     except BaseException:
         try:
             for pending in (out, rej, staged):

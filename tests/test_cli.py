@@ -364,6 +364,22 @@ def test_a_full_disk_is_a_one_line_error_with_exit_3(tmp_path, to_stdout):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]  # no stats either
 
 
+@pytest.mark.skipif(not _dev_full(), reason="needs /dev/full, a disk that is always full")
+def test_an_output_is_not_renamed_when_another_fails_at_the_end(tmp_path):
+    # Every output is written and synced before any is renamed: the rejects' full disk at the
+    # last flush leaves the output, which was fine, under no final name either.
+    from convkit import OutputError, convert
+
+    src = tmp_path / "in.jsonl"
+    good = {"id": "a", "conversations": [{"from": "human", "value": "A question long enough?"},
+                                         {"from": "gpt", "value": "An answer."}]}
+    src.write_text(json.dumps(good) + "\n" + json.dumps({"id": "b"}) + "\n")
+    with pytest.raises(OutputError) as e:
+        convert(src, tmp_path / "o.jsonl", rejects="/dev/full", stats=tmp_path / "s.json")
+    assert str(e.value) == "cannot write /dev/full: No space left on device"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
+
+
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the helper through /proc")
 def test_sigterm_to_the_process_group_with_helpers_exits_143(tmp_path):
     # timeout, systemd and a terminal's Ctrl-C signal the whole group: the helper too. It

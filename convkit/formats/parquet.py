@@ -125,39 +125,52 @@ class ParquetSink(Transactional):
             self._writer.write_table(table)
             self._rows = []
 
-    def commit(self) -> None:
-        try:
-            self._commit()
-        except OSError as e:
-            if isinstance(e, OutputError):
-                raise
-            raise OutputError(self.path, e) from None
-
-    def _commit(self) -> None:
-        if self._writer is None:
-            return
-        self._flush()
-        self._writer.close()
-        self._writer = None
-        if self._tmp is None:
-            return
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(self._tmp, 0o666 & ~mask)
-        os.replace(self._tmp, self._target)
-        forget_temporary(self._tmp)
-
-    def abort(self) -> None:
+    def prepare(self) -> None:
+        """Write the last rows and close the file; :meth:`commit` renames it."""
         if self._writer is None:
             return
         try:
+            self._flush()
             self._writer.close()
-        finally:
             self._writer = None
             if self._tmp is not None:
-                try:
-                    os.unlink(self._tmp)
-                except FileNotFoundError:
-                    pass
-                forget_temporary(self._tmp)
+                mask = os.umask(0)
+                os.umask(mask)
+                os.chmod(self._tmp, 0o666 & ~mask)
+        except BaseException as e:
+            self.abort()
+            if isinstance(e, OSError) and not isinstance(e, OutputError):
+                raise OutputError(self.path, e) from None
+            raise
+
+    def commit(self) -> None:
+        self.prepare()
+        if self._tmp is None:
+            return
+        try:
+            os.replace(self._tmp, self._target)
+        except OSError as e:
+            self._remove_temporary()
+            raise OutputError(self.path, e) from None
+        forget_temporary(self._tmp)
+        self._tmp = None
+
+    def abort(self) -> None:
+        try:
+            if self._writer is not None:
+                self._writer.close()
+        except OSError:
+            pass  # what it still held is thrown away
+        finally:
+            self._writer = None
+            self._remove_temporary()
+
+    def _remove_temporary(self) -> None:
+        if self._tmp is not None:
+            try:
+                os.unlink(self._tmp)
+            except FileNotFoundError:
+                pass
+            forget_temporary(self._tmp)
+            self._tmp = None
 
