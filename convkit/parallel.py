@@ -76,7 +76,7 @@ def ordered_map(
             else:
                 try:
                     result = func(item)
-                except BaseException:
+                except Exception:
                     yield from _drain(pending)  # earlier items come first, their errors too
                     raise
                 pending.append((item, _Local(result)))
@@ -90,6 +90,9 @@ def ordered_map(
             "input or an interactive shell, use one worker (--workers 1)"
         ) from None
     finally:
+        # After Ctrl-C or SIGTERM too, the helpers finish the batch in hand (the rest are
+        # cancelled): killing one mid-answer leaves a part message in the result pipe, on
+        # which the executor's thread then waits forever. A second Ctrl-C ends the wait.
         for _, f in pending:
             f.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
