@@ -154,8 +154,9 @@ def _place_continuations(
     or it stays as it is (keep). The rounds plan with ``keep``: with a reserve, the estimate
     parts requests from what they continue though the two may fit."""
     turns = conv.turns
-    first = pieces[0][1][0] if pieces else 0
     system = conv.system_turns()
+    # As split_conversation: only a segment at the first user turn is as the conversation is.
+    first = next((i for i in range(len(system), len(turns)) if roles[i] == USER), len(turns))
     out: list[tuple[Conversation, tuple[int, int], int]] = []
 
     def counted(start: int, end: int) -> tuple[Conversation, tuple[int, int], int] | None:
@@ -165,7 +166,7 @@ def _place_continuations(
 
     for piece in pieces:
         start, end = piece[1]
-        if start == first or not is_continuation(turns[start].content):
+        if start <= first or not is_continuation(turns[start].content):
             out.append(piece)
             continue
         if out and out[-1][1][1] == start:

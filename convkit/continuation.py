@@ -64,6 +64,7 @@ _ASKING = ("can you continue", "could you continue")
 _INITIALS = frozenset(o[0] for o in OPENINGS)
 
 _PUNCTUATION = re.compile(r"[^\w\s]+")
+_FIRST_LETTER = re.compile(r"[^\W_]")
 _SPACES = re.compile(r"\s+")
 _OPENING = re.compile(
     "|".join(sorted((re.escape(o) for o in OPENINGS), key=len, reverse=True))
@@ -74,8 +75,8 @@ def is_continuation(text: str) -> bool:
     """Whether ``text`` (a user turn) only asks the assistant to go on."""
     if len(text) > 20 * MAX_WORDS:
         return False
-    head = text.lstrip()[:1].casefold()
-    if head not in _INITIALS:
+    head = _FIRST_LETTER.search(text)  # past punctuation: "¡Continúa!", "「続けて」"
+    if head is None or head.group().casefold() not in _INITIALS:
         return False
     words = _SPACES.sub(" ", _PUNCTUATION.sub(" ", text.casefold())).strip()
     if not words or words.count(" ") >= MAX_WORDS:

@@ -237,18 +237,19 @@ _TOKEN_END = re.compile(r'[\s,\[\]{}:"]')
 
 
 # A top-level number or literal, as the byte reader's _SCALAR takes it.
-_TEXT_SCALAR = re.compile(r'[^\s,\[\]{}"]+')
+_TEXT_SCALAR = re.compile(r'[^ \t\n\r\f\v,\[\]{}"]+')  # bytes' \s: ASCII white space only
 
 
 def _bad_element_end(buf: str, pos: int) -> int:
     """Where the array element at ``pos`` ends, when it holds bytes that are not UTF-8 and its
-    brackets close (found as the byte reader finds them); else -1."""
+    brackets close (found as the byte reader finds them); -2 when bytes that are not UTF-8
+    follow and the element has not ended in ``buf`` (read more, then ask again); else -1."""
     if _BAD_BYTE.search(buf, pos) is None:
         return -1
     data = buf[pos:].encode("utf-8", "surrogateescape")
     stop = element_end(data, 0, 0, False)[0]
     if stop < 0:
-        return -1
+        return -2
     length = len(data[:stop].decode("utf-8", "surrogateescape"))
     return pos + length if _BAD_BYTE.search(buf, pos, pos + length) else -1
 
@@ -691,10 +692,18 @@ def _read_array(
                 # A bare number or literal: up to a delimiter, as the byte reader takes it. With
                 # bad bytes in it ("12\xe9", "tr\xe9ue") it is rejected alone.
                 token = _TEXT_SCALAR.match(buf, pos)
-                while token is not None and token.end() == len(buf) and more(CHUNK):
-                    token = _TEXT_SCALAR.match(buf, pos)
-                if token is not None and _BAD_BYTE.search(buf, pos, token.end()):
-                    cut = token.end()
+                stop = token.end() if token is not None else pos
+                # Read on while it runs to the buffer's end, doubling each read (no token is
+                # matched twice from its start), up to the byte reader's element limit.
+                while (
+                    stop == len(buf)
+                    and stop - pos <= _ELEMENT_LIMIT * CHUNK
+                    and more(max(CHUNK, len(buf) - pos))
+                ):
+                    more_of = _TEXT_SCALAR.match(buf, stop)
+                    stop = more_of.end() if more_of is not None else stop
+                if stop > pos and _BAD_BYTE.search(buf, pos, stop):
+                    cut = stop
                     break
             try:
                 value, end = _decoder.raw_decode(buf, pos)
@@ -717,6 +726,8 @@ def _read_array(
                 # An unterminated string runs to the end of the input: all of it was read.
                 whole = len(buf) if e.msg.startswith("Unterminated string") else None
                 cut = _bad_element_end(buf, pos)
+                while cut == -2 and more(max(CHUNK, len(buf) - pos)):
+                    cut = _bad_element_end(buf, pos)  # its end may come later
                 if cut >= 0:
                     break  # bad bytes in a delimited element: rejected alone, as bytes are
                 err = fail(f"{_said(e)} in record {index}", e.pos, whole)
@@ -782,8 +793,14 @@ def dumps(obj: Any) -> bytes:
     try:
         return orjson.dumps(obj)
     except TypeError:
-        # Values orjson refuses (integers beyond 64 bits, non-string keys) go through json.
-        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        # Values orjson refuses (integers beyond 64 bits, non-string keys, lone surrogates
+        # that a "\ud800" escape read into a string) go through json.
+        text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate has no UTF-8: written back as the escape it was read from.
+            return json.dumps(obj, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
 class Transactional:

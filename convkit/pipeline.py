@@ -223,8 +223,9 @@ def _run(
             staged = AtomicFile(stats)
             staged.write(json_document(doc))
         # Everything that can fail (a full disk) for all three, then the renames: a run that
-        # fails leaves none of them.
-        written = [f for f in (out, rej, staged) if f is not None]
+        # fails before them leaves none. Only a rename failing, or a signal between two
+        # renames, could leave the earlier ones; the output goes last, so not the output.
+        written = [f for f in (rej, staged, out) if f is not None]
         for f in written:
             prepare = getattr(f, "prepare", None)
             if prepare is not None:

@@ -327,3 +327,21 @@ def test_a_request_to_go_on_that_fits_nowhere_is_dropped_or_kept_alone():
     kept = split_rendered(c, counts, budget, max_tokens=80, continuations="keep")
     assert kept.spans == [(0, 2), (2, 4), (4, 6)] and kept.dropped == []
     assert [s.id for s in kept.segments] == ["c_0", "c_1", "c_2"]
+
+
+def test_a_request_to_go_on_after_a_dropped_first_exchange_is_not_the_conversations_start():
+    # The first exchange has no assistant reply (dropped): the request that follows continues
+    # nothing a segment holds. Both splitters reject it.
+    from convkit.split import split_conversation
+
+    budget = ScriptedBudget(lambda k: 0)
+    c = conv(("user", "Run the tool please"), ("tool", "result"),
+             ("user", "continue"), ("assistant", words(5, "z")))
+    counts = [len(t.content.split()) for t in c.turns]
+    rendered = split_rendered(c, counts, budget, max_tokens=100)
+    plain = split_conversation(c, counts, max_tokens=100, turn_overhead=2, segment_overhead=3)
+    for result in (rendered, plain):
+        assert result.segments == []
+        assert [(d.start, d.end, d.reason) for d in result.dropped] == [
+            (0, 2, "no_assistant_reply"), (2, 4, "no_context")
+        ]

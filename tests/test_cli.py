@@ -380,6 +380,21 @@ def test_an_output_is_not_renamed_when_another_fails_at_the_end(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
 
 
+@pytest.mark.skipif(not _dev_full(), reason="needs /dev/full, a disk that is always full")
+def test_a_parquet_output_that_cannot_be_written_exits_3(tmp_path):
+    pytest.importorskip("pyarrow")
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"instruction": "Add two and three.", "output": "Five."}\n')
+    proc = subprocess.run(
+        [sys.executable, "-m", "convkit", "convert", str(src), "--from", "alpaca", "--to",
+         "parquet", "-o", "/dev/full", "-q"],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 3
+    assert proc.stderr.startswith("convkit: error: cannot write /dev/full: ")
+    assert proc.stderr.endswith("No space left on device\n")
+
+
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the helper through /proc")
 def test_sigterm_to_the_process_group_with_helpers_exits_143(tmp_path):
     # timeout, systemd and a terminal's Ctrl-C signal the whole group: the helper too. It

@@ -14,6 +14,8 @@ from convkit.continuation import is_continuation
         "Keep going", "Continue writing please", "Continue\n\nPlease write in English language.",
         "Continue?", "Can you continue to generate?", "continúa", "Continuez", "продолжи",
         "繼續", "繼續未完成的說明", "続けてください", "계속 써줘", "계속해줘",
+        "¡Continúa!", "「続けて」", "【继续】", '"continue"', "**Continue**", "> continue",
+        "\ufeffcontinue",
     ],
 )
 def test_requests_to_go_on(text):

@@ -519,6 +519,11 @@ def test_text_reader_ends_at_bad_bytes_with_the_right_error(tmp_path, monkeypatc
         (b"12\xe9", "12\ufffd"),  # a number the bad bytes cut
         (b'{"a": tr\xe9ue}', '{"a": tr\ufffdue}'),  # a literal ("Expecting value" would blame JSON)
         (b"tr\xe9ue", "tr\ufffdue"),
+        # only ASCII white space ends a bare value, as in the byte reader
+        (b"12\xe9\x1cx", "12\ufffd\x1cx"),
+        (b"12\xe9\xc2\xa0x", "12\ufffd\xa0x"),
+        # its end is further than the text read so far
+        (b'{"a": [1\xe9, 2], "t": "' + b"y" * 100 + b'"}', '{"a": [1\ufffd, 2], "t": "' + "y" * 100 + '"}'),
     ],
 )
 def test_the_text_reader_rejects_an_element_with_bad_bytes_alone(tmp_path, monkeypatch,
@@ -813,3 +818,10 @@ def test_a_process_killed_outright_leaves_no_file(tmp_path):
     proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGKILL
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_lone_surrogate_read_from_an_escape_is_written_back_as_that_escape(tmp_path):
+    p = write(tmp_path, "s.jsonl", '{"t": "a\\ud800b"}\n')
+    (rec,) = read_records(p)
+    assert rec.value == {"t": "a\ud800b"}
+    assert cio.dumps(rec.value) == b'{"t":"a\\ud800b"}'

@@ -103,12 +103,17 @@ class ParquetSink(Transactional):
         self._size = row_group_size
         self._rows: list[dict[str, Any]] = []
         self._tmp: str | None = None
-        if is_special_file(self.path):
-            self._writer: Any = pq.ParquetWriter(self.path, self._schema)
-            return
-        fd, self._tmp = new_temporary(self._target)
-        os.close(fd)
-        self._writer = pq.ParquetWriter(self._tmp, self._schema)
+        try:
+            if is_special_file(self.path):
+                self._writer: Any = pq.ParquetWriter(self.path, self._schema)
+                return
+            fd, self._tmp = new_temporary(self._target)
+            os.close(fd)
+            self._writer = pq.ParquetWriter(self._tmp, self._schema)
+        except OSError as e:
+            self._writer = None
+            self._remove_temporary()
+            raise OutputError(self.path, e) from None
 
     def write(self, obj: dict[str, Any]) -> None:
         self._rows.append(obj)
