@@ -241,11 +241,9 @@ _TEXT_SCALAR = re.compile(r'[^ \t\n\r\f\v,\[\]{}"]+')  # bytes' \s: ASCII white 
 
 
 def _bad_element_end(buf: str, pos: int) -> int:
-    """Where the array element at ``pos`` ends, when it holds bytes that are not UTF-8 and its
-    brackets close (found as the byte reader finds them); -2 when bytes that are not UTF-8
-    follow and the element has not ended in ``buf`` (read more, then ask again); else -1."""
-    if _BAD_BYTE.search(buf, pos) is None:
-        return -1
+    """Where the array element at ``pos`` (an object, array or string) ends, when its brackets
+    close in ``buf`` (found as the byte reader finds them) and it holds bytes that are not
+    UTF-8; -1 when it closes without any; -2 when it has not closed in ``buf`` yet."""
     data = buf[pos:].encode("utf-8", "surrogateescape")
     stop = element_end(data, 0, 0, False)[0]
     if stop < 0:
@@ -580,6 +578,12 @@ def _read_array_bytes(
         expect_comma = True
 
 
+def loads(data: bytes) -> Any:
+    """A JSON document that :func:`dumps` wrote (orjson, or the standard decoder for what
+    orjson refuses: integers beyond 64 bits, lone surrogates)."""
+    return _loads_element(data, False)
+
+
 def _loads_element(data: bytes, long_number: bool) -> Any:
     # orjson turns an integer beyond 64 bits into a float; with a long run of digits outside
     # strings the standard decoder decides, and it also takes what orjson refuses (NaN,
@@ -621,13 +625,18 @@ def _read_array(
         if eof:
             return False
         got = 0
-        for text in chunks:
-            buf += text
-            got += len(text)
-            if got >= want:
-                return True
-        eof = True
-        return got > 0
+        parts = [buf]
+        try:
+            for text in chunks:
+                parts.append(text)
+                got += len(text)
+                if got >= want:
+                    return True
+            eof = True
+            return got > 0
+        finally:
+            # One copy per call: buf is the enclosing function's, so += would copy it per chunk.
+            buf = "".join(parts)
 
     def locate(at: int) -> tuple[int, int]:
         return (
@@ -725,11 +734,18 @@ def _read_array(
                     continue
                 # An unterminated string runs to the end of the input: all of it was read.
                 whole = len(buf) if e.msg.startswith("Unterminated string") else None
-                cut = _bad_element_end(buf, pos)
-                while cut == -2 and more(max(CHUNK, len(buf) - pos)):
-                    cut = _bad_element_end(buf, pos)  # its end may come later
+                if c in '{["':
+                    # As the byte reader: an element whose brackets close within its limit and
+                    # that holds bytes that are not UTF-8 is rejected alone, syntax aside.
+                    cut = _bad_element_end(buf, pos)
+                    while (
+                        cut == -2
+                        and len(buf) - pos <= _ELEMENT_LIMIT * CHUNK
+                        and more(max(CHUNK, len(buf) - pos))
+                    ):
+                        cut = _bad_element_end(buf, pos)
                 if cut >= 0:
-                    break  # bad bytes in a delimited element: rejected alone, as bytes are
+                    break
                 err = fail(f"{_said(e)} in record {index}", e.pos, whole)
                 if on_error == "fail":
                     raise err from None
@@ -741,7 +757,7 @@ def _read_array(
                 end == len(buf)
                 and not eof
                 and not isinstance(value, (dict, list, str))
-                and more(CHUNK)
+                and more(max(CHUNK, len(buf) - pos))
             ):
                 continue
             break

@@ -18,8 +18,6 @@ from dataclasses import dataclass, replace
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from .errors import ConfigError
 from .filters import Dedup
 from .formats import get_format
@@ -33,6 +31,7 @@ from .io import (
     dumps,
     iter_inputs,
     json_document,
+    loads,
     remove_temporaries,
 )
 from .options import Options
@@ -167,7 +166,7 @@ def _run(
         # temporary file behind.
         out = writer.open_sink(output)
         write_lines = getattr(out, "write_many", None) or (
-            lambda lines: [out.write(orjson.loads(line)) for line in lines]
+            lambda lines: [out.write(loads(line)) for line in lines]
         )
         rej = RecordWriter(rejects) if rejects is not None else None
         bar = _progress(progress, paths)

@@ -173,3 +173,18 @@ def test_parquet_sink_aborts_cleanly_and_refuses_stdout(tmp_path):
         sink.write({"id": "a", "messages": [], "meta": None})
         raise RuntimeError("stop")
     assert list(tmp_path.iterdir()) == []  # no output, no temporary file left
+
+
+def test_parquet_refuses_a_lone_surrogate_with_a_clear_error(tmp_path):
+    pytest.importorskip("pyarrow")
+    from convkit import OutputError
+
+    sink = get_format("parquet").open_sink(tmp_path / "x.parquet")
+    sink.write({"id": "a", "messages": [{"role": "user", "content": "a\ud800b"}], "meta": None})
+    with pytest.raises(OutputError) as e:
+        sink.commit()
+    assert str(e.value) == (
+        f"cannot write {tmp_path / 'x.parquet'}: a string holds a lone surrogate (read from a "
+        "JSON \\ud800 escape), which parquet cannot store; write JSON instead"
+    )
+    assert list(tmp_path.iterdir()) == []

@@ -825,3 +825,25 @@ def test_a_lone_surrogate_read_from_an_escape_is_written_back_as_that_escape(tmp
     (rec,) = read_records(p)
     assert rec.value == {"t": "a\ud800b"}
     assert cio.dumps(rec.value) == b'{"t":"a\\ud800b"}'
+
+
+def test_the_text_reader_does_not_run_past_the_element_limit_for_a_bad_element(tmp_path,
+                                                                               monkeypatch):
+    # A bracket that never closes, then bad bytes much later: as the byte reader, the reader
+    # does not pull the rest of the input in to find an end; the syntax error stands.
+    monkeypatch.setattr(cio, "CHUNK", 16)
+    body = b"[" + _BIG + b', {"a": [1, 2}, ' + b'{"n": 1}, ' * 200 + b'"caf\xe9"]'
+    p = write(tmp_path, "open.json", body)
+    got = list(read_records(p, on_error="skip"))
+    assert ["R" if isinstance(r, cio.RawRecord) else "B" for r in got] == ["R", "B"]
+    assert not got[1].resumable
+    assert got[1].error.reason == "malformed JSON array: Expecting ',' delimiter in record 1"
+
+
+def test_a_bare_token_with_a_syntax_error_is_not_bounded_as_brackets(tmp_path, monkeypatch):
+    monkeypatch.setattr(cio, "CHUNK", 16)
+    body = b"[" + _BIG + b', tru, 1, {"x": "\xe9"}, 5]'
+    p = write(tmp_path, "tru.json", body)
+    got = list(read_records(p, on_error="skip"))
+    assert ["R" if isinstance(r, cio.RawRecord) else "B" for r in got] == ["R", "B"]
+    assert got[1].error.reason == "malformed JSON array: Expecting value in record 1"

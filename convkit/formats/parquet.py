@@ -13,6 +13,7 @@ of convkit; rows are written in row groups of ``row_group_size`` (a writer optio
 
 from __future__ import annotations
 
+import errno
 import os
 from typing import Any
 
@@ -126,7 +127,15 @@ class ParquetSink(Transactional):
 
     def _flush(self) -> None:
         if self._rows:
-            table = self._pa.Table.from_pylist(self._rows, schema=self._schema)
+            try:
+                table = self._pa.Table.from_pylist(self._rows, schema=self._schema)
+            except UnicodeEncodeError:
+                # A lone surrogate, read from a \ud800 escape: JSON keeps it, parquet cannot.
+                raise OutputError(
+                    self.path,
+                    OSError(errno.EILSEQ, "a string holds a lone surrogate (read from a JSON "
+                            "\\ud800 escape), which parquet cannot store; write JSON instead"),
+                ) from None
             self._writer.write_table(table)
             self._rows = []
 
