@@ -86,7 +86,7 @@ def open_binary(path: str | os.PathLike[str]) -> BinaryIO:
         if not os.path.exists(p):
             raise ConfigError(f"input file not found: {p}")
         raw = open(p, "rb")  # noqa: SIM115 - closed by the caller, or by the decompressor
-    kind = next((k for suffix, k in _COMPRESSION.items() if p.endswith(suffix)), None)
+    kind = compression_of(p)
     if kind is None:
         head = raw.read(6)  # blocks until 6 bytes or the end, as a pipe delivers them
         kind = next((k for magic, k in _MAGIC if head.startswith(magic)), None)
@@ -889,6 +889,21 @@ def forget_temporary(path: str) -> None:
     _TEMPORARIES.pop(path, None)
 
 
+def discard_temporary(path: str) -> None:
+    """Remove the temporary file ``path`` (already gone is fine) and forget it."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    forget_temporary(path)
+
+
+def set_default_mode(path: str) -> None:
+    """Give ``path`` the mode a new file gets (0666 less the umask): temporary files are made
+    0600."""
+    os.chmod(path, 0o666 & ~_umask())
+
+
 def remove_temporaries() -> None:
     """Remove the temporary files this thread made and did not rename: a failed run's."""
     me = threading.get_ident()
@@ -1064,7 +1079,7 @@ class AtomicFile(Transactional):
         if self._tmp is None:
             self._tmp = _name_anonymous_file(fd, self._target)
         self._raw.close()
-        os.chmod(self._tmp, 0o666 & ~_umask())
+        set_default_mode(self._tmp)
 
     def commit(self) -> None:
         self.prepare()
@@ -1096,11 +1111,7 @@ class AtomicFile(Transactional):
             _close_quietly(self._raw)
         finally:
             if self._tmp is not None:
-                try:
-                    os.unlink(self._tmp)
-                except FileNotFoundError:
-                    pass
-                forget_temporary(self._tmp)
+                discard_temporary(self._tmp)
 
 
 def _close_quietly(f: IO[bytes]) -> None:

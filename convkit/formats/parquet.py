@@ -21,10 +21,12 @@ from ..errors import ConfigError, OutputError
 from ..io import (
     Transactional,
     compression_of,
+    discard_temporary,
     dumps,
     forget_temporary,
     is_special_file,
     new_temporary,
+    set_default_mode,
 )
 from ..model import Conversation
 from .base import Format, Option, register
@@ -148,9 +150,7 @@ class ParquetSink(Transactional):
             self._writer.close()
             self._writer = None
             if self._tmp is not None:
-                mask = os.umask(0)
-                os.umask(mask)
-                os.chmod(self._tmp, 0o666 & ~mask)
+                set_default_mode(self._tmp)
         except BaseException as e:
             self.abort()
             if isinstance(e, OSError) and not isinstance(e, OutputError):
@@ -181,10 +181,6 @@ class ParquetSink(Transactional):
 
     def _remove_temporary(self) -> None:
         if self._tmp is not None:
-            try:
-                os.unlink(self._tmp)
-            except FileNotFoundError:
-                pass
-            forget_temporary(self._tmp)
+            discard_temporary(self._tmp)
             self._tmp = None
 
