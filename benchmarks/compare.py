@@ -34,6 +34,7 @@ import gc
 import json
 import os
 import platform
+import resource
 import statistics
 import sys
 import tempfile
@@ -124,12 +125,17 @@ class Runner:
 
     def run(self, name: str, job: Callable[[], dict[str, Any]]) -> None:
         gc.collect()  # no job pays for the garbage of the one before
+        c0 = _cpu()
         t0 = time.perf_counter()
         info = job()
         wall = time.perf_counter() - t0
+        info["cpu"] = _cpu() - c0
         self.times[name].append(wall)
         self.info[name].append(info)
         _log(f"  {name}: {wall:.2f} s")
+
+    def median_info(self, name: str, key: str) -> float:
+        return statistics.median(i[key] for i in self.info[name])
 
     def inconsistent(self) -> list[str]:
         """Runs whose kept or segment counts changed between rounds (e.g. the tree being edited
@@ -143,6 +149,14 @@ class Runner:
 
     def median(self, name: str) -> float:
         return statistics.median(self.times[name])
+
+
+def _cpu() -> float:
+    """CPU seconds used so far by this process (all its threads) and by its ended children
+    (worker processes are waited for before a run returns)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _convkit_job(path: Path, tmp: Path, options: Options) -> Callable[[], dict[str, Any]]:
@@ -323,6 +337,57 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _targets(r: Runner, add: Callable[[str], None]) -> None:
+    """Issue 3's speed targets against this run's medians (one process), with what bounds them
+    on this machine: the time the HTML conversion alone takes, and the CPU the tokenizer alone
+    needs, measured in the same run."""
+    cores = os.cpu_count() or 1
+    fc_clean, ck_clean = r.median("fc_clean_1"), r.median("ck_clean_1")
+    fc_split, ck_split = r.median("fc_split_1"), r.median("ck_split_1")
+    floor, floor_cpu = r.median("floor_batch"), r.median_info("floor_batch", "cpu")
+
+    def stage(key: str, name: str) -> float:
+        return statistics.median(i["seconds"].get(name, 0.0) for i in r.info[key])
+
+    html = stage("ck_clean_1", "convert")
+    # Everything but tokenising, as the run without splitting clocks it (no tokenizer thread
+    # competing for the cores), plus the split step itself.
+    rest = sum(stage("ck_clean_1", s) for s in ("read", "convert", "filter", "write"))
+    rest += stage("ck_split_1", "split")
+    need_clean, need_split = fc_clean / 20, fc_split / 5
+    left = cores * need_split - floor_cpu
+    best = max(floor, (floor_cpu + rest) / cores)
+
+    def met(ok: bool) -> str:
+        return "met" if ok else "**not met**"
+
+    add("Issue 3's targets, one process, from the medians above:")
+    add("")
+    add("| target | needs | this run | | what bounds it on this machine |")
+    add("|---|---:|---:|---|---|")
+    add(
+        f"| clean ≥ 20× the FastChat rules | ≤ {need_clean:.2f} s | {ck_clean:.2f} s "
+        f"({fc_clean / ck_clean:.1f}×) | {met(ck_clean <= need_clean)} "
+        f"| the HTML conversion alone took {html:.2f} s ({html / need_clean:.0%} of the 20× "
+        "time), reading, filters and writing the rest |"
+    )
+    add(
+        f"| clean + split ≥ 5× the FastChat rules | ≤ {need_split:.2f} s | {ck_split:.2f} s "
+        f"({fc_split / ck_split:.1f}×) | {met(ck_split <= need_split)} "
+        f"| tokenising the kept turns alone took {floor:.2f} s and {floor_cpu:.2f} s of CPU "
+        f"({floor_cpu / floor:.1f} of the {cores} cores); at 5× the {cores} cores have "
+        f"{max(left, 0.0):.2f} s of CPU left for everything else, which took {rest:.2f} s "
+        f"(reading, HTML, filters, writing, splitting): no pipeline doing that work on "
+        f"these cores can take less than about {best:.2f} s ({fc_split / best:.1f}×) |"
+    )
+    add(
+        f"| clean + split within 1.5× of the floor | ≤ {1.5 * floor:.2f} s | {ck_split:.2f} s "
+        f"({ck_split / floor:.2f}×) | {met(ck_split <= 1.5 * floor)} | the floor: tokenising "
+        "the kept turns once, in one batched call |"
+    )
+    add("")
+
+
 def _print_report(
     r: Runner,
     args: argparse.Namespace,
@@ -406,6 +471,8 @@ def _print_report(
         f"{r.info['floor_batch'][-1]['tokens']:,} (without special tokens)."
     )
     add("")
+    if "ck_clean_1" in r.times and "ck_split_1" in r.times:
+        _targets(r, add)
 
     # Where the time goes.
     stages = ("read", "convert", "filter", "tokenize", "split", "write")

@@ -96,9 +96,14 @@ def open_binary(path: str | os.PathLike[str]) -> BinaryIO:
     try:
         return _Decompressed(_decompressor(raw, kind, p), raw)  # type: ignore[return-value]
     except BaseException:
-        if raw is not sys.stdin.buffer:
-            raw.close()
+        close_input(raw)
         raise
+
+
+def close_input(stream: Any) -> None:
+    """Close an input stream, unless it is standard input: that belongs to the process."""
+    if stream is not sys.stdin.buffer:
+        stream.close()
 
 
 def _decompressor(raw: BinaryIO, kind: str, name: str) -> Any:
@@ -133,8 +138,7 @@ class _Decompressed:
         try:
             self._reader.close()
         finally:
-            if self._raw is not sys.stdin.buffer:
-                self._raw.close()
+            close_input(self._raw)
 
 
 class _Prefixed:
@@ -154,8 +158,7 @@ class _Prefixed:
         return head + self._raw.read(-1 if size < 0 else size - len(head))
 
     def close(self) -> None:
-        if self._raw is not sys.stdin.buffer:
-            self._raw.close()
+        close_input(self._raw)
 
 
 class _ZstdReader:
@@ -291,8 +294,7 @@ def read_records(
             bom = len(_BOM) if head.startswith(_BOM) else 0  # offsets count it: it is in the file
             yield from _read_lines(name, head[bom:], raw, on_error, offset=bom)
     finally:
-        if stream is not sys.stdin.buffer:
-            stream.close()
+        close_input(stream)
 
 
 def _read_lines(

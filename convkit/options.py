@@ -9,10 +9,10 @@ from typing import Any
 
 from .errors import ConfigError
 from .filters import FilterConfig
+from .split import CONTINUATION_POLICIES as CONTINUATIONS
+from .split import OVERSIZE_POLICIES as OVERSIZE
 
 HTML_MODES = ("auto", "always", "never")
-OVERSIZE = ("drop", "keep")
-CONTINUATIONS = ("drop", "keep")
 ON_ERROR = ("fail", "skip")
 
 
