@@ -17,7 +17,7 @@ import secrets
 import stat
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, BinaryIO, TypeVar
 
@@ -29,6 +29,7 @@ from .scan import count_newlines, element_end, has_long_number
 CHUNK = 1 << 20  # bytes read at a time; also the granularity at which the array buffer is trimmed
 
 _T = TypeVar("_T", bound="Transactional")
+_R = TypeVar("_R")
 _decoder = json.JSONDecoder()
 _WS = " \t\n\r"
 _BWS = b" \t\n\r"
@@ -404,7 +405,7 @@ def _read_document(name: str, data: bytes, first_line: int, offset: int) -> RawR
     except UnicodeDecodeError as e:
         raise InputError("input is not valid UTF-8", file=name, offset=offset + e.start) from None
     try:
-        value = json.loads(text)
+        value = _json_loads(text)
     except json.JSONDecodeError as e:
         raise InputError(
             f"malformed JSON: {_said(e)} (column {e.colno})", file=name, line=first_line - 1 + e.lineno
@@ -416,9 +417,12 @@ def _read_document(name: str, data: bytes, first_line: int, offset: int) -> RawR
 
 def _number_error(e: ValueError) -> str | None:
     """The wording for a ValueError that is not a syntax or encoding error: an integer longer
-    than Python decodes (``sys.get_int_max_str_digits``); None for the others."""
+    than Python decodes (``sys.get_int_max_str_digits``), or nesting deeper than it recurses;
+    None for the others."""
     if isinstance(e, (json.JSONDecodeError, UnicodeDecodeError)):
         return None
+    if isinstance(e, _TooDeep):
+        return str(e)
     limit = sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else 4300
     return f"a number of more than {limit} digits, longer than Python decodes"
 
@@ -427,6 +431,49 @@ def _said(e: json.JSONDecodeError) -> str:
     """The decoder's message without its trailing " at" ("Unterminated string starting at"),
     which it writes to be followed by a position: ours follows, worded."""
     return e.msg.removesuffix(" at")
+
+
+class _TooDeep(ValueError):
+    """JSON nested deeper than the standard decoder recurses: like a number too long to
+    decode, the element is whole and well delimited, so it is rejected alone."""
+
+
+_TOO_DEEP = "arrays and objects nested too deeply to decode (more than about 1,000 levels)"
+
+# orjson reads arrays and objects nested up to 1,024 levels deep and writes up to 254; the json
+# module, which takes over for the rest, recurses once a level against Python's recursion limit
+# (1,000 frames, fewer in a deep call stack). On a RecursionError it runs again with room for
+# this many levels more, so that whatever orjson reads can be written, and read back.
+_JSON_DEPTH = 1024 + 64
+_deep_lock = threading.Lock()
+
+
+def _deep(call: Callable[..., _R], *args: Any, **kwargs: Any) -> _R:
+    """``call(*args, **kwargs)`` of the json module, with room for nesting up to orjson's limit;
+    :class:`_TooDeep` beyond it (a RecursionError would end the run with a traceback)."""
+    try:
+        return call(*args, **kwargs)
+    except RecursionError:
+        pass
+    # Under a lock: two threads raising and restoring the limit in turn could leave it raised.
+    with _deep_lock:
+        old = sys.getrecursionlimit()
+        sys.setrecursionlimit(old + _JSON_DEPTH)
+        try:
+            return call(*args, **kwargs)
+        except RecursionError:
+            raise _TooDeep(_TOO_DEEP) from None
+        finally:
+            sys.setrecursionlimit(old)
+
+
+def _json_loads(text: str) -> Any:
+    return _deep(json.loads, text)
+
+
+def _raw_decode(text: str, pos: int) -> tuple[Any, int]:
+    """The value starting at ``pos``, and where it ends."""
+    return _deep(_decoder.raw_decode, text, pos)
 
 
 def _standard_loads(line: bytes | memoryview, name: str, offset: int, lineno: int) -> Any:
@@ -438,7 +485,7 @@ def _standard_loads(line: bytes | memoryview, name: str, offset: int, lineno: in
         raise InputError(
             "input is not valid UTF-8", file=name, line=lineno, offset=offset + e.start
         ) from None
-    return json.loads(text)
+    return _json_loads(text)
 
 
 # A top-level scalar element (number, true, false, null): what runs up to a delimiter.
@@ -595,7 +642,7 @@ def _loads_element(data: bytes, long_number: bool) -> Any:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
             pass
-    return json.loads(data.decode("utf-8"))
+    return _json_loads(data.decode("utf-8"))
 
 
 def _read_array(
@@ -717,7 +764,7 @@ def _read_array(
                     cut = stop
                     break
             try:
-                value, end = _decoder.raw_decode(buf, pos)
+                value, end = _raw_decode(buf, pos)
             except ValueError as e:
                 reason = _number_error(e)
                 if reason is not None:
@@ -813,12 +860,12 @@ def dumps(obj: Any) -> bytes:
     except TypeError:
         # Values orjson refuses (integers beyond 64 bits, non-string keys, lone surrogates
         # that a "\ud800" escape read into a string) go through json.
-        text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+        text = _deep(json.dumps, obj, ensure_ascii=False, separators=(",", ":"))
         try:
             return text.encode("utf-8")
         except UnicodeEncodeError:
             # A lone surrogate has no UTF-8: written back as the escape it was read from.
-            return json.dumps(obj, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+            return _deep(json.dumps, obj, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
 class Transactional:

@@ -253,6 +253,29 @@ def test_default_read_stream_turns_rejections_into_items_and_passes_bad_records_
     assert out[2].where() == "t.jsonl line 3"
 
 
+class _Nothing(Format):
+    """A test format whose records make no conversation."""
+
+    name = "nothing-test"
+
+    def read(self, record, source):
+        return iter(())
+
+
+def test_a_record_that_makes_no_conversation_is_rejected_not_lost():
+    out = list(_Nothing().read_stream([RawRecord("t.jsonl", 0, 1, {"x": 1})]))
+    assert out == [
+        Rejection(
+            "no_conversation",
+            "the record holds no conversation",
+            Source("t.jsonl", 0, 1),
+            None,
+            None,
+            {"x": 1},
+        )
+    ]
+
+
 def test_can_read_and_write():
     assert _Pairs.can_read() and not _Pairs.can_write()
     assert get_format("oasst").can_read()

@@ -215,3 +215,11 @@ def test_task_file_read_from_disk_as_one_record(tmp_path):
     p.write_text(json.dumps(TASK, indent=4))
     out = list(get_format("auto").read_stream(read_records(p)))
     assert [c.id for c in out] == ["task7_x/task9-a", "task7_x/task9-b"]
+
+
+@pytest.mark.parametrize("fmt", ["super-ni", "natural-instructions"])
+def test_a_task_without_instances_is_rejected_with_its_field(fmt):
+    task = {**(TASK if fmt == "super-ni" else V1), "Instances": []}
+    with pytest.raises(RecordRejected, match='^"Instances" is an empty list$') as e:
+        read(task, fmt=fmt)
+    assert (e.value.reason, e.value.field) == ("no_conversation", "Instances")

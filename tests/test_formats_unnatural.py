@@ -104,3 +104,17 @@ def test_whole_record_rejections():
         read({"instruction": "Do.", "instances": {}})
     with pytest.raises(RecordRejected, match='^missing "instruction"$'):
         read({"instances": []})
+
+
+def test_a_record_without_instances_is_rejected_with_its_field():
+    from convkit.formats import RecordRejected
+
+    with pytest.raises(RecordRejected, match='^"instances" is an empty list$') as e:
+        read({"instruction": "Do.", "instances": []})
+    assert (e.value.reason, e.value.field) == ("no_conversation", "instances")
+    # With reformulations asked for, either list may hold the conversations.
+    (c,) = read(
+        {"instruction": "Do.", "instances": [], "reformulations": [{"input": "a", "output": "b"}]},
+        with_reformulations=True,
+    )
+    assert c.turns[1].content == "b"

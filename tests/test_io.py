@@ -155,6 +155,56 @@ def test_an_integer_too_long_to_decode_is_skipped_alone(tmp_path):
         assert got[2].value == {"a": 3} and got[2].index == 2
 
 
+def _nested(depth):
+    return "[" * depth + "]" * depth
+
+
+TOO_DEEP = "arrays and objects nested too deeply to decode (more than about 1,000 levels)"
+
+
+def test_nesting_too_deep_to_decode_is_a_located_input_error(tmp_path):
+    deep = _nested(3000)
+    lines = write(tmp_path, "d.jsonl", '{"a": 1}\n{"n": %s}\n{"a": 3}\n' % deep)
+    with pytest.raises(InputError) as e:
+        list(read_records(lines))
+    assert str(e.value) == f"{TOO_DEEP} — at {lines} line 2"
+    array = write(tmp_path, "d.json", '[{"a": 1},\n {"n": %s},\n {"a": 3}]' % deep)
+    with pytest.raises(InputError) as e:
+        list(read_records(array))
+    assert str(e.value) == f"record 1: {TOO_DEEP} — at {array} line 2 byte 12"
+    # Also from the standard decoder's own path (a long number sends a line there).
+    long = write(tmp_path, "l.jsonl", '{"n": %s, "m": %s}\n' % (HUGE[:30], deep))
+    with pytest.raises(InputError) as e:
+        list(read_records(long))
+    assert str(e.value) == f"{TOO_DEEP} — at {long} line 1"
+
+
+def test_nesting_too_deep_to_decode_is_skipped_alone(tmp_path):
+    deep = _nested(3000)
+    for name, text in [
+        ("d.jsonl", '{"a": 1}\n{"n": %s}\n{"a": 3}\n' % deep),
+        ("d.json", '[{"a": 1},\n {"n": %s},\n {"a": 3}]' % deep),
+    ]:
+        got = list(read_records(write(tmp_path, name, text), on_error="skip"))
+        assert [type(r).__name__ for r in got] == ["RawRecord", "BadRecord", "RawRecord"], name
+        assert got[1].resumable and got[1].index == 1 and got[1].line == 2
+        assert got[2].value == {"a": 3} and got[2].index == 2
+
+
+def test_what_orjson_reads_nested_up_to_its_limit_is_read_and_written_back(tmp_path):
+    # orjson reads 1,024 levels and writes 254; the json module takes over past either, and
+    # past Python's recursion limit it is given room instead of raising RecursionError.
+    limit = sys.getrecursionlimit()
+    for depth in (1020, 1100):
+        text = '{"n": %s}' % _nested(depth)
+        p = write(tmp_path, f"n{depth}.jsonl", text + "\n")
+        ((_, _, value),) = values(p)
+        assert cio.dumps(value) == text.replace(" ", "").encode()
+        # (compared as text: == on lists this deep would itself recurse too far)
+        assert cio.dumps(cio.loads(cio.dumps(value))) == text.replace(" ", "").encode()
+    assert sys.getrecursionlimit() == limit
+
+
 def test_json_lines_after_a_byte_order_mark_count_it_in_offsets(tmp_path):
     data = b'\xef\xbb\xbf{"a": 1}\n{"a": "caf\xe9"}\n'
     p = write(tmp_path, "bom.jsonl", data)

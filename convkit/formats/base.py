@@ -37,6 +37,8 @@ from ..model import Conversation, Source
 #: Key of ``Conversation.meta`` under which readers (and the text writer) record how a record
 #: was turned into a conversation: ``{"reader": name, <rule>: <value>, ...}``.
 PROVENANCE_KEY = "convkit"
+#: The reason of a record that makes no conversation at all (``convkit.reasons``).
+NO_CONVERSATION = "no_conversation"
 
 
 class RecordRejected(Exception):
@@ -246,7 +248,14 @@ class Format:
                 if one is not None:
                     conv = one(value, source)
                 else:
-                    yield from self.read(value, source)
+                    made = False
+                    for got in self.read(value, source):
+                        made = True
+                        yield got
+                    if not made:
+                        # Every record ends up in the output or the rejects: one that makes
+                        # nothing (a task file without instances) is rejected, not skipped.
+                        raise RecordRejected(NO_CONVERSATION, "the record holds no conversation")
                     continue
             except RecordRejected as e:
                 yield Rejection.of(e, source, value)

@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 
 from ..model import ASSISTANT, USER, Conversation, Source, Turn
 from ._common import expect, req_list, with_provenance
-from .base import Format, Option, RecordRejected, Rejection, register
+from .base import NO_CONVERSATION, Format, Option, RecordRejected, Rejection, register
 from .sharegpt import require_object
 
 FEWSHOT_OPTIONS = (
@@ -96,6 +96,8 @@ class TaskFileFormat(Format):
         task = task_name(record, source)
         definition = self.definition(record)
         instances = req_list(record, "Instances")
+        if not instances:
+            raise RecordRejected(NO_CONVERSATION, '"Instances" is an empty list', "Instances")
         k = self.opt["fewshot"]
         examples: list[tuple[str, str]] = []
         if k:

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..model import ASSISTANT, USER, Conversation, Source, Turn
 from ._common import expect, other_fields, req_list, req_str, with_provenance
-from .base import Format, Option, RecordRejected, Rejection, register
+from .base import NO_CONVERSATION, Format, Option, RecordRejected, Rejection, register
 from .sharegpt import record_id, require_object
 
 # "None", "none.", " NONE " all mean no constraint; anything else is a constraint to keep.
@@ -60,6 +60,8 @@ class Unnatural(Format):
         parts: list[tuple[str, list[Any]]] = [("instances", req_list(record, "instances"))]
         if self.opt["with_reformulations"] and record.get("reformulations") is not None:
             parts.append(("reformulations", req_list(record, "reformulations")))
+        if not any(items for _, items in parts):
+            raise RecordRejected(NO_CONVERSATION, '"instances" is an empty list', "instances")
         base_meta = other_fields(record, ("id", "instruction", "instances", "reformulations"))
         for key, items in parts:
             for i, item in enumerate(items):
