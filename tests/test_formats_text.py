@@ -75,6 +75,19 @@ def test_llama_2_with_system_prompt():
     assert turns("[INST] Hi [/INST]") == [("user", "Hi")]
 
 
+def test_llama_2_removes_only_the_frames_bos_and_eos():
+    text = (
+        "<s>[INST] Strike? [/INST] Use <s>old</s>, or </s> </s><s>[INST] And? [/INST] "
+        "Ends with </s> </s>"
+    )
+    assert turns(text) == [
+        ("user", "Strike?"),
+        ("assistant", "Use <s>old</s>, or </s>"),
+        ("user", "And?"),
+        ("assistant", "Ends with </s>"),
+    ]
+
+
 def test_human_assistant():
     text = "### Human: How do I sort?### Assistant: Use sorted().### Human: Thanks ### Assistant:"
     assert turns(text) == [
@@ -147,6 +160,12 @@ def test_meta_and_provenance():
         ("plain", None),
         ("USER: says", None),
         ("### Instruction:\nx\n### Response:\ny", "alpaca"),
+        # The frame is outermost: markers of other forms inside a message do not decide.
+        ("### Human: What is [INST] x [/INST]?### Assistant: A Llama 2 frame.", "human-assistant"),
+        ("### Human: What is <|im_start|>?### Assistant: ChatML's opener.", "human-assistant"),
+        ("<|im_start|>user\n### Human: hi<|im_end|>", "chatml"),
+        ("Preamble. USER: what is ### Human:? ASSISTANT: A header.</s>", "vicuna"),
+        ("[INST] Explain <|start_header_id|> [/INST] Llama 3's header.", "llama-2"),
     ],
 )
 def test_detect_style(text, style):

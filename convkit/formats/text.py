@@ -2,7 +2,8 @@
 chat template.
 
 Reading, the ``style`` option names the rendered form (``auto``, the default, recognises it by
-its markers, in this order):
+its markers: of the forms below whose markers the text holds, the one whose first marker comes
+first, since the frame is outermost):
 
 ``chatml``
     ``<|im_start|>role\\n…<|im_end|>``; content kept exactly; an unterminated last message
@@ -117,16 +118,23 @@ def _parse_llama3(text: str) -> list[tuple[str, str]]:
     return out
 
 
+def _unframed(between: str) -> str:
+    """An answer between ``[/INST]`` and the next ``[INST]`` (or the end) without the frame:
+    the answer's ``</s>`` and the next exchange's ``<s>``. Those inside the answer stay."""
+    between = between.strip().removesuffix("<s>").rstrip()
+    return between.removesuffix("</s>").strip()
+
+
 def _parse_llama2(text: str) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     pos = 0
     for m in _INST.finditer(text):
-        between = text[pos : m.start()].replace("<s>", "").replace("</s>", "")
+        between = text[pos : m.start()]
         if out:
-            if between.strip():
-                out.append((ASSISTANT, between.strip()))
+            if _unframed(between):
+                out.append((ASSISTANT, _unframed(between)))
         else:
-            _stray(between, "llama-2")
+            _stray(between.strip().removeprefix("<s>"), "llama-2")
         user = m.group(1)
         if not out:
             sys = _SYS.match(user)
@@ -135,7 +143,7 @@ def _parse_llama2(text: str) -> list[tuple[str, str]]:
                 user = user[sys.end() :]
         out.append((USER, user.strip()))
         pos = m.end()
-    tail = text[pos:].replace("<s>", "").replace("</s>", "").strip()
+    tail = _unframed(text[pos:])
     if tail:
         out.append((ASSISTANT, tail))
     return out
@@ -207,34 +215,41 @@ def _parse_vicuna(text: str) -> list[tuple[str, str]]:
     return out
 
 
-#: Styles in detection order: (name, test, parser).
-STYLES: tuple[tuple[str, Callable[[str], bool], Callable[[str], list[tuple[str, str]]]], ...] = (
-    ("chatml", lambda t: "<|im_start|>" in t, _parse_chatml),
-    ("llama-3", lambda t: "<|start_header_id|>" in t, _parse_llama3),
-    ("llama-2", lambda t: "[INST]" in t and "[/INST]" in t, _parse_llama2),
-    ("human-assistant", lambda t: bool(re.search(r"###\s*Human\s*:", t)), _parse_human_assistant),
+#: Styles: (name, the marker that opens its first turn, the rest of its test, parser).
+STYLES: tuple[
+    tuple[
+        str,
+        re.Pattern[str],
+        Callable[[str], bool],
+        Callable[[str], list[tuple[str, str]]],
+    ],
+    ...,
+] = (
+    ("chatml", re.compile(r"<\|im_start\|>"), lambda t: True, _parse_chatml),
+    ("llama-3", re.compile(r"<\|start_header_id\|>"), lambda t: True, _parse_llama3),
+    ("llama-2", re.compile(r"\[INST\]"), lambda t: "[/INST]" in t, _parse_llama2),
+    ("human-assistant", re.compile(r"###\s*Human\s*:"), lambda t: True, _parse_human_assistant),
     (
         "alpaca",
-        lambda t: bool(
-            re.search(r"###\s*Instruction\s*:", t) and re.search(r"###\s*Response\s*:", t)
-        ),
+        re.compile(r"###\s*Instruction\s*:"),
+        lambda t: bool(re.search(r"###\s*Response\s*:", t)),
         _parse_alpaca,
     ),
-    (
-        "vicuna",
-        lambda t: bool(_VICUNA.search(t)) and "ASSISTANT:" in t and "USER:" in t,
-        _parse_vicuna,
-    ),
+    ("vicuna", _VICUNA, lambda t: "ASSISTANT:" in t and "USER:" in t, _parse_vicuna),
 )
-_PARSERS = {name: parse for name, _, parse in STYLES}
+_PARSERS = {name: parse for name, _, _, parse in STYLES}
 
 
 def detect_style(text: str) -> str | None:
-    """The rendered form of ``text`` (see the module doc), or None."""
-    for name, test, _ in STYLES:
-        if test(text):
-            return name
-    return None
+    """The rendered form of ``text`` (see the module doc), or None: of the forms whose markers
+    it holds, the one whose marker comes first. The frame is outermost, so a message that
+    mentions another form's markers ("what does [INST] mean?") does not decide the form."""
+    found: tuple[int, str] | None = None
+    for name, opener, rest, _ in STYLES:
+        m = opener.search(text) if found is None else opener.search(text, 0, found[0])
+        if m is not None and rest(text):
+            found = (m.start(), name)
+    return None if found is None else found[1]
 
 
 @register
@@ -258,8 +273,8 @@ class Text(Format):
             "style",
             str,
             "auto",
-            "rendered form of the text: auto, " + ", ".join(n for n, _, _ in STYLES),
-            choices=("auto", *(n for n, _, _ in STYLES)),
+            "rendered form of the text: auto, " + ", ".join(n for n, *_ in STYLES),
+            choices=("auto", *(n for n, *_ in STYLES)),
         ),
         Option(
             "template",
