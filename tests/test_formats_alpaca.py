@@ -152,7 +152,7 @@ def test_alpaca_llama_factory_system_and_history():
         ([1, 2], ("invalid_record", "expected a JSON object, got array")),
         (
             {"id": [], "instruction": "i", "output": "o"},
-            ("invalid_record", 'expected "id" to be a string or number, got array'),
+            ("invalid_record", 'expected "id" to be a string or an integer, got array'),
         ),
     ],
 )

@@ -157,6 +157,12 @@ def test_default_output_format():
     [
         ({"id": "a", "conversations": [{"from": "human", "value": "hi"}]}, "sharegpt"),
         ({"messages": [{"role": "user", "content": "hi"}]}, "messages"),
+        ({"conversations": [{"role": "user", "content": "hi"}]}, "messages"),
+        # What the ShareGPT writer writes for a "developer" message: a ShareGPT turn still.
+        (
+            {"conversations": [{"from": "system", "value": "Be terse.", "role": "developer"}]},
+            "sharegpt",
+        ),
         ({"instruction": "i", "input": "", "output": "o"}, "alpaca"),
         ({"instruction": "i", "output": "o"}, "alpaca"),
         ({"instruction": "i", "context": "", "response": "r", "category": "qa"}, "dolly"),

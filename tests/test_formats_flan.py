@@ -54,6 +54,11 @@ def test_p3_pretokenized_text_wins_and_ids_are_not_copied():
     }
 
 
+def test_null_pretokenized_text_falls_back_to_the_text_field():
+    conv = read({"inputs": "Q?", "inputs_pretokenized": None, "targets": "A."})
+    assert [t.content for t in conv.turns] == ["Q?", "A."]
+
+
 @pytest.mark.parametrize(
     "record,message",
     [
@@ -62,6 +67,10 @@ def test_p3_pretokenized_text_wins_and_ids_are_not_copied():
         (
             {"inputs_pretokenized": 3, "targets": "a"},
             'expected "inputs_pretokenized" to be a string, got number',
+        ),
+        (
+            {"inputs_pretokenized": None, "inputs": None, "targets": "a"},
+            'expected "inputs" to be a string, got null',
         ),
     ],
 )

@@ -91,7 +91,11 @@ def test_a_record_without_id_gets_its_place_as_id():
         ),
         (
             {"id": ["a"], "conversations": []},
-            ("invalid_record", 'expected "id" to be a string or number, got array'),
+            ("invalid_record", 'expected "id" to be a string or an integer, got array'),
+        ),
+        (
+            {"id": 1.5, "conversations": []},
+            ("invalid_record", 'expected "id" to be a string or an integer, got number'),
         ),
     ],
 )

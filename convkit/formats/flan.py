@@ -23,9 +23,10 @@ _TEMPLATE_KEYS = ("template_type", "_template_type")
 
 
 def _text(record: dict[str, Any], key: str) -> str:
-    """``<key>_pretokenized`` if it is there, else ``<key>`` (which must then be a string)."""
+    """``<key>_pretokenized`` if it is there (and not null), else ``<key>`` (which must then be
+    a string)."""
     pre = f"{key}_pretokenized"
-    if pre in record:
+    if record.get(pre) is not None:
         value = record[pre]
         if not isinstance(value, str):
             raise expect(value, "a string", pre)

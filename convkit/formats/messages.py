@@ -65,8 +65,12 @@ def _list_key(record: dict[str, Any]) -> str | None:
         return None
     for key in _OTHER_KEYS:
         items = record.get(key)
-        if isinstance(items, list) and items and isinstance(items[0], dict) and "role" in items[0]:
-            return key
+        if isinstance(items, list) and items and isinstance(items[0], dict):
+            first = items[0]
+            # ShareGPT turns may carry "role" too: the ShareGPT writer keeps an OpenAI role
+            # name ("developer") there beside "from" and "value".
+            if "role" in first and not ("from" in first and "value" in first):
+                return key
     return None
 
 

@@ -24,7 +24,7 @@ def record_id(record: dict[str, Any], source: Source) -> str:
     if isinstance(rid, (str, int)) and not isinstance(rid, bool):
         return str(rid)
     raise RecordRejected(
-        "invalid_record", f'expected "id" to be a string or number, got {type_name(rid)}', "id"
+        "invalid_record", f'expected "id" to be a string or an integer, got {type_name(rid)}', "id"
     )
 
 
