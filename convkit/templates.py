@@ -82,9 +82,7 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-INSTALL_HINT = (
-    "chat templates need jinja2: pip install jinja2"
-)
+INSTALL_HINT = "chat templates need jinja2: pip install jinja2"
 
 
 class TemplateRenderError(ConvkitError):
@@ -137,8 +135,9 @@ def _no_tool_calls(name: str) -> str:
 # The sources are kept on few lines on purpose: whitespace outside tags is output.
 BUILTIN_TEMPLATES: dict[str, BuiltinTemplate] = {
     "chatml": BuiltinTemplate(
-        "{% for message in messages %}" + _no_tool_calls("chatml") +
-        "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+        "{% for message in messages %}"
+        + _no_tool_calls("chatml")
+        + "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
         "{% endfor %}"
         "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}",
         "",
@@ -149,8 +148,9 @@ BUILTIN_TEMPLATES: dict[str, BuiltinTemplate] = {
         "{% if messages and messages[0]['role'] == 'system' %}"
         "{% set loop_messages = messages[1:] %}{% set system_message = messages[0]['content'] %}"
         "{% else %}{% set loop_messages = messages %}{% set system_message = none %}{% endif %}"
-        "{% for message in loop_messages %}" + _no_tool_calls("llama-2") +
-        "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+        "{% for message in loop_messages %}"
+        + _no_tool_calls("llama-2")
+        + "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
         "{{ raise_exception('llama-2 needs roles alternating user/assistant after one optional "
         "system message') }}"
         "{% endif %}"
@@ -166,8 +166,9 @@ BUILTIN_TEMPLATES: dict[str, BuiltinTemplate] = {
     ),
     "llama-3": BuiltinTemplate(
         "{{ bos_token }}"
-        "{% for message in messages %}" + _no_tool_calls("llama-3") +
-        "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' "
+        "{% for message in messages %}"
+        + _no_tool_calls("llama-3")
+        + "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' "
         "+ message['content'] | trim + '<|eot_id|>' }}"
         "{% endfor %}"
         "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}"
@@ -182,8 +183,9 @@ BUILTIN_TEMPLATES: dict[str, BuiltinTemplate] = {
         "{% else %}{% set loop_messages = messages %}{{ '"
         + _VICUNA_SYSTEM.replace("'", "\\'")
         + " ' }}{% endif %}"
-        "{% for message in loop_messages %}" + _no_tool_calls("vicuna-v1.1") +
-        "{% if message['role'] == 'user' %}{{ 'USER: ' + message['content'] + ' ' }}"
+        "{% for message in loop_messages %}"
+        + _no_tool_calls("vicuna-v1.1")
+        + "{% if message['role'] == 'user' %}{{ 'USER: ' + message['content'] + ' ' }}"
         "{% elif message['role'] == 'assistant' %}{{ 'ASSISTANT: ' + message['content'] + eos_token }}"
         "{% else %}{{ raise_exception('vicuna-v1.1 has no role ' + message['role'] + ' after the "
         "first message') }}{% endif %}"
@@ -198,8 +200,9 @@ BUILTIN_TEMPLATES: dict[str, BuiltinTemplate] = {
         "{% set loop_messages = messages[1:] %}{{ messages[0]['content'] + '\\n\\n' }}"
         "{% else %}{% set loop_messages = messages %}{{ '" + _ALPACA_SYSTEM + "\\n\\n' }}"
         "{% endif %}"
-        "{% for message in loop_messages %}" + _no_tool_calls("alpaca") +
-        "{% if message['role'] == 'user' %}{{ '### Instruction:\\n' + message['content'] + '\\n\\n' }}"
+        "{% for message in loop_messages %}"
+        + _no_tool_calls("alpaca")
+        + "{% if message['role'] == 'user' %}{{ '### Instruction:\\n' + message['content'] + '\\n\\n' }}"
         "{% elif message['role'] == 'assistant' %}"
         "{{ '### Response:\\n' + message['content'] + eos_token + '\\n\\n' }}"
         "{% else %}{{ raise_exception('alpaca has no role ' + message['role'] + ' after the "
@@ -358,6 +361,14 @@ def _make_environment() -> Any:
                 raise SecurityError("the template computes a power too large to hold")
             return super().call_binop(context, operator, left, right)
 
+        def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
+            # Jinja's sandbox answers "x.__class__" with an undefined value that renders as
+            # nothing, so a template probing for a way out still writes training text. Reaching
+            # for what the sandbox hides is refused on the spot instead.
+            raise SecurityError(
+                f"access to attribute {attribute!r} of a {type(obj).__name__} is not allowed"
+            )
+
         def call(self, context: Any, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
             # str.format comes wrapped by the sandbox (its __wrapped__ is the bound method).
             method = getattr(obj, "__wrapped__", obj)
@@ -417,7 +428,9 @@ def _make_environment() -> Any:
     for name in ("center", "indent", "wordwrap"):
         env.filters[name] = _bounded_width(env.filters[name], SecurityError)
     plain_format, plain_join, plain_replace = (
-        env.filters["format"], env.filters["join"], env.filters["replace"]
+        env.filters["format"],
+        env.filters["join"],
+        env.filters["replace"],
     )
 
     def format_filter(value: Any, *args: Any, **kwargs: Any) -> Any:
@@ -515,6 +528,11 @@ class ChatTemplate:
                 raise ConfigError(
                     f"chat template {self.name!r} does not compile: {e.message} (line {e.lineno})"
                 ) from None
+            except RecursionError:  # Jinja's parser and compiler recurse once a nesting level
+                raise ConfigError(
+                    f"chat template {self.name!r} does not compile: "
+                    "its expressions or blocks are nested too deeply"
+                ) from None
         return self._compiled
 
     @property
@@ -553,9 +571,10 @@ class ChatTemplate:
             **context,
             "messages": messages,
             "add_generation_prompt": add_generation_prompt,
+            # As transformers renders: templates test "tools is not none", not "is defined".
+            "tools": tools,
         }
-        if tools is not None:
-            ctx["tools"] = tools
+        ctx.setdefault("documents", None)
         limit = OUTPUT_FACTOR * _content_chars(messages) + MIN_OUTPUT
         pieces = []
         size = 0
@@ -689,6 +708,10 @@ def load_template(
         if variant is not None:
             raise ConfigError(f"chat template file {path.name!r} has no variants")
         source, tokens, name = data, {}, path.name
+    if path.name in _MODEL_TEMPLATE_FILES:
+        # A model folder as transformers saves it: the template in its own file, BOS and EOS
+        # in tokenizer_config.json beside it (without them the text would never end in EOS).
+        tokens = {**_sibling_tokens(path), **tokens}
     return ChatTemplate(
         source,
         name=name,
@@ -738,6 +761,14 @@ def _from_json(data: str, path: Path, variant: str | None) -> tuple[str, dict[st
         raise ConfigError(f"{path.name!r} has one chat template, no variant {variant!r}")
     if not isinstance(tpl, str):
         raise ConfigError(f"the chat template in {path.name!r} is not a string")
+    return tpl, _special_tokens(config), name
+
+
+#: Files that hold only a model's chat template; its BOS and EOS are in tokenizer_config.json.
+_MODEL_TEMPLATE_FILES = frozenset(("chat_template.jinja", "chat_template.json"))
+
+
+def _special_tokens(config: dict[str, Any]) -> dict[str, str]:
     tokens = {}
     for key in ("bos_token", "eos_token"):
         value = config.get(key)
@@ -745,7 +776,19 @@ def _from_json(data: str, path: Path, variant: str | None) -> tuple[str, dict[st
             value = value.get("content")
         if isinstance(value, str):
             tokens[key] = value
-    return tpl, tokens, name
+    return tokens
+
+
+def _sibling_tokens(path: Path) -> dict[str, str]:
+    """BOS and EOS from the tokenizer_config.json beside ``path``, if there is a readable one."""
+    config_path = path.parent / "tokenizer_config.json"
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot read {str(config_path)!r} (for BOS and EOS): {e}") from None
+    return _special_tokens(config) if isinstance(config, dict) else {}
 
 
 # --------------------------------------------------------------------------- token overheads

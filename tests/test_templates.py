@@ -96,8 +96,13 @@ def test_alpaca_chat_template():
 
 CALL = [
     {"role": "user", "content": "Weather in Oslo?"},
-    {"role": "assistant", "content": "", "tool_calls": [
-        {"id": "c1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}]},
+    {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}
+        ],
+    },
     {"role": "tool", "content": "18 C", "tool_call_id": "c1"},
     {"role": "assistant", "content": "It is 18 C."},
 ]
@@ -204,6 +209,24 @@ def test_tokenizer_config_with_named_templates(tmp_path):
         load_template(cfg, variant="rag")
 
 
+def test_a_model_folder_template_takes_bos_and_eos_from_its_tokenizer_config(tmp_path):
+    # transformers saves the template as chat_template.jinja, the tokens beside it.
+    (tmp_path / "chat_template.jinja").write_text(
+        "{{ bos_token }}{{ messages[0].content }}{{ eos_token }}"
+    )
+    (tmp_path / "tokenizer_config.json").write_text(
+        json.dumps({"bos_token": {"content": "<s>"}, "eos_token": "</s>"})
+    )
+    for spec in (tmp_path, tmp_path / "chat_template.jinja"):
+        t = load_template(spec)
+        assert (t.bos_token, t.eos_token) == ("<s>", "</s>")
+        assert t.render(MSGS).startswith("<s>") and t.render(MSGS).endswith("</s>")
+    assert load_template(tmp_path, eos_token="<|end|>").eos_token == "<|end|>"
+    # Any other .jinja file is the template alone.
+    (tmp_path / "mine.jinja").write_text("{{ eos_token }}")
+    assert load_template(tmp_path / "mine.jinja").eos_token == ""
+
+
 def test_jinja_file_and_directory(tmp_path):
     (tmp_path / "chat_template.jinja").write_text(
         "{% for m in messages %}{{ m['content'] }}\n{% endfor %}"
@@ -285,6 +308,30 @@ def test_a_hostile_template_cannot_reach_python_objects(source):
     )
     assert "uid=" not in out and "pwned" not in out
     assert messages == [{"role": "user", "content": "Hi"}]  # nothing changed the data
+
+
+@pytest.mark.parametrize("source", [e for e in ESCAPES if "._" in e or "|attr" in e])
+def test_reaching_for_a_hidden_attribute_is_refused_not_rendered_as_nothing(source):
+    # Jinja's own sandbox renders "x.__class__" as an empty string: the template would still
+    # write training text. Here it is a security error, which stops the run.
+    with pytest.raises(TemplateSecurityError, match="is not allowed"):
+        ChatTemplate(source, name="hostile.jinja").render([{"role": "user", "content": "Hi"}])
+
+
+def test_a_template_nested_too_deeply_to_compile_is_a_config_error():
+    for source in ("{{ " + "(" * 300 + "1" + ")" * 300 + " }}", "{% if true %}" * 3000):
+        with pytest.raises(ConfigError, match="^chat template 'deep.jinja' does not compile: "):
+            ChatTemplate(source, name="deep.jinja")
+
+
+def test_tools_and_documents_are_none_when_not_given_as_transformers_renders():
+    t = ChatTemplate(
+        "{% if tools is not none %}{{ tools | tojson }}{% endif %}"
+        "{% if documents is none %}no documents{% endif %}",
+        name="t.jinja",
+    )
+    assert t.render(MSGS) == "no documents"
+    assert t.render(MSGS, tools=[{"name": "f"}]) == '[{"name": "f"}]no documents'
 
 
 def test_attribute_escape_is_a_security_error():
@@ -398,9 +445,7 @@ def test_without_jinja2_the_error_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "jinja2", None)
     with pytest.raises(ConfigError) as e:
         load_template("chatml")
-    assert str(e.value) == (
-        "chat templates need jinja2: pip install jinja2"
-    )
+    assert str(e.value) == ("chat templates need jinja2: pip install jinja2")
 
 
 def test_strftime_now_formats_the_templates_now_which_pickles_along():
