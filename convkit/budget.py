@@ -22,6 +22,7 @@ from itertools import pairwise
 from typing import Any
 
 from .continuation import is_continuation
+from .errors import ConfigError
 from .model import USER, Conversation
 from .split import (
     NO_CONTEXT,
@@ -34,6 +35,10 @@ from .split import (
 
 #: Re-packing rounds with a growing reserve before what is still over the limit is packed exactly.
 MAX_ROUNDS = 8
+
+#: A segment, its span of the conversation's turns, and its exact rendered token count (None:
+#: the template refuses to render it, and it is rejected with the template's reason).
+Piece = tuple[Conversation, tuple[int, int], "int | None"]
 
 
 @dataclass(slots=True)
@@ -50,6 +55,19 @@ class RenderedBudget:
 
             self.overheads = template_overheads(self.template, self.counter)
         return self.overheads
+
+    def check(self, max_tokens: int) -> None:
+        """Refuse a limit that the template's fixed parts fill around the smallest exchange (a
+        user and an assistant turn, with a system prompt when the template's own default one
+        costs more): no conversation could yield a segment, a configuration mistake."""
+        ov = self.measure()
+        least = ov.segment + min(ov.turn.get("system", 0), 0)
+        least = max(least, 0) + sum(max(ov.turn.get(r, 0), 0) for r in ("user", "assistant"))
+        if least >= max_tokens:
+            raise ConfigError(
+                f"max_tokens {max_tokens} leaves no room for any exchange: chat template "
+                f"{self.template.name!r} adds {least} tokens to the smallest one"
+            )
 
     def exact(self, segments: Sequence[Conversation]) -> list[int | None]:
         """Rendered token counts; None for a segment the template refuses (the writer will
@@ -106,7 +124,10 @@ def split_rendered(
             conv,
             costs,
             max_tokens=max_tokens,
-            segment_overhead=fixed + reserve,
+            # What the template adds may fill the limit on its own (a long default system
+            # prompt, for a conversation without one): every exchange is then oversize by the
+            # estimate, and the exact counts decide each, instead of an error for the run.
+            segment_overhead=min(fixed + reserve, max_tokens - 1),
             oversize="keep",
             continuations="keep",
         )
@@ -140,13 +161,13 @@ def split_rendered(
 def _place_continuations(
     conv: Conversation,
     roles: list[str],
-    pieces: list[tuple[Conversation, tuple[int, int], int]],
+    pieces: list[Piece],
     costs: list[int],
     budget: RenderedBudget,
     max_tokens: int,
     continuations: str,
     dropped: list[DroppedPart],
-) -> list[tuple[Conversation, tuple[int, int], int]]:
+) -> list[Piece]:
     """The splitter's rule for requests to go on (:mod:`convkit.continuation`), on exact
     counts: a segment that a request opens, after the conversation's first one, takes the
     segment before it, or the exchange it continues from that segment, when the rendering fits;
@@ -157,9 +178,9 @@ def _place_continuations(
     system = conv.system_turns()
     # As split_conversation: only a segment at the first user turn is as the conversation is.
     first = next((i for i in range(len(system), len(turns)) if roles[i] == USER), len(turns))
-    out: list[tuple[Conversation, tuple[int, int], int]] = []
+    out: list[Piece] = []
 
-    def counted(start: int, end: int) -> tuple[Conversation, tuple[int, int], int] | None:
+    def counted(start: int, end: int) -> Piece | None:
         seg = _segment(conv, system, start, end)
         (n,) = budget.exact([seg])
         return None if n is None or n > max_tokens else (seg, (start, end), n)
@@ -199,7 +220,7 @@ def _place_continuations(
         if lead < end:
             seg = _segment(conv, system, lead, end)
             (n,) = budget.exact([seg])
-            out.append((seg, (lead, end), piece[2] if n is None else n))
+            out.append((seg, (lead, end), n))
     return out
 
 
@@ -220,19 +241,18 @@ def _pack_exactly(
     costs: list[int],
     budget: RenderedBudget,
     max_tokens: int,
-) -> list[tuple[Conversation, tuple[int, int], int]]:
-    """Each segment with its span and token count: exact, or the estimate for a segment the
-    template refuses (the writer rejects it). A segment of several exchanges still over the
-    limit is replaced by segments packed greedily, each candidate rendered and counted."""
+) -> list[Piece]:
+    """Each segment with its span and exact token count (None when the template refuses it). A
+    segment of several exchanges over the limit, or refused, is replaced by segments packed
+    greedily, each candidate rendered and counted: what the template refuses is then as small
+    as it can be, and the exchanges it does render are kept."""
     out = []
-    rows = zip(result.segments, result.spans, result.segment_tokens, exact, strict=True)
-    for seg, span, est, n in rows:
+    for seg, span, n in zip(result.segments, result.spans, exact, strict=True):
         exchanges = _exchanges(roles, span)
-        if n is None or n <= max_tokens or len(exchanges) == 1:
-            out.append((seg, span, est if n is None else n))
+        if (n is not None and n <= max_tokens) or len(exchanges) == 1:
+            out.append((seg, span, n))
             continue
         system = seg.turns[: len(seg.turns) - (span[1] - span[0])]
-        frame = est - sum(costs[span[0] : span[1]])  # the template's fixed part and the prompt
         start, end = exchanges[0]
         packed = []
         for s, e in exchanges[1:]:
@@ -245,7 +265,7 @@ def _pack_exactly(
         packed.append((start, end))
         pieces = [_segment(conv, system, s, e) for s, e in packed]
         for piece, (s, e), count in zip(pieces, packed, budget.exact(pieces), strict=True):
-            out.append((piece, (s, e), frame + sum(costs[s:e]) if count is None else count))
+            out.append((piece, (s, e), count))
     return out
 
 
@@ -257,7 +277,7 @@ def _segment(conv: Conversation, system: list[Any], start: int, end: int) -> Con
 
 def _settle(
     conv: Conversation,
-    pieces: list[tuple[Conversation, tuple[int, int], int]],
+    pieces: list[Piece],
     dropped: list[DroppedPart],
     costs: list[int],
     max_tokens: int,
@@ -268,7 +288,11 @@ def _settle(
     out = SplitResult()
     dropped = list(dropped)
     for seg, span, n in pieces:
-        if n > max_tokens:
+        if n is None:
+            # The template refuses it: the text writer, or the check of a count template,
+            # rejects it with the template's own message (template_error).
+            n = 0
+        elif n > max_tokens:
             if oversize == "drop":
                 dropped.append(DroppedPart(span[0], span[1], OVERSIZE_EXCHANGE, n))
                 continue

@@ -84,6 +84,13 @@ class Options:
                 raise ConfigError("max_tokens needs a tokenizer (--tokenizer PATH)")
         if self.count_template is not None and self.max_tokens is None:
             raise ConfigError("count_template needs max_tokens (--max-tokens N)")
+        if self.count_template is not None and self._writes_text():
+            # Counting through one template and writing through another would count text
+            # that is never written.
+            raise ConfigError(
+                "count_template (--count-template) is for other output formats: the text "
+                "writer counts through its own template (--template)"
+            )
         self.template_now()
         _non_negative("turn_overhead", self.turn_overhead)
         if self.segment_overhead is not None:
@@ -119,12 +126,12 @@ class Options:
 
     def uses_template(self) -> bool:
         """Whether the run renders chat templates (the text writer, or count_template)."""
+        return self.count_template is not None or self._writes_text()
+
+    def _writes_text(self) -> bool:
         from .formats import format_class
 
-        return (
-            self.count_template is not None
-            or format_class(self.resolved_output_format()).name == "text"
-        )
+        return format_class(self.resolved_output_format()).name == "text"
 
     def resolved_output_format(self) -> str:
         """``output_format``, else the default for the input format, as the CLI's ``--to``."""

@@ -128,6 +128,16 @@ class Worker:
             if options.segment_overhead is None:
                 self.segment_overhead = self.counter.special_tokens
             self.budget = rendered_budget(options, self.writer, self.counter)
+            if self.budget is not None:
+                self.budget.check(options.max_tokens)
+        # Counted through a template but written otherwise (count_template): a segment the
+        # template refuses has no exact count and would fail when rendered for training, so it
+        # is rejected as the text writer would reject it.
+        self.render_check = (
+            self.budget.template
+            if self.budget is not None and self.writer.name != "text"
+            else None
+        )
 
     # ------------------------------------------------------------------ one batch
 
@@ -356,11 +366,14 @@ class Worker:
         write = self.writer.write
         refused: list[tuple[Conversation, RecordRejected]] = []
         split = tokens is not None  # split segments are numbered {id}_{k}, k = 0, 1, 2...
+        check = self.render_check
         for k, seg in enumerate(segments):
             if split:
                 # ...among the segments written: one the writer refuses leaves no gap.
                 seg.id = f"{item.id}_{item.segments}"
             try:
+                if check is not None:
+                    _render_or_reject(check, seg)
                 record = write(seg)
             except RecordRejected as e:  # the output format cannot hold it (alpaca, say)
                 refused.append((seg, e))
@@ -460,6 +473,15 @@ def rendered_budget(options: Options, writer: Format, counter: Any) -> RenderedB
     return None
 
 
+def _render_or_reject(template: Any, seg: Conversation) -> None:
+    from .templates import TemplateRenderError
+
+    try:
+        template.render_conversation(seg)
+    except TemplateRenderError as e:
+        raise RecordRejected("template_error", str(e)) from None
+
+
 def record_id_of(raw: Any) -> str | None:
     """The id a raw record carries, if any: so that even a refused record is findable by id."""
     rid = raw.get("id") if isinstance(raw, dict) else None
@@ -554,6 +576,9 @@ def init_worker(
         os.environ["TOKENIZERS_PARALLELISM"] = "false"
         # A helper process is convkit's alone: see pipeline.rare_gc_passes.
         gc.set_threshold(100_000, *gc.get_threshold()[1:])
+    # A library caller runs convert() many times in one process: a Worker that fails to build
+    # must not leave the previous run's Worker (other options) in place.
+    _worker, _worker_error = None, None
     try:
         _worker = Worker(options, counter)
     except BaseException as e:  # noqa: BLE001 - re-raised in run_batch

@@ -847,37 +847,54 @@ def template_overheads(
 
     Probes are conversations whose every turn is ``probe``; each cost is the difference of the
     token counts of two whole renderings, minus the probe's own tokens. Roles a template refuses
-    (``tool`` in Llama 2, say) are left out of ``turn``. Raises :class:`TemplateRenderError`
-    when the template refuses even a user/assistant exchange.
+    (``tool`` in Llama 2, say) are left out of ``turn``. A template that refuses a conversation
+    without a system message is measured with one; one that refuses every probe gets no
+    overheads (the exact counts of the segments alone keep them within the limit).
     """
     counter = _counter(tokenizer)
     count = counter.count
     u, a = {"role": "user", "content": probe}, {"role": "assistant", "content": probe}
+    sys_ = {"role": "system", "content": probe}
     c = count([probe])[0]
     probes = {
         "ua": [u, a],
         "uau": [u, a, u],
         "uaua": [u, a, u, a],
-        "sua": [{"role": "system", "content": probe}, u, a],
+        "sua": [sys_, u, a],
         "uat": [u, a, {"role": "tool", "content": probe}],
     }
-    texts: dict[str, str] = {}
-    for key, msgs in probes.items():
+    # A template that insists on a system message (or refuses one) is measured with it: its
+    # header is then part of every segment's cost, as every segment carries the prompt.
+    for prefix in ([], [sys_]):
+        texts: dict[str, str] = {}
         try:
-            texts[key] = template.render(msgs)
+            for key, msgs in probes.items():
+                if prefix and key == "sua":
+                    continue
+                try:
+                    texts[key] = template.render([*prefix, *msgs])
+                except TemplateRenderError:
+                    if key in ("ua", "uau", "uaua"):
+                        raise
         except TemplateRenderError:
-            if key in ("ua", "uau", "uaua"):
-                raise
+            continue
+        break
+    else:
+        # No probe renders: nothing to estimate with. Every segment is still rendered and
+        # counted exactly before it is written, so the split stays within the limit.
+        return TemplateOverheads({}, 0, 0)
     counts = dict(zip(texts, trained_counts(counter, list(texts.values())), strict=True))
     turn = {
         "user": counts["uau"] - counts["ua"] - c,
         "assistant": counts["uaua"] - counts["uau"] - c,
     }
-    if "sua" in counts:
+    if prefix:
+        turn["system"] = 0  # its header is in the segment's cost, its text counted as a turn's
+    elif "sua" in counts:
         turn["system"] = counts["sua"] - counts["ua"] - c
     if "uat" in counts:
         turn["tool"] = counts["uat"] - counts["ua"] - c
-    segment = counts["ua"] - turn["user"] - turn["assistant"] - 2 * c
+    segment = counts["ua"] - turn["user"] - turn["assistant"] - (2 + len(prefix)) * c
     return TemplateOverheads(
         turn, segment, max(turn["user"], turn["assistant"], turn.get("tool", 0))
     )

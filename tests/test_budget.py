@@ -121,6 +121,51 @@ def test_count_template_with_another_output_format(tmp_path):
     assert len(segments) > 1 and max(counter.count(rendered)) <= 300
 
 
+@pytest.mark.parametrize("output_format", ["messages", "text"])
+def test_an_exchange_the_count_template_refuses_is_rejected_and_the_others_kept(
+    tmp_path, output_format
+):
+    # chatml cannot write tool calls: the exchange with one goes to the rejects as
+    # template_error, whatever the output format; the exchanges around it are written.
+    msgs = [{"role": "user", "content": f"Question {i}: what is {i} + {i}?"} for i in range(3)]
+    answers = [{"role": "assistant", "content": f"It is {2 * i}."} for i in range(3)]
+    answers[1] = {"role": "assistant", "content": "",
+                  "tool_calls": [{"type": "function",
+                                  "function": {"name": "add", "arguments": "{}"}}]}
+    turns = [m for pair in zip(msgs, answers, strict=True) for m in pair]
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "t", "messages": turns}) + "\n")
+    out, rejects = tmp_path / "o.jsonl", tmp_path / "r.jsonl"
+    options = (
+        {"writer_options": {"template": "chatml"}}
+        if output_format == "text"
+        else {"count_template": "chatml"}
+    )
+    result = convert(src, out, rejects=rejects, input_format="messages",
+                     output_format=output_format, tokenizer=str(EXAMPLES / "tokenizer.json"),
+                     max_tokens=1000, workers=1, **options)
+    assert result.stats.segments == 2 and result.stats.accounted
+    (rejected,) = [json.loads(x) for x in rejects.read_text().splitlines()]
+    assert (rejected["reason"], rejected["scope"]) == ("template_error", "turns")
+    assert [t["content"] for t in rejected["turns"]] == ["Question 1: what is 1 + 1?", ""]
+    assert rejected["detail"].startswith("chat template 'chatml': chatml has no way to write")
+
+
+def test_count_template_with_the_text_writer_is_refused(tmp_path):
+    from convkit import ConfigError
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("")
+    with pytest.raises(ConfigError) as e:
+        convert(src, tmp_path / "o.jsonl", input_format="messages", output_format="text",
+                tokenizer=str(EXAMPLES / "tokenizer.json"), max_tokens=100,
+                count_template="chatml")
+    assert str(e.value) == (
+        "count_template (--count-template) is for other output formats: the text writer "
+        "counts through its own template (--template)"
+    )
+
+
 def test_count_template_needs_max_tokens(tmp_path):
     from convkit import ConfigError
 
@@ -183,6 +228,80 @@ def test_a_conversation_whose_template_text_fills_the_budget_is_rejected_alone(t
     )
     (rejected,) = [json.loads(x) for x in rejects.read_text().splitlines()]
     assert (rejected["reason"], rejected["id"]) == ("oversize_exchange", "big")
+
+
+DEFAULT_SYSTEM = (
+    "{% if messages[0]['role'] == 'system' %}{% set sys = messages[0]['content'] %}"
+    "{% set rest = messages[1:] %}{% else %}{% set sys = '" + "Be helpful and safe. " * 30 + "' %}"
+    "{% set rest = messages %}{% endif %}<<SYS>>{{ sys }}<</SYS>>\n"
+    "{% for m in rest %}<{{ m.role }}>{{ m.content }}\n{% endfor %}"
+)
+
+
+def _exchange(cid, system=None):
+    msgs = [{"role": "system", "content": system}] if system else []
+    msgs += [{"role": "user", "content": "Two plus two, please?"},
+             {"role": "assistant", "content": "Four, of course."}]
+    return json.dumps({"id": cid, "messages": msgs})
+
+
+def test_a_default_system_prompt_that_fills_the_limit_rejects_only_conversations_using_it(
+    tmp_path,
+):
+    # Conversations without a system prompt get the template's long default one, which alone
+    # is over the limit: they are oversize exchanges, the others are kept; not an error.
+    template = tmp_path / "defsys.jinja"
+    template.write_text(DEFAULT_SYSTEM)
+    src = tmp_path / "in.jsonl"
+    src.write_text(_exchange("own", "Be brief.") + "\n" + _exchange("default") + "\n")
+    out, rejects = tmp_path / "o.jsonl", tmp_path / "r.jsonl"
+    result = convert(src, out, rejects=rejects, input_format="messages", output_format="text",
+                     writer_options={"template": str(template)},
+                     tokenizer=str(EXAMPLES / "tokenizer.json"), max_tokens=120, workers=1)
+    (kept,) = [json.loads(x) for x in out.read_text().splitlines()]
+    assert (kept["id"], kept["text"]) == (
+        "own_0", "<<SYS>>Be brief.<</SYS>>\n<user>Two plus two, please?\n<assistant>Four, of course.\n"
+    )
+    (rejected,) = [json.loads(x) for x in rejects.read_text().splitlines()]
+    assert (rejected["reason"], rejected["id"]) == ("oversize_exchange", "default")
+    assert result.stats.accounted
+
+
+def test_a_limit_the_templates_fixed_parts_fill_is_refused_before_any_record(tmp_path):
+    from convkit.errors import ConfigError
+
+    src = tmp_path / "in.jsonl"
+    src.write_text(_exchange("a") + "\n")
+    # A run that works first: a worker that fails to build must not reuse this one's.
+    ok = convert(src, tmp_path / "ok.jsonl", input_format="messages", output_format="text",
+                 tokenizer=str(EXAMPLES / "tokenizer.json"), max_tokens=120, workers=1)
+    assert ok.stats.conversations_out == 1
+    with pytest.raises(
+        ConfigError,
+        match=r"^max_tokens 10 leaves no room for any exchange: chat template 'chatml' adds "
+        r"\d+ tokens to the smallest one$",
+    ):
+        convert(src, tmp_path / "o.jsonl", input_format="messages", output_format="text",
+                tokenizer=str(EXAMPLES / "tokenizer.json"), max_tokens=10, workers=1)
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_a_template_that_requires_a_system_message_still_splits_exactly(tmp_path):
+    template = tmp_path / "needsys.jinja"
+    template.write_text(
+        "{% if messages[0]['role'] != 'system' %}{{ raise_exception('a system message is "
+        "required') }}{% endif %}{% for m in messages %}<|{{ m.role }}|>{{ m.content }}</s>"
+        "{% endfor %}"
+    )
+    counter = TokenCounter(str(EXAMPLES / "tokenizer.json"))
+    budget = RenderedBudget(load_template(str(template)), counter)
+    c = dialogue(12)
+    result = split_rendered(c, counter.count([t.content for t in c.turns]), budget,
+                            max_tokens=300)
+    rendered = [budget.template.render_conversation(s) for s in result.segments]
+    exact = [n + 1 for n in counter.count(rendered)]  # the tokenizer's BOS
+    assert len(result.segments) > 1 and exact == result.segment_tokens
+    assert max(exact) <= 300 and result.dropped == []
 
 
 def test_a_template_whose_text_grows_with_position_is_repacked_not_flagged(tmp_path):

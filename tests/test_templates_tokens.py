@@ -178,9 +178,33 @@ def test_accepts_a_token_counter(shared_data):
     )
 
 
-def test_a_template_that_refuses_an_exchange_cannot_be_measured(shared_data):
-    from convkit.templates import TemplateRenderError
-
+def test_a_template_that_refuses_every_probe_gets_no_overheads(shared_data):
+    # Nothing to estimate with: the exact count of every segment keeps the split in bounds.
     t = ChatTemplate("{{ raise_exception('no') }}", name="no")
-    with pytest.raises(TemplateRenderError):
-        template_overheads(t, load(shared_data, "llama"))
+    assert template_overheads(t, load(shared_data, "llama")) == TemplateOverheads({}, 0, 0)
+
+
+NEEDS_SYSTEM = (
+    "{% if messages[0]['role'] != 'system' %}{{ raise_exception('a system message is required') }}"
+    "{% endif %}{% for m in messages %}<|{{ m.role }}|>{{ m.content }}</s>{% endfor %}"
+)
+
+
+def test_a_template_that_requires_a_system_message_is_measured_with_one(shared_data):
+    tok = load(shared_data, "llama")
+    t = ChatTemplate(NEEDS_SYSTEM, name="needsys.jinja")
+    o = template_overheads(t, tok)
+    # The system header is in the segment's cost (every segment carries the prompt).
+    assert o == TemplateOverheads(
+        {"user": 6, "assistant": 7, "system": 0, "tool": 6}, segment=7, turn_overhead=7
+    )
+    msgs = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Two plus two?"},
+        {"role": "assistant", "content": "Four."},
+    ]
+    text = t.render(msgs)
+    counts = [len(tok.encode(m["content"], add_special_tokens=False)) for m in msgs]
+    # Close: a word right after "|>" is tokenised without the "▁" it has alone.
+    assert len(tok.encode(text)) == 30
+    assert o.estimate([m["role"] for m in msgs], counts) == 29
