@@ -39,7 +39,9 @@ import json
 import os
 import re
 import string
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -73,6 +75,94 @@ MAX_INDENT = 64
 #: Output allowance: this many times the characters of the messages, plus MIN_OUTPUT.
 OUTPUT_FACTOR = 20
 MIN_OUTPUT = 1_000_000
+
+#: What a template may build in all while rendering one conversation (characters or items,
+#: counted as each value is made): this, or the quadratic cost of building the text message by
+#: message, whichever is more. A loop making many values each under MAX_SEQUENCE stops here.
+MAX_BUILT = 8 * MAX_SEQUENCE
+#: Longest a template may run on one conversation; a real one takes milliseconds.
+MAX_RENDER_SECONDS = 10.0
+#: Largest integer a template may compute, in bits (as for powers).
+MAX_INT_BITS = 65536
+
+
+class _Render(threading.local):
+    """The limits of the render running on this thread: when it must end, and what it has
+    built so far against what it may."""
+
+    deadline = float("inf")
+    built = 0
+    budget = MAX_BUILT
+
+
+_RENDER = _Render()
+
+
+def _tick() -> None:
+    if time.monotonic() > _RENDER.deadline:
+        raise _security_error(f"the template ran for over {MAX_RENDER_SECONDS:g} s")
+
+
+def _security_error(message: str) -> Exception:
+    from jinja2.exceptions import SecurityError
+
+    return SecurityError(message)
+
+
+def _text_size(value: Any) -> int:
+    """About how many characters ``str(value)`` (or JSON) would take, without building it: a
+    list that holds itself twice at each of 60 levels is tiny, its text is not. Shared parts
+    are measured once; a part inside itself counts as the few characters of "[...]"."""
+    sizes: dict[int, int] = {}
+
+    def size(v: Any) -> int:
+        if isinstance(v, (str, bytes)):
+            return len(v) + 3
+        if not isinstance(v, (list, tuple, dict, set, frozenset)):
+            return 16
+        key = id(v)
+        if key in sizes:
+            return sizes[key]
+        sizes[key] = 5  # inside itself: "[...]"
+        items = [x for kv in v.items() for x in kv] if isinstance(v, dict) else v
+        n = 2 + sum(size(x) + 2 for x in items)
+        sizes[key] = n
+        return n
+
+    try:
+        return size(value)
+    except RecursionError:
+        return MAX_SEQUENCE + 1
+
+
+class _TimedRange(Sequence[int]):
+    """The templates' ``range``: the sandbox's (at most MAX_RANGE items) that checks the clock
+    while a loop runs over it, so that nested loops cannot run for hours."""
+
+    __slots__ = ("_range",)
+
+    def __init__(self, r: range) -> None:
+        self._range = r
+
+    def __len__(self) -> int:
+        return len(self._range)
+
+    def __getitem__(self, i: Any) -> Any:
+        v = self._range[i]
+        return _TimedRange(v) if isinstance(v, range) else v
+
+    def __iter__(self) -> Iterator[int]:
+        for k, v in enumerate(self._range):
+            if not k & 1023:
+                _tick()
+            yield v
+
+    def __contains__(self, x: object) -> bool:
+        return x in self._range
+
+    def __repr__(self) -> str:
+        return repr(self._range)
+
 
 # A printf conversion's width and precision ("%-60s", "%.*f"); "%%" has neither.
 _PRINTF_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d*)(?:\.(\*|\d*))?")
@@ -251,12 +341,22 @@ def _make_environment() -> Any:
             raise SecurityError(
                 f"the template builds a value of {n} items, over the limit of {MAX_SEQUENCE}"
             )
+        _RENDER.built += n
+        if _RENDER.built > _RENDER.budget:
+            raise SecurityError(
+                f"the template builds over {_RENDER.budget} items in all for one conversation"
+            )
 
     def _check_join(separator: str, items: list[Any]) -> None:
         # What joining ``items`` (as text) with ``separator`` would build: str.join, the join
         # filter and ``~`` alike.
         size = len(separator) * max(len(items) - 1, 0)
-        _too_big(size + sum(len(x) if isinstance(x, str) else len(str(x)) for x in items))
+        _too_big(size + sum(len(x) if isinstance(x, str) else _text_size(x) for x in items))
+
+    def _check_text(value: Any) -> None:
+        # A container about to be written out as text (printed, formatted, JSON).
+        if isinstance(value, (list, tuple, dict, set, frozenset)):
+            _too_big(_text_size(value))
 
     def _check_widths(numbers: Iterable[str], what: str) -> None:
         for digits in numbers:
@@ -265,6 +365,10 @@ def _make_environment() -> Any:
 
     def _check_printf(fmt: str, values: Any) -> None:
         # "%60000000s" pads before anything can be measured; "*" takes the width from values.
+        for v in values.values() if isinstance(values, Mapping) else (
+            values if isinstance(values, tuple) else (values,)
+        ):
+            _check_text(v)
         specs = _PRINTF_SPEC.findall(fmt)
         _check_widths((n for spec in specs for n in spec), "printf width")
         if any("*" in spec for spec in specs):
@@ -272,6 +376,8 @@ def _make_environment() -> Any:
             _check_widths((str(v) for v in items if _is_int(v)), "printf width")
 
     def _check_format(fmt: str, args: Any, kwargs: Any) -> None:
+        for v in (*args, *kwargs.values()):
+            _check_text(v)
         nested = False
         for _, _, spec, _ in string.Formatter().parse(fmt):
             if spec:
@@ -342,12 +448,19 @@ def _make_environment() -> Any:
             self.bounded_concat = bounded_concat
 
         def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            sequences = (str, bytes, bytearray, list, tuple)
             if operator == "*":
                 for seq, n in ((left, right), (right, left)):
-                    if isinstance(seq, (str, list, tuple)) and isinstance(n, int):
+                    if isinstance(seq, sequences) and isinstance(n, int):
                         _too_big(len(seq) * n)
+                if (
+                    _is_int(left)
+                    and _is_int(right)
+                    and left.bit_length() + right.bit_length() > MAX_INT_BITS
+                ):
+                    raise SecurityError("the template computes a product too large to hold")
             elif operator == "+":
-                if isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
+                if isinstance(left, sequences) and isinstance(right, sequences):
                     _too_big(len(left) + len(right))
             elif operator == "%" and isinstance(left, str):
                 _check_printf(left, right)
@@ -371,6 +484,7 @@ def _make_environment() -> Any:
 
         def call(self, context: Any, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
             # str.format comes wrapped by the sandbox (its __wrapped__ is the bound method).
+            _tick()
             method = getattr(obj, "__wrapped__", obj)
             owner = getattr(method, "__self__", None)
             if isinstance(owner, str) and isinstance(getattr(method, "__name__", None), str):
@@ -408,6 +522,7 @@ def _make_environment() -> Any:
             isinstance(indent, str) and len(indent) > MAX_INDENT
         ):
             raise SecurityError(f"the template asks for a JSON indent of {indent!r}")
+        _check_text(value)
         return json.dumps(
             value,
             ensure_ascii=ensure_ascii,
@@ -416,7 +531,13 @@ def _make_environment() -> Any:
             sort_keys=sort_keys,
         )
 
+    def finalize(value: Any) -> Any:
+        # What {{ … }} writes: a container's text is built by str() in one go.
+        _check_text(value)
+        return value
+
     env = BoundedEnvironment(
+        finalize=finalize,
         trim_blocks=True,
         lstrip_blocks=True,
         extensions=[GenerationBlock, jinja2.ext.loopcontrols],
@@ -427,6 +548,26 @@ def _make_environment() -> Any:
     # Filters that take a width allocate it whatever the input: bound them.
     for name in ("center", "indent", "wordwrap"):
         env.filters[name] = _bounded_width(env.filters[name], SecurityError)
+    bounded_indent, plain_string = env.filters["indent"], env.filters["string"]
+
+    def indent_filter(s: Any, width: Any = 4, first: bool = False, blank: bool = False) -> Any:
+        # The width is repeated on every line.
+        text = str(s)
+        w = width if _is_int(width) else len(str(width))
+        _too_big(len(text) + max(w, 0) * (text.count("\n") + 1))
+        return bounded_indent(s, width, first, blank)
+
+    def string_filter(value: Any) -> Any:
+        _check_text(value)
+        return plain_string(value)
+
+    env.filters.update(indent=indent_filter, string=string_filter)
+    sandbox_range = env.globals["range"]
+
+    def timed_range(*args: Any) -> Any:
+        return _TimedRange(sandbox_range(*args))
+
+    env.globals["range"] = timed_range
     plain_format, plain_join, plain_replace = (
         env.filters["format"],
         env.filters["join"],
@@ -575,9 +716,13 @@ class ChatTemplate:
             "tools": tools,
         }
         ctx.setdefault("documents", None)
-        limit = OUTPUT_FACTOR * _content_chars(messages) + MIN_OUTPUT
+        chars = _content_chars(messages)
+        limit = OUTPUT_FACTOR * chars + MIN_OUTPUT
         pieces = []
         size = 0
+        _RENDER.deadline = time.monotonic() + MAX_RENDER_SECONDS
+        _RENDER.built = 0
+        _RENDER.budget = max(MAX_BUILT, chars * (len(messages) + 8))
         try:
             for piece in compiled.generate(ctx):
                 size += len(piece)
@@ -603,10 +748,16 @@ class ChatTemplate:
             raise TemplateRenderError(
                 f"chat template {self.name!r} failed: OverflowError: {e}"
             ) from None
+        except RecursionError:  # a macro calling itself without end
+            raise TemplateSecurityError(
+                f"chat template {self.name!r} broke the sandbox: its macros recurse too deeply"
+            ) from None
         except Exception as e:  # noqa: BLE001 - a template's own failure on this data
             raise TemplateRenderError(
                 f"chat template {self.name!r} failed: {type(e).__name__}: {e}"
             ) from None
+        finally:
+            _RENDER.deadline = float("inf")
         return "".join(pieces)
 
     def render_conversation(

@@ -394,11 +394,65 @@ def test_a_hostile_template_cannot_read_files(tmp_path, source):
         "{{ ('\t' * 1000).expandtabs(100000) }}",
         "{{ ('a' * 100000).translate({97: 'b' * 1000}) }}",
         "{{ lipsum(10000000) }}",
+        # Found by a second audit: bytes, a width on every line, many big values, a list
+        # whose text doubles with each level, products of huge integers.
+        "{{ ('a'.encode() * 60000000) | length }}",
+        "{% set ns = namespace(b='ab'.encode()) %}{% for i in range(40) %}"
+        "{% set ns.b = ns.b + ns.b %}{% endfor %}",
+        "{{ ('x\n' * 10000) | indent(40000000, true) | length }}",
+        "{% set ns = namespace(l=[]) %}{% for i in range(1000) %}"
+        "{% set ns.l = ns.l + ['a'.ljust(40000000)] %}{% endfor %}",
+        "{% set ns = namespace(l=[1]) %}{% for i in range(60) %}{% set ns.l = [ns.l, ns.l] %}"
+        "{% endfor %}{{ ns.l }}",
+        "{% set ns = namespace(l=[1]) %}{% for i in range(60) %}{% set ns.l = [ns.l, ns.l] %}"
+        "{% endfor %}{{ ns.l | tojson }}",
+        "{% set ns = namespace(l=[1]) %}{% for i in range(60) %}{% set ns.l = [ns.l, ns.l] %}"
+        "{% endfor %}{{ ns.l ~ '' }}",
+        "{% set ns = namespace(l=[1]) %}{% for i in range(60) %}{% set ns.l = [ns.l, ns.l] %}"
+        "{% endfor %}{{ '%s' % (ns.l,) }}",
+        "{% set ns = namespace(l=[1]) %}{% for i in range(60) %}{% set ns.l = [ns.l, ns.l] %}"
+        "{% endfor %}{{ '{}'.format(ns.l) }}",
+        "{% set ns = namespace(l=[1]) %}{% for i in range(60) %}{% set ns.l = [ns.l, ns.l] %}"
+        "{% endfor %}{{ ns.l | string | length }}",
+        "{% set ns = namespace(n=3) %}{% for i in range(40) %}{% set ns.n = ns.n * ns.n %}"
+        "{% endfor %}{{ ns.n > 0 }}",
     ],
 )
 def test_a_hostile_template_cannot_exhaust_memory(source):
     with pytest.raises(TemplateSecurityError):
         ChatTemplate(source, name="hog.jinja").render(MSGS)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        "{% macro f(n) %}{% if n > 0 %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}"
+        "{{ f(40) }}",
+    ],
+)
+def test_a_hostile_template_cannot_run_for_hours(monkeypatch, source):
+    from convkit import templates
+
+    monkeypatch.setattr(templates, "MAX_RENDER_SECONDS", 0.2)
+    with pytest.raises(TemplateSecurityError, match=r"broke the sandbox: the template ran for over 0.2 s$"):
+        ChatTemplate(source, name="slow.jinja").render(MSGS)
+    # The clock is the render's: the next one starts afresh.
+    assert ChatTemplate("{{ range(3) | list }}", name="r").render(MSGS) == "[0, 1, 2]"
+
+
+def test_a_macro_that_recurses_without_end_is_refused():
+    with pytest.raises(TemplateSecurityError, match="its macros recurse too deeply"):
+        ChatTemplate("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", name="r").render(MSGS)
+
+
+def test_range_still_behaves_as_a_sequence():
+    t = ChatTemplate(
+        "{{ range(5) | length }} {{ range(5) | reverse | list }} {{ 3 in range(5) }} "
+        "{{ range(10)[2:4] | list }} {% for i in range(3) %}{{ loop.revindex }}{% endfor %}",
+        name="r",
+    )
+    assert t.render(MSGS) == "5 [4, 3, 2, 1, 0] True [2, 3] 321"
 
 
 def test_range_is_bounded():
