@@ -175,6 +175,38 @@ def test_parquet_sink_aborts_cleanly_and_refuses_stdout(tmp_path):
     assert list(tmp_path.iterdir()) == []  # no output, no temporary file left
 
 
+def test_parquet_rejects_the_one_conversation_with_a_lone_surrogate_and_goes_on(tmp_path):
+    pytest.importorskip("pyarrow")
+    import json
+
+    import pyarrow.parquet as pq
+
+    from convkit import convert
+
+    src = tmp_path / "in.jsonl"
+    good = {"id": "good", "messages": [{"role": "developer", "content": "Be terse."},
+                                       {"role": "user", "content": "Say something nice"},
+                                       {"role": "assistant", "content": "Something nice."}]}
+    bad = {"id": "bad", "messages": [{"role": "user", "content": "a\ud800b is odd"},
+                                     {"role": "assistant", "content": "It is a lone surrogate."}]}
+    # json.dumps writes the lone surrogate as the escape a real dump would hold.
+    src.write_text(json.dumps(bad) + "\n" + json.dumps(good) + "\n")
+    out, rejects = tmp_path / "o.parquet", tmp_path / "r.jsonl"
+    result = convert(src, out, rejects=rejects, input_format="messages",
+                     output_format="parquet", workers=1)
+    assert result.stats.conversations_out == 1 and result.stats.accounted
+    (rejected,) = [json.loads(x) for x in rejects.read_text().splitlines()]
+    assert (rejected["id"], rejected["reason"], rejected["detail"]) == (
+        "bad",
+        "unstorable_text",
+        "messages[0].content holds a lone surrogate (read from a JSON \\ud800 escape), which "
+        "parquet cannot store; a JSON output keeps it",
+    )
+    (row,) = pq.read_table(out).to_pylist()
+    # The role as read, as the messages writer writes it.
+    assert [m["role"] for m in row["messages"]] == ["developer", "user", "assistant"]
+
+
 def test_parquet_refuses_a_lone_surrogate_with_a_clear_error(tmp_path):
     pytest.importorskip("pyarrow")
     from convkit import OutputError

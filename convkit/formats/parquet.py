@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Any
+from typing import Any, ClassVar
 
 from ..errors import ConfigError, OutputError
 from ..io import (
@@ -29,7 +29,7 @@ from ..io import (
     set_default_mode,
 )
 from ..model import Conversation
-from .base import Format, Option, register
+from .base import Format, Option, RecordRejected, register
 from .messages import message_dict
 
 INSTALL_HINT = (
@@ -54,28 +54,60 @@ def schema() -> Any:
 
 
 def _json(value: Any) -> str | None:
+    # dumps writes a lone surrogate as its escape, which parquet stores as text.
     return dumps(value).decode("utf-8") if value else None
+
+
+#: The reason of a conversation whose text parquet cannot store.
+UNSTORABLE = "unstorable_text"
+
+
+def _storable(text: str, where: str) -> str:
+    """``text``, if parquet can store it: a lone surrogate (read from a JSON ``\\ud800``
+    escape, which JSON outputs write back as such) has no UTF-8, and would stop the run."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise RecordRejected(
+                UNSTORABLE,
+                f"{where} holds a lone surrogate (read from a JSON \\ud800 escape), which "
+                "parquet cannot store; a JSON output keeps it",
+                where,
+            ) from None
+    return text
 
 
 @register
 class Parquet(Format):
     name = "parquet"
     description = "Parquet rows: id, messages [{role, content, extra}], meta (JSON); an extra"
+    reasons: ClassVar[dict[str, str]] = {
+        UNSTORABLE: "a text holds a lone surrogate (a JSON \\ud800 escape), which parquet "
+        "cannot store (parquet writer)",
+    }
     options = (
         Option("row_group_size", int, 1000, "rows per parquet row group", side="write", minimum=1),
     )
 
     def write(self, conv: Conversation) -> dict[str, Any]:
         messages = []
-        for t in conv.turns:
+        for i, t in enumerate(conv.turns):
+            # As the messages writer writes it: the role as read ("developer", "function").
             m = message_dict(t)
             extra = {k: v for k, v in m.items() if k not in ("role", "content")}
             content = m["content"]
             if not isinstance(content, str):  # content parts: the list goes to extra
                 extra["content"] = content
                 content = t.content
-            messages.append({"role": t.role, "content": content, "extra": _json(extra)})
-        return {"id": conv.id, "messages": messages, "meta": _json(conv.meta)}
+            messages.append(
+                {
+                    "role": m["role"],
+                    "content": _storable(content, f"messages[{i}].content"),
+                    "extra": _json(extra),
+                }
+            )
+        return {"id": _storable(conv.id, "id"), "messages": messages, "meta": _json(conv.meta)}
 
     def open_sink(self, path: str | os.PathLike[str]) -> ParquetSink:
         return ParquetSink(path, row_group_size=self.opt["row_group_size"])
