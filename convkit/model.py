@@ -55,6 +55,22 @@ class Turn:
     meta: dict[str, Any] | None = None  # speaker name as written, extra per-turn keys
 
 
+#: Where readers keep a message's content when it is a list of parts (OpenAI's form), and the
+#: part types that carry text; the other parts (images, audio, files) are kept by reference.
+CONTENT_PARTS = "content_parts"
+TEXT_PARTS = ("text", "input_text", "output_text")
+
+
+def media_parts(turn: Turn) -> list[Any]:
+    """The turn's content parts that are not text (images, audio, files): a turn with one is
+    not empty though its text is, and a writer that holds text only cannot write it whole."""
+    meta = turn.meta
+    parts = meta.get(CONTENT_PARTS) if meta else None
+    if not isinstance(parts, list):
+        return []
+    return [p for p in parts if not (isinstance(p, dict) and p.get("type") in TEXT_PARTS)]
+
+
 def tool_calls(turn: Turn) -> Any:
     """The tool calls a turn makes (OpenAI's ``tool_calls``, or the legacy ``function_call``),
     kept in its metadata by the readers; None when it makes none."""

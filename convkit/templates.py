@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .errors import ConfigError, ConvkitError
+from .model import media_parts
 
 if TYPE_CHECKING:
     from .model import Conversation
@@ -211,14 +212,17 @@ _ALPACA_SYSTEM = (
 
 
 def _no_tool_calls(name: str) -> str:
-    # None of the built-in formats has a way to write a tool call: a message that makes one
-    # would be written as its text alone (often nothing), so the template refuses it and the
-    # conversation goes to the rejects with this message.
+    # None of the built-in formats has a way to write a tool call, or an image: a message that
+    # makes one would be written as its text alone (often nothing), so the template refuses it
+    # and the conversation goes to the rejects with this message.
     return (
         "{% if 'tool_calls' in message and message['tool_calls'] or 'function_call' in message "
         "and message['function_call'] %}"
         "{{ raise_exception('" + name + " has no way to write tool calls; use the chat template "
         "of a model trained for tools (its tokenizer_config.json)') }}{% endif %}"
+        "{% if message['content'] is not string %}"
+        "{{ raise_exception('" + name + " holds text only: a message has images or other "
+        "non-text parts; use the chat template of a model trained on them') }}{% endif %}"
     )
 
 
@@ -794,9 +798,11 @@ def conversation_messages(conv: Conversation) -> list[dict[str, Any]]:
     out = []
     for t in conv.turns:
         m = message_dict(t)
-        # Templates get the canonical role and the text; content parts stay in the metadata.
+        # Templates get the canonical role and the text; content parts stay in the metadata,
+        # unless some are not text (images): then the parts, as a multimodal template takes them.
         m["role"] = t.role
-        m["content"] = t.content
+        if not media_parts(t):
+            m["content"] = t.content
         out.append(m)
     return out
 

@@ -174,6 +174,16 @@ def test_a_turn_that_only_calls_tools_is_not_empty():
     assert trim(EmptyTurn(), empty) == [Part(1, 4, "empty_turn")]
 
 
+def test_a_turn_that_only_shows_an_image_is_not_empty():
+    image = {"content_parts": [{"type": "image_url", "image_url": {"url": "http://x/cat.png"}}]}
+    conv = Conversation("i", [Turn(U, "", image), Turn(A, "A cat on a mat.")])
+    assert trim(EmptyTurn(), conv) == []
+    # Text parts alone are text: empty text is empty.
+    text_only = {"content_parts": [{"type": "text", "text": " "}]}
+    conv = Conversation("t", [Turn(U, "Hi?"), Turn(A, " ", text_only)])
+    assert trim(EmptyTurn(), conv) == [Part(1, 2, "empty_turn")]
+
+
 def test_empty_turn_repeating_the_speaker_goes_alone():
     # The ShareGPT artefact: a question, an empty second "human" message, the answer.
     conv = C([(U, "q1"), (U, ""), (A, "a1"), (U, "q2"), (U, " \n"), (U, ""), (A, "a2")])

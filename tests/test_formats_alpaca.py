@@ -302,3 +302,15 @@ def test_a_changed_user_turn_is_written_whole():
     c.turns[0].content = "Sum.\n\n1 2 3"
     out = get_format("alpaca").write(c)
     assert (out["instruction"], out["input"]) == ("Sum.\n\n1 2 3", "")
+
+
+def test_alpaca_writer_rejects_images_it_cannot_hold():
+    image = {"content_parts": [{"type": "text", "text": "What is this?"},
+                               {"type": "image_url", "image_url": {"url": "http://x/cat.png"}}]}
+    c = Conversation("i", [Turn("user", "What is this?", image), Turn("assistant", "A cat.")])
+    with pytest.raises(RecordRejected) as e:
+        get_format("alpaca").write(c)
+    assert (e.value.reason, e.value.message) == (
+        "non_text_content",
+        "alpaca holds text only; turn 0 has 1 non-text part (image_url)",
+    )

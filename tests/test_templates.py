@@ -125,6 +125,36 @@ def test_builtins_refuse_tool_calls_they_cannot_write(name):
     assert render(name, [CALL[0], {**CALL[1], "content": "Sure.", "tool_calls": []}])
 
 
+IMAGE_TURN = Turn(
+    "user",
+    "What is this?",
+    {"content_parts": [{"type": "image_url", "image_url": {"url": "http://x/cat.png"}},
+                       {"type": "text", "text": "What is this?"}]},
+)
+
+
+@pytest.mark.parametrize("name", ["chatml", "llama-2", "llama-3", "vicuna-v1.1", "alpaca"])
+def test_builtins_refuse_images_they_cannot_write(name):
+    conv = Conversation("i", [IMAGE_TURN, Turn("assistant", "A cat.")])
+    with pytest.raises(TemplateRenderError) as e:
+        load_template(name).render_conversation(conv)
+    assert e.value.message == (
+        f"chat template {name!r}: {name} holds text only: a message has images or other "
+        "non-text parts; use the chat template of a model trained on them"
+    )
+
+
+def test_a_multimodal_template_gets_the_parts():
+    t = ChatTemplate(
+        "{% for m in messages %}{% if m.content is string %}{{ m.content }}{% else %}"
+        "{% for p in m.content %}{{ '<image>' if p.type == 'image_url' else p.text }}"
+        "{% endfor %}{% endif %}|{% endfor %}",
+        name="mm.jinja",
+    )
+    conv = Conversation("i", [IMAGE_TURN, Turn("assistant", "A cat.")])
+    assert t.render_conversation(conv) == "<image>What is this?|A cat.|"
+
+
 def test_special_tokens_can_be_overridden():
     t = load_template("llama-2", bos_token="", eos_token="<|end|>")
     assert t.render(MSGS[1:3]) == "[INST] Hi [/INST] Hello! <|end|>"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, ClassVar
 
-from ..model import USER, Conversation, Turn, tool_calls
+from ..model import USER, Conversation, Turn, media_parts, tool_calls
 from .base import DropFilter, Part, TrimFilter, prompt_length, register
 
 if TYPE_CHECKING:
@@ -72,7 +72,8 @@ class EmptyTurn(_CutBefore):
         "an empty repeat of the previous speaker goes alone"
     )
     reasons: ClassVar[dict[str, str]] = {
-        "empty_turn": "an empty or white-space only turn (one that calls tools is not empty) "
+        "empty_turn": "an empty or white-space only turn (one that calls tools, or holds an "
+        "image or other non-text part, is not empty) "
         "and every turn after it (trimmed); alone before the first good user turn or when it "
         "repeats the previous speaker",
     }
@@ -82,12 +83,12 @@ class EmptyTurn(_CutBefore):
 
     def bad_turn(self, turn: Turn) -> bool:
         c = turn.content
-        return (not c or c.isspace()) and not calls_tools(turn)
+        return (not c or c.isspace()) and not _whole_without_text(turn)
 
     def all_good(self, turns: list[Turn]) -> bool:
         for t in turns:
             c = t.content
-            if (not c or c.isspace()) and not calls_tools(t):
+            if (not c or c.isspace()) and not _whole_without_text(t):
                 return False
         return True
 
@@ -96,6 +97,11 @@ def calls_tools(turn: Turn) -> bool:
     """Whether the turn calls tools: an assistant message that only does so has no text, and
     is whole without it."""
     return tool_calls(turn) is not None
+
+
+def _whole_without_text(turn: Turn) -> bool:
+    # A message that only calls tools, or only shows an image, says something all the same.
+    return calls_tools(turn) or bool(media_parts(turn))
 
 
 @register

@@ -32,10 +32,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from ..model import ASSISTANT, SYSTEM, USER, Conversation, Source, Turn
+from ..model import ASSISTANT, SYSTEM, USER, Conversation, Source, Turn, media_parts
 from ._common import expect, opt_str, req_str, with_provenance
 from .base import PROVENANCE_KEY, Format, Option, RecordRejected, register
 from .sharegpt import record_id, require_object
+
+#: The reason of a conversation with images (or other non-text parts) a writer cannot hold.
+NON_TEXT = "non_text_content"
+
+
+def _parts_summary(parts: list[Any]) -> str:
+    kinds = sorted({str(p.get("type")) if isinstance(p, dict) else "?" for p in parts})
+    return f"{len(parts)} non-text part{'s' if len(parts) > 1 else ''} ({', '.join(kinds)})"
 
 _STANFORD_INPUT = (
     "Below is an instruction that describes a task, paired with an input that provides further "
@@ -95,6 +103,8 @@ PROMPT_TEMPLATE_OPTION = Option(
 class Alpaca(Format):
     name = "alpaca"
     reasons: ClassVar[dict[str, str]] = {
+        NON_TEXT: "a turn holds an image or other non-text part, which alpaca cannot hold "
+        "(alpaca writer)",
         "not_single_exchange": "the alpaca writer holds one exchange (after a system prompt); "
         "longer ones need --history",
     }
@@ -185,6 +195,12 @@ class Alpaca(Format):
                 "alpaca holds one user turn and one assistant turn (after any system turns); "
                 f"this conversation has {_roles_summary(conv)}",
             )
+        for i, t in enumerate(conv.turns):
+            if media_parts(t):
+                raise RecordRejected(
+                    NON_TEXT,
+                    f"alpaca holds text only; turn {i} has {_parts_summary(media_parts(t))}",
+                )
         out: dict[str, Any] = {"id": conv.written_id()}
         if system:
             out["system"] = "\n\n".join(system)

@@ -18,7 +18,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import MESSAGE_ROLE_ALIASES, ROLES, SHAREGPT_ROLES, Conversation, Source, Turn
+from ..model import (
+    CONTENT_PARTS,
+    MESSAGE_ROLE_ALIASES,
+    ROLES,
+    SHAREGPT_ROLES,
+    TEXT_PARTS,
+    Conversation,
+    Source,
+    Turn,
+)
 from ._common import expect
 from .base import Format, RecordRejected, register, type_name
 from .sharegpt import record_id, require_object
@@ -27,9 +36,8 @@ from .sharegpt import record_id, require_object
 ROLE_ALIASES = MESSAGE_ROLE_ALIASES
 #: ShareGPT speaker names found as role values, read as the roles they name.
 SPEAKERS = frozenset(SHAREGPT_ROLES) - frozenset(ROLES)
-#: Part types that carry text.
-TEXT_PARTS = ("text", "input_text", "output_text")
-PARTS_KEY = "content_parts"
+#: Part types that carry text, and where a message's list of parts is kept (see model).
+PARTS_KEY = CONTENT_PARTS
 
 
 def join_text_parts(parts: list[Any], at: str) -> str:
