@@ -361,6 +361,14 @@ def test_auto_feeds_flat_oasst_rows_to_one_stateful_run():
     out = list(get_format("auto").read_stream(recs))
     assert out[0] is bad
     assert [c.id for c in out[1:]] == ["t/a1", "t/a2"]
+    # Nor does a row no reader recognises (an id of the wrong type): the OASST reader rejects
+    # it alone, as with --from oasst.
+    broken = {**rows[1], "message_id": 17}
+    recs = raw(rows[0], broken, rows[2])
+    for fmt in ("auto", "oasst"):
+        out = list(get_format(fmt).read_stream(recs))
+        assert [type(x).__name__ for x in out] == ["Rejection", "Conversation"], fmt
+        assert (out[0].reason, out[0].source.index, out[1].id) == ("invalid_record", 1, "t/a2")
 
 
 def test_auto_read_single_record():

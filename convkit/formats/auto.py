@@ -7,8 +7,10 @@ Options given to ``get_format("auto", **options)`` go to every reader that decla
 The stream is cut into runs of consecutive records of one file that the same reader recognises,
 and each run goes through that reader's ``read_stream``: a stateful reader (flat OASST rows)
 sees its records together and finishes its state at the end of the run. An undecodable
-``BadRecord`` joins the run it is in, so that it does not cut a tree in two. A record no reader
-recognises is rejected with reason ``unknown_format`` and a message naming its keys.
+``BadRecord`` joins the run it is in, so that it does not cut a tree in two, and so does a record
+no reader recognises inside a run of OASST rows (the OASST reader rejects it alone). Elsewhere
+a record no reader recognises is rejected with reason ``unknown_format`` and a message naming
+its keys.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from .base import (
 )
 
 _MISSING = object()
+#: The reader whose records must be read together (flat OASST rows make trees).
+STATEFUL_RUN = "oasst"
 
 
 class AutoFormat(Format):
@@ -80,7 +84,13 @@ class AutoFormat(Format):
             for rec in records:
                 value = getattr(rec, "value", _MISSING)
                 if value is not _MISSING:
-                    key = (rec.file, detect_name(value))
+                    name = detect_name(value)
+                    if name is None and key is not None and key == (rec.file, STATEFUL_RUN):
+                        # A broken row inside flat OASST rows (an id of the wrong type, say)
+                        # stays in their run, where the reader rejects it alone: cutting the
+                        # run there would cut the tree in two.
+                        name = STATEFUL_RUN
+                    key = (rec.file, name)
                 yield key, rec
 
         for key, run in groupby(tagged(), key=lambda kr: kr[0]):
