@@ -183,7 +183,7 @@ def _run(
                 finish_batches,
                 batches,
                 initializer=init_worker,
-                initargs=(options, False, counter),
+                initargs=(options, False, counter, True),
             )
         else:
             results = ordered_map(
@@ -192,7 +192,7 @@ def _run(
                 workers=workers,
                 initializer=init_worker,
                 initargs=(options, workers > 1),
-                local_initargs=(options, False, counter),
+                local_initargs=(options, False, counter, True),
             )
         for batch, done in results:
             total.merge(done.stats)

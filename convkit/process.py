@@ -560,7 +560,10 @@ _worker_error: BaseException | None = None
 
 
 def init_worker(
-    options: Options, shared_cores: bool = False, counter: TokenCounter | None = None
+    options: Options,
+    shared_cores: bool = False,
+    counter: TokenCounter | None = None,
+    local: bool = False,
 ) -> None:
     """Pool initializer: build this process's :class:`Worker` once.
 
@@ -569,7 +572,9 @@ def init_worker(
     the token counter this process already loaded, if any.
 
     An exception escaping a pool initializer kills the worker, and the pool replaces it forever,
-    so the run would hang: the error is kept and raised by the first batch instead.
+    so the run would hang: in a helper the error is kept and raised by the first batch instead.
+    In the main process (``local``) it is raised at once, before any record is read, so that a
+    bad option fails even on an empty input.
     """
     global _worker, _worker_error
     if shared_cores:
@@ -581,7 +586,9 @@ def init_worker(
     _worker, _worker_error = None, None
     try:
         _worker = Worker(options, counter)
-    except BaseException as e:  # noqa: BLE001 - re-raised in run_batch
+    except BaseException as e:  # re-raised here (local) or by the first batch
+        if local:
+            raise
         _worker_error = e
 
 

@@ -15,12 +15,15 @@ the messages, no loader (so ``include``/``import``/``extends`` cannot read files
 bounded. On top of that, convkit bounds what a template can allocate: before it runs, every
 operation that can grow a value past :data:`MAX_SEQUENCE` is checked (repetition, ``+`` and ``~``
 concatenation, ``**``, printf and ``str.format`` widths, the padding, replacing, joining and
-translating str methods and filters, ``tojson``'s indent, ``lipsum``), and so is the size of the
-output. What the
-sandbox cannot bound is time: a template that loops without writing anything runs until
-stopped. The context is transformers': ``messages``, ``add_generation_prompt``, ``bos_token``,
-``eos_token``, ``tools`` when given, ``raise_exception(msg)``, ``strftime_now(fmt)``, the
-``tojson`` filter, loop controls and the ``{% generation %}`` block (rendered as its body).
+translating str methods and filters, ``tojson``'s indent, ``lipsum``, ``indent``'s width on
+every line, products of huge integers, the text of a container about to be printed or
+formatted, measured without building it), and so are the size of the output, what one render
+builds in all (:data:`MAX_BUILT`) and its time (:data:`MAX_RENDER_SECONDS`, checked at every call
+and every 1,024 steps of a loop). Reaching for a hidden attribute is refused, not rendered as
+nothing. The context is transformers': ``messages``, ``add_generation_prompt``, ``bos_token``,
+``eos_token``, ``tools`` and ``documents`` (None when not given), ``raise_exception(msg)``,
+``strftime_now(fmt)``, the ``tojson`` filter, loop controls and the ``{% generation %}`` block
+(rendered as its body).
 ``strftime_now`` formats the template's ``now`` when it is set (a conversion run sets it once, from
 ``Options.template_time``, so that every worker renders the same date and a rerun can pin it),
 else the real time, as transformers does.
@@ -110,30 +113,57 @@ def _security_error(message: str) -> Exception:
     return SecurityError(message)
 
 
+_CONTAINERS = (list, tuple, dict, set, frozenset)
+
+
 def _text_size(value: Any) -> int:
     """About how many characters ``str(value)`` (or JSON) would take, without building it: a
     list that holds itself twice at each of 60 levels is tiny, its text is not. Shared parts
-    are measured once; a part inside itself counts as the few characters of "[...]"."""
-    sizes: dict[int, int] = {}
+    are measured once; a part inside itself counts as the few characters of "[...]". Walks
+    with its own stack (data may be nested a thousand levels deep) and stops counting past
+    MAX_SEQUENCE."""
 
-    def size(v: Any) -> int:
+    def leaf(v: Any) -> int:
         if isinstance(v, (str, bytes)):
             return len(v) + 3
-        if not isinstance(v, (list, tuple, dict, set, frozenset)):
-            return 16
-        key = id(v)
-        if key in sizes:
-            return sizes[key]
-        sizes[key] = 5  # inside itself: "[...]"
-        items = [x for kv in v.items() for x in kv] if isinstance(v, dict) else v
-        n = 2 + sum(size(x) + 2 for x in items)
-        sizes[key] = n
-        return n
+        if _is_int(v):
+            return v.bit_length() * 30103 // 100000 + 2  # its decimal digits, and a sign
+        return 24
 
-    try:
-        return size(value)
-    except RecursionError:
-        return MAX_SEQUENCE + 1
+    def items(v: Any) -> Iterator[Any]:
+        if isinstance(v, dict):
+            for k, x in v.items():
+                yield k
+                yield x
+        else:
+            yield from v
+
+    if not isinstance(value, _CONTAINERS):
+        return leaf(value)
+    sizes = {id(value): 5}  # while a part is measured, a reference to it inside is "[...]"
+    stack: list[list[Any]] = [[value, items(value), 2]]
+    while True:
+        top = stack[-1]
+        for child in top[1]:
+            if isinstance(child, _CONTAINERS):
+                known = sizes.get(id(child))
+                if known is None:
+                    sizes[id(child)] = 5
+                    stack.append([child, items(child), 2])
+                    break
+                top[2] += known + 2
+            else:
+                top[2] += leaf(child) + 2
+            if top[2] > MAX_SEQUENCE:
+                return top[2]
+        else:
+            stack.pop()
+            sizes[id(top[0])] = top[2]
+            if not stack:
+                return top[2]
+            stack[-1][2] += top[2] + 2
+            if stack[-1][2] > MAX_SEQUENCE:
+                return stack[-1][2]
 
 
 class _TimedRange(Sequence[int]):
@@ -369,8 +399,10 @@ def _make_environment() -> Any:
 
     def _check_printf(fmt: str, values: Any) -> None:
         # "%60000000s" pads before anything can be measured; "*" takes the width from values.
-        for v in values.values() if isinstance(values, Mapping) else (
-            values if isinstance(values, tuple) else (values,)
+        for v in (
+            values.values()
+            if isinstance(values, Mapping)
+            else (values if isinstance(values, tuple) else (values,))
         ):
             _check_text(v)
         specs = _PRINTF_SPEC.findall(fmt)
@@ -423,9 +455,28 @@ def _make_environment() -> Any:
         _check_join("", list(items))
         return join(items)
 
+    def timed_iter(iterable: Any) -> Iterator[Any]:
+        # What a {% for %} loop runs over: the clock is checked every 1,024 steps, so nested
+        # loops over long strings or lists stop at the time limit too.
+        for k, item in enumerate(iterable):
+            if not k & 1023:
+                _tick()
+            yield item
+
     class BoundedCodeGenerator(CodeGenerator):
-        """Compiles ``~`` through :func:`bounded_concat`: a namespace string doubled with ``~`` in
-        a loop grew without bound."""
+        """Compiles ``~`` through :func:`bounded_concat` (a namespace string doubled with ``~`` in
+        a loop grew without bound) and each ``{% for %}`` over :func:`timed_iter`."""
+
+        def visit_For(self, node: Any, frame: Any) -> None:
+            node.iter = jinja2.nodes.Call(
+                jinja2.nodes.EnvironmentAttribute("timed_iter"),
+                [node.iter],
+                [],
+                None,
+                None,
+                lineno=node.lineno,
+            )
+            super().visit_For(node, frame)
 
         @optimizeconst
         def visit_Concat(self, node: Any, frame: Any) -> None:
@@ -450,6 +501,7 @@ def _make_environment() -> Any:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.bounded_concat = bounded_concat
+            self.timed_iter = timed_iter
 
         def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
             sequences = (str, bytes, bytearray, list, tuple)
@@ -594,6 +646,10 @@ def _make_environment() -> Any:
     join_filter.jinja_pass_arg = plain_join.jinja_pass_arg  # type: ignore[attr-defined]
     replace_filter.jinja_pass_arg = plain_replace.jinja_pass_arg  # type: ignore[attr-defined]
     env.filters.update(format=format_filter, join=join_filter, replace=replace_filter)
+    # Filters that make text of what they are given: a container's text is measured first.
+    for name in _TEXT_FILTERS:
+        if name in env.filters:
+            env.filters[name] = _text_first(env.filters[name], _check_text)
     lipsum = env.globals["lipsum"]
 
     def bounded_lipsum(n: Any = 5, *args: Any, **kwargs: Any) -> Any:
@@ -605,6 +661,45 @@ def _make_environment() -> Any:
     env.globals["raise_exception"] = raise_exception
     # strftime_now comes with each render's context: it formats the template's own time.
     return env
+
+
+#: Jinja filters that turn their first argument into text (str() of a list, say).
+_TEXT_FILTERS = (
+    "capitalize",
+    "center",
+    "e",
+    "escape",
+    "forceescape",
+    "format",
+    "indent",
+    "lower",
+    "pprint",
+    "replace",
+    "safe",
+    "striptags",
+    "title",
+    "trim",
+    "truncate",
+    "upper",
+    "urlencode",
+    "urlize",
+    "wordcount",
+    "wordwrap",
+)
+
+
+def _text_first(fn: Any, check: Any) -> Any:
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        # Filters that take the evaluation context or environment get it first.
+        skip = 1 if getattr(fn, "jinja_pass_arg", None) is not None else 0
+        if len(args) > skip:
+            check(args[skip])
+        return fn(*args, **kwargs)
+
+    for attr in ("jinja_pass_arg",):
+        if hasattr(fn, attr):
+            setattr(checked, attr, getattr(fn, attr))
+    return checked
 
 
 def _bounded_width(fn: Any, error: type[Exception]) -> Any:
@@ -673,7 +768,9 @@ class ChatTemplate:
                 raise ConfigError(
                     f"chat template {self.name!r} does not compile: {e.message} (line {e.lineno})"
                 ) from None
-            except RecursionError:  # Jinja's parser and compiler recurse once a nesting level
+            except (RecursionError, SyntaxError, MemoryError):
+                # Jinja's parser recurses once a nesting level, and Python's compiler, which
+                # compiles what Jinja generates, has its own limits on nested blocks.
                 raise ConfigError(
                     f"chat template {self.name!r} does not compile: "
                     "its expressions or blocks are nested too deeply"
@@ -752,9 +849,12 @@ class ChatTemplate:
             raise TemplateRenderError(
                 f"chat template {self.name!r} failed: OverflowError: {e}"
             ) from None
-        except RecursionError:  # a macro calling itself without end
-            raise TemplateSecurityError(
-                f"chat template {self.name!r} broke the sandbox: its macros recurse too deeply"
+        except RecursionError:
+            # A macro calling itself without end, or data nested deeper than the template's
+            # loops and tojson recurse: this conversation cannot be rendered.
+            raise TemplateRenderError(
+                f"chat template {self.name!r} failed: it recursed too deeply (its macros, or "
+                "the nesting of the data)"
             ) from None
         except Exception as e:  # noqa: BLE001 - a template's own failure on this data
             raise TemplateRenderError(
@@ -813,6 +913,11 @@ def _content_chars(messages: Iterable[Mapping[str, Any]]) -> int:
         c = m.get("content") if isinstance(m, Mapping) else None
         if isinstance(c, str):
             n += len(c)
+        elif isinstance(c, list):  # content parts: their text
+            for part in c:
+                text = part.get("text") if isinstance(part, Mapping) else None
+                if isinstance(text, str):
+                    n += len(text)
     return n
 
 

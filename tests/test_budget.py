@@ -284,6 +284,13 @@ def test_a_limit_the_templates_fixed_parts_fill_is_refused_before_any_record(tmp
         convert(src, tmp_path / "o.jsonl", input_format="messages", output_format="text",
                 tokenizer=str(EXAMPLES / "tokenizer.json"), max_tokens=10, workers=1)
     assert not (tmp_path / "o.jsonl").exists()
+    # Before any record: an empty input is refused too, with one process or two.
+    src.write_text("")
+    for workers in (1, 2):
+        with pytest.raises(ConfigError, match="^max_tokens 10 leaves no room"):
+            convert(src, tmp_path / "o.jsonl", input_format="messages", output_format="text",
+                    tokenizer=str(EXAMPLES / "tokenizer.json"), max_tokens=10,
+                    workers=workers)
 
 
 def test_a_template_that_requires_a_system_message_still_splits_exactly(tmp_path):

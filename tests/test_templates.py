@@ -128,8 +128,12 @@ def test_builtins_refuse_tool_calls_they_cannot_write(name):
 IMAGE_TURN = Turn(
     "user",
     "What is this?",
-    {"content_parts": [{"type": "image_url", "image_url": {"url": "http://x/cat.png"}},
-                       {"type": "text", "text": "What is this?"}]},
+    {
+        "content_parts": [
+            {"type": "image_url", "image_url": {"url": "http://x/cat.png"}},
+            {"type": "text", "text": "What is this?"},
+        ]
+    },
 )
 
 
@@ -465,15 +469,77 @@ def test_a_hostile_template_cannot_run_for_hours(monkeypatch, source):
     from convkit import templates
 
     monkeypatch.setattr(templates, "MAX_RENDER_SECONDS", 0.2)
-    with pytest.raises(TemplateSecurityError, match=r"broke the sandbox: the template ran for over 0.2 s$"):
+    with pytest.raises(
+        TemplateSecurityError, match=r"broke the sandbox: the template ran for over 0.2 s$"
+    ):
         ChatTemplate(source, name="slow.jinja").render(MSGS)
     # The clock is the render's: the next one starts afresh.
     assert ChatTemplate("{{ range(3) | list }}", name="r").render(MSGS) == "[0, 1, 2]"
 
 
-def test_a_macro_that_recurses_without_end_is_refused():
-    with pytest.raises(TemplateSecurityError, match="its macros recurse too deeply"):
+def test_a_macro_that_recurses_without_end_fails_the_conversation_not_the_run():
+    # As data nested deeper than tojson recurses would: this conversation cannot be rendered.
+    with pytest.raises(TemplateRenderError) as e:
         ChatTemplate("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", name="r").render(MSGS)
+    assert e.value.message == (
+        "chat template 'r' failed: it recursed too deeply (its macros, or the nesting of the data)"
+    )
+
+
+def test_deep_data_is_measured_without_recursing():
+    # Tool-call arguments nested 900 deep, printed as JSON and as text: ordinary data.
+    deep: list = []
+    for _ in range(900):
+        deep = [deep]
+    t = ChatTemplate(
+        "{{ messages[0].args | length }}{{ messages[0].args | string | length }}", name="t"
+    )
+    assert t.render([{"role": "user", "content": "x", "args": deep}]) == "11802"
+
+
+def test_loops_over_strings_and_lists_keep_the_time_limit(monkeypatch):
+    from convkit import templates
+
+    monkeypatch.setattr(templates, "MAX_RENDER_SECONDS", 0.2)
+    for source in (
+        "{% set s = 'x' * 100000 %}{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}",
+        "{% set s = [0] * 100000 %}{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}",
+    ):
+        with pytest.raises(TemplateSecurityError, match="ran for over 0.2 s$"):
+            ChatTemplate(source, name="slow.jinja").render(MSGS)
+
+
+@pytest.mark.parametrize(
+    "flt",
+    ["upper", "trim", "format", "center(10)", "indent", "replace('a', 'b')", "pprint", "title"],
+)
+def test_text_filters_measure_a_containers_text_first(flt):
+    source = (
+        "{% set ns = namespace(l=[1]) %}{% for i in range(40) %}{% set ns.l = [ns.l, ns.l] %}"
+        "{% endfor %}{{ ns.l | " + flt + " | length }}"
+    )
+    with pytest.raises(TemplateSecurityError, match="over the limit of 50000000"):
+        ChatTemplate(source, name="hog.jinja").render(MSGS)
+
+
+def test_a_containers_text_counts_its_integers_digits():
+    with pytest.raises(TemplateSecurityError, match="over the limit of 50000000"):
+        ChatTemplate("{% set x = 10 ** 4000 %}{{ [x] * 100000 }}", name="hog.jinja").render(MSGS)
+
+
+@pytest.mark.parametrize("depth,tag", [(25, "for x in messages"), (150, "if true")])
+def test_blocks_nested_past_pythons_limits_do_not_compile(depth, tag):
+    end = "{% end" + tag.split()[0] + " %}"
+    source = ("{% " + tag + " %}") * depth + "x" + end * depth
+    with pytest.raises(ConfigError, match="does not compile: its expressions or blocks are nested"):
+        ChatTemplate(source, name="deep.jinja")
+
+
+def test_the_output_limit_counts_the_text_of_content_parts():
+    t = ChatTemplate("{% for p in messages[0].content %}{{ p.text }}{% endfor %}", name="mm")
+    text = "y" * 1_100_000
+    parts = [{"type": "image_url", "image_url": {"url": "u"}}, {"type": "text", "text": text}]
+    assert t.render([{"role": "user", "content": parts}]) == text
 
 
 def test_range_still_behaves_as_a_sequence():
