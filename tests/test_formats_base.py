@@ -207,6 +207,32 @@ def test_detect_record_names_the_other_candidates():
     assert d.also == ("text",)
 
 
+@pytest.mark.parametrize(
+    "record,why",
+    [
+        (
+            {"instruction": "x", "input": "", "output": None},
+            'no reader recognises an object with keys "instruction", "input", "output"; as '
+            'alpaca: expected "output" to be a string, got null',
+        ),
+        (
+            {"messages": "hi"},
+            'no reader recognises an object with keys "messages"; as messages: expected '
+            '"messages" to be a list, got string',
+        ),
+        (
+            {"inputs": "q", "targets": 3},
+            'no reader recognises an object with keys "inputs", "targets"; as flan: expected '
+            '"targets" to be a string, got number',
+        ),
+    ],
+)
+def test_a_record_with_a_formats_keys_but_a_wrong_field_is_worded_by_that_reader(record, why):
+    assert detect_record(record) == Detection(None, why, ())
+    (rejection,) = get_format("auto").read_stream(raw(record))
+    assert (rejection.reason, rejection.message) == ("unknown_format", why)
+
+
 def test_detect_record_nothing():
     d = detect_record({"question": "q", "answer": "a"})
     assert d == Detection(None, 'no reader recognises an object with keys "question", "answer"', ())

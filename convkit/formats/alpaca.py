@@ -112,6 +112,7 @@ class Alpaca(Format):
     description = '{"instruction", "input"?, "output"}; also "system" and "history" pairs'
     recognises = 'string "instruction" and "output"'
     detect_priority = 60
+    claims = ("instruction", "output")
     options = (
         PROMPT_TEMPLATE_OPTION,
         Option(

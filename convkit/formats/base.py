@@ -172,6 +172,10 @@ class Format:
     recognises: ClassVar[str] = ""
     #: Lower is asked first by ``--from auto``; specific shapes go before generic ones.
     detect_priority: ClassVar[int] = 100
+    #: Keys that only this format's records hold together: a record that has them all but that
+    #: :meth:`recognise` refuses (a field of the wrong type) is read with this reader under
+    #: ``--from auto`` only to word why it is rejected, naming the field.
+    claims: ClassVar[tuple[str, ...]] = ()
     options: ClassVar[tuple[Option, ...]] = ()
     #: True when ``read_stream`` keeps state across records (flat OASST rows): the records of
     #: an input must then reach one ``read_stream`` call in order, not be split into batches
@@ -444,7 +448,7 @@ def detect_record(record: Any) -> Detection:
         if why is not None:
             found.append((n, why))
     if not found:
-        return Detection(None, f"no reader recognises {_shape(record)}")
+        return Detection(None, f"no reader recognises {_shape(record)}{_near_miss(record)}")
     return Detection(found[0][0], found[0][1], tuple(n for n, _ in found[1:]))
 
 
@@ -468,6 +472,24 @@ def detect_records(records: Iterable[Any]) -> Iterator[tuple[Any, Detection | No
     for rec in records:
         value = getattr(rec, "value", _MISSING)
         yield rec, (None if value is _MISSING else detect_record(value))
+
+
+def _near_miss(record: Any) -> str:
+    """Why the first reader whose keys the record has refuses it ("; as alpaca: expected
+    "output" to be a string, got null"), or nothing."""
+    if not isinstance(record, dict):
+        return ""
+    for n in _ORDER:
+        fmt = _detector(n)
+        if not fmt.claims or not all(k in record for k in fmt.claims):
+            continue
+        try:
+            for _ in fmt.read(record, Source("", 0)):
+                pass
+        except RecordRejected as e:
+            return f"; as {n}: {e.message}"
+        return ""  # read without complaint: the reason is elsewhere, say nothing
+    return ""
 
 
 def _shape(record: Any) -> str:

@@ -18,6 +18,7 @@ class Dolly(Alpaca):
     description = '{"instruction", "context", "response", "category"}'
     recognises = 'string "instruction" and "response"'
     detect_priority = 50
+    claims = ("instruction", "response")
     options = (PROMPT_TEMPLATE_OPTION,)
 
     instruction_key = "instruction"

@@ -53,6 +53,7 @@ class Flan(Format):
     description = '{"inputs", "targets"} (or *_pretokenized); task and template type to metadata'
     recognises = '"inputs" and "targets" (or their *_pretokenized) as strings'
     detect_priority = 70
+    claims = ("inputs", "targets")
 
     def recognise(self, record: Any) -> str | None:
         if not isinstance(record, dict):

@@ -95,6 +95,7 @@ class Messages(Format):
         'item has "role"'
     )
     detect_priority = 30
+    claims = ("messages",)
 
     def detect(self, record: Any) -> bool:
         return isinstance(record, dict) and _list_key(record) is not None

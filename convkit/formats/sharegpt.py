@@ -40,6 +40,7 @@ class ShareGPT(Format):
     aliases = ("vicuna", "wizardlm-v2")
     description = '{"id", "conversations": [{"from", "value"}]}; roles human/user, gpt/chatgpt/bing/bard, system'
     recognises = '"conversations" as a list whose first item has "from"'
+    claims = ("conversations",)
 
     def detect(self, record: Any) -> bool:
         return (

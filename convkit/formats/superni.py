@@ -155,6 +155,7 @@ class SuperNI(TaskFileFormat):
     aliases = ("super-natural-instructions", "sni")
     description = "Super-NaturalInstructions task file; one conversation per instance"
     recognises = '"Definition" and "Instances" (Super-NaturalInstructions task file)'
+    claims = ("Definition", "Instances")
 
     def recognise(self, record: Any) -> str | None:
         if (

@@ -269,6 +269,7 @@ class Text(Format):
     )
     recognises = '"text" in a known rendered form (ChatML, [INST], ### Human:, ...)'
     detect_priority = 90
+    claims = ("text",)
     options = (
         Option(
             "style",

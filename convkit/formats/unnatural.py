@@ -34,6 +34,7 @@ class Unnatural(Format):
     aliases = ("unnatural-instructions",)
     description = '{"instruction", "instances": [{input, constraints, output}], "reformulations"?}'
     recognises = 'string "instruction" and "instances" as a list'
+    claims = ("instruction", "instances")
     detect_priority = 20
     options = (
         Option(
