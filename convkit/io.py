@@ -438,18 +438,19 @@ class _TooDeep(ValueError):
     decode, the element is whole and well delimited, so it is rejected alone."""
 
 
-_TOO_DEEP = "arrays and objects nested too deeply to decode (more than about 1,000 levels)"
+_TOO_DEEP = "arrays and objects nested too deeply to decode (more than about 2,000 levels)"
 
 # orjson reads arrays and objects nested up to 1,024 levels deep and writes up to 254; the json
 # module, which takes over for the rest, recurses once a level against Python's recursion limit
 # (1,000 frames, fewer in a deep call stack). On a RecursionError it runs again with room for
-# this many levels more, so that whatever orjson reads can be written, and read back.
+# this many levels more (about 2,000 in all; encoding gets twice the room), so that whatever is
+# read can be written, and read back.
 _JSON_DEPTH = 1024 + 64
 _deep_lock = threading.Lock()
 
 
-def _deep(call: Callable[..., _R], *args: Any, **kwargs: Any) -> _R:
-    """``call(*args, **kwargs)`` of the json module, with room for nesting up to orjson's limit;
+def _deep(call: Callable[..., _R], *args: Any, room: int = _JSON_DEPTH, **kwargs: Any) -> _R:
+    """``call(*args, **kwargs)`` of the json module, with ``room`` for nesting (orjson's limit);
     :class:`_TooDeep` beyond it (a RecursionError would end the run with a traceback)."""
     try:
         return call(*args, **kwargs)
@@ -458,7 +459,7 @@ def _deep(call: Callable[..., _R], *args: Any, **kwargs: Any) -> _R:
     # Under a lock: two threads raising and restoring the limit in turn could leave it raised.
     with _deep_lock:
         old = sys.getrecursionlimit()
-        sys.setrecursionlimit(old + _JSON_DEPTH)
+        sys.setrecursionlimit(old + room)
         try:
             return call(*args, **kwargs)
         except RecursionError:
@@ -860,12 +861,15 @@ def dumps(obj: Any) -> bytes:
     except TypeError:
         # Values orjson refuses (integers beyond 64 bits, non-string keys, lone surrogates
         # that a "\ud800" escape read into a string) go through json.
-        text = _deep(json.dumps, obj, ensure_ascii=False, separators=(",", ":"))
+        # With twice the room decoding has: whatever was read can be written from any stack.
+        room = 2 * _JSON_DEPTH
+        text = _deep(json.dumps, obj, ensure_ascii=False, separators=(",", ":"), room=room)
         try:
             return text.encode("utf-8")
         except UnicodeEncodeError:
             # A lone surrogate has no UTF-8: written back as the escape it was read from.
-            return _deep(json.dumps, obj, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+            ascii_text = _deep(json.dumps, obj, ensure_ascii=True, separators=(",", ":"), room=room)
+            return ascii_text.encode("ascii")
 
 
 class Transactional:

@@ -159,7 +159,7 @@ def _nested(depth):
     return "[" * depth + "]" * depth
 
 
-TOO_DEEP = "arrays and objects nested too deeply to decode (more than about 1,000 levels)"
+TOO_DEEP = "arrays and objects nested too deeply to decode (more than about 2,000 levels)"
 
 
 def test_nesting_too_deep_to_decode_is_a_located_input_error(tmp_path):
