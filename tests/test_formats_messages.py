@@ -108,19 +108,13 @@ def test_role_aliases_read_canonically_and_write_back():
 def test_sharegpt_speakers_left_as_roles_are_read_as_the_roles_they_name():
     # TRL's ShareGPT conversion renames from/value to role/content and keeps the values,
     # which no chat template knows: they are read as roles and written as those.
-    record = {
-        "messages": [
-            {"role": "human", "content": "Hi?"},
-            {"role": "gpt", "content": "Hey."},
-            {"role": "chatgpt", "content": "Hello."},
-        ]
-    }
+    record = {"messages": [{"role": "human", "content": "Hi?"}, {"role": "gpt", "content": "Hey."},
+                           {"role": "chatgpt", "content": "Hello."}]}
     conv = read(record)
     assert conv.roles() == ["user", "assistant", "assistant"]
     assert [t.meta for t in conv.turns] == [None, None, None]
     assert get_format("messages").write(conv)["messages"] == [
-        {"role": "user", "content": "Hi?"},
-        {"role": "assistant", "content": "Hey."},
+        {"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hey."},
         {"role": "assistant", "content": "Hello."},
     ]
 
@@ -192,16 +186,6 @@ RECORDS = [
             {"role": "assistant", "content": "18 C."},
         ],
     },
-    {
-        # Keys that the other format, or convkit's own metadata, uses for its structure: kept
-        # under "convkit:<key>" where they collide, back under their names where they do not.
-        "id": "collisions",
-        "conversations": "a record-level key ShareGPT uses",
-        "messages": [
-            {"role": "user", "content": "Hi?", "from": "web", "value": 7, "content_parts": 1},
-            {"role": "assistant", "content": "Hello.", "convkit:role": "kept as written"},
-        ],
-    },
 ]
 
 
@@ -256,18 +240,10 @@ TOOL_CONVERSATION = {
     "id": "w",
     "messages": [
         {"role": "user", "content": "What is the weather in Paris today?"},
-        {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [
-                {
-                    "id": "c1",
-                    "type": "function",
-                    "function": {"name": "weather", "arguments": '{"city": "Paris"}'},
-                }
-            ],
-        },
-        {"role": "tool", "tool_call_id": "c1", "content": '{"celsius": 18}'},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function",
+             "function": {"name": "weather", "arguments": "{\"city\": \"Paris\"}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "{\"celsius\": 18}"},
         {"role": "assistant", "content": "It is 18 C in Paris."},
     ],
 }
@@ -283,10 +259,7 @@ HTML_LOOKING = {
     "id": "h",
     "messages": [
         {"role": "user", "content": "1 / 2kg of flour is how many grams exactly?"},
-        {
-            "role": "assistant",
-            "content": "<table>\n <tr><td>Ann</td></tr>\n <tr><td>Bob</td></tr>\n</table>",
-        },
+        {"role": "assistant", "content": "<table>\n <tr><td>Ann</td></tr>\n <tr><td>Bob</td></tr>\n</table>"},
     ],
 }
 
@@ -295,12 +268,10 @@ def test_html_auto_leaves_text_of_formats_other_than_sharegpt_as_written(tmp_pat
     out, _ = _convert_lines(tmp_path, [HTML_LOOKING], input_format="messages")
     assert out == [HTML_LOOKING]
     # Through ShareGPT's writer and back, still as written.
-    out, _ = _convert_lines(
-        tmp_path, [HTML_LOOKING], input_format="messages", output_format="sharegpt"
-    )
-    (back,) = _convert_lines(
-        tmp_path, out, input_format="sharegpt", output_format="messages", html="never"
-    )[0]
+    out, _ = _convert_lines(tmp_path, [HTML_LOOKING], input_format="messages",
+                            output_format="sharegpt")
+    (back,) = _convert_lines(tmp_path, out, input_format="sharegpt", output_format="messages",
+                             html="never")[0]
     assert back == HTML_LOOKING
 
 
@@ -313,16 +284,10 @@ def test_html_always_converts_any_format_but_strips_counters_only_from_scraped_p
 
 
 def test_html_auto_still_cleans_sharegpt_pages(tmp_path):
-    page = {
-        "id": "p",
-        "conversations": [
-            {"from": "human", "value": "2 / 2Name two people"},
-            {
-                "from": "gpt",
-                "value": "<div><table><tr><td>Ann</td></tr><tr><td>Bob</td></tr></table></div>",
-            },
-        ],
-    }
+    page = {"id": "p", "conversations": [
+        {"from": "human", "value": "2 / 2Name two people"},
+        {"from": "gpt", "value": "<div><table><tr><td>Ann</td></tr><tr><td>Bob</td></tr></table></div>"},
+    ]}
     out, _ = _convert_lines(tmp_path, [page], output_format="sharegpt")
     assert out[0]["conversations"] == [
         {"from": "human", "value": "Name two people"},
@@ -347,18 +312,8 @@ def test_the_api_writes_messages_for_input_other_than_sharegpt_as_the_cli_does(t
         assert list(json.loads(out.read_text())) == ["id", key]
         assert json.loads(stats.read_text())["options"]["output_format"] == "messages"
     page = tmp_path / "page.jsonl"
-    page.write_text(
-        json.dumps(
-            {
-                "id": "p",
-                "conversations": [
-                    {"from": "human", "value": "A question long enough?"},
-                    {"from": "gpt", "value": "Yes."},
-                ],
-            }
-        )
-        + "\n"
-    )
+    page.write_text(json.dumps({"id": "p", "conversations": [
+        {"from": "human", "value": "A question long enough?"}, {"from": "gpt", "value": "Yes."}]}) + "\n")
     convkit.convert(str(page), str(tmp_path / "p.jsonl"), workers=1)
     assert list(json.loads((tmp_path / "p.jsonl").read_text())) == ["id", "conversations"]
 
@@ -366,11 +321,8 @@ def test_the_api_writes_messages_for_input_other_than_sharegpt_as_the_cli_does(t
 def test_messages_under_conversations_or_conversation_are_read():
     # LLaMA-Factory's ShareGPT layout with role/content tags; lmsys-chat-1m's "conversation".
     for key in ("conversations", "conversation"):
-        record = {
-            "id": "x",
-            key: [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hello."}],
-            "model": "m",
-        }
+        record = {"id": "x", key: [{"role": "user", "content": "Hi?"},
+                                   {"role": "assistant", "content": "Hello."}], "model": "m"}
         conv = read(record)
         assert (conv.id, conv.roles(), conv.meta) == ("x", ["user", "assistant"], {"model": "m"})
         assert get_format("messages").detect(record)
@@ -383,13 +335,8 @@ def test_messages_under_conversations_or_conversation_are_read():
 
 
 def test_an_integer_id_is_written_as_an_integer():
-    record = {
-        "id": 5,
-        "messages": [
-            {"role": "user", "content": "Hi?"},
-            {"role": "assistant", "content": "Hello."},
-        ],
-    }
+    record = {"id": 5, "messages": [{"role": "user", "content": "Hi?"},
+                                    {"role": "assistant", "content": "Hello."}]}
     conv = read(record)
     assert conv.id == "5"
     assert get_format("messages").write(conv)["id"] == 5
@@ -397,16 +344,3 @@ def test_an_integer_id_is_written_as_an_integer():
     segment = conv.with_turns(conv.turns)
     segment.id = "5_0"  # a segment's id is its own
     assert get_format("messages").write(segment)["id"] == "5_0"
-
-
-def test_keys_that_collide_are_written_under_the_escape_prefix():
-    record = next(r for r in RECORDS if r["id"] == "collisions")
-    sg = get_format("sharegpt").write(read(record))
-    assert sg["convkit:conversations"] == "a record-level key ShareGPT uses"
-    assert sg["conversations"][0] == {
-        "from": "human",
-        "value": "Hi?",
-        "convkit:value": 7,
-        "convkit:from": "web",
-        "convkit:content_parts": 1,
-    }

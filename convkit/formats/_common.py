@@ -64,29 +64,6 @@ def is_str(record: Any, *keys: str) -> bool:
     return all(isinstance(record.get(k), str) for k in keys)
 
 
-#: Metadata whose key a written record or turn already uses for its own structure (a message's
-#: own "from", a record's "messages" written as ShareGPT) goes under this prefix, and comes back
-#: under its own name where that is free: nothing is lost between formats.
-ESCAPE = "convkit:"
-
-
-def meta_key(out: dict[str, Any], key: str) -> str:
-    """The key ``out`` gets a metadata entry under (see :data:`ESCAPE`)."""
-    if key.startswith(ESCAPE):
-        plain = key[len(ESCAPE) :]
-        return key if plain in out else plain
-    return ESCAPE + key if key in out else key
-
-
-def add_meta(out: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
-    """``out`` with the metadata entries added after its own keys; returns ``out``."""
-    for k, v in meta.items():
-        if k in out or k.startswith(ESCAPE):
-            k = meta_key(out, k)
-        out[k] = v
-    return out
-
-
 def other_fields(record: dict[str, Any], used: tuple[str, ...] | frozenset[str]) -> dict[str, Any]:
     """The record's fields a reader did not consume: they go to ``Conversation.meta``."""
     return {k: v for k, v in record.items() if k not in used}

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from ..model import ASSISTANT, SYSTEM, USER, Conversation, Source, Turn, media_parts
-from ._common import add_meta, expect, opt_str, req_str, with_provenance
+from ._common import expect, opt_str, req_str, with_provenance
 from .base import PROVENANCE_KEY, Format, Option, RecordRejected, register
 from .sharegpt import record_id, require_object
 
@@ -211,7 +211,10 @@ class Alpaca(Format):
             ]
         out["instruction"], out["input"] = _instruction_and_input(conv, rest[-2].content)
         out["output"] = rest[-1].content
-        return add_meta(out, conv.meta)
+        for k, v in conv.meta.items():
+            if k not in out:
+                out[k] = v
+        return out
 
 
 def _instruction_and_input(conv: Conversation, user: str) -> tuple[str, str]:

@@ -28,7 +28,7 @@ from ..model import (
     Source,
     Turn,
 )
-from ._common import ESCAPE, add_meta, expect, meta_key
+from ._common import expect
 from .base import Format, RecordRejected, register, type_name
 from .sharegpt import record_id, require_object
 
@@ -142,9 +142,6 @@ class Messages(Format):
                     f"{at}.role",
                 )
             extra = {k: v for k, v in m.items() if k not in ("role", "content")}
-            for own in ("from", PARTS_KEY):
-                if own in extra:  # names the turn's metadata uses itself: kept escaped
-                    extra[ESCAPE + own] = extra.pop(own)
             if role in ROLE_ALIASES:
                 extra["from"] = role
                 role = ROLE_ALIASES[role]
@@ -181,7 +178,10 @@ class Messages(Format):
             message_dict(t) if t.meta else {"role": t.role, "content": t.content}
             for t in conv.turns
         ]
-        return add_meta(out, conv.meta)
+        for k, v in conv.meta.items():
+            if k not in out:
+                out[k] = v
+        return out
 
 
 def message_dict(t: Turn) -> dict[str, Any]:
@@ -209,9 +209,6 @@ def message_dict(t: Turn) -> dict[str, Any]:
         content = None  # read as null (only calls tools) and still without text
     m: dict[str, Any] = {"role": role, "content": content}
     for k, v in meta.items():
-        if k in ("from", "content", PARTS_KEY):
-            continue  # kept by the reader for the role and the content written above
-        if k in m or k.startswith(ESCAPE):
-            k = meta_key(m, k)
-        m[k] = v
+        if k not in ("from", PARTS_KEY) and k not in m:
+            m[k] = v
     return m

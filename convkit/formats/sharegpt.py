@@ -4,16 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import (
-    CONTENT_PARTS,
-    MESSAGE_ROLE_ALIASES,
-    SHAREGPT_NAMES,
-    SHAREGPT_ROLES,
-    Conversation,
-    Source,
-    Turn,
-)
-from ._common import ESCAPE, add_meta, meta_key, req_list, req_obj, req_str
+from ..model import MESSAGE_ROLE_ALIASES, SHAREGPT_NAMES, SHAREGPT_ROLES, Conversation, Source, Turn
+from ._common import req_list, req_obj, req_str
 from .base import Format, RecordRejected, register, type_name
 
 # Speakers whose role's ShareGPT name is the speaker itself: no metadata to keep.
@@ -101,7 +93,10 @@ class ShareGPT(Format):
             _turn_with_meta(t) if t.meta else {"from": names[t.role], "value": t.content}
             for t in conv.turns
         ]
-        return add_meta(out, conv.meta)
+        for k, v in conv.meta.items():
+            if k not in out:
+                out[k] = v
+        return out
 
 
 def _turn_with_meta(t: Turn) -> dict[str, Any]:
@@ -119,15 +114,6 @@ def _turn_with_meta(t: Turn) -> dict[str, Any]:
         # "developer" has no ShareGPT speaker: it travels as "role", which the reader maps back.
         turn["role"] = written
     for k, v in t.meta.items():
-        if k == "from":
-            continue  # the speaker as written: FastChat's name replaces it, or "role" keeps it
-        if k in turn or (k.startswith(ESCAPE) and k[len(ESCAPE) :] not in _TURN_MODEL_KEYS):
-            k = meta_key(turn, k)
-        turn[k] = v
+        if k not in turn:
+            turn[k] = v
     return turn
-
-
-# Turn metadata convkit keeps under these names itself (the content parts, a null content),
-# which this writer writes as they are and the reader takes back: a message's own key of one of
-# these names stays escaped.
-_TURN_MODEL_KEYS = frozenset(("from", "content", CONTENT_PARTS))

@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 from ..model import ASSISTANT, SYSTEM, TOOL, USER, Conversation, Source, Turn
-from ._common import add_meta, other_fields, req_str, with_provenance
+from ._common import other_fields, req_str, with_provenance
 from .base import PROVENANCE_KEY, Format, Option, RecordRejected, register
 from .sharegpt import record_id, require_object
 
@@ -358,7 +358,9 @@ class Text(Format):
         except TemplateRenderError as e:
             raise RecordRejected(e.reason, e.message) from None
         out: dict[str, Any] = {"id": conv.written_id(), "text": text}
-        add_meta(out, conv.meta)
+        for k, v in conv.meta.items():
+            if k not in out:
+                out[k] = v
         prev = out.get(PROVENANCE_KEY)
         out[PROVENANCE_KEY] = {**(prev if isinstance(prev, dict) else {}), **template.provenance()}
         return out
