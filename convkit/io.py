@@ -854,6 +854,11 @@ def iter_inputs(
 # --------------------------------------------------------------------------- writing
 
 
+def json_text(obj: Any) -> str:
+    """Compact JSON text of a value read from JSON, with :func:`dumps`'s room for nesting."""
+    return _deep(json.dumps, obj, ensure_ascii=False, separators=(",", ":"), room=2 * _JSON_DEPTH)
+
+
 def dumps(obj: Any) -> bytes:
     """One JSON document as compact UTF-8 bytes, deterministic for equal input."""
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import pickle
 import signal
 import threading
 from collections import deque
@@ -77,13 +78,13 @@ def ordered_map(
                 try:
                     result = func(item)
                 except Exception:
-                    yield from _drain(pending)  # earlier items come first, their errors too
+                    yield from _drain(pending, func)  # earlier items first, their errors too
                     raise
                 pending.append((item, _Local(result)))
             while pending and (len(pending) >= window or pending[0][1].done()):
                 done, result = pending.popleft()
-                yield done, result.result()
-        yield from _drain(pending)
+                yield done, _result(func, done, result)
+        yield from _drain(pending, func)
     except BrokenProcessPool as e:
         raise WorkerError(
             f"worker processes stopped unexpectedly ({e}); if the program runs from standard "
@@ -258,8 +259,22 @@ class _Handoff(Generic[T, M, R]):
                     return
 
 
-def _drain(pending: deque[tuple[T, Any]]) -> Iterator[tuple[T, Any]]:
+def _drain(pending: deque[tuple[T, Any]], func: Callable[[T], Any]) -> Iterator[tuple[T, Any]]:
     """Each pending ``(item, future)`` as ``(item, result)``, in order; raises the first error."""
     while pending:
         done, future = pending.popleft()
-        yield done, future.result()
+        yield done, _result(func, done, future)
+
+
+def _result(func: Callable[[T], R], item: T, future: Any) -> R:
+    """The future's result; an item that could not travel to a helper is computed here.
+
+    Pickling recurses once a level of nesting: a record nested some 500 levels deep (which the
+    readers take, up to about 2,000) cannot be sent, and the executor hands the pickling error
+    back through the item's future. Which process computes an item never changes its result."""
+    try:
+        return future.result()
+    except (RecursionError, pickle.PicklingError):
+        if isinstance(future, _Local):
+            raise
+        return func(item)

@@ -9,7 +9,6 @@ pickle than conversation objects.
 from __future__ import annotations
 
 import gc
-import json
 import os
 import time
 from collections.abc import Hashable
@@ -23,7 +22,7 @@ from .errors import InputError
 from .filters import Dedup, FilterChain
 from .formats import RecordRejected, Rejection, get_format
 from .formats.base import Format
-from .io import BadRecord, RawRecord, dumps
+from .io import BadRecord, RawRecord, dumps, json_text
 from .markdown import html_to_markdown, looks_like_html
 from .markdown.noise import strip_regeneration_counter
 from .model import ASSISTANT, USER, Conversation, Source, Turn, tool_calls
@@ -496,7 +495,7 @@ def counted_text(t: Turn) -> str:
     calls = tool_calls(t)
     if calls is None:
         return t.content
-    return t.content + "\n" + json.dumps(calls, ensure_ascii=False, separators=(",", ":"))
+    return t.content + "\n" + json_text(calls)
 
 
 def _withdraw_parts(item: Item, stats: Stats) -> None:

@@ -225,6 +225,14 @@ def test_detect_record_names_the_other_candidates():
             'no reader recognises an object with keys "inputs", "targets"; as flan: expected '
             '"targets" to be a string, got number',
         ),
+        (
+            # ShareGPT with a "source" field (OpenHermes): worded as ShareGPT, not as LIMA.
+            {"conversations": [{"value": "hi"}, {"from": "gpt", "value": "yo"}], "source": "x"},
+            'no reader recognises an object with keys "conversations", "source"; as sharegpt: '
+            "missing conversations[0].from",
+        ),
+        # A plain "text" field says nothing about a format: no reader is asked to word it.
+        ({"text": "Once upon a time."}, 'no reader recognises an object with keys "text"'),
     ],
 )
 def test_a_record_with_a_formats_keys_but_a_wrong_field_is_worded_by_that_reader(record, why):

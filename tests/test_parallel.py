@@ -53,6 +53,25 @@ def test_two_workers_keep_the_order_and_this_process_works_too():
     assert _initialised == [("here",)]  # the helper's initializer ran in the helper
 
 
+def depth_and_pid(item: tuple[int, list]) -> tuple[int, int]:
+    time.sleep(0.002)
+    depth, node = 0, item[1]
+    while node:
+        depth, node = depth + 1, node[0]
+    return depth, os.getpid()
+
+
+def test_an_item_too_deep_to_pickle_is_computed_here_with_the_same_result():
+    deep: list = []
+    for _ in range(3000):
+        deep = [deep]
+    items = [(i, deep if i % 5 == 0 else [[]]) for i in range(200)]
+    got = list(ordered_map(depth_and_pid, items, workers=2))
+    assert [r[0] for _, r in got] == [3000 if i % 5 == 0 else 1 for i in range(200)]
+    # Every deep item stayed here: pickling it for the helper failed.
+    assert {r[1] for (i, _), r in got if i % 5 == 0} == {os.getpid()}
+
+
 def test_a_helper_that_dies_is_a_worker_error(monkeypatch):
     monkeypatch.setenv("CONVKIT_TEST_MAIN_PID", str(os.getpid()))  # the helper inherits it
     with pytest.raises(WorkerError, match=r"^worker processes stopped unexpectedly \("):

@@ -907,3 +907,14 @@ def test_integer_and_string_ids_are_one_id(tmp_path):
     out, rej, _, _ = run(tmp_path, [one, other])
     assert [o["id"] for o in out] == [1]
     assert [(r["reason"], r["index"]) for r in rej] == [("duplicate_id", 1)]
+
+
+def test_tool_calls_nested_deeper_than_the_recursion_limit_are_counted():
+    from convkit.model import Turn
+    from convkit.process import counted_text
+
+    deep: list = []
+    for _ in range(1500):
+        deep = [deep]
+    text = counted_text(Turn("assistant", "Calling.", {"tool_calls": deep}))
+    assert text == "Calling.\n" + "[" * 1501 + "]" * 1501  # 1,500 lists around an empty one

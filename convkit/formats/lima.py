@@ -24,7 +24,6 @@ class Lima(Format):
     description = '{"conversations": [str, ...], "source"}; turns alternate from the user'
     recognises = '"conversations" as a list of strings'
     detect_priority = 40
-    claims = ("conversations", "source")
 
     def recognise(self, record: Any) -> str | None:
         if not isinstance(record, dict):

@@ -269,7 +269,6 @@ class Text(Format):
     )
     recognises = '"text" in a known rendered form (ChatML, [INST], ### Human:, ...)'
     detect_priority = 90
-    claims = ("text",)
     options = (
         Option(
             "style",
