@@ -212,9 +212,15 @@ class Alpaca(Format):
         out["instruction"], out["input"] = _instruction_and_input(conv, rest[-2].content)
         out["output"] = rest[-1].content
         for k, v in conv.meta.items():
-            if k not in out:
+            # A field named like this format's structure ("system", "history" from another
+            # format) would be read back as a system turn or earlier exchanges: not written.
+            if k not in out and k not in _STRUCTURE:
                 out[k] = v
         return out
+
+
+#: What the alpaca reader takes as the conversation, whether or not this record has it.
+_STRUCTURE = frozenset(("id", "instruction", "input", "output", "system", "history"))
 
 
 def _instruction_and_input(conv: Conversation, user: str) -> tuple[str, str]:
