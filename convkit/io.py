@@ -854,9 +854,12 @@ def iter_inputs(
 # --------------------------------------------------------------------------- writing
 
 
-def json_text(obj: Any) -> str:
-    """Compact JSON text of a value read from JSON, with :func:`dumps`'s room for nesting."""
-    return _deep(json.dumps, obj, ensure_ascii=False, separators=(",", ":"), room=2 * _JSON_DEPTH)
+def json_text(obj: Any, *, ensure_ascii: bool = False) -> str:
+    """Compact JSON text of a value read from JSON, by the json module, with twice the room for
+    nesting that decoding has: whatever was read can be written from any stack."""
+    return _deep(
+        json.dumps, obj, ensure_ascii=ensure_ascii, separators=(",", ":"), room=2 * _JSON_DEPTH
+    )
 
 
 def dumps(obj: Any) -> bytes:
@@ -866,15 +869,12 @@ def dumps(obj: Any) -> bytes:
     except TypeError:
         # Values orjson refuses (integers beyond 64 bits, non-string keys, lone surrogates
         # that a "\ud800" escape read into a string) go through json.
-        # With twice the room decoding has: whatever was read can be written from any stack.
-        room = 2 * _JSON_DEPTH
-        text = _deep(json.dumps, obj, ensure_ascii=False, separators=(",", ":"), room=room)
+        text = json_text(obj)
         try:
             return text.encode("utf-8")
         except UnicodeEncodeError:
             # A lone surrogate has no UTF-8: written back as the escape it was read from.
-            ascii_text = _deep(json.dumps, obj, ensure_ascii=True, separators=(",", ":"), room=room)
-            return ascii_text.encode("ascii")
+            return json_text(obj, ensure_ascii=True).encode("ascii")
 
 
 class Transactional:

@@ -649,8 +649,8 @@ def _make_environment() -> Any:
         _check_str_method(str(s), "replace", (str(old), str(new)), {})
         return plain_replace(eval_ctx, s, old, new, count)
 
-    join_filter.jinja_pass_arg = plain_join.jinja_pass_arg  # type: ignore[attr-defined]
-    replace_filter.jinja_pass_arg = plain_replace.jinja_pass_arg  # type: ignore[attr-defined]
+    _as_filter(join_filter, plain_join)
+    _as_filter(replace_filter, plain_replace)
     env.filters.update(format=format_filter, join=join_filter, replace=replace_filter)
     # Filters that make text of what they are given: a container's text is measured first.
     for name in _TEXT_FILTERS:
@@ -702,10 +702,7 @@ def _text_first(fn: Any, check: Any) -> Any:
             check(args[skip])
         return fn(*args, **kwargs)
 
-    for attr in ("jinja_pass_arg",):
-        if hasattr(fn, attr):
-            setattr(checked, attr, getattr(fn, attr))
-    return checked
+    return _as_filter(checked, fn)
 
 
 def _bounded_width(fn: Any, error: type[Exception]) -> Any:
@@ -715,10 +712,15 @@ def _bounded_width(fn: Any, error: type[Exception]) -> Any:
                 raise error(f"the template asks for a width of {v}, over the limit")
         return fn(*args, **kwargs)
 
-    for attr in ("jinja_pass_arg",):
-        if hasattr(fn, attr):
-            setattr(bounded, attr, getattr(fn, attr))
-    return bounded
+    return _as_filter(bounded, fn)
+
+
+def _as_filter(wrapper: Any, fn: Any) -> Any:
+    """``wrapper``, taking the first arguments Jinja passes ``fn`` (its context or environment,
+    by ``jinja_pass_arg``), so that it can stand in for ``fn``."""
+    if hasattr(fn, "jinja_pass_arg"):
+        wrapper.jinja_pass_arg = fn.jinja_pass_arg
+    return wrapper
 
 
 # --------------------------------------------------------------------------- templates

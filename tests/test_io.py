@@ -144,19 +144,20 @@ def test_an_integer_too_long_to_decode_is_a_located_input_error(tmp_path):
     )
 
 
-def test_an_integer_too_long_to_decode_is_skipped_alone(tmp_path):
+def _nested(depth):
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize("bad", [HUGE, _nested(3000)], ids=["long-integer", "too-deep"])
+def test_an_element_too_long_or_too_deep_to_decode_is_skipped_alone(tmp_path, bad):
     for name, text in [
-        ("h.jsonl", '{"a": 1}\n{"n": %s}\n{"a": 3}\n' % HUGE),
-        ("h.json", '[{"a": 1},\n {"n": %s},\n {"a": 3}]' % HUGE),
+        ("h.jsonl", '{"a": 1}\n{"n": %s}\n{"a": 3}\n' % bad),
+        ("h.json", '[{"a": 1},\n {"n": %s},\n {"a": 3}]' % bad),
     ]:
         got = list(read_records(write(tmp_path, name, text), on_error="skip"))
         assert [type(r).__name__ for r in got] == ["RawRecord", "BadRecord", "RawRecord"], name
         assert got[1].resumable and got[1].index == 1 and got[1].line == 2
         assert got[2].value == {"a": 3} and got[2].index == 2
-
-
-def _nested(depth):
-    return "[" * depth + "]" * depth
 
 
 TOO_DEEP = "arrays and objects nested too deeply to decode (more than about 2,000 levels)"
@@ -177,18 +178,6 @@ def test_nesting_too_deep_to_decode_is_a_located_input_error(tmp_path):
     with pytest.raises(InputError) as e:
         list(read_records(long))
     assert str(e.value) == f"{TOO_DEEP} — at {long} line 1"
-
-
-def test_nesting_too_deep_to_decode_is_skipped_alone(tmp_path):
-    deep = _nested(3000)
-    for name, text in [
-        ("d.jsonl", '{"a": 1}\n{"n": %s}\n{"a": 3}\n' % deep),
-        ("d.json", '[{"a": 1},\n {"n": %s},\n {"a": 3}]' % deep),
-    ]:
-        got = list(read_records(write(tmp_path, name, text), on_error="skip"))
-        assert [type(r).__name__ for r in got] == ["RawRecord", "BadRecord", "RawRecord"], name
-        assert got[1].resumable and got[1].index == 1 and got[1].line == 2
-        assert got[2].value == {"a": 3} and got[2].index == 2
 
 
 def test_what_orjson_reads_nested_up_to_its_limit_is_read_and_written_back(tmp_path):
