@@ -60,6 +60,11 @@ class Turn:
 CONTENT_PARTS = "content_parts"
 TEXT_PARTS = ("text", "input_text", "output_text")
 
+#: The names :attr:`Turn.meta` uses for itself: the speaker as written, null content (a message
+#: that only calls tools) and content parts. A message's own field of one of these names is kept
+#: escaped (see :mod:`convkit.formats._keys`).
+TURN_META_KEYS = frozenset(("from", "content", CONTENT_PARTS))
+
 
 def media_parts(turn: Turn) -> list[Any]:
     """The turn's content parts that are not text (images, audio, files): a turn with one is

@@ -316,15 +316,31 @@ def test_alpaca_writer_rejects_images_it_cannot_hold():
     )
 
 
-def test_alpaca_writer_does_not_write_fields_its_reader_takes_as_turns():
-    # From another format, "system" and "history" are data; written as such, the alpaca reader
-    # would read them back as a system turn and earlier exchanges.
+def test_alpaca_writer_escapes_fields_its_reader_takes_as_turns():
+    # From another format, "system" and "history" are data; written as they are, the alpaca
+    # reader would read them back as a system turn and earlier exchanges.
     c = Conversation(
         "a",
         [Turn("user", "Hi?"), Turn("assistant", "Hello.")],
-        {"history": [["a", "b"]], "system": "S", "note": 1},
+        {"history": [["a", "b"]], "system": "S", "convkit:output": 2, "note": 1},
     )
     out = get_format("alpaca").write(c)
-    assert out == {"id": "a", "instruction": "Hi?", "input": "", "output": "Hello.", "note": 1}
+    assert out == {
+        "id": "a",
+        "instruction": "Hi?",
+        "input": "",
+        "output": "Hello.",
+        "convkit:history": [["a", "b"]],
+        "convkit:system": "S",
+        "convkit:convkit:output": 2,
+        "note": 1,
+    }
     (back,) = get_format("alpaca").read(out, Source("x", 0))
     assert [t.role for t in back.turns] == ["user", "assistant"]
+    assert back.meta == {
+        "history": [["a", "b"]],
+        "system": "S",
+        "convkit:output": 2,
+        "note": 1,
+        "convkit": {"reader": "alpaca", "prompt_template": "default"},
+    }

@@ -186,7 +186,42 @@ RECORDS = [
             {"role": "assistant", "content": "18 C."},
         ],
     },
+    {
+        # Fields named like a layout's structure, bare and already prefixed.
+        "id": "colliding",
+        "messages": [
+            {"role": "user", "content": "q", "from": "bob", "value": 1, "content_parts": "p",
+             "convkit:role": "r", "convkit:from": 2, "convkit:convkit:value": 3},
+            {"role": "developer", "content": "s", "from": "x", "convkit:role": "developer"},
+            {"role": "assistant", "content": None, "tool_calls": [], "convkit:content": "c"},
+        ],
+        "conversations": "own",
+        "convkit:messages": "m",
+        "convkit:conversations": "cc",
+        "convkit:id": 5,
+    },
 ]
+
+
+def test_fields_named_like_the_sharegpt_structure_are_written_escaped():
+    (record,) = [r for r in RECORDS if r["id"] == "colliding"]
+    out = get_format("sharegpt").write(read(record))
+    assert out == {
+        "id": "colliding",
+        "conversations": [
+            {"from": "human", "value": "q", "convkit:from": "bob", "convkit:value": 1,
+             "convkit:content_parts": "p", "role": "r", "convkit:convkit:from": 2,
+             "convkit:convkit:convkit:value": 3},
+            {"from": "system", "value": "s", "role": "developer", "convkit:from": "x",
+             "convkit:role": "developer"},
+            {"from": "gpt", "value": "", "tool_calls": [], "convkit:content": "c",
+             "content": None},
+        ],
+        "convkit:conversations": "own",
+        "messages": "m",
+        "convkit:convkit:conversations": "cc",
+        "convkit:id": 5,
+    }
 
 
 @pytest.mark.parametrize("record", RECORDS, ids=lambda r: r["id"])

@@ -24,7 +24,9 @@ writer option ``history`` is set, which writes the earlier exchanges as LLaMA-Fa
 ``history`` pairs. The user turn goes to ``instruction`` whole (``input`` is ``""``): how a
 reader joined the two cannot be undone reliably, except where it can be checked: a user turn
 read by this reader (or dolly's) from an instruction and an input, and still what the recorded
-prompt template makes of them, is written back as that instruction and that input.
+prompt template makes of them, is written back as that instruction and that input. A field
+named like the structure (a ``"system"`` or ``"history"`` field of another format's record) is
+written as ``"convkit:system"`` and read back under its own name (:mod:`convkit.formats._keys`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Any, ClassVar
 
 from ..model import ASSISTANT, SYSTEM, USER, Conversation, Source, Turn, media_parts
 from ._common import expect, opt_str, req_str, with_provenance
+from ._keys import escape, unescape
 from .base import PROVENANCE_KEY, Format, Option, RecordRejected, register
 from .sharegpt import record_id, require_object
 
@@ -173,7 +176,11 @@ class Alpaca(Format):
                 ("id", self.instruction_key, self.input_key, self.output_key, "system", "history")
             )
         # Most records hold only the fields read: no comprehension to run.
-        meta = {} if record.keys() <= used else {k: v for k, v in record.items() if k not in used}
+        meta = (
+            {}
+            if record.keys() <= used
+            else {unescape(k, used): v for k, v in record.items() if k not in used}
+        )
         if PROVENANCE_KEY in meta:
             meta = with_provenance(meta, self.name, prompt_template=template)
         else:
@@ -213,9 +220,8 @@ class Alpaca(Format):
         out["output"] = rest[-1].content
         for k, v in conv.meta.items():
             # A field named like this format's structure ("system", "history" from another
-            # format) would be read back as a system turn or earlier exchanges: not written.
-            if k not in out and k not in _STRUCTURE:
-                out[k] = v
+            # format) would be read back as a system turn or earlier exchanges: escaped.
+            out[escape(k, _STRUCTURE)] = v
         return out
 
 

@@ -12,6 +12,9 @@ other record keys (``tools``, ...) in ``Conversation.meta``.
 
 The writer writes ``content_parts`` back as they were when the text is unchanged; when a later
 step changed the text, the new text becomes one text part followed by the non-text parts.
+A field named like the layout's structure (a message's own ``"role"`` from a ShareGPT turn, a
+record's own ``"messages"``) is written as ``"convkit:role"``, and read back under its own name
+(:mod:`convkit.formats._keys`).
 """
 
 from __future__ import annotations
@@ -24,11 +27,13 @@ from ..model import (
     ROLES,
     SHAREGPT_ROLES,
     TEXT_PARTS,
+    TURN_META_KEYS,
     Conversation,
     Source,
     Turn,
 )
 from ._common import expect
+from ._keys import escape, rekey, unescape
 from .base import Format, RecordRejected, register, type_name
 from .sharegpt import record_id, require_object
 
@@ -58,8 +63,10 @@ def join_text_parts(parts: list[Any], at: str) -> str:
     return "\n".join(texts)
 
 
-# The fields the reader consumes; the others go to the metadata.
+# The fields the reader consumes (the others go to the metadata) and a message's: the layout's
+# structure, so other fields of these names are written escaped (see _keys).
 _READ = frozenset(("id", "messages"))
+_MESSAGE = frozenset(("role", "content"))
 # Where other tools keep the messages (LLaMA-Factory's ShareGPT layout with role/content tags,
 # lmsys-chat-1m): read when there is no "messages" and the first item has a "role".
 _OTHER_KEYS = ("conversations", "conversation")
@@ -141,7 +148,11 @@ class Messages(Format):
                     f"expected {at}.role to be a string, got {type_name(role)}",
                     f"{at}.role",
                 )
-            extra = {k: v for k, v in m.items() if k not in ("role", "content")}
+            extra = {
+                rekey(k, _MESSAGE, TURN_META_KEYS): v
+                for k, v in m.items()
+                if k not in _MESSAGE
+            }
             if role in ROLE_ALIASES:
                 extra["from"] = role
                 role = ROLE_ALIASES[role]
@@ -169,7 +180,11 @@ class Messages(Format):
                 )
             turns.append(Turn(role, content, extra or None))
         read = _READ if key == "messages" else frozenset(("id", key))
-        meta = {} if record.keys() <= read else {k: v for k, v in record.items() if k not in read}
+        meta = (
+            {}
+            if record.keys() <= read
+            else {unescape(k, _READ): v for k, v in record.items() if k not in read}
+        )
         return Conversation(rid, turns, meta, source, record)
 
     def write(self, conv: Conversation) -> dict[str, Any]:
@@ -179,8 +194,7 @@ class Messages(Format):
             for t in conv.turns
         ]
         for k, v in conv.meta.items():
-            if k not in out:
-                out[k] = v
+            out[escape(k, _READ)] = v
         return out
 
 
@@ -209,6 +223,6 @@ def message_dict(t: Turn) -> dict[str, Any]:
         content = None  # read as null (only calls tools) and still without text
     m: dict[str, Any] = {"role": role, "content": content}
     for k, v in meta.items():
-        if k not in ("from", PARTS_KEY) and k not in m:
-            m[k] = v
+        if k not in TURN_META_KEYS:
+            m[rekey(k, TURN_META_KEYS, _MESSAGE)] = v
     return m

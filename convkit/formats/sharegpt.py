@@ -1,17 +1,37 @@
-"""ShareGPT / Vicuna / WizardLM-v2: ``{"id", "conversations": [{"from", "value"}], ...}``."""
+"""ShareGPT / Vicuna / WizardLM-v2: ``{"id", "conversations": [{"from", "value"}], ...}``.
+
+Other turn and record fields travel along; one named like the layout's structure (a message's
+own ``"from"`` or ``"value"``, a record's own ``"conversations"``) is written as
+``"convkit:from"`` and read back under its own name (:mod:`convkit.formats._keys`).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..model import MESSAGE_ROLE_ALIASES, SHAREGPT_NAMES, SHAREGPT_ROLES, Conversation, Source, Turn
+from ..model import (
+    CONTENT_PARTS,
+    MESSAGE_ROLE_ALIASES,
+    SHAREGPT_NAMES,
+    SHAREGPT_ROLES,
+    TURN_META_KEYS,
+    Conversation,
+    Source,
+    Turn,
+)
 from ._common import req_list, req_obj, req_str
+from ._keys import ESCAPE, escape, rekey, unescape
 from .base import Format, RecordRejected, register, type_name
 
 # Speakers whose role's ShareGPT name is the speaker itself: no metadata to keep.
 _PLAIN_ROLES = {name: role for name, role in SHAREGPT_ROLES.items() if SHAREGPT_NAMES[role] == name}
-# The fields the reader consumes; the others go to the metadata.
+# The fields the reader consumes (the others go to the metadata), and a turn's: the layout's
+# structure, so other fields of these names are written escaped (see _keys). A turn's "content"
+# and "content_parts" are the turn metadata's own (null content, content parts), carried as they
+# are. A turn's own "role" is written bare unless the reader would take it for a role alias.
 _READ = frozenset(("id", "conversations"))
+_TURN = frozenset(("from", "value", "role", "content", CONTENT_PARTS))
+_CARRIED = frozenset(("content", CONTENT_PARTS))
 
 
 def record_id(record: dict[str, Any], source: Source) -> str:
@@ -74,16 +94,23 @@ class ShareGPT(Format):
                     "unknown_role", f"unknown speaker {speaker!r} in {at}.from", f"{at}.from"
                 )
             value = req_str(t, "value", at)
-            extra = {k: v for k, v in t.items() if k not in ("from", "value")}
             meta = {"from": speaker} if speaker != SHAREGPT_NAMES[role] else None
-            alias = extra.get("role")
-            if isinstance(alias, str) and MESSAGE_ROLE_ALIASES.get(alias) == role:
+            alias = t.get("role")
+            if _is_alias(alias, role):
                 # An OpenAI role name this writer kept beside the FastChat speaker.
-                meta = {"from": extra.pop("role")}
+                meta = {"from": alias}
+                t = {k: v for k, v in t.items() if k != "role"}
+            extra = {
+                _field(k, v, value): v for k, v in t.items() if k != "from" and k != "value"
+            }
             if extra:
                 meta = {**(meta or {}), **extra}
             turns.append(Turn(role, value, meta))
-        meta = {} if record.keys() <= _READ else {k: v for k, v in record.items() if k not in _READ}
+        meta = (
+            {}
+            if record.keys() <= _READ
+            else {unescape(k, _READ): v for k, v in record.items() if k not in _READ}
+        )
         return Conversation(rid, turns, meta, source, record, True)
 
     def write(self, conv: Conversation) -> dict[str, Any]:
@@ -94,9 +121,24 @@ class ShareGPT(Format):
             for t in conv.turns
         ]
         for k, v in conv.meta.items():
-            if k not in out:
-                out[k] = v
+            out[escape(k, _READ)] = v
         return out
+
+
+def _is_alias(name: Any, role: str) -> bool:
+    """Whether a turn's "role" is an OpenAI name (``developer``) for its speaker's role."""
+    return isinstance(name, str) and MESSAGE_ROLE_ALIASES.get(name) == role
+
+
+def _field(key: str, value: Any, text: str) -> str:
+    """A turn field's name in the turn metadata. A bare "content" that is null on a turn
+    without text, or "content_parts" that is a list, is the metadata's own (null content, parts)
+    as this writer carries it; else it is the turn's own field, which the writer escapes."""
+    if key in _CARRIED:
+        if (value is None and not text) if key == "content" else isinstance(value, list):
+            return key
+        return ESCAPE + key
+    return rekey(key, _TURN, TURN_META_KEYS)
 
 
 def _turn_with_meta(t: Turn) -> dict[str, Any]:
@@ -104,16 +146,17 @@ def _turn_with_meta(t: Turn) -> dict[str, Any]:
     speaker as written, which the FastChat names replace, except an OpenAI role alias
     (``developer``, ``function``), kept as ``"role"``."""
     turn: dict[str, Any] = {"from": SHAREGPT_NAMES[t.role], "value": t.content}
-    assert t.meta is not None
-    written = t.meta.get("from")
-    if (
-        isinstance(written, str)
-        and MESSAGE_ROLE_ALIASES.get(written) == t.role
-        and "role" not in t.meta
-    ):
+    meta = t.meta
+    assert meta is not None
+    written = meta.get("from")
+    if isinstance(written, str) and MESSAGE_ROLE_ALIASES.get(written) == t.role:
         # "developer" has no ShareGPT speaker: it travels as "role", which the reader maps back.
         turn["role"] = written
-    for k, v in t.meta.items():
-        if k not in turn:
+    for k, v in meta.items():
+        if k in _CARRIED:
             turn[k] = v
+        elif k == "role" and "role" not in turn and not _is_alias(v, t.role):
+            turn[k] = v  # the turn's own "role", which the reader cannot take for an alias
+        elif k != "from":
+            turn[rekey(k, TURN_META_KEYS, _TURN)] = v
     return turn

@@ -1,0 +1,86 @@
+"""Fields named like a layout's structure: the escaping rule is a bijection, and records with any
+mix of such fields survive messages -> sharegpt -> messages."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from convkit.formats import get_format
+from convkit.formats._keys import ESCAPE, escape, rekey, unescape
+from convkit.model import Source
+
+SRC = Source("k.jsonl", 0, 1)
+BASES = ["from", "value", "role", "content", "content_parts", "messages", "conversations", "id",
+         "x", "", "convkit"]
+NAMES = frozenset(("from", "value", "content"))
+OTHER = frozenset(("role", "content", "content_parts"))
+
+keys = st.builds(lambda n, base: ESCAPE * n + base, st.integers(0, 3), st.sampled_from(BASES))
+
+
+def test_examples():
+    assert escape("from", NAMES) == "convkit:from"
+    assert escape("convkit:from", NAMES) == "convkit:convkit:from"
+    assert escape("convkit:x", NAMES) == "convkit:x"
+    assert escape("name", NAMES) == "name"
+    assert unescape("convkit:convkit:from", NAMES) == "convkit:from"
+    assert unescape("convkit:x", NAMES) == "convkit:x"
+    assert unescape("role", NAMES) == "role"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sets(keys, max_size=12))
+def test_escaping_is_a_bijection_that_never_writes_a_structural_name(fields):
+    written = [escape(k, NAMES) for k in fields]
+    assert len(set(written)) == len(fields)
+    assert not set(written) & NAMES
+    assert {unescape(w, NAMES) for w in written} == fields
+
+
+@settings(max_examples=300, deadline=None)
+@given(keys)
+def test_rekey_is_unescape_then_escape(key):
+    if key in NAMES:
+        return  # structure, not a field
+    assert rekey(key, NAMES, OTHER) == escape(unescape(key, NAMES), OTHER)
+
+
+# Values the structure gives meaning to: null content, OpenAI role names.
+values = st.sampled_from([None, 1, "developer", "function", "user"])
+fields = st.dictionaries(keys.filter(lambda k: k not in ("role", "content")), values, max_size=6)
+turn_fields = st.dictionaries(keys.filter(lambda k: k not in ("from", "value")), values, max_size=6)
+messages = st.lists(
+    st.tuples(st.sampled_from(["system", "user", "assistant", "tool", "developer", "function"]),
+              st.text(max_size=3), fields),
+    max_size=4,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(messages, st.dictionaries(keys.filter(lambda k: k not in ("id", "messages")),
+                                 values, max_size=6))
+def test_messages_sharegpt_messages_is_lossless_whatever_the_field_names(msgs, top):
+    record = {"id": "r", "messages": [{"role": r, "content": c, **f} for r, c, f in msgs], **top}
+    (conv,) = get_format("messages").read(record, SRC)
+    mid = get_format("sharegpt").write(conv)
+    (back,) = get_format("sharegpt").read(mid, SRC)
+    assert get_format("messages").write(back) == record
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["human", "gpt", "system", "tool", "bing"]),
+                          st.text(max_size=3), turn_fields), max_size=4))
+def test_sharegpt_reads_back_what_it_writes(turns):
+    record = {"id": "r", "conversations": [
+        {**f, "from": s, "value": v} for s, v, f in turns]}
+    sharegpt, messages = get_format("sharegpt"), get_format("messages")
+
+    def through(fmt, rec):
+        (conv,) = fmt.read(rec, SRC)
+        return conv
+
+    once = sharegpt.write(through(sharegpt, record))
+    assert sharegpt.write(through(sharegpt, once)) == once
+    # and through messages, the same turns and fields
+    assert sharegpt.write(through(messages, messages.write(through(sharegpt, once)))) == once
