@@ -164,8 +164,8 @@ class Options:
         if self.workers is not None:
             return self.workers
         cores = os.cpu_count() or 1
-        # Starting a helper costs about a quarter of a second, and records travel between
-        # processes: below about 16 MB one process is done sooner (benchmarks/README.md).
+        # Records travel between processes, and a spawned helper (see parallel.start_method)
+        # takes a quarter of a second to start: below about 16 MB one process is done sooner.
         if input_bytes is not None and input_bytes < 16 << 20:
             return 1
         # Splitting, one process's tokenizer counts on a thread per core while its main

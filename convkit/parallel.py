@@ -13,6 +13,7 @@ import multiprocessing as mp
 import os
 import pickle
 import signal
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -50,8 +51,7 @@ def ordered_map(
     instead of two, and no core idles while the helpers start or while this process waits.
     Which process computed an item never changes its result, so the output is the same.
 
-    Helpers are started with ``spawn``: the tokenizers library deadlocks in a forked child once
-    its thread pool has run in the parent, and spawn behaves the same on every platform.
+    Helpers are forked when that is safe, else spawned (see :func:`start_method`).
     ``initializer`` runs in each helper with ``initargs`` and here with ``local_initargs``
     (default: ``initargs``).
     """
@@ -63,7 +63,7 @@ def ordered_map(
         return
     helpers = workers - 1
     window = window or workers * 8
-    ctx = mp.get_context("spawn")
+    ctx = mp.get_context(start_method())
     pool = ProcessPoolExecutor(
         helpers, mp_context=ctx, initializer=_helper_start, initargs=(initializer, initargs)
     )
@@ -97,6 +97,28 @@ def ordered_map(
         for _, f in pending:
             f.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def start_method() -> str:
+    """``fork`` when this process runs one thread, on Linux; else ``spawn``.
+
+    A forked helper starts in milliseconds, with every module imported; a spawned one starts
+    a new interpreter and imports convkit again (about a quarter of a second). Fork is safe
+    only while no other thread runs: one holding a lock at the fork (the tokenizers library's
+    pool once it has counted, a thread of the calling program) leaves the child's copy locked
+    for ever, and the tokenizers library deadlocks in a child forked after its pool ran. The
+    executor forks its helpers at the first submit, before it starts a thread of its own."""
+    if sys.platform.startswith("linux") and _threads() == 1:
+        return "fork"
+    return "spawn"
+
+
+def _threads() -> int:
+    """Threads of this process, native ones included (the tokenizers library's pool)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 0
 
 
 def _helper_start(initializer: Callable[..., Any] | None, initargs: tuple[Any, ...]) -> None:

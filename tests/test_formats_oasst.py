@@ -219,18 +219,81 @@ def rows_stream(rows, file="rows.jsonl"):
     return [RawRecord(file, i, i + 1, r) for i, r in enumerate(rows)]
 
 
+def convs(items):
+    return [x for x in items if isinstance(x, Conversation)]
+
+
 def test_flat_rows_give_the_same_conversations_as_the_tree():
     rows = list(flatten(TREE, tree="T"))
     out = list(get_format("oasst").read_stream(rows_stream(rows)))
-    assert [c.id for c in out] == ["T/A1", "T/A7", "T/A8", "T/A11"]
+    assert [c.id for c in convs(out)] == ["T/A1", "T/A7", "T/A8", "T/A11"]
     assert out[0].meta["convkit"]["layout"] == "rows"
     assert out[0].source == Source("rows.jsonl", 0, 1)  # the root row
+
+
+def _fates(out):
+    return [
+        (x.reason, x.message, x.source.index, x.raw["message_id"])
+        if isinstance(x, Rejection)
+        else x.id
+        for x in out
+    ]
+
+
+def test_flat_rows_no_conversation_holds_are_rejected_each_with_its_reason():
+    rows = list(flatten(TREE, tree="T"))
+    index = {r["message_id"]: i for i, r in enumerate(rows)}
+    out = list(get_format("oasst").read_stream(rows_stream(rows)))
+    assert _fates(out) == [
+        "T/A1",
+        "T/A7",
+        "T/A8",
+        "T/A11",
+        ("unanswered_message", "no assistant message answers message 'P2'", index["P2"], "P2"),
+        ("unanswered_message", "no assistant message answers message 'P3'", index["P3"], "P3"),
+        ("deleted_message", "message 'A4' is deleted", index["A4"], "A4"),
+        ("deleted_message", "message 'A9' is deleted", index["A9"], "A9"),
+        ("deleted_message", "message 'P10' is below deleted message 'A9'", index["P10"], "P10"),
+    ]
+    assert "replies" not in out[-1].raw
+
+
+def test_flat_rows_best_rejects_the_other_replies():
+    rows = list(flatten(TREE, tree="T"))
+    out = list(get_format("oasst", best=True).read_stream(rows_stream(rows)))
+    not_best = "which is not the best-ranked reply to message"
+    assert [x[:2] if isinstance(x, tuple) else x for x in _fates(out)] == [
+        "T/A7",
+        ("not_best_reply", "message 'A1' is not the best-ranked reply to message 'P0'"),
+        ("not_best_reply", f"message 'P2' is below message 'A1', {not_best} 'P0'"),
+        ("not_best_reply", f"message 'P3' is below message 'A1', {not_best} 'P0'"),
+        ("not_best_reply", f"message 'A4' is below message 'A1', {not_best} 'P0'"),
+        ("not_best_reply", "message 'A8' is not the best-ranked reply to message 'P6'"),
+        ("deleted_message", "message 'A9' is deleted"),
+        ("deleted_message", "message 'P10' is below deleted message 'A9'"),
+        ("not_best_reply", "message 'A11' is not the best-ranked reply to message 'P0'"),
+    ]
+
+
+def test_flat_rows_of_a_rejected_root_are_rejected_with_it():
+    deleted = list(flatten(msg("P", "prompter", deleted=True, replies=[msg("A", "assistant")])))
+    wrong = list(flatten(msg("Q", "assistant", replies=[msg("R", "prompter")])))
+    unanswered = list(flatten(msg("S", "prompter", replies=[msg("T", "prompter")])))
+    out = list(get_format("oasst").read_stream(rows_stream([*deleted, *wrong, *unanswered])))
+    assert [x[:2] for x in _fates(out)] == [
+        ("deleted_prompt", "the root message of tree 'P' is deleted"),
+        ("deleted_message", "message 'A' is below deleted message 'P'"),
+        ("invalid_record", "expected the root message of tree 'Q' to be from the prompter, got 'assistant'"),
+        ("orphan_message", "message 'R' is below root message 'Q', which is rejected"),
+        ("no_assistant_reply", "tree 'S' has no assistant reply that is not deleted"),
+        ("unanswered_message", "no assistant message answers message 'T'"),
+    ]
 
 
 def test_flat_rows_of_several_trees_in_order_hold_one_tree_at_a_time():
     t2 = msg("Q0", "prompter", replies=[msg("B1", "assistant")])
     rows = [*flatten(TREE, tree="T"), *flatten(t2)]
-    out = list(get_format("oasst").read_stream(rows_stream(rows)))
+    out = convs(get_format("oasst").read_stream(rows_stream(rows)))
     assert [c.id for c in out] == ["T/A1", "T/A7", "T/A8", "T/A11", "Q0/B1"]
 
 
@@ -239,7 +302,7 @@ def test_flat_rows_without_tree_ids_group_by_root_rows():
     rows = [*flatten(TREE), *flatten(t2)]
     for r in rows:
         del r["message_tree_id"]
-    out = list(get_format("oasst").read_stream(rows_stream(rows)))
+    out = convs(get_format("oasst").read_stream(rows_stream(rows)))
     assert [c.id for c in out] == ["P0/A1", "P0/A7", "P0/A8", "P0/A11", "Q0/B1"]
 
 
@@ -249,19 +312,21 @@ def test_flat_rows_interleaved_need_row_order_any():
     rows = [*t1[:3], *t2, *t1[3:]]
     out = list(get_format("oasst").read_stream(rows_stream(rows)))
     rejected = [r for r in out if isinstance(r, Rejection)]
-    assert {r.reason for r in rejected} == {"tree_not_contiguous"}
-    assert rejected[0].message == (
+    # P0, A1, P2 came first: P2 is unanswered in that part; the rest is not contiguous.
+    assert {r.reason for r in rejected} == {"tree_not_contiguous", "unanswered_message"}
+    assert [r.reason for r in rejected][:2] == ["unanswered_message", "tree_not_contiguous"]
+    assert rejected[1].message == (
         "row of message 'P3' comes back to tree 'T' after rows of another tree; "
         "read with the oasst option row_order='any'"
     )
-    out = list(get_format("oasst", row_order="any").read_stream(rows_stream(rows)))
+    out = convs(get_format("oasst", row_order="any").read_stream(rows_stream(rows)))
     assert sorted(c.id for c in out) == sorted(["T/A1", "T/A7", "T/A8", "T/A11", "Q0/B1"])
 
 
 def test_flat_rows_any_order():
     rows = list(flatten(TREE, tree="T"))
     random.Random(3).shuffle(rows)
-    out = list(get_format("oasst", row_order="any").read_stream(rows_stream(rows)))
+    out = convs(get_format("oasst", row_order="any").read_stream(rows_stream(rows)))
     assert sorted(paths(out)) == sorted(
         [["P0", "A1"], ["P0", "A5", "P6", "A7"], ["P0", "A5", "P6", "A8"], ["P0", "A11"]]
     )
@@ -373,6 +438,12 @@ def test_real_nested_messages_and_their_flat_rows_agree(shared_data):
     rows = [r for root in roots for r in flatten(root)]
     assert len(rows) == 1167
     flat = list(get_format("oasst").read_stream(rows_stream(rows)))
+    # Every row is held by a conversation or rejected, once.
+    held = {t.meta["message_id"] for c in convs(flat) for t in c.turns}
+    refused = [x.raw["message_id"] for x in flat if isinstance(x, Rejection)]
+    assert len(refused) == len(set(refused)) and not held & set(refused)
+    assert held | set(refused) == {r["message_id"] for r in rows}
+    flat = convs(flat)
     assert [c.id for c in flat] == [c.id for c in nested]
     assert [[(t.role, t.content) for t in c.turns] for c in flat] == [
         [(t.role, t.content) for t in c.turns] for c in nested

@@ -249,3 +249,35 @@ def test_a_helper_leaves_when_the_main_process_is_killed(tmp_path):
     while _running(helper) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _running(helper)
+
+
+_START_SCRIPT = """
+import threading
+from convkit.parallel import start_method
+
+alone = start_method()
+stop = threading.Event()
+other = threading.Thread(target=stop.wait)
+other.start()
+print(alone, start_method())
+stop.set()
+other.join()
+from tokenizers import Tokenizer
+Tokenizer.from_file({tokenizer!r}).encode_batch(["a few words"] * 1000)
+print(start_method())
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="fork is chosen on Linux only")
+def test_helpers_are_forked_only_while_this_process_runs_one_thread():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tokenizer = str(Path(__file__).parent.parent / "examples" / "tokenizer.json")
+    code = _START_SCRIPT.format(tokenizer=tokenizer)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    # The tokenizers library's pool, once it has counted, stays: fork is never safe again.
+    assert (done.returncode, done.stderr, done.stdout) == (0, "", "fork spawn\nspawn\n")

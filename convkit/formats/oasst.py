@@ -34,7 +34,11 @@ Flat rows span many records, so this reader keeps state across records (``read_s
   Memory: the whole input.
 
 Rows whose parent is not among their tree's rows are rejected (``orphan_message``), with every
-message below them; a repeated ``message_id`` is rejected (``duplicate_message_id``).
+message below them; a repeated ``message_id`` is rejected (``duplicate_message_id``). Each row is
+a record, so a row that no conversation holds is rejected too, after its tree's conversations:
+``deleted_message`` (deleted, or below a deleted message), ``unanswered_message`` (a prompter
+message no answer follows), ``not_best_reply`` (with ``best``), and ``orphan_message`` below a
+root that is rejected.
 """
 
 from __future__ import annotations
@@ -92,6 +96,11 @@ class Oasst(Format):
         "orphan_message": "an OASST message whose parent is missing or cut off (with the "
         "messages below it)",
         "duplicate_message_id": "an OASST message_id seen before in the same input",
+        "deleted_message": "a flat OASST row marked deleted, or below one",
+        "unanswered_message": "a flat OASST row of the prompter that no assistant message "
+        "answers (paths are cut back after their last answer)",
+        "not_best_reply": "a flat OASST row that is not the best-ranked reply (oasst option "
+        "best), or below one",
     }
     aliases = ("oasst1", "oasst2", "open-assistant")
     description = "Open Assistant message trees: tree export, nested messages or flat rows"
@@ -241,7 +250,66 @@ class Oasst(Format):
         for root in roots:
             tid = root.get("message_tree_id")
             tree_id = tid if isinstance(tid, str) and tid else root["message_id"]
-            yield from self._walk(root, tree_id, "rows", where[root["message_id"]], {})
+            made = list(self._walk(root, tree_id, "rows", where[root["message_id"]], {}))
+            yield from made
+            held = {
+                t.meta["message_id"]
+                for c in made
+                if isinstance(c, Conversation)
+                for t in c.turns
+                if t.meta is not None
+            }
+            refused = next((r.reason for r in made if isinstance(r, Rejection)), None)
+            yield from self._unheld(root, held, refused, where)
+
+    def _unheld(
+        self,
+        root: dict[str, Any],
+        held: set[str],
+        refused: str | None,
+        where: dict[str, Source],
+    ) -> Iterator[Rejection]:
+        """A rejection for each row of a tree that no conversation holds: each row is a record,
+        and every record is in the output or in the rejects. ``refused`` is the reason the
+        tree's root was rejected for, if it was (that rejection is the root row's)."""
+        best = self.opt["best"]
+        # (node, its own reason and message or None, what its replies are below or None)
+        stack: list[tuple[dict[str, Any], tuple[str, str] | None, tuple[str, str] | None]] = [
+            (root, None, None)
+        ]
+        while stack:
+            node, own, below = stack.pop()
+            mid = node["message_id"]
+            deleted = bool(node.get("deleted"))
+            if own is None:
+                if below is not None:
+                    own = (below[0], f"message {mid!r} is below {below[1]}")
+                elif deleted:
+                    own = ("deleted_message", f"message {mid!r} is deleted")
+                else:
+                    own = ("unanswered_message", f"no assistant message answers message {mid!r}")
+            if below is None:
+                if deleted:
+                    below = ("deleted_message", f"deleted message {mid!r}")
+                elif own[0] == "not_best_reply":
+                    why = f"which is not the best-ranked reply to message {node['parent_id']!r}"
+                    below = ("not_best_reply", f"message {mid!r}, {why}")
+                elif node is root and refused not in (None, "no_assistant_reply"):
+                    below = ("orphan_message", f"root message {mid!r}, which is rejected")
+            # A rejected root's row has its tree's rejection.
+            if mid not in held and (node is not root or refused is None):
+                yield Rejection(own[0], own[1], where[mid], None, raw=_strip(node))
+            replies = node["replies"]
+            chosen = None
+            if best and below is None:
+                live = [(c, "") for c in replies if not c.get("deleted")]
+                chosen = _best(live)[0] if live else None
+            for child in reversed(replies):
+                child_own = None
+                if chosen is not None and child is not chosen and not child.get("deleted"):
+                    why = f"is not the best-ranked reply to message {mid!r}"
+                    child_own = ("not_best_reply", f"message {child['message_id']!r} {why}")
+                stack.append((child, child_own, below))
 
     # ------------------------------------------------------------------ the walk
 
