@@ -20,7 +20,7 @@ from ..model import (
     Turn,
 )
 from ._common import req_list, req_obj, req_str
-from ._keys import ESCAPE, escape, rekey, unescape
+from ._keys import escape, rekey, unescape
 from .base import Format, RecordRejected, register, type_name
 
 # Speakers whose role's ShareGPT name is the speaker itself: no metadata to keep.
@@ -100,9 +100,7 @@ class ShareGPT(Format):
                 # An OpenAI role name this writer kept beside the FastChat speaker.
                 meta = {"from": alias}
                 t = {k: v for k, v in t.items() if k != "role"}
-            extra = {
-                _field(k, v, value): v for k, v in t.items() if k != "from" and k != "value"
-            }
+            extra = {_field(k): v for k, v in t.items() if k != "from" and k != "value"}
             if extra:
                 meta = {**(meta or {}), **extra}
             turns.append(Turn(role, value, meta))
@@ -130,15 +128,11 @@ def _is_alias(name: Any, role: str) -> bool:
     return isinstance(name, str) and MESSAGE_ROLE_ALIASES.get(name) == role
 
 
-def _field(key: str, value: Any, text: str) -> str:
-    """A turn field's name in the turn metadata. A bare "content" that is null on a turn
-    without text, or "content_parts" that is a list, is the metadata's own (null content, parts)
-    as this writer carries it; else it is the turn's own field, which the writer escapes."""
-    if key in _CARRIED:
-        if (value is None and not text) if key == "content" else isinstance(value, list):
-            return key
-        return ESCAPE + key
-    return rekey(key, _TURN, TURN_META_KEYS)
+def _field(key: str) -> str:
+    """A turn field's name in the turn metadata. A bare "content" or "content_parts" is the
+    metadata's own (null content, content parts), as this writer carries it, whatever it holds;
+    the turn's own field of that name is written escaped."""
+    return key if key in _CARRIED else rekey(key, _TURN, TURN_META_KEYS)
 
 
 def _turn_with_meta(t: Turn) -> dict[str, Any]:
