@@ -219,6 +219,25 @@ def test_writer_keeps_earlier_provenance():
     }
 
 
+def test_a_field_named_text_is_written_escaped_and_read_back():
+    conv = Conversation("c", CONV.turns, {"text": "own", "convkit:text": 2, "lang": "en"})
+    out = get_format("text").write(conv)
+    assert {k: v for k, v in out.items() if k != "text"} == {
+        "id": "c",
+        "convkit:text": "own",
+        "convkit:convkit:text": 2,
+        "lang": "en",
+        "convkit": {"template": "chatml"},
+    }
+    (back,) = get_format("text").read(out, SRC)
+    assert back.meta == {
+        "text": "own",
+        "convkit:text": 2,
+        "lang": "en",
+        "convkit": {"template": "chatml", "reader": "text", "style": "chatml"},
+    }
+
+
 def test_writer_rejects_what_the_template_refuses():
     conv = Conversation("c", [Turn("user", "a"), Turn("user", "b")])
     with pytest.raises(RecordRejected) as e:

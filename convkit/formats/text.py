@@ -24,7 +24,8 @@ Text before the first marker becomes a system turn (the Vicuna and Alpaca preamb
 stripped except in ChatML, whose delimiters are exact. The style found is recorded in
 ``meta["convkit"]["style"]``.
 
-Writing, each conversation becomes ``{"id", "text", ...meta}`` with ``text`` rendered through
+Writing, each conversation becomes ``{"id", "text", ...meta}`` (a field of its own named
+``"text"`` as ``"convkit:text"``, see :mod:`convkit.formats._keys`) with ``text`` rendered through
 the chat template named by the option ``template`` (a built-in, a ``.jinja`` file, a
 ``tokenizer_config.json`` or a model directory; see :mod:`convkit.templates`), rendered in a
 sandbox. ``meta["convkit"]`` records the template's name (and the sha256 of a template file).
@@ -39,6 +40,7 @@ from typing import Any, ClassVar
 
 from ..model import ASSISTANT, SYSTEM, TOOL, USER, Conversation, Source, Turn
 from ._common import other_fields, req_str, with_provenance
+from ._keys import escape, unescape
 from .base import PROVENANCE_KEY, Format, Option, RecordRejected, register
 from .sharegpt import record_id, require_object
 
@@ -238,6 +240,8 @@ STYLES: tuple[
     ("vicuna", _VICUNA, lambda t: "ASSISTANT:" in t and "USER:" in t, _parse_vicuna),
 )
 _PARSERS = {name: parse for name, _, _, parse in STYLES}
+# The record's structure: fields of its own so named are written escaped (see _keys).
+_RECORD = frozenset(("id", "text"))
 
 
 def detect_style(text: str) -> str | None:
@@ -345,7 +349,8 @@ class Text(Format):
         if not pairs:
             raise RecordRejected("no_turns", f'"text" holds no {style} turns', "text")
         turns = [Turn(role, content) for role, content in pairs]
-        meta = with_provenance(other_fields(record, ("id", "text")), self.name, style=style)
+        fields = {unescape(k, _RECORD): v for k, v in other_fields(record, _RECORD).items()}
+        meta = with_provenance(fields, self.name, style=style)
         yield Conversation(rid, turns, meta, source, record)
 
     def write(self, conv: Conversation) -> dict[str, Any]:
@@ -358,8 +363,7 @@ class Text(Format):
             raise RecordRejected(e.reason, e.message) from None
         out: dict[str, Any] = {"id": conv.written_id(), "text": text}
         for k, v in conv.meta.items():
-            if k not in out:
-                out[k] = v
+            out[escape(k, _RECORD)] = v  # a field of its own named "text": "convkit:text"
         prev = out.get(PROVENANCE_KEY)
         out[PROVENANCE_KEY] = {**(prev if isinstance(prev, dict) else {}), **template.provenance()}
         return out
