@@ -281,3 +281,35 @@ def test_helpers_are_forked_only_while_this_process_runs_one_thread():
     )
     # The tokenizers library's pool, once it has counted, stays: fork is never safe again.
     assert (done.returncode, done.stderr, done.stdout) == (0, "", "fork spawn\nspawn\n")
+
+
+_UNGUARDED_SCRIPT = """
+import threading
+from convkit.parallel import ordered_map
+
+# A thread of the program's own: helpers are spawned, and each imports this script again.
+threading.Thread(target=threading.Event().wait, args=(5,), daemon=True).start()
+print(list(ordered_map(abs, range(8), workers=2)))
+"""
+
+
+def test_an_unguarded_script_is_told_about_the_main_guard(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(_UNGUARDED_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=False, timeout=120
+    )
+    last = done.stderr.strip().splitlines()[-1]
+    assert done.returncode == 1
+    assert last.startswith(
+        "convkit.parallel.WorkerError: worker processes stopped unexpectedly ("
+    )
+    assert last.endswith(
+        "); a script that runs convert() with several workers must call it under "
+        "'if __name__ == \"__main__\":' (helpers started by spawn import the script again), "
+        "and a program read from standard input or typed in an interactive shell needs one "
+        "worker (--workers 1)"
+    )
