@@ -291,7 +291,20 @@ class FilterChain:
                     "in the main process, not in a FilterChain"
                 )
         self._steps = tuple(_step(f) for f in self.filters)
-        self.stats = FilterStats()
+        self._stats = FilterStats()
+        # Conversations seen and kept untouched since stats was last read: two integers, not
+        # two counter updates per conversation.
+        self._seen = self._passed = 0
+
+    @property
+    def stats(self) -> FilterStats:
+        """The chain's counters so far (see :class:`FilterStats`)."""
+        if self._seen:
+            self._stats["total"] += self._seen
+            if self._passed:
+                self._stats["kept"] += self._passed
+            self._seen = self._passed = 0
+        return self._stats
 
     @classmethod
     def from_config(cls, config: FilterConfig | dict[str, Any] | None = None) -> FilterChain:
@@ -301,8 +314,7 @@ class FilterChain:
 
     def apply(self, conv: Conversation) -> Outcome:
         """Filter one conversation; ``conv`` itself is never modified."""
-        stats = self.stats
-        stats["total"] += 1
+        self._seen += 1
         current = conv
         # Built at the first trim: most conversations pass every filter untouched.
         origin: list[int] | None = None  # position now -> position on arrival
@@ -338,16 +350,18 @@ class FilterChain:
         if not turns or (turns[-1].role == SYSTEM and len(turns) == prompt_length(current)):
             # Reached only when too_few_turns and too_short are off: never keep an empty one.
             return self._drop(NO_TURNS_LEFT, None, parts)
-        stats["kept"] += 1
         if not parts:
-            return Outcome(current, None, ())
+            self._passed += 1
+            return Outcome(current)
+        stats = self._stats
+        stats["kept"] += 1
         merged = _merge_parts(parts)
         for p in merged:
             stats[f"trimmed_{p.reason}"] += p.end - p.start
         return Outcome(current, None, merged)
 
     def _drop(self, reason: str, detail: str | None, parts: list[Part]) -> Outcome:
-        self.stats[f"dropped_{reason}"] += 1
+        self._stats[f"dropped_{reason}"] += 1
         if parts:
             before = _describe_parts(_merge_parts(parts))
             detail = before if detail is None else f"{detail}; {before}"

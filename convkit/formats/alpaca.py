@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 
 from ..model import ASSISTANT, SYSTEM, USER, Conversation, Source, Turn, media_parts
 from ._common import expect, opt_str, req_str, with_provenance
-from ._keys import escape, unescape
+from ._keys import ESCAPE, escape, unescape
 from .base import PROVENANCE_KEY, Format, Option, RecordRejected, register
 from .sharegpt import record_id, require_object
 
@@ -221,7 +221,7 @@ class Alpaca(Format):
         for k, v in conv.meta.items():
             # A field named like this format's structure ("system", "history" from another
             # format) would be read back as a system turn or earlier exchanges: escaped.
-            out[escape(k, _STRUCTURE)] = v
+            out[escape(k, _STRUCTURE) if k in _STRUCTURE or k.startswith(ESCAPE) else k] = v
         return out
 
 

@@ -33,7 +33,7 @@ from ..model import (
     Turn,
 )
 from ._common import expect
-from ._keys import escape, rekey, unescape
+from ._keys import ESCAPE, escape, rekey, unescape
 from .base import Format, RecordRejected, register, type_name
 from .sharegpt import record_id, require_object
 
@@ -194,7 +194,7 @@ class Messages(Format):
             for t in conv.turns
         ]
         for k, v in conv.meta.items():
-            out[escape(k, _READ)] = v
+            out[escape(k, _READ) if k in _READ or k.startswith(ESCAPE) else k] = v
         return out
 
 

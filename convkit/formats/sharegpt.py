@@ -20,7 +20,7 @@ from ..model import (
     Turn,
 )
 from ._common import req_list, req_obj, req_str
-from ._keys import escape, rekey, unescape
+from ._keys import ESCAPE, escape, rekey, unescape
 from .base import Format, RecordRejected, register, type_name
 
 # Speakers whose role's ShareGPT name is the speaker itself: no metadata to keep.
@@ -119,7 +119,7 @@ class ShareGPT(Format):
             for t in conv.turns
         ]
         for k, v in conv.meta.items():
-            out[escape(k, _READ)] = v
+            out[escape(k, _READ) if k in _READ or k.startswith(ESCAPE) else k] = v
         return out
 
 
