@@ -987,3 +987,56 @@ def test_with_turns_is_replace():
     assert [f.name for f in dataclasses.fields(conv)] == [
         "id", "turns", "meta", "source", "raw", "scraped"
     ]
+
+
+# --------------------------------------------------------------------------- shapes
+
+_SHAPE_FILTERS = ["empty_turn", "unprintable_turn", "leading_non_user", "trailing_user_turn",
+                  "roles_not_alternating", "too_few_turns"]
+
+
+def _shape_turn(draw_role, draw_text, calls):
+    meta = {"tool_calls": [{"id": "c"}]} if calls else None
+    return Turn(draw_role, draw_text, meta)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.builds(
+                _shape_turn,
+                st.sampled_from(["system", "user", "assistant", "tool"]),
+                st.sampled_from(["", " \n", "a question?", "\x01odd", "an answer."]),
+                st.booleans(),
+            ),
+            max_size=7,
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    st.sets(st.sampled_from(_SHAPE_FILTERS), min_size=1),
+    st.integers(0, 3),
+)
+def test_a_chain_of_shape_filters_gives_what_it_gave_for_the_shape(convs, names, min_turns):
+    config = FilterConfig(
+        disabled=frozenset(filter_names()) - names, min_turns=min_turns, min_chars=0
+    )
+    remembering, plain = FilterChain.from_config(config), FilterChain.from_config(config)
+    assert remembering._by_shape is not None
+    for i, turns in enumerate(convs):
+        conv = Conversation(f"c{i}", turns)
+        got, want = remembering.apply(conv), FilterChain.apply(plain, conv)
+        assert (got.reason, got.detail, got.parts) == (want.reason, want.detail, want.parts)
+        if want.conv is None:
+            assert got.conv is None
+        else:
+            assert [id(t) for t in got.conv.turns] == [id(t) for t in want.conv.turns]
+            assert (got.conv is conv) == (want.conv is conv)
+    assert remembering.stats == plain.stats
+
+
+def test_a_chain_with_a_filter_that_reads_text_goes_through_its_filters_every_time():
+    assert FilterChain.from_config(FilterConfig())._by_shape is None
+    only_length = FilterConfig(disabled=frozenset(filter_names()) - {"too_short"})
+    assert FilterChain.from_config(only_length)._by_shape is None

@@ -78,6 +78,10 @@ class Filter:
     order: ClassVar[int] = 1000
     description: ClassVar[str] = ""
     reasons: ClassVar[dict[str, str]] = {}
+    #: True when the verdict depends only on the conversation's shape: its roles, and, for a
+    #: filter with a ``bad_turn(turn)`` method, which turns that method flags. A chain made of
+    #: such filters alone remembers its outcome per shape (see :class:`FilterChain`).
+    shape_only: ClassVar[bool] = False
 
     @classmethod
     def from_config(cls, config: FilterConfig) -> Filter | None:
@@ -295,6 +299,14 @@ class FilterChain:
         # Conversations seen and kept untouched since stats was last read: two integers, not
         # two counter updates per conversation.
         self._seen = self._passed = 0
+        self._origin: list[int] | None = None  # the last outcome's turns, as they arrived
+        # A chain of shape-only filters (the structure filters, empty_turn) gives every
+        # conversation of one shape the same outcome: it is worked out once per shape.
+        self._flaggers = tuple(f for f in self.filters if hasattr(f, "bad_turn"))
+        self._by_shape: dict[tuple[Any, ...], tuple[Any, ...]] | None = None
+        if self.filters and all(f.shape_only for f in self.filters):
+            self._by_shape = {}
+            self.apply = self._apply_by_shape  # type: ignore[method-assign]
 
     @property
     def stats(self) -> FilterStats:
@@ -315,6 +327,7 @@ class FilterChain:
     def apply(self, conv: Conversation) -> Outcome:
         """Filter one conversation; ``conv`` itself is never modified."""
         self._seen += 1
+        self._origin = None
         current = conv
         # Built at the first trim: most conversations pass every filter untouched.
         origin: list[int] | None = None  # position now -> position on arrival
@@ -358,7 +371,43 @@ class FilterChain:
         merged = _merge_parts(parts)
         for p in merged:
             stats[f"trimmed_{p.reason}"] += p.end - p.start
+        self._origin = origin
         return Outcome(current, None, merged)
+
+    def _apply_by_shape(self, conv: Conversation) -> Outcome:
+        """:meth:`apply` for a chain of shape-only filters: the first conversation of each shape
+        goes through the filters, the others take its outcome (the same counters, the same
+        turns kept, the same parts, reason and detail)."""
+        turns = conv.turns
+        if len(turns) > _LONGEST_SHAPE:
+            return FilterChain.apply(self, conv)
+        key: tuple[Any, ...] = tuple([t.role for t in turns])
+        for i, f in enumerate(self._flaggers):
+            clear = getattr(f, "all_good", None)
+            if clear is None or not clear(turns):
+                bad = f.bad_turn  # type: ignore[attr-defined]
+                key = (*key, i, tuple([bad(t) for t in turns]))
+        memo = self._by_shape
+        assert memo is not None
+        known = memo.get(key)
+        if known is None:
+            out = FilterChain.apply(self, conv)
+            if len(memo) < _SHAPES:
+                memo[key] = (out.reason, out.detail, out.parts, self._origin)
+            return out
+        reason, detail, parts, origin = known
+        self._seen += 1
+        if reason is not None:
+            self._stats[f"dropped_{reason}"] += 1
+            return Outcome(None, reason, (), detail)
+        if origin is None:
+            self._passed += 1
+            return Outcome(conv)
+        stats = self._stats
+        stats["kept"] += 1
+        for p in parts:
+            stats[f"trimmed_{p.reason}"] += p.end - p.start
+        return Outcome(conv.with_turns([turns[i] for i in origin]), None, parts)
 
     def _drop(self, reason: str, detail: str | None, parts: list[Part]) -> Outcome:
         self._stats[f"dropped_{reason}"] += 1
@@ -375,6 +424,8 @@ class FilterChain:
 
 
 _CHECK, _TRIM, _APPLY = 0, 1, 2  # how the chain calls a filter (see _step)
+# Shapes a chain remembers, and the longest conversation it remembers one for.
+_SHAPES, _LONGEST_SHAPE = 4096, 64
 
 
 def _step(f: Filter) -> tuple[int, Any, Filter]:

@@ -33,6 +33,8 @@ class _CutBefore(TrimFilter):
     turn, or one that repeats the previous turn's speaker, goes alone. These run before the
     structure filters, which then see the conversation without them."""
 
+    shape_only = True  # the cut depends on the roles and on which turns are bad
+
     def bad(self, content: str) -> bool:
         raise NotImplementedError
 

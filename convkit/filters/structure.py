@@ -24,6 +24,7 @@ class LeadingNonUser(TrimFilter):
 
     name = "leading_non_user"
     order = 20
+    shape_only = True
     description = "trim turns before the first user turn (after the system prompt)"
     reasons: ClassVar[dict[str, str]] = {
         "leading_non_user": "turns before the first user turn, after the system prompt (trimmed)",
@@ -46,6 +47,7 @@ class TrailingUserTurn(TrimFilter):
 
     name = "trailing_user_turn"
     order = 50
+    shape_only = True
     description = "trim trailing user and tool turns that no assistant turn answers"
     reasons: ClassVar[dict[str, str]] = {
         "trailing_user_turn": "a user turn at the end, with no answer (trimmed)",
@@ -85,6 +87,7 @@ class RolesAlternate(DropFilter):
 
     name = "roles_not_alternating"
     order = 60
+    shape_only = True
     description = "drop conversations whose roles do not go user, assistant, user, assistant…"
     reasons: ClassVar[dict[str, str]] = {
         "roles_not_alternating": "after the system prompt, roles do not alternate user/assistant "
@@ -108,6 +111,7 @@ class TooFewTurns(DropFilter):
 
     name = "too_few_turns"
     order = 70
+    shape_only = True
     description = "drop conversations with fewer than --min-turns turns (system prompt not counted)"
     reasons: ClassVar[dict[str, str]] = {
         "too_few_turns": "fewer than min_turns turns after the system prompt",
