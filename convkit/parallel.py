@@ -87,8 +87,8 @@ def ordered_map(
         yield from _drain(pending, func)
     except BrokenProcessPool as e:
         raise WorkerError(
-            f"worker processes stopped unexpectedly ({e}); a script that runs convert() with "
-            "several workers must call it under 'if __name__ == \"__main__\":' (helpers "
+            f"worker processes stopped unexpectedly ({e}); if a script calls convert() with "
+            "several workers, it must do so under 'if __name__ == \"__main__\":' (helpers "
             "started by spawn import the script again), and a program read from standard "
             "input or typed in an interactive shell needs one worker (--workers 1)"
         ) from None

@@ -1023,10 +1023,11 @@ def test_a_chain_of_shape_filters_gives_what_it_gave_for_the_shape(convs, names,
         disabled=frozenset(filter_names()) - names, min_turns=min_turns, min_chars=0
     )
     remembering, plain = FilterChain.from_config(config), FilterChain.from_config(config)
-    assert remembering._by_shape is not None
+    # (too_few_turns with min_turns 0 is off: a chain may have no filter at all)
+    assert (remembering._by_shape is not None) == bool(remembering.filters)
     for i, turns in enumerate(convs):
         conv = Conversation(f"c{i}", turns)
-        got, want = remembering.apply(conv), FilterChain.apply(plain, conv)
+        got, want = remembering.apply(conv), plain._filter(conv)[0]
         assert (got.reason, got.detail, got.parts) == (want.reason, want.detail, want.parts)
         if want.conv is None:
             assert got.conv is None
@@ -1040,3 +1041,36 @@ def test_a_chain_with_a_filter_that_reads_text_goes_through_its_filters_every_ti
     assert FilterChain.from_config(FilterConfig())._by_shape is None
     only_length = FilterConfig(disabled=frozenset(filter_names()) - {"too_short"})
     assert FilterChain.from_config(only_length)._by_shape is None
+
+
+def test_a_subclass_of_a_shape_filter_that_reads_text_is_not_taken_for_one():
+    class TooFewWords(TooFewTurns):
+        name = "too_few_words"
+
+        def check(self, conv):
+            return self.name if sum(len(t.content.split()) for t in conv.turns) < 3 else None
+
+    chain = FilterChain([TooFewWords()])
+    assert chain._by_shape is None
+    a = Conversation("a", [Turn("user", "one two three"), Turn("assistant", "four")])
+    b = Conversation("b", [Turn("user", "x"), Turn("assistant", "y")])
+    assert (chain.apply(a).reason, chain.apply(b).reason) == (None, "too_few_words")
+
+
+def test_a_chain_subclass_applies_through_its_own_apply_and_its_stats_stay_live():
+    class Counted(FilterChain):
+        calls = 0
+
+        def apply(self, conv):
+            Counted.calls += 1
+            return super().apply(conv)
+
+    config = FilterConfig(disabled=frozenset(filter_names()) - {"too_few_turns"}, min_chars=0)
+    chain = Counted.from_config(config)
+    stats = chain.stats
+    ok = Conversation("a", [Turn("user", "q"), Turn("assistant", "a")])
+    short = Conversation("b", [Turn("user", "q")])
+    for conv in (ok, ok, short):
+        chain(conv)
+    assert Counted.calls == 3
+    assert dict(stats) == {"total": 3, "kept": 2, "dropped_too_few_turns": 1}

@@ -308,7 +308,7 @@ def test_an_unguarded_script_is_told_about_the_main_guard(tmp_path):
         "convkit.parallel.WorkerError: worker processes stopped unexpectedly ("
     )
     assert last.endswith(
-        "); a script that runs convert() with several workers must call it under "
+        "); if a script calls convert() with several workers, it must do so under "
         "'if __name__ == \"__main__\":' (helpers started by spawn import the script again), "
         "and a program read from standard input or typed in an interactive shell needs one "
         "worker (--workers 1)"

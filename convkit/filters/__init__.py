@@ -47,6 +47,10 @@ or, to hash in the workers: ``keys = dedup.keys(out.conv)`` there (pure), then
 
 Adding a filter is one module here (a registered :class:`DropFilter`, :class:`TrimFilter` or
 :class:`KeyFilter` with a ``name``, an ``order`` and its ``reasons``) plus its import below.
+Set ``shape_only = True`` on its class only when its verdict depends on nothing but the roles
+(and, for a filter with ``bad_turn``, which turns that flags): a chain of such filters alone
+gives each shape the outcome it worked out for the first conversation of that shape. The
+attribute is not inherited, so a subclass of a structure filter that reads the text is safe.
 """
 from . import blocked, content, dedup, language, metadata, patterns, structure  # noqa: F401
 from .base import (

@@ -80,7 +80,8 @@ class Filter:
     reasons: ClassVar[dict[str, str]] = {}
     #: True when the verdict depends only on the conversation's shape: its roles, and, for a
     #: filter with a ``bad_turn(turn)`` method, which turns that method flags. A chain made of
-    #: such filters alone remembers its outcome per shape (see :class:`FilterChain`).
+    #: such filters alone remembers its outcome per shape (see :class:`FilterChain`). Each
+    #: class declares it for itself: it is not inherited.
     shape_only: ClassVar[bool] = False
 
     @classmethod
@@ -295,28 +296,18 @@ class FilterChain:
                     "in the main process, not in a FilterChain"
                 )
         self._steps = tuple(_step(f) for f in self.filters)
-        self._stats = FilterStats()
-        # Conversations seen and kept untouched since stats was last read: two integers, not
-        # two counter updates per conversation.
-        self._seen = self._passed = 0
-        self._origin: list[int] | None = None  # the last outcome's turns, as they arrived
+        self.stats = FilterStats()
         # A chain of shape-only filters (the structure filters, empty_turn) gives every
         # conversation of one shape the same outcome: it is worked out once per shape.
-        self._flaggers = tuple(f for f in self.filters if hasattr(f, "bad_turn"))
-        self._by_shape: dict[tuple[Any, ...], tuple[Any, ...]] | None = None
-        if self.filters and all(f.shape_only for f in self.filters):
-            self._by_shape = {}
-            self.apply = self._apply_by_shape  # type: ignore[method-assign]
-
-    @property
-    def stats(self) -> FilterStats:
-        """The chain's counters so far (see :class:`FilterStats`)."""
-        if self._seen:
-            self._stats["total"] += self._seen
-            if self._passed:
-                self._stats["kept"] += self._passed
-            self._seen = self._passed = 0
-        return self._stats
+        # (all turns clear?, is this turn bad?) of each filter that flags turns.
+        self._flaggers = tuple(
+            (getattr(f, "all_good", None), f.bad_turn)  # type: ignore[attr-defined]
+            for f in self.filters
+            if hasattr(f, "bad_turn")
+        )
+        self._by_shape: dict[tuple[Any, ...], tuple[Any, ...]] | None = (
+            {} if self.filters and all(_shape_only(f) for f in self.filters) else None
+        )
 
     @classmethod
     def from_config(cls, config: FilterConfig | dict[str, Any] | None = None) -> FilterChain:
@@ -325,9 +316,43 @@ class FilterChain:
         return cls(build_filters(config))
 
     def apply(self, conv: Conversation) -> Outcome:
-        """Filter one conversation; ``conv`` itself is never modified."""
-        self._seen += 1
-        self._origin = None
+        """Filter one conversation; ``conv`` itself is never modified.
+
+        A chain of shape-only filters works out the outcome of the first conversation of each
+        shape (its roles, and which turns each filter's ``bad_turn`` flags) and gives the same
+        to the others: the same counters, turns kept, parts, reason and detail."""
+        memo = self._by_shape
+        turns = conv.turns
+        if memo is None or len(turns) > _LONGEST_SHAPE:
+            return self._filter(conv)[0]
+        key: tuple[Any, ...] = tuple([t.role for t in turns])
+        for i, (clear, bad) in enumerate(self._flaggers):
+            if clear is None or not clear(turns):
+                key = (*key, i, tuple([bad(t) for t in turns]))
+        known = memo.get(key)
+        if known is None:
+            out, origin = self._filter(conv)
+            if len(memo) < _SHAPES:
+                memo[key] = (out.reason, out.detail, out.parts, origin)
+            return out
+        reason, detail, parts, origin = known
+        stats = self.stats
+        stats["total"] += 1
+        if reason is not None:
+            stats[f"dropped_{reason}"] += 1
+            return Outcome(None, reason, (), detail)
+        stats["kept"] += 1
+        if origin is None:
+            return Outcome(conv)
+        for p in parts:
+            stats[f"trimmed_{p.reason}"] += p.end - p.start
+        return Outcome(conv.with_turns([turns[i] for i in origin]), None, parts)
+
+    def _filter(self, conv: Conversation) -> tuple[Outcome, list[int] | None]:
+        """The outcome of running the filters, and the positions on arrival of the turns kept
+        (None when none was trimmed)."""
+        stats = self.stats
+        stats["total"] += 1
         current = conv
         # Built at the first trim: most conversations pass every filter untouched.
         origin: list[int] | None = None  # position now -> position on arrival
@@ -337,7 +362,7 @@ class FilterChain:
                 reason = call(current)
                 if reason is None:
                     continue
-                return self._drop(reason, None, parts)
+                return self._drop(reason, None, parts), None
             if kind == _TRIM:
                 trimmed = call(current)
                 if not trimmed:
@@ -345,7 +370,7 @@ class FilterChain:
             else:
                 verdict = call(current)
                 if isinstance(verdict, Drop):
-                    return self._drop(verdict.reason, verdict.detail, parts)
+                    return self._drop(verdict.reason, verdict.detail, parts), None
                 if not isinstance(verdict, Trim) or not verdict.parts:
                     continue
                 trimmed = verdict.parts
@@ -362,55 +387,17 @@ class FilterChain:
         turns = current.turns
         if not turns or (turns[-1].role == SYSTEM and len(turns) == prompt_length(current)):
             # Reached only when too_few_turns and too_short are off: never keep an empty one.
-            return self._drop(NO_TURNS_LEFT, None, parts)
-        if not parts:
-            self._passed += 1
-            return Outcome(current)
-        stats = self._stats
+            return self._drop(NO_TURNS_LEFT, None, parts), None
         stats["kept"] += 1
+        if not parts:
+            return Outcome(current), None
         merged = _merge_parts(parts)
         for p in merged:
             stats[f"trimmed_{p.reason}"] += p.end - p.start
-        self._origin = origin
-        return Outcome(current, None, merged)
-
-    def _apply_by_shape(self, conv: Conversation) -> Outcome:
-        """:meth:`apply` for a chain of shape-only filters: the first conversation of each shape
-        goes through the filters, the others take its outcome (the same counters, the same
-        turns kept, the same parts, reason and detail)."""
-        turns = conv.turns
-        if len(turns) > _LONGEST_SHAPE:
-            return FilterChain.apply(self, conv)
-        key: tuple[Any, ...] = tuple([t.role for t in turns])
-        for i, f in enumerate(self._flaggers):
-            clear = getattr(f, "all_good", None)
-            if clear is None or not clear(turns):
-                bad = f.bad_turn  # type: ignore[attr-defined]
-                key = (*key, i, tuple([bad(t) for t in turns]))
-        memo = self._by_shape
-        assert memo is not None
-        known = memo.get(key)
-        if known is None:
-            out = FilterChain.apply(self, conv)
-            if len(memo) < _SHAPES:
-                memo[key] = (out.reason, out.detail, out.parts, self._origin)
-            return out
-        reason, detail, parts, origin = known
-        self._seen += 1
-        if reason is not None:
-            self._stats[f"dropped_{reason}"] += 1
-            return Outcome(None, reason, (), detail)
-        if origin is None:
-            self._passed += 1
-            return Outcome(conv)
-        stats = self._stats
-        stats["kept"] += 1
-        for p in parts:
-            stats[f"trimmed_{p.reason}"] += p.end - p.start
-        return Outcome(conv.with_turns([turns[i] for i in origin]), None, parts)
+        return Outcome(current, None, merged), origin
 
     def _drop(self, reason: str, detail: str | None, parts: list[Part]) -> Outcome:
-        self._stats[f"dropped_{reason}"] += 1
+        self.stats[f"dropped_{reason}"] += 1
         if parts:
             before = _describe_parts(_merge_parts(parts))
             detail = before if detail is None else f"{detail}; {before}"
@@ -421,6 +408,12 @@ class FilterChain:
 
     def __repr__(self) -> str:
         return f"FilterChain({list(self.filters)!r})"
+
+
+def _shape_only(f: Filter) -> bool:
+    """Whether ``f``'s own class declares it shape-only: a subclass that decides otherwise
+    (reading the text) does not inherit the claim."""
+    return vars(type(f)).get("shape_only") is True
 
 
 _CHECK, _TRIM, _APPLY = 0, 1, 2  # how the chain calls a filter (see _step)

@@ -33,8 +33,6 @@ class _CutBefore(TrimFilter):
     turn, or one that repeats the previous turn's speaker, goes alone. These run before the
     structure filters, which then see the conversation without them."""
 
-    shape_only = True  # the cut depends on the roles and on which turns are bad
-
     def bad(self, content: str) -> bool:
         raise NotImplementedError
 
@@ -69,6 +67,7 @@ class _CutBefore(TrimFilter):
 class EmptyTurn(_CutBefore):
     name = "empty_turn"
     order = 14
+    shape_only = True  # the cut depends on the roles and on which turns are bad
     description = (
         "cut a conversation before its first empty (or white-space only) turn; "
         "an empty repeat of the previous speaker goes alone"
@@ -110,6 +109,7 @@ def _whole_without_text(turn: Turn) -> bool:
 class UnprintableTurn(_CutBefore):
     name = "unprintable_turn"
     order = 15
+    shape_only = True  # the cut depends on the roles and on which turns are bad
     description = (
         "cut a conversation before its first turn starting with an unprintable character; "
         "such a repeat of the previous speaker goes alone"
