@@ -106,6 +106,10 @@ def test_a_sharegpt_turns_own_content_field_is_kept_through_messages():
     both = {"id": "b", "conversations": [
         {"from": "human", "value": "hi", "content": "A", "convkit:content": "B"}]}
     assert sharegpt.write(next(iter(sharegpt.read(both, SRC)))) == both
+    two = {"id": "c", "conversations": [
+        {"from": "human", "value": "hi", "content": "A", "content_parts": "P"}]}
+    assert messages.write(next(iter(sharegpt.read(two, SRC))))["messages"] == [
+        {"role": "user", "content": "hi", "convkit:content": "A", "content_parts": "P"}]
     assert messages.write(conv)["messages"] == [
         {"role": "user", "content": "hi", "convkit:content": "hello"},
         {"role": "assistant", "content": "yo", "content_parts": "n/a"},

@@ -298,8 +298,9 @@ class FilterChain:
         self._steps = tuple(_step(f) for f in self.filters)
         self.stats = FilterStats()
         # A chain of shape-only filters (the structure filters, empty_turn) gives every
-        # conversation of one shape the same outcome: it is worked out once per shape.
-        # (all turns clear?, is this turn bad?) of each filter that flags turns.
+        # conversation of one shape the same outcome: it is worked out once per shape (see
+        # apply). The shape takes, of each filter that flags turns, its flags: the functions
+        # "are all the turns clear?" and "is this turn bad?".
         self._flaggers = tuple(
             (getattr(f, "all_good", None), f.bad_turn)  # type: ignore[attr-defined]
             for f in self.filters

@@ -222,14 +222,14 @@ def message_dict(t: Turn) -> dict[str, Any]:
     if meta.get("content", "") is None and not t.content:
         content = None  # read as null (only calls tools) and still without text
     m: dict[str, Any] = {"role": role, "content": content}
-    foreign = None
+    foreign = []
     for k, v in meta.items():
         if k not in TURN_META_KEYS:
             m[rekey(k, TURN_META_KEYS, _MESSAGE)] = v
         elif (k == "content" and v is not None) or (k == PARTS_KEY and not isinstance(v, list)):
-            foreign = (k, v)
-    if foreign is not None:
+            foreign.append((k, v))
+    for k, v in foreign:
         # A ShareGPT turn's own "content" (text beside its "value"), carried under the metadata's
         # name: written as the message's field of that name, unless the turn has that too.
-        m.setdefault(escape(foreign[0], _MESSAGE), foreign[1])
+        m.setdefault(escape(k, _MESSAGE), v)
     return m
