@@ -21,11 +21,12 @@ from .budget import RenderedBudget, split_rendered
 from .errors import InputError
 from .filters import Dedup, FilterChain
 from .formats import RecordRejected, Rejection, get_format
+from .formats._keys import ESCAPE, rekey
 from .formats.base import Format
 from .io import BadRecord, RawRecord, dumps, json_text
 from .markdown import html_to_markdown, looks_like_html
 from .markdown.noise import strip_regeneration_counter
-from .model import ASSISTANT, USER, Conversation, Source, Turn, tool_calls
+from .model import ASSISTANT, TURN_META_KEYS, USER, Conversation, Source, Turn, tool_calls
 from .options import Options
 from .stats import Stats
 
@@ -510,14 +511,27 @@ def _withdraw_parts(item: Item, stats: Stats) -> None:
 
 def turn_dict(t: Turn) -> dict[str, Any]:
     """A rejected turn: role and text, and the turn's other keys (tool calls, ids, names), so
-    that a dropped exchange can be rebuilt from the rejects."""
+    that a dropped exchange can be rebuilt from the rejects. The turn metadata's own keys
+    (``from``: the speaker as written; ``content_parts``) keep their names; the turn's own
+    fields so named, or named ``role`` or ``content``, are escaped (``convkit:role``)."""
     if not t.meta:
         return {"role": t.role, "content": t.content}
     out: dict[str, Any] = {"role": t.role, "content": t.content}
     for k, v in t.meta.items():
-        if k not in out:
+        if k == "content":
+            # The null of a turn that only calls tools (its text is ""), or a ShareGPT turn's
+            # own "content" beside its "value", carried under that name.
+            if v is not None:
+                out.setdefault(ESCAPE + k, v)
+        elif k in TURN_META_KEYS:
             out[k] = v
+        else:
+            out[rekey(k, TURN_META_KEYS, _REJECTED_TURN)] = v
     return out
+
+
+# The names of a rejected turn's own structure.
+_REJECTED_TURN = frozenset(("role", "content", *TURN_META_KEYS))
 
 
 def reject_line(

@@ -114,3 +114,21 @@ def test_a_sharegpt_turns_own_content_field_is_kept_through_messages():
         {"role": "user", "content": "hi", "convkit:content": "hello"},
         {"role": "assistant", "content": "yo", "content_parts": "n/a"},
     ]
+
+
+def test_a_rejected_turn_keeps_its_fields_beside_role_and_content():
+    from convkit.model import Turn
+    from convkit.process import turn_dict
+
+    turn = Turn("user", "q", {"from": "bing", "role": "r", "convkit:from": "own",
+                              "content": None, "content_parts": [{"type": "text", "text": "q"}]})
+    assert turn_dict(turn) == {
+        "role": "user",
+        "content": "q",
+        "from": "bing",  # the speaker as written
+        "convkit:role": "r",  # the turn's own "role"
+        "convkit:from": "own",  # the turn's own "from"
+        "content_parts": [{"type": "text", "text": "q"}],
+    }
+    assert turn_dict(Turn("user", "q", {"content": "own"})) == {
+        "role": "user", "content": "q", "convkit:content": "own"}
