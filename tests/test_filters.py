@@ -1074,3 +1074,17 @@ def test_a_chain_subclass_applies_through_its_own_apply_and_its_stats_stay_live(
         chain(conv)
     assert Counted.calls == 3
     assert dict(stats) == {"total": 3, "kept": 2, "dropped_too_few_turns": 1}
+
+
+def test_a_turn_the_shape_flags_cannot_read_goes_through_the_filters_in_order():
+    # unprintable_turn cannot read content that is not text, but empty_turn cuts it first
+    config = FilterConfig(
+        disabled=frozenset(filter_names()) - {"empty_turn", "unprintable_turn"}, min_chars=0
+    )
+    remembering, plain = FilterChain.from_config(config), FilterChain.from_config(config)
+    conv = Conversation(
+        "a", [Turn("user", "q"), Turn("assistant", "a"), Turn("user", ""), Turn("user", None)]
+    )
+    got, want = remembering.apply(conv), plain._filter(conv)[0]
+    assert (got.reason, got.parts) == (want.reason, want.parts)
+    assert [t.content for t in got.conv.turns] == ["q", "a"]

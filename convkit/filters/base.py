@@ -326,11 +326,15 @@ class FilterChain:
         turns = conv.turns
         if memo is None or len(turns) > _LONGEST_SHAPE:
             return self._filter(conv)[0]
-        key: tuple[Any, ...] = tuple([t.role for t in turns])
-        for i, (clear, bad) in enumerate(self._flaggers):
-            if clear is None or not clear(turns):
-                key = (*key, i, tuple([bad(t) for t in turns]))
-        known = memo.get(key)
+        try:
+            key: tuple[Any, ...] = tuple([t.role for t in turns])
+            for i, (clear, bad) in enumerate(self._flaggers):
+                if clear is None or not clear(turns):
+                    key = (*key, i, tuple([bad(t) for t in turns]))
+            known = memo.get(key)
+        except Exception:  # noqa: BLE001 - a turn the flags cannot read: the filters in order
+            # decide (an earlier one may trim it before a later one would fail on it)
+            return self._filter(conv)[0]
         if known is None:
             out, origin = self._filter(conv)
             if len(memo) < _SHAPES:
