@@ -354,4 +354,11 @@ def _progress(enabled: bool, paths: Sequence[str]) -> Any:
         from tqdm import tqdm
     except ImportError:  # pragma: no cover - tqdm is a dependency; keep working without it
         return None
-    return tqdm(unit=" rec", desc="convkit", file=sys.stderr, dynamic_ncols=True)
+
+    class Bar(tqdm):  # type: ignore[misc]
+        # No monitor thread (it checks bars that stall; this one ticks every 256 records): a
+        # process with one thread forks its helpers, which start in milliseconds (see
+        # parallel.start_method), where a second thread makes them spawn.
+        monitor_interval = 0
+
+    return Bar(unit=" rec", desc="convkit", file=sys.stderr, dynamic_ncols=True)

@@ -313,3 +313,24 @@ def test_an_unguarded_script_is_told_about_the_main_guard(tmp_path):
         "and a program read from standard input or typed in an interactive shell needs one "
         "worker (--workers 1)"
     )
+
+
+def test_the_progress_bar_starts_no_thread(monkeypatch):
+    # A terminal's progress bar must not cost the forked helpers (see start_method).
+    import io
+    import sys
+
+    from convkit import parallel, pipeline
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    before = parallel._threads()
+    bar = pipeline._progress(True, ["in.json"])
+    try:
+        assert bar is not None
+        assert parallel._threads() == before
+    finally:
+        bar.close()
