@@ -16,6 +16,8 @@ is a bijection on names, so any mix of fields, prefixed or not, comes back as it
 
 from __future__ import annotations
 
+from typing import Any
+
 ESCAPE = "convkit:"
 _N = len(ESCAPE)
 
@@ -42,6 +44,23 @@ def escape(key: str, names: frozenset[str]) -> str:
 def unescape(key: str, names: frozenset[str]) -> str:
     """A written field's name as the field's own (``key`` is not one of ``names``)."""
     return rekey(key, names, _NONE)
+
+
+def own_fields(
+    record: dict[str, Any], read: frozenset[str], names: frozenset[str]
+) -> dict[str, Any]:
+    """The record's fields a reader did not consume (``read``), under their own names beside
+    the layout's ``names``: the conversation's metadata."""
+    if record.keys() <= read:  # most records hold only the fields read
+        return {}
+    return {unescape(k, names): v for k, v in record.items() if k not in read}
+
+
+def put_fields(out: dict[str, Any], fields: dict[str, Any], names: frozenset[str]) -> None:
+    """Each of ``fields`` into the record ``out``, under its name as written beside ``names``."""
+    for k, v in fields.items():
+        # Most names are neither structural nor prefixed: no call for them.
+        out[escape(k, names) if k in names or k.startswith(ESCAPE) else k] = v
 
 
 _NONE: frozenset[str] = frozenset()

@@ -33,7 +33,7 @@ from ..model import (
     Turn,
 )
 from ._common import expect
-from ._keys import ESCAPE, escape, rekey, unescape
+from ._keys import escape, own_fields, put_fields, rekey
 from .base import Format, RecordRejected, register, type_name
 from .sharegpt import record_id, require_object
 
@@ -180,12 +180,7 @@ class Messages(Format):
                 )
             turns.append(Turn(role, content, extra or None))
         read = _READ if key == "messages" else frozenset(("id", key))
-        meta = (
-            {}
-            if record.keys() <= read
-            else {unescape(k, _READ): v for k, v in record.items() if k not in read}
-        )
-        return Conversation(rid, turns, meta, source, record)
+        return Conversation(rid, turns, own_fields(record, read, _READ), source, record)
 
     def write(self, conv: Conversation) -> dict[str, Any]:
         out: dict[str, Any] = {"id": conv.written_id()}
@@ -193,8 +188,7 @@ class Messages(Format):
             message_dict(t) if t.meta else {"role": t.role, "content": t.content}
             for t in conv.turns
         ]
-        for k, v in conv.meta.items():
-            out[escape(k, _READ) if k in _READ or k.startswith(ESCAPE) else k] = v
+        put_fields(out, conv.meta, _READ)
         return out
 
 

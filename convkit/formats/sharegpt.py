@@ -20,7 +20,7 @@ from ..model import (
     Turn,
 )
 from ._common import req_list, req_obj, req_str
-from ._keys import ESCAPE, escape, rekey, unescape
+from ._keys import own_fields, put_fields, rekey
 from .base import Format, RecordRejected, register, type_name
 
 # Speakers whose role's ShareGPT name is the speaker itself: no metadata to keep.
@@ -104,12 +104,7 @@ class ShareGPT(Format):
             if extra:
                 meta = {**(meta or {}), **extra}
             turns.append(Turn(role, value, meta))
-        meta = (
-            {}
-            if record.keys() <= _READ
-            else {unescape(k, _READ): v for k, v in record.items() if k not in _READ}
-        )
-        return Conversation(rid, turns, meta, source, record, True)
+        return Conversation(rid, turns, own_fields(record, _READ, _READ), source, record, True)
 
     def write(self, conv: Conversation) -> dict[str, Any]:
         out: dict[str, Any] = {"id": conv.written_id()}
@@ -118,8 +113,7 @@ class ShareGPT(Format):
             _turn_with_meta(t) if t.meta else {"from": names[t.role], "value": t.content}
             for t in conv.turns
         ]
-        for k, v in conv.meta.items():
-            out[escape(k, _READ) if k in _READ or k.startswith(ESCAPE) else k] = v
+        put_fields(out, conv.meta, _READ)
         return out
 
 

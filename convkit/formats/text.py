@@ -39,8 +39,8 @@ from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 from ..model import ASSISTANT, SYSTEM, TOOL, USER, Conversation, Source, Turn
-from ._common import other_fields, req_str, with_provenance
-from ._keys import escape, unescape
+from ._common import req_str, with_provenance
+from ._keys import own_fields, put_fields
 from .base import PROVENANCE_KEY, Format, Option, RecordRejected, register
 from .sharegpt import record_id, require_object
 
@@ -349,8 +349,7 @@ class Text(Format):
         if not pairs:
             raise RecordRejected("no_turns", f'"text" holds no {style} turns', "text")
         turns = [Turn(role, content) for role, content in pairs]
-        fields = {unescape(k, _RECORD): v for k, v in other_fields(record, _RECORD).items()}
-        meta = with_provenance(fields, self.name, style=style)
+        meta = with_provenance(own_fields(record, _RECORD, _RECORD), self.name, style=style)
         yield Conversation(rid, turns, meta, source, record)
 
     def write(self, conv: Conversation) -> dict[str, Any]:
@@ -362,8 +361,7 @@ class Text(Format):
         except TemplateRenderError as e:
             raise RecordRejected(e.reason, e.message) from None
         out: dict[str, Any] = {"id": conv.written_id(), "text": text}
-        for k, v in conv.meta.items():
-            out[escape(k, _RECORD)] = v  # a field of its own named "text": "convkit:text"
+        put_fields(out, conv.meta, _RECORD)  # a field of its own named "text": "convkit:text"
         prev = out.get(PROVENANCE_KEY)
         out[PROVENANCE_KEY] = {**(prev if isinstance(prev, dict) else {}), **template.provenance()}
         return out
