@@ -107,6 +107,16 @@ def _tick() -> None:
         raise _security_error(f"the template ran for over {MAX_RENDER_SECONDS:g} s")
 
 
+def _timed(iterable: Any) -> Iterator[Any]:
+    """``iterable``'s items, with the clock checked every 1,024: what a ``{% for %}`` loop and
+    ``range`` run over, so that nested loops over long strings or lists stop at the time
+    limit too."""
+    for k, item in enumerate(iterable):
+        if not k & 1023:
+            _tick()
+        yield item
+
+
 def _security_error(message: str) -> Exception:
     from jinja2.exceptions import SecurityError
 
@@ -183,10 +193,7 @@ class _TimedRange(Sequence[int]):
         return _TimedRange(v) if isinstance(v, range) else v
 
     def __iter__(self) -> Iterator[int]:
-        for k, v in enumerate(self._range):
-            if not k & 1023:
-                _tick()
-            yield v
+        return _timed(self._range)
 
     def __contains__(self, x: object) -> bool:
         return x in self._range
@@ -390,7 +397,7 @@ def _make_environment() -> Any:
 
     def _check_text(value: Any) -> None:
         # A container about to be written out as text (printed, formatted, JSON).
-        if isinstance(value, (list, tuple, dict, set, frozenset)):
+        if isinstance(value, _CONTAINERS):
             _too_big(_text_size(value))
 
     def _check_widths(numbers: Iterable[str], what: str) -> None:
@@ -456,17 +463,9 @@ def _make_environment() -> Any:
         _check_join("", list(items))
         return join(items)
 
-    def timed_iter(iterable: Any) -> Iterator[Any]:
-        # What a {% for %} loop runs over: the clock is checked every 1,024 steps, so nested
-        # loops over long strings or lists stop at the time limit too.
-        for k, item in enumerate(iterable):
-            if not k & 1023:
-                _tick()
-            yield item
-
     class BoundedCodeGenerator(CodeGenerator):
         """Compiles ``~`` through :func:`bounded_concat` (a namespace string doubled with ``~`` in
-        a loop grew without bound) and each ``{% for %}`` over :func:`timed_iter`."""
+        a loop grew without bound) and each ``{% for %}`` over :func:`_timed`."""
 
         def visit_For(self, node: Any, frame: Any) -> None:
             node.iter = jinja2.nodes.Call(
@@ -502,7 +501,7 @@ def _make_environment() -> Any:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.bounded_concat = bounded_concat
-            self.timed_iter = timed_iter
+            self.timed_iter = _timed
 
         def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
             if operator == "+" and type(left) is str and type(right) is str:
