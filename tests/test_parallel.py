@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from convkit.parallel import WorkerError, ordered_map, overlapped_map
+from convkit.parallel import PIPE_BYTES, WorkerError, ordered_map, overlapped_map, widen_pipes
 
 _initialised: list[tuple[str, ...]] = []
 
@@ -334,3 +336,36 @@ def test_the_progress_bar_starts_no_thread(monkeypatch):
         assert parallel._threads() == before
     finally:
         bar.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pipe sizes are Linux's")
+def test_the_pipes_to_the_helpers_are_widened():
+    import fcntl
+
+    with open("/proc/sys/fs/pipe-max-size") as f:
+        if int(f.read()) < PIPE_BYTES:
+            pytest.skip("this kernel allows pipes of less than PIPE_BYTES")
+    pool = ProcessPoolExecutor(1)
+    try:
+        assert widen_pipes(pool) == [PIPE_BYTES, PIPE_BYTES]
+        for queue in (pool._call_queue, pool._result_queue):
+            for end in (queue._reader, queue._writer):
+                assert fcntl.fcntl(end.fileno(), fcntl.F_GETPIPE_SZ) == PIPE_BYTES
+        assert pool.submit(abs, -3).result() == 3
+    finally:
+        pool.shutdown()
+
+
+def test_widening_is_best_effort():
+    class Pipe:
+        def fileno(self):
+            raise ValueError("closed")
+
+    class Queue:
+        _reader = Pipe()
+
+    class Pool:  # an executor of another Python: no such attributes, or a closed pipe
+        _call_queue = Queue()
+
+    assert widen_pipes(Pool()) == []
+    assert widen_pipes(object()) == []

@@ -369,6 +369,7 @@ def test_fastchat_compat_mode(tmp_path):
         ({"html": "maybe"}, "html must be one of auto, always, never; got 'maybe'"),
         ({"on_error": "ignore"}, "on_error must be one of fail, skip; got 'ignore'"),
         ({"workers": 0}, "workers must be a positive integer, got 0"),
+        ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
         ({"compat": "axolotl"}, "unknown compat mode 'axolotl'; known: fastchat"),
         ({"html_engine": "bs4"}, "html_engine must be one of fast, markdownify; got 'bs4'"),
         (
@@ -578,6 +579,26 @@ def test_the_default_number_of_processes(monkeypatch, cores, size, max_tokens, e
     opts = Options(max_tokens=max_tokens, tokenizer=TOKENIZER if max_tokens else None)
     assert opts.resolved_workers(size) == expected
     assert Options(workers=3, max_tokens=max_tokens).resolved_workers(size) == 3
+
+
+def test_the_default_batch_size_is_smaller_when_helpers_share_the_work(tmp_path, monkeypatch):
+    assert [Options().resolved_batch_size(w) for w in (1, 2, 8)] == [256, 64, 64]
+    assert [Options(batch_size=16).resolved_batch_size(w) for w in (1, 2)] == [16, 16]
+    from convkit import pipeline
+
+    sizes = []
+    original = pipeline._batches
+
+    def batches(records, size):
+        sizes.append(size)
+        return original(records, size)
+
+    monkeypatch.setattr(pipeline, "_batches", batches)
+    src = write_json(tmp_path, [GOOD])
+    for workers in (1, 2):
+        convert(src, tmp_path / "out.jsonl", workers=workers)
+    convert(src, tmp_path / "out.jsonl", workers=2, batch_size=5)
+    assert sizes == [256, 64, 5]
 
 
 @pytest.mark.parametrize("dedup", [True, False])
