@@ -18,7 +18,8 @@ ON_ERROR = ("fail", "skip")
 
 @dataclass(slots=True)
 class Options:
-    """Options of :func:`convkit.convert`; each maps one to one to a ``convkit convert`` flag.
+    """Options of :func:`convkit.convert`; each but ``batch_size`` (records per batch, see
+    :meth:`resolved_batch_size`) maps one to one to a ``convkit convert`` flag.
 
     ``html``: ``auto`` cleans conversations read from a scraped chat page (ShareGPT): their
     assistant turns that look like page HTML are converted and the page's "2 / 2" counter is
@@ -180,7 +181,7 @@ class Options:
     def resolved_batch_size(self, workers: int) -> int:
         """Records per batch: the given number, else 256 in one process and 64 with helpers.
 
-        One process pays a little for every batch (about 0.5% of a conversion of small Alpaca
+        One process pays a little for every batch (about 0.4% of a conversion of small Alpaca
         records at 64). With helpers, every batch and its result cross a pipe, and the work is
         shared a batch at a time: smaller batches share it more evenly (the last batch of the
         rendered corpus was a twelfth of the run at 256) and cross in fewer pipe-fulls."""

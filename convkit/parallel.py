@@ -72,9 +72,9 @@ def ordered_map(
     pool = ProcessPoolExecutor(
         helpers, mp_context=ctx, initializer=_helper_start, initargs=(initializer, initargs)
     )
-    widen_pipes(pool)
     pending: deque[tuple[T, Future[R] | _Local[R]]] = deque()
     try:
+        widen_pipes(pool)
         for item in items:
             # Items handed to the helpers and not finished yet.
             in_hand = sum(1 for _, f in pending if isinstance(f, Future) and not f.done())
@@ -127,29 +127,30 @@ PIPE_BYTES = 1 << 20
 
 def widen_pipes(pool: ProcessPoolExecutor) -> list[int]:
     """Give the pool's two pipes (tasks to the helpers, results back) a buffer of
-    :data:`PIPE_BYTES` instead of Linux's 64 KB; returns the sizes they now have.
+    :data:`PIPE_BYTES` instead of Linux's default of 16 pages (64 KB on most machines);
+    returns the sizes of the pipes widened.
 
-    Threads of the executor in this process read every result from its pipe, a pipe-full per
-    read call, and take the GIL back from the converting thread between calls (a compiled
-    conversion holds it for its whole message). With 64 KB, a batch's result of a megabyte or
-    two took dozens of such turns while the helper, blocked on its write, idled: on the corpus
-    the helper idled about a third of the run, and the two-process run took 8% longer.
+    The executor's manager thread in this process reads every result from its pipe, a
+    pipe-full per read call, and takes the GIL back from the converting thread between calls
+    (a compiled conversion holds it for its whole message). With 64 KB, a batch's result of a
+    megabyte or two took dozens of such turns while the helper, blocked on its write, idled:
+    on the rendered corpus the helper idled about a third of the run.
 
     Best effort: the pipes are the executor's own attributes (``_call_queue`` and
-    ``_result_queue``, in CPython since 3.8), and the kernel may refuse (above
-    ``/proc/sys/fs/pipe-max-size``, or a user's pipe quota spent): either leaves a pipe as it
-    was. Elsewhere than Linux nothing changes."""
+    ``_result_queue``; ``F_SETPIPE_SZ`` exists on Linux, from Python 3.10), and the kernel may
+    refuse (above ``/proc/sys/fs/pipe-max-size``, or once the user's pipe quota is spent):
+    either leaves a pipe as it was. While a run lasts, its two pipes hold 512 pages of the
+    user's quota (``/proc/sys/fs/pipe-user-pages-soft``, 16,384 by default).
+    """
     set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
     if set_size is None:
         return []
     sizes = []
     for queue in (getattr(pool, "_call_queue", None), getattr(pool, "_result_queue", None)):
-        reader = getattr(queue, "_reader", None)
-        if reader is None:
-            continue
         try:
-            sizes.append(fcntl.fcntl(reader.fileno(), set_size, PIPE_BYTES))
-        except (OSError, ValueError):
+            fd = queue._reader.fileno()  # type: ignore[union-attr]
+            sizes.append(fcntl.fcntl(fd, set_size, PIPE_BYTES))
+        except (AttributeError, OSError, ValueError):
             continue
     return sizes
 

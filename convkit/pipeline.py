@@ -120,6 +120,9 @@ def convert(
     paths = _input_paths(inputs)
     _check_outputs(paths, output, rejects, stats)
     workers = options.resolved_workers(_input_bytes(paths))
+    if options.batch_size is None:
+        # Resolved here, so that the stats file says which size the run used.
+        options = replace(options, batch_size=options.resolved_batch_size(workers))
     counter = _check_split(options) if options.max_tokens is not None else None
     with rare_gc_passes():
         return _run(paths, output, rejects, stats, options, workers, progress, counter)

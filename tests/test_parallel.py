@@ -356,16 +356,32 @@ def test_the_pipes_to_the_helpers_are_widened():
         pool.shutdown()
 
 
-def test_widening_is_best_effort():
-    class Pipe:
+def test_widening_is_best_effort(tmp_path):
+    class Closed:
         def fileno(self):
             raise ValueError("closed")
 
     class Queue:
-        _reader = Pipe()
+        def __init__(self, reader):
+            self._reader = reader
 
-    class Pool:  # an executor of another Python: no such attributes, or a closed pipe
-        _call_queue = Queue()
+    class Pool:  # an executor of another Python, whose pipes are not what they were
+        def __init__(self, call, result):
+            self._call_queue, self._result_queue = call, result
 
-    assert widen_pipes(Pool()) == []
+    with open(tmp_path / "f", "wb") as f:  # not a pipe: the kernel refuses (EBADF)
+        assert widen_pipes(Pool(Queue(f), Queue(Closed()))) == []
+    assert widen_pipes(Pool(Queue(object()), None)) == []
     assert widen_pipes(object()) == []
+
+
+def test_ordered_map_widens_the_pool_it_starts(monkeypatch):
+    from convkit import parallel
+
+    widened = []
+    monkeypatch.setattr(parallel, "widen_pipes", widened.append)
+    got = list(ordered_map(square_and_pid, range(20), workers=2))
+    assert [r[0] for _, r in got] == [i * i for i in range(20)]
+    assert [type(p).__name__ for p in widened] == ["ProcessPoolExecutor"]
+    assert len(list(ordered_map(square_and_pid, range(3), workers=1))) == 3
+    assert len(widened) == 1  # one process: no pool

@@ -595,10 +595,33 @@ def test_the_default_batch_size_is_smaller_when_helpers_share_the_work(tmp_path,
 
     monkeypatch.setattr(pipeline, "_batches", batches)
     src = write_json(tmp_path, [GOOD])
+    st = tmp_path / "stats.json"
+    recorded = []
+    for kwargs in ({"workers": 1}, {"workers": 2}, {"workers": 2, "batch_size": 5}):
+        convert(src, tmp_path / "out.jsonl", stats=st, **kwargs)
+        recorded.append(json.loads(st.read_text())["options"]["batch_size"])
+    assert sizes == recorded == [256, 64, 5]
+
+
+def test_the_output_does_not_depend_on_the_workers_and_their_default_batches(tmp_path):
+    # 150 records: three batches of 64 shared with a helper, one of 256 in one process; the
+    # duplicates are found across batches.
+    recs = [
+        sg(f"c{i}", ("human", f"Question {i % 120}?"), ("gpt", PAGE.format(f"<p>Answer {i % 120}.</p>")))
+        for i in range(150)
+    ]
+    src = write_json(tmp_path, recs)
+    got = []
     for workers in (1, 2):
-        convert(src, tmp_path / "out.jsonl", workers=workers)
-    convert(src, tmp_path / "out.jsonl", workers=2, batch_size=5)
-    assert sizes == [256, 64, 5]
+        out, rej, st = (tmp_path / f"{n}{workers}" for n in ("out", "rej", "st"))
+        convert(src, out, rejects=rej, stats=st, workers=workers)
+        stats = json.loads(st.read_text())
+        assert stats["options"]["batch_size"] == (256 if workers == 1 else 64)
+        del stats["seconds"], stats["options"], stats["workers"]
+        got.append((out.read_bytes(), rej.read_bytes(), stats))
+    assert got[0] == got[1]
+    assert got[0][2]["conversations_out"] == 120
+    assert got[0][2]["rejected_by_reason"] == {"duplicate_content": 30}
 
 
 @pytest.mark.parametrize("dedup", [True, False])
