@@ -11,6 +11,7 @@ import codecs
 import gzip
 import itertools
 import json
+import math
 import os
 import re
 import secrets
@@ -30,7 +31,17 @@ CHUNK = 1 << 20  # bytes read at a time; also the granularity at which the array
 
 _T = TypeVar("_T", bound="Transactional")
 _R = TypeVar("_R")
-_decoder = json.JSONDecoder()
+
+
+def _finite(text: str) -> float | None:
+    # 1e400 overflows to infinity, which JSON cannot write: null, as NaN and Infinity are.
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+# What orjson refuses is read by this decoder: NaN, Infinity and numbers beyond a double's range
+# are read as null (orjson writes them so), so that no writer ever puts them in its output.
+_decoder = json.JSONDecoder(parse_constant=lambda _: None, parse_float=_finite)
 _WS = " \t\n\r"
 _BWS = b" \t\n\r"
 _BWS_CODES = frozenset(_BWS)
@@ -469,7 +480,7 @@ def _deep(call: Callable[..., _R], *args: Any, room: int = _JSON_DEPTH, **kwargs
 
 
 def _json_loads(text: str) -> Any:
-    return _deep(json.loads, text)
+    return _deep(_decoder.decode, text)
 
 
 def _raw_decode(text: str, pos: int) -> tuple[Any, int]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -212,14 +213,15 @@ class Worker:
         counts: list[int] = []
         if self.counter is not None and prepared:
             t0 = time.perf_counter()
-            counts = self.counter.count(
-                [
-                    t.content if t.meta is None else counted_text(t)
-                    for p in prepared
-                    for _, kept in p.pending
-                    for t in kept.turns
-                ]
-            )
+            try:
+                counts = self.counter.count(_counted_texts(prepared))
+            except TypeError:
+                # The tokenizers library takes no lone surrogate (a JSON "\ud800" escape) and
+                # says only that a text is not a string: such conversations are rejected and
+                # the rest counted again. Looked for only then: the normal run pays nothing.
+                if not self._reject_untokenizable(prepared):
+                    raise
+                counts = self.counter.count(_counted_texts(prepared))
             prepared[0].stats.seconds["tokenize"] += time.perf_counter() - t0
         at = 0
         done = []
@@ -285,6 +287,28 @@ class Worker:
             elif turn.role == ASSISTANT and (mode == "always" or looks_like_html(turn.content)):
                 turn.content = html_to_markdown(turn.content, engine=engine)
                 stats.html_turns += 1
+
+    def _reject_untokenizable(self, prepared: list[Prepared]) -> bool:
+        """Reject the kept conversations whose counted text holds a lone surrogate; whether
+        there was one."""
+        found = False
+        for p in prepared:
+            keep = []
+            for item, kept in p.pending:
+                turn = _lone_surrogate_turn(kept)
+                if turn is None:
+                    keep.append((item, kept))
+                    continue
+                found = True
+                _withdraw_parts(item, p.stats)
+                # The role, not an index: the filters may have trimmed turns before it.
+                detail = (
+                    f"a {turn.role} turn holds a lone surrogate (read from a JSON \\ud800 "
+                    "escape), which the tokenizer cannot encode"
+                )
+                self._reject(item, UNTOKENIZABLE, detail, p.stats)
+            p.pending[:] = keep
+        return found
 
     def _split_all(
         self, pending: list[tuple[Item, Conversation]], counts: list[int], at: int, stats: Stats
@@ -497,6 +521,30 @@ def counted_text(t: Turn) -> str:
     if calls is None:
         return t.content
     return t.content + "\n" + json_text(calls)
+
+
+#: The reason for a conversation the tokenizer cannot take (see Worker.finish_many).
+UNTOKENIZABLE = "untokenizable_text"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _counted_texts(prepared: list[Prepared]) -> list[str]:
+    return [
+        t.content if t.meta is None else counted_text(t)
+        for p in prepared
+        for _, kept in p.pending
+        for t in kept.turns
+    ]
+
+
+def _lone_surrogate_turn(conv: Conversation) -> Turn | None:
+    """The first turn whose counted text holds a surrogate code point (only a lone one can be
+    in a str: JSON's escaped pairs decode to one character)."""
+    for t in conv.turns:
+        text = counted_text(t)
+        if not text.isascii() and _SURROGATE.search(text):
+            return t
+    return None
 
 
 def _withdraw_parts(item: Item, stats: Stats) -> None:

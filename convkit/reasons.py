@@ -17,6 +17,8 @@ READ_REASONS = {
     "no_conversation": "the record holds no conversation",
     "html_parse_error": "FastChat's converter cannot take this markup (--compat fastchat only)",
     "processing_error": "converting the record raised an unexpected error (a bug: please report it)",
+    "untokenizable_text": "a text holds a lone surrogate (a JSON \\ud800 escape), which the "
+    "tokenizer cannot encode (with --max-tokens)",
 }
 
 #: Parts the splitter drops (``convkit.split.DROP_REASONS``; a test keeps the two in step).

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from convkit import FilterConfig, convert
 from convkit import io as cio
 from convkit.errors import ConfigError, InputError
 from convkit.io import AtomicFile, BadRecord, RecordWriter, read_records
@@ -886,3 +887,27 @@ def test_a_bare_token_with_a_syntax_error_is_not_bounded_as_brackets(tmp_path, m
     got = list(read_records(p, on_error="skip"))
     assert ["R" if isinstance(r, cio.RawRecord) else "B" for r in got] == ["R", "B"]
     assert got[1].error.reason == "malformed JSON array: Expecting value in record 1"
+
+
+@pytest.mark.parametrize("layout", ["jsonl", "array"])
+def test_nan_infinity_and_numbers_beyond_a_double_are_written_as_null(tmp_path, layout):
+    # orjson refuses these, so the standard decoder reads such a record; a long integer beside
+    # them used to make the writer fall back to json.dumps, which wrote NaN and Infinity.
+    def turns(q):
+        return f'"conversations":[{{"from":"human","value":"{q}"}},{{"from":"gpt","value":"A bot."}}]'
+
+    recs = [
+        '{"id":"a","x":NaN,"y":1e400,"z":-Infinity,"f":-1.5e-3,"n":12345678901234567890123,'
+        + turns("Who are you?")
+        + "}",
+        '{"id":"b","x":Infinity,"y":-1E+400,' + turns("What are you?") + "}",
+    ]
+    src = tmp_path / ("in.jsonl" if layout == "jsonl" else "in.json")
+    src.write_text("\n".join(recs) if layout == "jsonl" else "[" + ",\n".join(recs) + "]")
+    out = tmp_path / "out.jsonl"
+    convert(src, out, filters=FilterConfig(min_chars=0))
+    assert out.read_text().splitlines() == [
+        '{"id":"a",' + turns("Who are you?") + ',"x":null,"y":null,"z":null,"f":-0.0015,'
+        '"n":12345678901234567890123}',
+        '{"id":"b",' + turns("What are you?") + ',"x":null,"y":null}',
+    ]

@@ -962,3 +962,31 @@ def test_tool_calls_nested_deeper_than_the_recursion_limit_are_counted():
         deep = [deep]
     text = counted_text(Turn("assistant", "Calling.", {"tool_calls": deep}))
     assert text == "Calling.\n" + "[" * 1501 + "]" * 1501  # 1,500 lists around an empty one
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_lone_surrogate_is_rejected_when_tokens_are_counted(tmp_path, workers):
+    # The tokenizers library cannot take one (it raised a TypeError that ended the run): the
+    # conversation is rejected whole, the lines of the parts already trimmed from it withdrawn.
+    recs = [
+        sg("s", ("gpt", "A greeting."), ("human", "Hi \ud800 there, how are you?"), ("gpt", "Fine.")),
+        GOOD,
+        sg("t", ("human", "Tell me a joke please."), ("gpt", "Why did the \udfff cross the road?")),
+    ]
+    src = tmp_path / "in.json"
+    src.write_text(json.dumps(recs))  # "\ud800" escapes
+    out, rej, st = tmp_path / "out.jsonl", tmp_path / "rej.jsonl", tmp_path / "stats.json"
+    convert(src, out, rejects=rej, stats=st, tokenizer=TOKENIZER, max_tokens=200, workers=workers)
+    assert [r["id"] for r in lines(out)] == ["a_0"]
+    detail = (
+        "a {} turn holds a lone surrogate (read from a JSON \\ud800 escape), which the "
+        "tokenizer cannot encode"
+    )
+    assert [(r["id"], r["reason"], r["detail"], r["scope"], r["record"]) for r in lines(rej)] == [
+        ("s", "untokenizable_text", detail.format("user"), "conversation", recs[0]),
+        ("t", "untokenizable_text", detail.format("assistant"), "conversation", recs[2]),
+    ]
+    stats = json.loads(st.read_text())
+    assert stats["rejected_by_reason"] == {"untokenizable_text": 2}
+    assert stats["parts_rejected_by_reason"] == {}
+    assert stats["accounted"] is True
