@@ -697,6 +697,33 @@ def test_content_digest_what_counts():
     assert content_digest(C([(U, "\ud800"), (A, "c")])) != base  # lone surrogates hash too
 
 
+def test_content_digest_counts_images_and_tool_calls_but_not_call_ids():
+    def image(url, **meta):
+        parts = [
+            {"type": "text", "text": "What is this?"},
+            {"type": "image_url", "image_url": {"url": url}},
+        ]
+        turn = Turn(U, "What is this?", {"content_parts": parts, **meta})
+        return Conversation("c", [turn, Turn(A, "A cat.")])
+
+    def call(city, call_id):
+        fn = {"name": "weather", "arguments": f'{{"city": "{city}"}}'}
+        calls = [{"id": call_id, "type": "function", "function": fn}]
+        turns = [Turn(U, "Weather?"), Turn(A, "", {"tool_calls": calls}), Turn(A, "Sunny.")]
+        return Conversation("c", turns)
+
+    text_only = content_digest(C([(U, "What is this?"), (A, "A cat.")]))
+    a, b = content_digest(image("http://x/a.png")), content_digest(image("http://x/b.png"))
+    assert len({text_only, a, b}) == 3
+    assert content_digest(image("http://x/a.png", name="alice")) == a  # other turn keys aside
+    assert content_digest(call("Paris", "call_1")) == content_digest(call("Paris", "call_2"))
+    assert content_digest(call("Paris", "call_1")) != content_digest(call("Rome", "call_1"))
+    # Text that spells the extras' encoding is not the turn with extras.
+    assert content_digest(call("Paris", "call_1")) != content_digest(
+        Conversation("c", [Turn(U, "Weather?"), Turn(A, '{"calls":'), Turn(A, "Sunny.")])
+    )
+
+
 def test_dedup_sequence():
     dedup = build_dedup()
     x = [(U, "What is the capital of France?"), (A, "Paris.")]

@@ -2,8 +2,9 @@
 
 FastChat keys content on the first two messages only, and other tools use Python's ``hash()``,
 which is salted per process. Here the key is a SHA-256 digest, cut to 16 bytes, of every turn
-(role and normalised content, length-prefixed so no two different conversations share an
-encoding), the same in every process and every run. SHA-256 rather than BLAKE2b: the processors
+(role, normalised content, and the images, audio, files and tool calls a turn carries beside its
+text, length-prefixed so no two different conversations share an encoding), the same in every
+process and every run. Two questions about two different images are not duplicates. SHA-256 rather than BLAKE2b: the processors
 of the last years compute it in hardware (x86 SHA extensions, ARMv8), about twice as fast as
 Python's BLAKE2b here, and 16 bytes keep collisions out of reach for any dataset. These filters
 keep state: the pipeline runs them through :class:`~convkit.filters.base.Dedup` in the main
@@ -12,9 +13,10 @@ process, in input order.
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import ClassVar
 
-from ..model import Conversation
+from ..model import Conversation, Turn, media_parts, tool_calls
 from ..scan import normalised_utf8
 from .base import KeyFilter, register
 
@@ -27,7 +29,9 @@ def normalise_text(text: str) -> str:
 
 def content_digest(conv: Conversation) -> bytes:
     """The first 16 bytes of the SHA-256 digest of ``conv``'s turns: for each, its role and
-    normalised content, each UTF-8 encoded and prefixed with its length as 8 big-endian bytes."""
+    normalised content, each UTF-8 encoded and prefixed with its length as 8 big-endian bytes,
+    then, for a turn with media parts or tool calls, the content length's top bit set and
+    those as canonical JSON (:func:`_extras`), prefixed with their length."""
     h = hashlib.sha256()
     update = h.update
     for t in conv.turns:
@@ -39,9 +43,35 @@ def content_digest(conv: Conversation) -> bytes:
         # Collapsing white space and encoding in one compiled pass (lone surrogates survive
         # JSON, and hash too): the same bytes as normalise_text(...).encode(...).
         data = normalised_utf8(t.content)
-        update(len(data).to_bytes(8, "big"))
-        update(data)
+        extras = _extras(t) if t.meta else None
+        if extras is None:
+            update(len(data).to_bytes(8, "big"))
+            update(data)
+        else:
+            # The length's top bit says that a length-prefixed block of extras follows.
+            update((len(data) | _HAS_EXTRAS).to_bytes(8, "big"))
+            update(data)
+            update(len(extras).to_bytes(8, "big"))
+            update(extras)
     return h.digest()[:16]
+
+
+_HAS_EXTRAS = 1 << 63
+
+
+def _extras(t: Turn) -> bytes | None:
+    """The turn's media parts and tool calls (their ids left out: they name a call, they are
+    not its content), as canonical JSON; None when it has neither."""
+    media = media_parts(t)
+    calls = tool_calls(t)
+    if not media and calls is None:
+        return None
+    if isinstance(calls, list):
+        calls = [
+            {k: v for k, v in c.items() if k != "id"} if isinstance(c, dict) else c for c in calls
+        ]
+    doc = {"calls": calls, "media": media}
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("ascii")
 
 
 # A role's length-prefixed encoding, made once per role.
@@ -69,8 +99,8 @@ class DuplicateContent(KeyFilter):
     order = 20
     description = "drop a conversation whose turns (normalised) were already kept"
     reasons: ClassVar[dict[str, str]] = {
-        "duplicate_content": "an earlier kept conversation has the same roles and contents, "
-        "white space aside",
+        "duplicate_content": "an earlier kept conversation has the same roles and contents "
+        "(with the same images and tool calls), white space aside",
     }
 
     def key(self, conv: Conversation) -> bytes:
