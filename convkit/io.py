@@ -374,7 +374,16 @@ def _read_lines(
                         whole = rest + b"".join(chunks)
                         after = whole[len(line) + 1 :]
                         if not _next_line_is_a_record(after):
-                            yield _read_document(name, whole, lineno, start)
+                            try:
+                                document = _read_document(name, whole, lineno, start)
+                            except InputError as bad:
+                                if on_error == "fail":
+                                    raise
+                                # A broken document is one broken record.
+                                text = str(whole, "utf-8", "replace")
+                                yield BadRecord(name, index, lineno, bad, text)
+                                return
+                            yield document
                             return
                     err = InputError(
                         f"malformed JSON: {_said(e)} (column {e.colno})", file=name, line=lineno
@@ -398,15 +407,13 @@ def _read_lines(
 
 
 def _next_line_is_a_record(data: bytes) -> bool:
-    """Whether the first non-blank line of ``data`` is a JSON object on its own: what tells
-    JSON Lines with a broken first line from a pretty-printed document (whose second line is a
-    fragment such as ``  "Definition": [``)."""
+    """Whether the first non-blank line of ``data`` starts a JSON object: what tells JSON Lines
+    with a broken first line from a pretty-printed object, whose second line is a member
+    (``  "Definition": [``) or its end. That line may be broken too, or hold what only the
+    standard decoder reads (NaN): it is not decoded."""
     for line in data.split(b"\n", 20)[:20]:
         if line.strip(_BWS):
-            try:
-                return isinstance(orjson.loads(line), dict)
-            except orjson.JSONDecodeError:
-                return False
+            return line.lstrip(_BWS).startswith(b"{")
     return False
 
 

@@ -229,6 +229,30 @@ def test_a_broken_pretty_printed_document_is_reported_where_it_breaks(tmp_path):
     with pytest.raises(InputError) as e:
         list(read_records(p))
     assert str(e.value) == f"malformed JSON: Expecting ',' delimiter (column 5) — at {p} line 5"
+    # With --on-error skip, a broken document is one broken record: the run goes on.
+    got = list(read_records(p, on_error="skip"))
+    assert [(type(r).__name__, r.index, r.line, str(r.error)) for r in got] == [
+        ("BadRecord", 0, 1, str(e.value))
+    ]
+    assert got[0].text == '{\n  "Definition": ["d"],\n  "Instances": [\n    {"input": 1}\n    {"input": 2}\n  ]\n}\n'
+
+
+@pytest.mark.parametrize(
+    ("second", "kind"),
+    [
+        ('{"id": "b", "score": NaN}', "RawRecord"),  # only the standard decoder reads it
+        ('{"id": "b" broken', "BadRecord"),  # broken too
+    ],
+)
+def test_json_lines_whose_first_two_lines_are_odd_are_still_json_lines(tmp_path, second, kind):
+    p = write(tmp_path, "b.jsonl", '{"id": "a", "x":\n' + second + '\n{"id": "c"}\n')
+    with pytest.raises(InputError) as e:
+        list(read_records(p))
+    assert str(e.value) == f"malformed JSON: Expecting value (column 17) — at {p} line 1"
+    got = list(read_records(p, on_error="skip"))
+    assert [(type(r).__name__, r.index, r.line) for r in got] == [
+        ("BadRecord", 0, 1), (kind, 1, 2), ("RawRecord", 2, 3)
+    ]
 
 
 def test_array_larger_than_chunks_streams_every_record(tmp_path, monkeypatch):
