@@ -265,6 +265,12 @@ def _build_parser() -> argparse.ArgumentParser:
         ".jinja or tokenizer_config.json); --to text counts through its --template by itself",
     )
     g.add_argument(
+        "--count-template-variant",
+        metavar="NAME",
+        help="which named template of the --count-template tokenizer_config.json "
+        "(default: 'default')",
+    )
+    g.add_argument(
         "--template-time",
         metavar="TIME",
         help="what a chat template's strftime_now formats, ISO 8601 (2024-07-26 or "
@@ -363,6 +369,7 @@ def _convert(args: argparse.Namespace) -> int:
         turn_overhead=args.turn_overhead,
         segment_overhead=args.segment_overhead,
         count_template=args.count_template,
+        count_template_variant=args.count_template_variant,
         template_time=args.template_time,
         oversize=args.oversize,
         continuations=args.continuations,

@@ -30,6 +30,8 @@ class Options:
     tokens the tokenizer's post-processor adds to a sequence (BOS/EOS). ``count_template`` (a
     chat template name or file) makes the splitter count each segment as that template renders
     it, exactly; writing ``text`` through a template counts through that template by itself.
+    ``count_template_variant`` picks one of the named templates of a ``tokenizer_config.json``
+    (as ``--template-variant`` does for the text writer).
     ``continuations``: when splitting, an exchange whose user turn only asks to go on
     ("continue") stays in the segment of the exchange before it when both fit; when they do
     not, ``drop`` rejects it (``no_context``) and ``keep`` lets it open a segment.
@@ -52,6 +54,7 @@ class Options:
     turn_overhead: int = 0
     segment_overhead: int | None = None
     count_template: str | None = None
+    count_template_variant: str | None = None
     template_time: str | None = None
     oversize: str = "drop"
     continuations: str = "drop"
@@ -85,6 +88,11 @@ class Options:
                 raise ConfigError("max_tokens needs a tokenizer (--tokenizer PATH)")
         if self.count_template is not None and self.max_tokens is None:
             raise ConfigError("count_template needs max_tokens (--max-tokens N)")
+        if self.count_template_variant is not None and self.count_template is None:
+            raise ConfigError(
+                "count_template_variant (--count-template-variant) needs count_template "
+                "(--count-template TEMPLATE)"
+            )
         if self.count_template is not None and self._writes_text():
             # Counting through one template and writing through another would count text
             # that is never written.

@@ -489,7 +489,7 @@ def rendered_budget(options: Options, writer: Format, counter: Any) -> RenderedB
     if options.count_template is not None:
         from .templates import load_template
 
-        template = load_template(options.count_template)
+        template = load_template(options.count_template, variant=options.count_template_variant)
         template.now = options.template_now()
         return RenderedBudget(template, counter)
     if writer.name == "text":

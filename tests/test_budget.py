@@ -471,3 +471,42 @@ def test_a_request_to_go_on_after_a_dropped_first_exchange_is_not_the_conversati
         assert [(d.start, d.end, d.reason) for d in result.dropped] == [
             (0, 2, "no_assistant_reply"), (2, 4, "no_context")
         ]
+
+
+def test_count_template_variant_picks_a_named_template_of_a_tokenizer_config(tmp_path, capsys):
+    from convkit import ConfigError
+    from convkit.cli import main
+
+    config = tmp_path / "tokenizer_config.json"
+    rag = "{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}"
+    config.write_text(json.dumps({
+        "chat_template": [
+            {"name": "tool_use", "template": "{% for m in messages %}{{ m.content }}{% endfor %}"},
+            {"name": "rag", "template": rag},
+        ],
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+    }))
+    msgs = [{"role": t.role, "content": t.content} for t in dialogue(8).turns]
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "d", "messages": msgs}) + "\n")
+    tok = str(EXAMPLES / "tokenizer.json")
+    out = tmp_path / "out.jsonl"
+    args = ["convert", str(src), "-o", str(out), "--from", "messages", "--tokenizer", tok,
+            "--max-tokens", "200", "--count-template", str(config)]
+    assert main(args) == 2
+    assert capsys.readouterr().err == (
+        "convkit: error: 'tokenizer_config.json' has no chat template named 'default'; it has: "
+        "tool_use, rag\n"
+    )
+    assert main([*args, "--count-template-variant", "rag", "-q"]) == 0
+    segments = [json.loads(line)["messages"] for line in out.read_text().splitlines()]
+    template = load_template(config, variant="rag")
+    counts = TokenCounter(tok).count_trained([template.render(s) for s in segments])
+    assert len(segments) > 1 and max(counts) <= 200
+    with pytest.raises(ConfigError) as e:
+        convert(src, out, input_format="messages", count_template_variant="rag")
+    assert str(e.value) == (
+        "count_template_variant (--count-template-variant) needs count_template "
+        "(--count-template TEMPLATE)"
+    )
