@@ -272,13 +272,14 @@ def _check_outputs(paths: list[str], *outputs: str | os.PathLike[str] | None) ->
         # Before any file is created: a run refused here leaves nothing behind.
         if o is not None and os.path.isdir(o):
             raise ConfigError(f"{role} is a directory, not a file: {os.fspath(o)}")
-    # /dev/null may take all three; "-" is checked by the CLI.
+    # /dev/null may take all three; standard output ("-") only one.
     files = [
         os.fspath(o)
         for o in outputs
         if o is not None and os.fspath(o) != "-" and not _is_char_device(o)
     ]
-    if len({os.path.realpath(f) for f in files}) != len(files):
+    stdout = sum(1 for o in outputs if o is not None and os.fspath(o) == "-")
+    if stdout > 1 or len({os.path.realpath(f) for f in files}) != len(files):
         raise ConfigError("output, rejects and stats must be different files")
     written = {os.path.realpath(f) for f in files}
     for p in paths:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -384,6 +385,32 @@ def test_bad_options(tmp_path, kwargs, message):
         convert(src, tmp_path / "out.jsonl", **kwargs)
     assert str(e.value) == message
     assert not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    ("output", "rejects", "stats"),
+    [
+        ("o.jsonl", "o.jsonl", None),
+        ("o.jsonl", None, "o.jsonl"),
+        ("-", "-", None),  # standard output, twice
+        ("o.jsonl", "-", "-"),
+    ],
+)
+def test_output_rejects_and_stats_must_be_different_files(tmp_path, output, rejects, stats):
+    src = write_json(tmp_path, [GOOD])
+
+    def where(name):
+        return name if name in (None, "-") else tmp_path / name
+
+    with pytest.raises(ConfigError) as e:
+        convert(src, where(output), rejects=where(rejects), stats=where(stats))
+    assert str(e.value) == "output, rejects and stats must be different files"
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_dev_null_may_take_all_three(tmp_path):
+    src = write_json(tmp_path, [GOOD])
+    assert convert(src, os.devnull, rejects=os.devnull, stats=os.devnull).stats.conversations_out == 1
 
 
 def test_output_must_not_overwrite_input(tmp_path):
