@@ -99,3 +99,20 @@ def test_language_detail_and_pickling():
     assert copy.filters == chain.filters
     assert copy.apply(C(KO)) == chain.apply(C(KO))
     assert [f.name for f in chain.filters][-1] == "language"  # the costly check runs last
+
+
+@needs_cld2
+def test_an_unknown_language_code_is_refused_when_the_filter_is_built():
+    with pytest.raises(ConfigError) as e:
+        build_filters(FilterConfig(language_keep=("en", "english")))
+    assert str(e.value) == (
+        "unknown language code 'english' in language_keep (--keep-lang) (the code of English is "
+        "'en'): CLD2 reports ISO 639 codes such as en, fr, zh-Hant, and 'un' when it cannot tell"
+    )
+    with pytest.raises(ConfigError) as e:
+        Language(skip=["qq"])
+    assert str(e.value) == (
+        "unknown language code 'qq' in language_skip (--skip-lang): CLD2 reports ISO 639 codes "
+        "such as en, fr, zh-Hant, and 'un' when it cannot tell"
+    )
+    Language(keep=["zh", "ZH-hant", "un", "sr-ME"], skip=["ko"])  # base codes and any case

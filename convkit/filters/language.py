@@ -72,9 +72,24 @@ class Language(DropFilter):
     def __init__(
         self, keep: Iterable[str] | None = None, skip: Iterable[str] | None = None
     ) -> None:
-        _cld2()  # fail when the filter is built, not on the first conversation
+        cld2 = _cld2()  # fail when the filter is built, not on the first conversation
         self.keep = None if keep is None else frozenset(c.lower() for c in keep)
         self.skip = None if skip is None else frozenset(c.lower() for c in skip)
+        # A code CLD2 never reports would keep nothing (or skip nothing), silently.
+        known = {str(code).lower() for _, code in cld2.LANGUAGES} | {UNKNOWN}
+        known |= {code.split("-", 1)[0] for code in known}  # "zh" covers zh-Hant
+        names = {str(name).lower(): str(code) for name, code in cld2.LANGUAGES}
+        for field, flag, codes in (
+            ("language_keep", "--keep-lang", self.keep),
+            ("language_skip", "--skip-lang", self.skip),
+        ):
+            for code in sorted(codes or ()):
+                if code not in known:
+                    hint = f" (the code of {code.title()} is {names[code]!r})" if code in names else ""
+                    raise ConfigError(
+                        f"unknown language code {code!r} in {field} ({flag}){hint}: CLD2 reports "
+                        "ISO 639 codes such as en, fr, zh-Hant, and 'un' when it cannot tell"
+                    )
 
     @classmethod
     def from_config(cls, config: FilterConfig) -> Language | None:
