@@ -406,7 +406,9 @@ def test_restarted_list():
     assert has_restarted_list("\n1. a\n2. b\n1. c\n1. d")
     assert not has_restarted_list("\n1. a\n2. b\n1. c")
     assert not has_restarted_list("\n1. a, see item 2\n1. b")
-    assert not has_restarted_list("1. a\n1. b")  # FastChat needs a new line before the first
+    assert has_restarted_list("1. a\n1. b")  # FastChat's regex misses a list opening the turn
+    assert not has_restarted_list("1. a\n2. b\n1. c")
+    assert not has_restarted_list("11. a\n1. b")
     assert not has_restarted_list("\n1. a\n10. b")
     assert check(RestartedList(), C([(U, "q"), (A, "x\n1. a\n1. b")])) == "restarted_numbered_list"
     assert check(RestartedList(), C([(U, "q"), (A, "x\n1. a\n2. b")])) is None
@@ -416,9 +418,9 @@ FASTCHAT_LIST = re.compile(r"\n1\. [^2]*\n1\. ")
 
 
 @given(st.lists(st.sampled_from(["\n", "1", ".", " ", "2", "a", "\n1. "]), max_size=30))
-def test_restarted_list_agrees_with_fastchat_regex(pieces):
+def test_restarted_list_agrees_with_fastchat_regex_where_a_new_line_starts_the_text(pieces):
     text = "".join(pieces)
-    assert has_restarted_list(text) == (FASTCHAT_LIST.search(text) is not None)
+    assert has_restarted_list(text) == (FASTCHAT_LIST.search("\n" + text) is not None)
 
 
 def test_plugins():

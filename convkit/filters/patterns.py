@@ -47,22 +47,27 @@ _ITEM_ONE = "\n1. "
 
 def has_restarted_list(text: str) -> bool:
     """True where FastChat's ``\\n1\\. [^2]*\\n1\\. `` matches: a numbered list restarts at 1
-    without reaching 2 (a broken rendering, e.g. sharegpt.com/c/1pREAGO).
+    without reaching 2 (a broken rendering, e.g. sharegpt.com/c/1pREAGO). The start of the text
+    counts as a new line: FastChat's regex misses a list that opens the turn.
 
     The regex backtracks over the whole rest of the text from every ``\\n1. `` (quadratic on long
     texts); the same test runs in one pass here: the pattern matches if and only if some two
     *consecutive* occurrences of ``\\n1. `` have no ``2`` between them.
     """
-    start = text.find(_ITEM_ONE)
-    while start != -1:
+    if text.startswith(_ITEM_ONE[1:]):
+        body = len(_ITEM_ONE) - 1
+    else:
+        start = text.find(_ITEM_ONE)
+        if start == -1:
+            return False
         body = start + len(_ITEM_ONE)
+    while True:
         nxt = text.find(_ITEM_ONE, body)
         if nxt == -1:
             return False
         if text.find("2", body, nxt) == -1:
             return True
-        start = nxt
-    return False
+        body = nxt + len(_ITEM_ONE)
 
 
 @register
