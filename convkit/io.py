@@ -993,8 +993,10 @@ def remove_temporaries() -> None:
 
 
 def compression_of(path: str) -> str | None:
-    """The compression a file name asks for (``.gz``, ``.zst``, ``.bz2``, ``.xz``), or None."""
-    return next((kind for suffix, kind in _COMPRESSION.items() if path.endswith(suffix)), None)
+    """The compression a file name asks for (``.gz``, ``.zst``, ``.bz2``, ``.xz``, in any case),
+    or None."""
+    lower = path.lower()
+    return next((kind for suffix, kind in _COMPRESSION.items() if lower.endswith(suffix)), None)
 
 
 def _compressor(raw: IO[bytes], kind: str | None, name: str) -> IO[bytes]:
@@ -1249,7 +1251,7 @@ class RecordWriter(Transactional):
         self.path = os.fspath(path)
         kind = compression_of(self.path)
         plain = self.path[: self.path.rindex(".")] if kind else self.path
-        self.array = plain.endswith(".json")
+        self.array = plain.lower().endswith(".json")  # DATA.JSON too
         self._closed = False  # the array's closing bracket is written
         self.count = 0
         self._file = AtomicFile(self.path)

@@ -394,6 +394,18 @@ def test_json_writer_writes_an_array(tmp_path):
     assert out.read_text() == '[\n{"a":1},\n{"b":2}\n]\n'
 
 
+@pytest.mark.parametrize("name", ["OUT.JSON", "out.Json.GZ"])
+def test_file_name_suffixes_are_read_in_any_case(tmp_path, name):
+    out = tmp_path / name
+    with RecordWriter(out) as w:
+        w.write({"a": 1})
+    data = out.read_bytes()
+    if name.endswith("GZ"):
+        data = gzip.decompress(data)
+    assert data == b'[\n{"a":1}\n]\n'
+    assert [r.value for r in read_records(str(out))] == [{"a": 1}]
+
+
 def test_empty_json_array_output(tmp_path):
     out = tmp_path / "out.json"
     with RecordWriter(out):
