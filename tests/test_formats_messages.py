@@ -119,6 +119,21 @@ def test_sharegpt_speakers_left_as_roles_are_read_as_the_roles_they_name():
     ]
 
 
+def test_roles_are_read_in_any_case_and_written_in_lower_case():
+    record = {"messages": [{"role": "System", "content": "Be brief."},
+                           {"role": "USER", "content": "Hi?"}, {"role": "Assistant", "content": "Hey."},
+                           {"role": "Developer", "content": "x"}]}
+    conv = read(record)
+    assert conv.roles() == ["system", "user", "assistant", "system"]
+    assert get_format("messages").write(conv)["messages"] == [
+        {"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi?"},
+        {"role": "assistant", "content": "Hey."}, {"role": "developer", "content": "x"},
+    ]
+    with pytest.raises(RecordRejected) as e:
+        read({"messages": [{"role": "Robot", "content": "x"}]})
+    assert str(e.value) == "unknown role 'Robot' in messages[0].role"
+
+
 @pytest.mark.parametrize(
     "messages,reason,message",
     [

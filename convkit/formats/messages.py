@@ -1,6 +1,7 @@
 """OpenAI / Hugging Face chat: ``{"id"?, "messages": [{"role", "content"}], "tools"?}``.
 
-Roles are ``system``, ``user``, ``assistant`` and ``tool``; OpenAI's ``developer`` reads as
+Roles are ``system``, ``user``, ``assistant`` and ``tool``, in any case (``USER`` is written back
+as ``user``); OpenAI's ``developer`` reads as
 ``system`` and the legacy ``function`` as ``tool`` (the name as written is kept in
 ``Turn.meta["from"]`` and written back; the ShareGPT writer keeps it as ``"role"``, which the
 ShareGPT reader maps back). ``content`` may be a string, null (an assistant turn that only calls
@@ -153,6 +154,9 @@ class Messages(Format):
                 for k, v in m.items()
                 if k not in _MESSAGE
             }
+            written = role
+            if role not in ROLES and role.lower() != role:
+                role = role.lower()  # "USER", "Assistant": read as the role, written lower case
             if role in ROLE_ALIASES:
                 extra["from"] = role
                 role = ROLE_ALIASES[role]
@@ -162,7 +166,7 @@ class Messages(Format):
                 role = SHAREGPT_ROLES[role]
             elif role not in ROLES:
                 raise RecordRejected(
-                    "unknown_role", f"unknown role {role!r} in {at}.role", f"{at}.role"
+                    "unknown_role", f"unknown role {written!r} in {at}.role", f"{at}.role"
                 )
             content = m.get("content")
             if content is None:
