@@ -407,14 +407,30 @@ def _read_lines(
 
 
 def _next_line_is_a_record(data: bytes) -> bool:
-    """Whether the first non-blank line of ``data`` starts a JSON object: what tells JSON Lines
-    with a broken first line from a pretty-printed object, whose second line is a member
-    (``  "Definition": [``) or its end. That line may be broken too, or hold what only the
-    standard decoder reads (NaN): it is not decoded."""
-    for line in data.split(b"\n", 20)[:20]:
-        if line.strip(_BWS):
-            return line.lstrip(_BWS).startswith(b"{")
-    return False
+    """Whether the lines after a broken first line are JSON Lines records, not the rest of a
+    pretty-printed document. Up to three non-blank lines are looked at, and each must start an
+    object on its own line: one that decodes to an object, or, when orjson cannot decode it
+    (broken too, or holding NaN, which only the standard decoder reads), one that does not end
+    with a comma. A document's lines are members (``  "Definition": [``), elements of an array
+    its first line opened (``{"from": "human", ...},``, with a comma, the last one followed by
+    ``]}``), or lone brackets."""
+    seen = 0
+    for line in data.split(b"\n", 40)[:40]:
+        line = line.strip(_BWS)
+        if not line:
+            continue
+        if not line.startswith(b"{") or line == b"{":
+            return False
+        try:
+            if not isinstance(orjson.loads(line), dict):
+                return False
+        except orjson.JSONDecodeError:
+            if line.endswith(b","):
+                return False
+        seen += 1
+        if seen == 3:
+            break
+    return seen > 0
 
 
 def _read_document(name: str, data: bytes, first_line: int, offset: int) -> RawRecord:

@@ -238,6 +238,21 @@ def test_a_broken_pretty_printed_document_is_reported_where_it_breaks(tmp_path):
 
 
 @pytest.mark.parametrize(
+    "elements",
+    [
+        '{"from": "human", "value": "Hi?"},\n{"from": "gpt", "value": "Hey."}',
+        '{"from": "human", "value": "Hi?"}',  # one element: an object line, then "]}"
+    ],
+)
+def test_a_document_whose_second_line_is_an_element_of_an_array_is_one_document(
+    tmp_path, elements
+):
+    text = '{"id": "t1", "conversations": [\n' + elements + "\n]}\n"
+    p = write(tmp_path, "doc.json", text)
+    assert values(p) == [(0, 1, json.loads(text))]
+
+
+@pytest.mark.parametrize(
     ("second", "kind"),
     [
         ('{"id": "b", "score": NaN}', "RawRecord"),  # only the standard decoder reads it
