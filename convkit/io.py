@@ -888,11 +888,16 @@ def iter_inputs(
 # --------------------------------------------------------------------------- writing
 
 
-def json_text(obj: Any, *, ensure_ascii: bool = False) -> str:
+def json_text(obj: Any, *, ensure_ascii: bool = False, sort_keys: bool = False) -> str:
     """Compact JSON text of a value read from JSON, by the json module, with twice the room for
     nesting that decoding has: whatever was read can be written from any stack."""
     return _deep(
-        json.dumps, obj, ensure_ascii=ensure_ascii, separators=(",", ":"), room=2 * _JSON_DEPTH
+        json.dumps,
+        obj,
+        ensure_ascii=ensure_ascii,
+        sort_keys=sort_keys,
+        separators=(",", ":"),
+        room=2 * _JSON_DEPTH,
     )
 
 

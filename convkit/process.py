@@ -194,7 +194,12 @@ class Worker:
             for part in outcome.parts:
                 self._reject_part(item, conv, part.start, part.end, part.reason, None, stats)
             if keys is not None:
-                item.keys = keys(kept)
+                try:
+                    item.keys = keys(kept)
+                except Exception as e:  # noqa: BLE001 - as above: one record, not the run
+                    _withdraw_parts(item, stats)
+                    self._reject(item, "processing_error", f"{type(e).__name__}: {e}", stats)
+                    continue
             pending.append((item, kept))
         # The filter stage's clock is the loop's, less conversion: two clock calls a record
         # cost a percent of a plain conversion.

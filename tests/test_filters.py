@@ -720,10 +720,23 @@ def test_content_digest_counts_images_and_tool_calls_but_not_call_ids():
     assert content_digest(image("http://x/a.png", name="alice")) == a  # other turn keys aside
     assert content_digest(call("Paris", "call_1")) == content_digest(call("Paris", "call_2"))
     assert content_digest(call("Paris", "call_1")) != content_digest(call("Rome", "call_1"))
-    # Text that spells the extras' encoding is not the turn with extras.
-    assert content_digest(call("Paris", "call_1")) != content_digest(
-        Conversation("c", [Turn(U, "Weather?"), Turn(A, '{"calls":'), Turn(A, "Sunny.")])
-    )
+    # The encoding, exactly: the content length's top bit announces the extras.
+    parts = [{"type": "text", "text": "q"}, {"type": "image_url", "image_url": {"url": "u"}}]
+    conv = Conversation("c", [Turn(U, "q", {"content_parts": parts})])
+    extras = b'{"calls":null,"media":[{"image_url":{"url":"u"},"type":"image_url"}]}'
+    h = hashlib.sha256()
+    h.update((4).to_bytes(8, "big") + b"user" + (1 | 1 << 63).to_bytes(8, "big") + b"q")
+    h.update(len(extras).to_bytes(8, "big") + extras)
+    assert content_digest(conv) == h.digest()[:16]
+
+
+def test_content_digest_takes_tool_call_arguments_as_deep_as_the_reader_does():
+    args: dict = {}
+    for _ in range(1000):
+        args = {"a": args}
+    calls = [{"id": "x", "type": "function", "function": {"name": "f", "arguments": args}}]
+    conv = Conversation("c", [Turn(U, "Go."), Turn(A, "", {"tool_calls": calls})])
+    assert len(content_digest(conv)) == 16
 
 
 def test_dedup_sequence():

@@ -13,9 +13,9 @@ process, in input order.
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import ClassVar
 
+from ..io import json_text
 from ..model import Conversation, Turn, media_parts, tool_calls
 from ..scan import normalised_utf8
 from .base import KeyFilter, register
@@ -70,8 +70,8 @@ def _extras(t: Turn) -> bytes | None:
         calls = [
             {k: v for k, v in c.items() if k != "id"} if isinstance(c, dict) else c for c in calls
         ]
-    doc = {"calls": calls, "media": media}
-    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("ascii")
+    # json_text: tool-call arguments may nest as deep as the reader takes.
+    return json_text({"calls": calls, "media": media}, ensure_ascii=True, sort_keys=True).encode()
 
 
 # A role's length-prefixed encoding, made once per role.
