@@ -308,8 +308,8 @@ class Worker:
                 _withdraw_parts(item, p.stats)
                 # The role, not an index: the filters may have trimmed turns before it.
                 detail = (
-                    f"a {turn.role} turn holds a lone surrogate (read from a JSON \\ud800 "
-                    "escape), which the tokenizer cannot encode"
+                    f"a turn of role {turn.role} holds a lone surrogate (read from a JSON "
+                    "\\ud800 escape), which the tokenizer cannot encode"
                 )
                 self._reject(item, UNTOKENIZABLE, detail, p.stats)
             p.pending[:] = keep
@@ -328,14 +328,24 @@ class Worker:
             n = len(kept.turns)
             t1 = clock()
             if self.budget is not None:
-                result = split_rendered(
-                    kept,
-                    counts[at : at + n],
-                    self.budget,
-                    max_tokens=opts.max_tokens,
-                    oversize=opts.oversize,
-                    continuations=opts.continuations,
-                )
+                try:
+                    result = split_rendered(
+                        kept,
+                        counts[at : at + n],
+                        self.budget,
+                        max_tokens=opts.max_tokens,
+                        oversize=opts.oversize,
+                        continuations=opts.continuations,
+                    )
+                except TypeError:
+                    # The template renders fields beside the turns' text (a tool's name, say):
+                    # a lone surrogate there reaches the tokenizer only now.
+                    if not _holds_surrogate(kept):
+                        raise
+                    at += n
+                    _withdraw_parts(item, stats)
+                    self._reject(item, UNTOKENIZABLE, _RENDERED_SURROGATE, stats)
+                    continue
             else:
                 result = split_conversation(
                     kept,
@@ -540,6 +550,30 @@ def _counted_texts(prepared: list[Prepared]) -> list[str]:
         for _, kept in p.pending
         for t in kept.turns
     ]
+
+
+_RENDERED_SURROGATE = (
+    "a field the chat template renders holds a lone surrogate (read from a JSON \\ud800 "
+    "escape), which the tokenizer cannot encode"
+)
+
+
+def _holds_surrogate(conv: Conversation) -> bool:
+    """Whether any text of ``conv`` (turns, their metadata, the conversation's: all a template
+    may render), or any key, holds a surrogate code point."""
+    stack: list[Any] = [conv.meta, *[t.content for t in conv.turns]]
+    stack += [t.meta for t in conv.turns if t.meta]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, str):
+            if not x.isascii() and _SURROGATE.search(x):
+                return True
+        elif isinstance(x, dict):
+            stack += x.keys()
+            stack += x.values()
+        elif isinstance(x, (list, tuple)):
+            stack += x
+    return False
 
 
 def _lone_surrogate_turn(conv: Conversation) -> Turn | None:

@@ -1006,7 +1006,7 @@ def test_a_lone_surrogate_is_rejected_when_tokens_are_counted(tmp_path, workers)
     convert(src, out, rejects=rej, stats=st, tokenizer=TOKENIZER, max_tokens=200, workers=workers)
     assert [r["id"] for r in lines(out)] == ["a_0"]
     detail = (
-        "a {} turn holds a lone surrogate (read from a JSON \\ud800 escape), which the "
+        "a turn of role {} holds a lone surrogate (read from a JSON \\ud800 escape), which the "
         "tokenizer cannot encode"
     )
     assert [(r["id"], r["reason"], r["detail"], r["scope"], r["record"]) for r in lines(rej)] == [
@@ -1017,3 +1017,36 @@ def test_a_lone_surrogate_is_rejected_when_tokens_are_counted(tmp_path, workers)
     assert stats["rejected_by_reason"] == {"untokenizable_text": 2}
     assert stats["parts_rejected_by_reason"] == {}
     assert stats["accounted"] is True
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("how", ["count_template", "text"])
+def test_a_lone_surrogate_that_only_the_template_renders_is_rejected(tmp_path, workers, how):
+    # The turns' text is clean; the tool's name, which the template renders, is not.
+    template = tmp_path / "tools.jinja"
+    template.write_text(
+        "{{ tools | tojson }}{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}"
+    )
+    msgs = [{"role": "user", "content": "What is the weather?"},
+            {"role": "assistant", "content": "Sunny all day."}]
+    recs = [
+        {"id": "bad", "messages": msgs, "tools": [{"function": {"name": "f\ud800"}}]},
+        {"id": "good", "messages": msgs, "tools": [{"function": {"name": "f"}}]},
+    ]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    out, rej, st = tmp_path / "out.jsonl", tmp_path / "rej.jsonl", tmp_path / "stats.json"
+    options = (
+        {"count_template": str(template)}
+        if how == "count_template"
+        else {"output_format": "text", "writer_options": {"template": str(template)}}
+    )
+    convert(src, out, rejects=rej, stats=st, input_format="messages", tokenizer=TOKENIZER,
+            max_tokens=200, workers=workers, **options)
+    assert len(lines(out)) == 1
+    assert [(r["id"], r["reason"], r["detail"]) for r in lines(rej)] == [
+        ("bad", "untokenizable_text", "a field the chat template renders holds a lone surrogate "
+         "(read from a JSON \\ud800 escape), which the tokenizer cannot encode"),
+    ]
+    stats = json.loads(st.read_text())
+    assert stats["accounted"] is True and stats["rejected_by_reason"] == {"untokenizable_text": 1}
