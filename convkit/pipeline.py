@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import os
-import stat
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -272,26 +271,30 @@ def _check_outputs(paths: list[str], *outputs: str | os.PathLike[str] | None) ->
         # Before any file is created: a run refused here leaves nothing behind.
         if o is not None and os.path.isdir(o):
             raise ConfigError(f"{role} is a directory, not a file: {os.fspath(o)}")
-    # /dev/null may take all three; standard output ("-") only one.
-    files = [
-        os.fspath(o)
-        for o in outputs
-        if o is not None and os.fspath(o) != "-" and not _is_char_device(o)
-    ]
-    stdout = sum(1 for o in outputs if o is not None and os.fspath(o) == "-")
-    if stdout > 1 or len({os.path.realpath(f) for f in files}) != len(files):
+    # /dev/null may take all three. Standard output is one file however it is named ("-",
+    # /dev/stdout, /dev/fd/1, or the file the shell redirected it to).
+    named = [_identity(o) for o in outputs if o is not None]
+    kept = [i for i in named if i != _DEV_NULL]
+    if len(set(kept)) != len(kept):
         raise ConfigError("output, rejects and stats must be different files")
-    written = {os.path.realpath(f) for f in files}
+    written = {os.path.realpath(o) for o in outputs if o is not None and os.fspath(o) != "-"}
     for p in paths:
         if p != "-" and os.path.realpath(p) in written:
             raise ConfigError(f"output would overwrite the input {p}")
 
 
-def _is_char_device(path: str | os.PathLike[str]) -> bool:
+def _identity(path: str | os.PathLike[str]) -> tuple[Any, ...]:
+    """What a name writes to: the file's device and inode when it exists (standard output's
+    for "-"), else its real path."""
+    name = os.fspath(path)
     try:
-        return stat.S_ISCHR(os.stat(path).st_mode)
+        st = os.fstat(1) if name == "-" else os.stat(name)
     except OSError:
-        return False
+        return ("name", name if name == "-" else os.path.realpath(name))
+    return ("file", st.st_dev, st.st_ino)
+
+
+_DEV_NULL = _identity(os.devnull)
 
 
 def _check_split(options: Options) -> TokenCounter:

@@ -394,6 +394,8 @@ def test_bad_options(tmp_path, kwargs, message):
         ("o.jsonl", None, "o.jsonl"),
         ("-", "-", None),  # standard output, twice
         ("o.jsonl", "-", "-"),
+        ("-", "/dev/stdout", None),  # the same, by two names
+        ("/dev/fd/1", None, "-"),
     ],
 )
 def test_output_rejects_and_stats_must_be_different_files(tmp_path, output, rejects, stats):
