@@ -909,11 +909,27 @@ def dumps(obj: Any) -> bytes:
         # Values orjson refuses (integers beyond 64 bits, non-string keys, lone surrogates
         # that a "\ud800" escape read into a string) go through json.
         text = json_text(obj)
+        if "NaN" in text or "Infinity" in text:
+            # json writes a non-finite float as NaN or Infinity, which is not JSON: null, as
+            # orjson writes it (the test is a cheap pretest; strings may hold the words).
+            obj = _deep(_finite_floats, obj, room=2 * _JSON_DEPTH)
+            text = json_text(obj)
         try:
             return text.encode("utf-8")
         except UnicodeEncodeError:
             # A lone surrogate has no UTF-8: written back as the escape it was read from.
             return json_text(obj, ensure_ascii=True).encode("ascii")
+
+
+def _finite_floats(obj: Any) -> Any:
+    """``obj`` with every NaN and infinite float made None."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite_floats(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_floats(v) for v in obj]
+    return obj
 
 
 class Transactional:

@@ -962,3 +962,12 @@ def test_nan_infinity_and_numbers_beyond_a_double_are_written_as_null(tmp_path, 
         '"n":12345678901234567890123}',
         '{"id":"b",' + turns("What are you?") + ',"x":null,"y":null}',
     ]
+
+
+def test_dumps_writes_non_finite_floats_as_null_on_its_json_path_too():
+    # A 70-bit integer sends the value through the json module, which writes NaN and Infinity.
+    value = {"x": float("nan"), "y": [float("-inf"), 1.5], "s": "NaN, Infinity", "n": 2**70}
+    assert cio.dumps(value) == (
+        b'{"x":null,"y":[null,1.5],"s":"NaN, Infinity","n":1180591620717411303424}'
+    )
+    assert cio.dumps({"x": float("inf")}) == b'{"x":null}'  # orjson's own way
