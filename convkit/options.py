@@ -65,6 +65,12 @@ class Options:
     def validate(self) -> Options:
         from .formats import format_names, get_format
 
+        if self.count_template_variant is not None and self.count_template is None:
+            # Before the writer loads its own template, whose error would say nothing of it.
+            raise ConfigError(
+                "count_template_variant (--count-template-variant) needs count_template "
+                "(--count-template TEMPLATE)"
+            )
         get_format(self.input_format, **self.reader_options)
         output_format = self.resolved_output_format()
         fmt = get_format(output_format, **self.writer_options)
@@ -88,11 +94,6 @@ class Options:
                 raise ConfigError("max_tokens needs a tokenizer (--tokenizer PATH)")
         if self.count_template is not None and self.max_tokens is None:
             raise ConfigError("count_template needs max_tokens (--max-tokens N)")
-        if self.count_template_variant is not None and self.count_template is None:
-            raise ConfigError(
-                "count_template_variant (--count-template-variant) needs count_template "
-                "(--count-template TEMPLATE)"
-            )
         if self.count_template is not None and self._writes_text():
             # Counting through one template and writing through another would count text
             # that is never written.

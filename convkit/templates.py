@@ -1020,9 +1020,15 @@ def _from_json(data: str, path: Path, variant: str | None) -> tuple[str, dict[st
         named = {t.get("name"): t.get("template") for t in tpl if isinstance(t, dict)}
         want = variant or "default"
         if want not in named:
+            hint = (
+                " (pick one with --template-variant for --to text, --count-template-variant "
+                "for --count-template)"
+                if variant is None
+                else ""
+            )
             raise ConfigError(
                 f"{path.name!r} has no chat template named {want!r}; "
-                f"it has: {', '.join(str(n) for n in named)}"
+                f"it has: {', '.join(str(n) for n in named)}{hint}"
             )
         tpl = named[want]
         name = f"{path.name}:{want}"

@@ -497,16 +497,18 @@ def test_count_template_variant_picks_a_named_template_of_a_tokenizer_config(tmp
     assert main(args) == 2
     assert capsys.readouterr().err == (
         "convkit: error: 'tokenizer_config.json' has no chat template named 'default'; it has: "
-        "tool_use, rag\n"
+        "tool_use, rag (pick one with --template-variant for --to text, --count-template-variant "
+        "for --count-template)\n"
     )
     assert main([*args, "--count-template-variant", "rag", "-q"]) == 0
     segments = [json.loads(line)["messages"] for line in out.read_text().splitlines()]
     template = load_template(config, variant="rag")
     counts = TokenCounter(tok).count_trained([template.render(s) for s in segments])
     assert len(segments) > 1 and max(counts) <= 200
-    with pytest.raises(ConfigError) as e:
-        convert(src, out, input_format="messages", count_template_variant="rag")
-    assert str(e.value) == (
-        "count_template_variant (--count-template-variant) needs count_template "
-        "(--count-template TEMPLATE)"
-    )
+    for writer in ({}, {"output_format": "text", "writer_options": {"template": str(config)}}):
+        with pytest.raises(ConfigError) as e:
+            convert(src, out, input_format="messages", count_template_variant="rag", **writer)
+        assert str(e.value) == (
+            "count_template_variant (--count-template-variant) needs count_template "
+            "(--count-template TEMPLATE)"
+        )

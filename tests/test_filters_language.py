@@ -106,8 +106,13 @@ def test_an_unknown_language_code_is_refused_when_the_filter_is_built():
     with pytest.raises(ConfigError) as e:
         build_filters(FilterConfig(language_keep=("en", "english")))
     assert str(e.value) == (
-        "unknown language code 'english' in language_keep (--keep-lang) (the code of English is "
-        "'en'): CLD2 reports ISO 639 codes such as en, fr, zh-Hant, and 'un' when it cannot tell"
+        "unknown language code 'english' in language_keep (--keep-lang) (CLD2's code for ENGLISH "
+        "is 'en'): CLD2 reports ISO 639 codes such as en, fr, zh-Hant, and 'un' when it cannot tell"
+    )
+    with pytest.raises(ConfigError) as e:
+        Language(keep=["he"])
+    assert str(e.value).startswith(
+        "unknown language code 'he' in language_keep (--keep-lang) (CLD2 writes it 'iw'): "
     )
     with pytest.raises(ConfigError) as e:
         Language(skip=["qq"])

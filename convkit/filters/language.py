@@ -55,6 +55,10 @@ def detect_language(text: str) -> str:
     return str(details[0][1]).lower() if reliable else UNKNOWN
 
 
+#: Codes ISO 639-1 replaced, which CLD2 still reports.
+_OLD_CODES = {"he": "iw", "jv": "jw"}
+
+
 def _listed(code: str, codes: frozenset[str]) -> bool:
     return code in codes or code.split("-", 1)[0] in codes
 
@@ -78,14 +82,18 @@ class Language(DropFilter):
         # A code CLD2 never reports would keep nothing (or skip nothing), silently.
         known = {str(code).lower() for _, code in cld2.LANGUAGES} | {UNKNOWN}
         known |= {code.split("-", 1)[0] for code in known}  # "zh" covers zh-Hant
-        names = {str(name).lower(): str(code) for name, code in cld2.LANGUAGES}
+        names = {str(name).lower(): (str(name), str(code)) for name, code in cld2.LANGUAGES}
         for field, flag, codes in (
             ("language_keep", "--keep-lang", self.keep),
             ("language_skip", "--skip-lang", self.skip),
         ):
             for code in sorted(codes or ()):
                 if code not in known:
-                    hint = f" (the code of {code.title()} is {names[code]!r})" if code in names else ""
+                    hint = ""
+                    if code in names:
+                        hint = " (CLD2's code for {} is {!r})".format(*names[code])
+                    elif code in _OLD_CODES:
+                        hint = f" (CLD2 writes it {_OLD_CODES[code]!r})"
                     raise ConfigError(
                         f"unknown language code {code!r} in {field} ({flag}){hint}: CLD2 reports "
                         "ISO 639 codes such as en, fr, zh-Hant, and 'un' when it cannot tell"
