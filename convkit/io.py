@@ -408,29 +408,29 @@ def _read_lines(
 
 def _next_line_is_a_record(data: bytes) -> bool:
     """Whether the lines after a broken first line are JSON Lines records, not the rest of a
-    pretty-printed document. Up to three non-blank lines are looked at, and each must start an
-    object on its own line: one that decodes to an object, or, when orjson cannot decode it
-    (broken too, or holding NaN, which only the standard decoder reads), one that does not end
-    with a comma. A document's lines are members (``  "Definition": [``), elements of an array
-    its first line opened (``{"from": "human", ...},``, with a comma, the last one followed by
-    ``]}``), or lone brackets."""
-    seen = 0
-    for line in data.split(b"\n", 40)[:40]:
-        line = line.strip(_BWS)
-        if not line:
-            continue
-        if not line.startswith(b"{") or line == b"{":
-            return False
-        try:
-            if not isinstance(orjson.loads(line), dict):
-                return False
-        except orjson.JSONDecodeError:
-            if line.endswith(b","):
-                return False
-        seen += 1
-        if seen == 3:
-            break
-    return seen > 0
+    pretty-printed document.
+
+    The first non-blank line decides: a record is an object alone on its line, whole (nothing
+    after its closing brace: a document's element is followed by a comma or by the brackets
+    that close it, ``{...}]}``), or, when it cannot be decoded at all (broken too), one that
+    starts with a brace and does not end with a comma. A document's member
+    (``  "Definition": [``) is no record either. When that line is a whole object, the next
+    one must not close what the first line opened (``]}``): a one-element array of a document.
+    Only closing brackets count there, so that a later odd line (a record broken by a raw new
+    line) does not turn JSON Lines into a document.
+    """
+    lines = (line.strip(_BWS) for line in data.split(b"\n", 40)[:40])
+    first = next((line for line in lines if line), b"")
+    if not first.startswith(b"{") or first == b"{":
+        return False
+    try:
+        value, end = _decoder.raw_decode(first.decode("utf-8", "replace"))
+    except ValueError:  # broken (the standard decoder takes NaN): a record unless an element
+        return not first.endswith(b",")
+    if not isinstance(value, dict) or end != len(first.decode("utf-8", "replace")):
+        return False
+    following = next((line for line in lines if line), b"")
+    return not following.startswith((b"]", b"}"))
 
 
 def _read_document(name: str, data: bytes, first_line: int, offset: int) -> RawRecord:
@@ -922,13 +922,20 @@ def dumps(obj: Any) -> bytes:
 
 
 def _finite_floats(obj: Any) -> Any:
-    """``obj`` with every NaN and infinite float made None."""
+    """``obj`` with every NaN and infinite float made None. Loops, not comprehensions: one
+    frame a level, as the json module's encoder, so that it goes as deep as the encoder."""
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
-        return {k: _finite_floats(v) for k, v in obj.items()}
+        out = {}
+        for k, v in obj.items():
+            out[k] = _finite_floats(v)
+        return out
     if isinstance(obj, (list, tuple)):
-        return [_finite_floats(v) for v in obj]
+        items = []
+        for v in obj:
+            items.append(_finite_floats(v))
+        return items
     return obj
 
 

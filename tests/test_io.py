@@ -242,12 +242,15 @@ def test_a_broken_pretty_printed_document_is_reported_where_it_breaks(tmp_path):
     [
         '{"from": "human", "value": "Hi?"},\n{"from": "gpt", "value": "Hey."}',
         '{"from": "human", "value": "Hi?"}',  # one element: an object line, then "]}"
+        '{"from": "human", "value": "Hi?"}]}\n',  # closed on the element's line
+        '  {"from": "human", "value": "Hi?"},\n  {"from": "gpt", "value": "Hey."}]}\n',
     ],
 )
 def test_a_document_whose_second_line_is_an_element_of_an_array_is_one_document(
     tmp_path, elements
 ):
-    text = '{"id": "t1", "conversations": [\n' + elements + "\n]}\n"
+    text = '{"id": "t1", "conversations": [\n' + elements
+    text += "" if elements.endswith("]}\n") else "\n]}\n"
     p = write(tmp_path, "doc.json", text)
     assert values(p) == [(0, 1, json.loads(text))]
 
@@ -971,3 +974,29 @@ def test_dumps_writes_non_finite_floats_as_null_on_its_json_path_too():
         b'{"x":null,"y":[null,1.5],"s":"NaN, Infinity","n":1180591620717411303424}'
     )
     assert cio.dumps({"x": float("inf")}) == b'{"x":null}'  # orjson's own way
+
+
+def test_json_lines_with_a_broken_first_line_and_a_record_split_by_a_raw_new_line(tmp_path):
+    # Lines 3 and 4 are one record whose string holds a raw new line: both are rejected, the
+    # records around them read.
+    text = '{"a": 1\n{"id": "b"}\n{"id": "c", "t": "x\ny"}\n{"id": "d"}\n'
+    p = write(tmp_path, "b.jsonl", text)
+    got = list(read_records(p, on_error="skip"))
+    assert [(type(r).__name__, r.index, r.line) for r in got] == [
+        ("BadRecord", 0, 1), ("RawRecord", 1, 2), ("BadRecord", 2, 3), ("BadRecord", 3, 4),
+        ("RawRecord", 4, 5),
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"id": 1, "messages": [{"role": "user", "content": "hi"},\n {"role": "assistant"}]}\n',
+        '{"turns": [[{"a": 1},\n {"b": 2}]]}\n',
+        '{"conversation":\n  {"turns": [1, 2]}}\n',
+        '{"id": 1, "messages": [\n  {"role": "user", "content": "hi"}\n]}\n',
+    ],
+)
+def test_documents_of_two_or_three_lines_are_documents(tmp_path, text):
+    p = write(tmp_path, "doc.json", text)
+    assert values(p) == [(0, 1, json.loads(text))]
