@@ -67,6 +67,11 @@ class Options:
 
         if self.count_template_variant is not None and self.count_template is None:
             # Before the writer loads its own template, whose error would say nothing of it.
+            if self._writes_text():
+                raise ConfigError(
+                    "count_template_variant (--count-template-variant) is for count_template; "
+                    "the text writer picks a variant of its template with --template-variant"
+                )
             raise ConfigError(
                 "count_template_variant (--count-template-variant) needs count_template "
                 "(--count-template TEMPLATE)"

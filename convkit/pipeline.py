@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import os
+import stat
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -271,30 +272,47 @@ def _check_outputs(paths: list[str], *outputs: str | os.PathLike[str] | None) ->
         # Before any file is created: a run refused here leaves nothing behind.
         if o is not None and os.path.isdir(o):
             raise ConfigError(f"{role} is a directory, not a file: {os.fspath(o)}")
-    # /dev/null may take all three. Standard output is one file however it is named ("-",
-    # /dev/stdout, /dev/fd/1, or the file the shell redirected it to).
-    named = [_identity(o) for o in outputs if o is not None]
-    kept = [i for i in named if i != _DEV_NULL]
-    if len(set(kept)) != len(kept):
+    # Standard output is one file however it is named ("-", /dev/stdout, /dev/fd/1, or the
+    # file or pipe the shell sent it to); /dev/null, or a terminal under two names (standard
+    # output and error), may take several.
+    named = [i for i in (_identity(o) for o in outputs if o is not None) if i is not None]
+    if len(set(named)) != len(named):
         raise ConfigError("output, rejects and stats must be different files")
-    written = {os.path.realpath(o) for o in outputs if o is not None and os.fspath(o) != "-"}
+    written = {
+        os.path.realpath(o)
+        for o in outputs
+        if o is not None and os.fspath(o) != "-" and not _is_char_device(o)
+    }
     for p in paths:
         if p != "-" and os.path.realpath(p) in written:
             raise ConfigError(f"output would overwrite the input {p}")
 
 
-def _identity(path: str | os.PathLike[str]) -> tuple[Any, ...]:
-    """What a name writes to: the file's device and inode when it exists (standard output's
-    for "-"), else its real path."""
+#: Names of standard output and standard error, as a character device is told apart by name.
+_STD_NAMES = {"-": 1, "/dev/stdout": 1, "/dev/fd/1": 1, "/proc/self/fd/1": 1,
+              "/dev/stderr": 2, "/dev/fd/2": 2, "/proc/self/fd/2": 2}
+
+
+def _identity(path: str | os.PathLike[str]) -> tuple[Any, ...] | None:
+    """What a name writes to: the file's (or pipe's) device and inode when it exists (standard
+    output's for "-"), else its real path; for a character device (a terminal, /dev/null)
+    standard output or error by name, and None (free to share) for any other."""
     name = os.fspath(path)
     try:
         st = os.fstat(1) if name == "-" else os.stat(name)
     except OSError:
         return ("name", name if name == "-" else os.path.realpath(name))
+    if stat.S_ISCHR(st.st_mode):
+        fd = _STD_NAMES.get(name)
+        return None if fd is None else ("std", fd)
     return ("file", st.st_dev, st.st_ino)
 
 
-_DEV_NULL = _identity(os.devnull)
+def _is_char_device(path: str | os.PathLike[str]) -> bool:
+    try:
+        return stat.S_ISCHR(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _check_split(options: Options) -> TokenCounter:

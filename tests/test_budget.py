@@ -505,10 +505,16 @@ def test_count_template_variant_picks_a_named_template_of_a_tokenizer_config(tmp
     template = load_template(config, variant="rag")
     counts = TokenCounter(tok).count_trained([template.render(s) for s in segments])
     assert len(segments) > 1 and max(counts) <= 200
-    for writer in ({}, {"output_format": "text", "writer_options": {"template": str(config)}}):
-        with pytest.raises(ConfigError) as e:
-            convert(src, out, input_format="messages", count_template_variant="rag", **writer)
-        assert str(e.value) == (
-            "count_template_variant (--count-template-variant) needs count_template "
-            "(--count-template TEMPLATE)"
-        )
+    with pytest.raises(ConfigError) as e:
+        convert(src, out, input_format="messages", count_template_variant="rag")
+    assert str(e.value) == (
+        "count_template_variant (--count-template-variant) needs count_template "
+        "(--count-template TEMPLATE)"
+    )
+    with pytest.raises(ConfigError) as e:
+        convert(src, out, input_format="messages", count_template_variant="rag",
+                output_format="text", writer_options={"template": str(config)})
+    assert str(e.value) == (
+        "count_template_variant (--count-template-variant) is for count_template; the text "
+        "writer picks a variant of its template with --template-variant"
+    )

@@ -106,7 +106,7 @@ def test_an_unknown_language_code_is_refused_when_the_filter_is_built():
     with pytest.raises(ConfigError) as e:
         build_filters(FilterConfig(language_keep=("en", "english")))
     assert str(e.value) == (
-        "unknown language code 'english' in language_keep (--keep-lang) (CLD2's code for ENGLISH "
+        "unknown language code 'english' in language_keep (--keep-lang) (CLD2's code for English "
         "is 'en'): CLD2 reports ISO 639 codes such as en, fr, zh-Hant, and 'un' when it cannot tell"
     )
     with pytest.raises(ConfigError) as e:

@@ -413,6 +413,7 @@ def test_output_rejects_and_stats_must_be_different_files(tmp_path, output, reje
 def test_dev_null_may_take_all_three(tmp_path):
     src = write_json(tmp_path, [GOOD])
     assert convert(src, os.devnull, rejects=os.devnull, stats=os.devnull).stats.conversations_out == 1
+    assert convert(os.devnull, os.devnull).stats.conversations_in == 0  # an empty input too
 
 
 def test_output_must_not_overwrite_input(tmp_path):

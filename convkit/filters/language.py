@@ -91,7 +91,9 @@ class Language(DropFilter):
                 if code not in known:
                     hint = ""
                     if code in names:
-                        hint = " (CLD2's code for {} is {!r})".format(*names[code])
+                        name, known_code = names[code]
+                        name = name.capitalize() if name.isupper() else name
+                        hint = f" (CLD2's code for {name} is {known_code!r})"
                     elif code in _OLD_CODES:
                         hint = f" (CLD2 writes it {_OLD_CODES[code]!r})"
                     raise ConfigError(
