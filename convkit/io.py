@@ -8,6 +8,7 @@ target and rename it into place only when the whole output is written.
 from __future__ import annotations
 
 import codecs
+import errno
 import gzip
 import itertools
 import json
@@ -1098,6 +1099,8 @@ class AtomicFile(Transactional):
         self._raw: IO[bytes]
         self._close = False  # a device or pipe opened here: closed by commit and abort
         if self.path == "-":
+            if sys.stdout is None:  # started with standard output closed (>&-)
+                raise OutputError(self.path, OSError(errno.EBADF, "it is closed"))
             self._raw = sys.stdout.buffer
             self._fh: IO[bytes] = self._raw
             return

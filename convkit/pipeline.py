@@ -283,8 +283,10 @@ def _check_outputs(paths: list[str], *outputs: str | os.PathLike[str] | None) ->
         for o in outputs
         if o is not None and os.fspath(o) != "-" and not _is_char_device(o)
     }
+    # Standard output appended to an input (-o - >> in.jsonl) would feed the run its output.
+    stdout = {_identity(o) for o in outputs if o is not None and os.fspath(o) == "-"}
     for p in paths:
-        if p != "-" and os.path.realpath(p) in written:
+        if p != "-" and (os.path.realpath(p) in written or _identity(p) in stdout):
             raise ConfigError(f"output would overwrite the input {p}")
 
 

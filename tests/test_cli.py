@@ -450,3 +450,23 @@ def test_sigterm_mid_run_exits_143_and_leaves_no_files(tmp_path):
     assert proc.returncode == 143
     assert err == "convkit: terminated; no output was written\n"
     assert list(out_dir.iterdir()) == []
+
+
+def test_standard_output_appended_to_the_input_or_closed_is_refused(tmp_path):
+    # Appended to its own input, the run would read what it writes.
+    rec = {"id": "a", "conversations": [{"from": "human", "value": "A question here?"},
+                                         {"from": "gpt", "value": "An answer."}]}
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(rec) + "\n")
+    cmd = [sys.executable, "-m", "convkit", "convert", str(src), "-o", "-", "-q"]
+    with open(src, "ab") as same:
+        proc = subprocess.run(cmd, stdout=same, stderr=subprocess.PIPE, text=True)
+    assert (proc.returncode, proc.stderr) == (
+        2, f"convkit: error: output would overwrite the input {src}\n"
+    )
+    assert src.read_text() == json.dumps(rec) + "\n"
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          preexec_fn=lambda: os.close(1))
+    assert (proc.returncode, proc.stderr) == (
+        3, "convkit: error: cannot write standard output: it is closed\n"
+    )
