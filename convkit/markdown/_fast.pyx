@@ -1370,7 +1370,7 @@ cdef Py_ssize_t _finish(const _char *data, Py_ssize_t n, _char *out, Py_ssize_t 
                 o += 1
             code_chars = 0
             for i in range(at + 1, e):
-                if data[i] != _CODE:
+                if data[i] != _CODE and data[i] != _BREAK:
                     code_chars += 1
             le = at
             if not code_chars:
@@ -1381,7 +1381,7 @@ cdef Py_ssize_t _finish(const _char *data, Py_ssize_t n, _char *out, Py_ssize_t 
                 o += 1
             for i in range(at + 1, e):
                 c = data[i]
-                if c != _CODE:
+                if c != _CODE and c != _BREAK:  # a <br> that broken markup left on a fence
                     out[o] = c
                     o += 1
             lines += 1

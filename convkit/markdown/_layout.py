@@ -82,7 +82,9 @@ def finish(text: str) -> str:
     for i, line in enumerate(lines):
         at = line.find(CODE)
         if at >= 0:
-            prefix, code = line[:at], line[at + 1:].replace(CODE, "")
+            # No BREAK belongs to code: one here is a <br> of text that broken markup left on
+            # the line of a closing fence.
+            prefix, code = line[:at], line[at + 1:].replace(CODE, "").replace(BREAK, "")
             out.append(prefix + code if code else prefix.rstrip(" "))
             last_blank = None
             continue
