@@ -1037,6 +1037,16 @@ def remove_temporaries() -> None:
             _TEMPORARIES.pop(path, None)
 
 
+def has_lone_surrogate(text: str) -> bool:
+    """Whether ``text`` holds a surrogate code point: only a lone one can be in a str (JSON's
+    escaped pairs decode to one character), read from a ``\\ud800`` escape. It has no UTF-8,
+    so neither a tokenizer nor parquet can take it; the JSON writers write the escape back."""
+    return not text.isascii() and _SURROGATE.search(text) is not None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def compression_of(path: str) -> str | None:
     """The compression a file name asks for (``.gz``, ``.zst``, ``.bz2``, ``.xz``, in any case),
     or None."""

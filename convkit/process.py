@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import os
-import re
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from .filters import Dedup, FilterChain
 from .formats import RecordRejected, Rejection, get_format
 from .formats._keys import ESCAPE, rekey
 from .formats.base import Format
-from .io import BadRecord, RawRecord, dumps, json_text
+from .io import BadRecord, RawRecord, dumps, has_lone_surrogate, json_text
 from .markdown import html_to_markdown, looks_like_html
 from .markdown.noise import strip_regeneration_counter
 from .model import ASSISTANT, TURN_META_KEYS, USER, Conversation, Source, Turn, tool_calls
@@ -540,7 +539,6 @@ def counted_text(t: Turn) -> str:
 
 #: The reason for a conversation the tokenizer cannot take (see Worker.finish_many).
 UNTOKENIZABLE = "untokenizable_text"
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _counted_texts(prepared: list[Prepared]) -> list[str]:
@@ -560,13 +558,13 @@ _RENDERED_SURROGATE = (
 
 def _holds_surrogate(conv: Conversation) -> bool:
     """Whether any text of ``conv`` (turns, their metadata, the conversation's: all a template
-    may render), or any key, holds a surrogate code point."""
+    may render), or any key, holds a lone surrogate."""
     stack: list[Any] = [conv.meta, *[t.content for t in conv.turns]]
     stack += [t.meta for t in conv.turns if t.meta]
     while stack:
         x = stack.pop()
         if isinstance(x, str):
-            if not x.isascii() and _SURROGATE.search(x):
+            if has_lone_surrogate(x):
                 return True
         elif isinstance(x, dict):
             stack += x.keys()
@@ -577,11 +575,9 @@ def _holds_surrogate(conv: Conversation) -> bool:
 
 
 def _lone_surrogate_turn(conv: Conversation) -> Turn | None:
-    """The first turn whose counted text holds a surrogate code point (only a lone one can be
-    in a str: JSON's escaped pairs decode to one character)."""
+    """The first turn whose counted text holds a lone surrogate."""
     for t in conv.turns:
-        text = counted_text(t)
-        if not text.isascii() and _SURROGATE.search(text):
+        if has_lone_surrogate(counted_text(t)):
             return t
     return None
 

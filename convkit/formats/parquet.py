@@ -24,6 +24,7 @@ from ..io import (
     discard_temporary,
     dumps,
     forget_temporary,
+    has_lone_surrogate,
     is_special_file,
     new_temporary,
     set_default_mode,
@@ -65,16 +66,13 @@ UNSTORABLE = "unstorable_text"
 def _storable(text: str, where: str) -> str:
     """``text``, if parquet can store it: a lone surrogate (read from a JSON ``\\ud800``
     escape, which JSON outputs write back as such) has no UTF-8, and would stop the run."""
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise RecordRejected(
-                UNSTORABLE,
-                f"{where} holds a lone surrogate (read from a JSON \\ud800 escape), which "
-                "parquet cannot store; a JSON output keeps it",
-                where,
-            ) from None
+    if has_lone_surrogate(text):
+        raise RecordRejected(
+            UNSTORABLE,
+            f"{where} holds a lone surrogate (read from a JSON \\ud800 escape), which "
+            "parquet cannot store; a JSON output keeps it",
+            where,
+        )
     return text
 
 
