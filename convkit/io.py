@@ -424,11 +424,12 @@ def _next_line_is_a_record(data: bytes) -> bool:
     first = next((line for line in lines if line), b"")
     if not first.startswith(b"{") or first == b"{":
         return False
+    text = first.decode("utf-8", "replace")
     try:
-        value, end = _decoder.raw_decode(first.decode("utf-8", "replace"))
+        value, end = _decoder.raw_decode(text)
     except ValueError:  # broken (the standard decoder takes NaN): a record unless an element
         return not first.endswith(b",")
-    if not isinstance(value, dict) or end != len(first.decode("utf-8", "replace")):
+    if not isinstance(value, dict) or end != len(text):
         return False
     following = next((line for line in lines if line), b"")
     return not following.startswith((b"]", b"}"))

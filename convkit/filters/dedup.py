@@ -4,9 +4,10 @@ FastChat keys content on the first two messages only, and other tools use Python
 which is salted per process. Here the key is a SHA-256 digest, cut to 16 bytes, of every turn
 (role, normalised content, and the images, audio, files and tool calls a turn carries beside its
 text, length-prefixed so no two different conversations share an encoding), the same in every
-process and every run. Two questions about two different images are not duplicates. SHA-256 rather than BLAKE2b: the processors
-of the last years compute it in hardware (x86 SHA extensions, ARMv8), about twice as fast as
-Python's BLAKE2b here, and 16 bytes keep collisions out of reach for any dataset. These filters
+process and every run. Two questions about two different images are not duplicates. SHA-256
+rather than BLAKE2b: the processors of the last years compute it in hardware (x86 SHA
+extensions, ARMv8), about twice as fast as Python's BLAKE2b here, and 16 bytes keep collisions
+out of reach for any dataset. These filters
 keep state: the pipeline runs them through :class:`~convkit.filters.base.Dedup` in the main
 process, in input order.
 """

@@ -59,6 +59,22 @@ def detect_language(text: str) -> str:
 _OLD_CODES = {"he": "iw", "jv": "jw"}
 
 
+def _known_codes(cld2: ModuleType) -> set[str]:
+    """The codes CLD2 reports, lower case, their bases ("zh" covers zh-Hant) and "un"."""
+    known = {str(code).lower() for _, code in cld2.LANGUAGES} | {UNKNOWN}
+    return known | {code.split("-", 1)[0] for code in known}
+
+
+def _code_hint(cld2: ModuleType, code: str) -> str:
+    """What to write instead of an unknown ``code``: CLD2's code when it is a language's name,
+    the code CLD2 still uses when ISO 639-1 replaced it; else nothing."""
+    for name, known in cld2.LANGUAGES:
+        if str(name).lower() == code:
+            name = str(name)
+            return f" (CLD2's code for {name.capitalize() if name.isupper() else name} is {known!r})"
+    return f" (CLD2 writes it {_OLD_CODES[code]!r})" if code in _OLD_CODES else ""
+
+
 def _listed(code: str, codes: frozenset[str]) -> bool:
     return code in codes or code.split("-", 1)[0] in codes
 
@@ -80,26 +96,18 @@ class Language(DropFilter):
         self.keep = None if keep is None else frozenset(c.lower() for c in keep)
         self.skip = None if skip is None else frozenset(c.lower() for c in skip)
         # A code CLD2 never reports would keep nothing (or skip nothing), silently.
-        known = {str(code).lower() for _, code in cld2.LANGUAGES} | {UNKNOWN}
-        known |= {code.split("-", 1)[0] for code in known}  # "zh" covers zh-Hant
-        names = {str(name).lower(): (str(name), str(code)) for name, code in cld2.LANGUAGES}
+        known = _known_codes(cld2)
         for field, flag, codes in (
             ("language_keep", "--keep-lang", self.keep),
             ("language_skip", "--skip-lang", self.skip),
         ):
-            for code in sorted(codes or ()):
-                if code not in known:
-                    hint = ""
-                    if code in names:
-                        name, known_code = names[code]
-                        name = name.capitalize() if name.isupper() else name
-                        hint = f" (CLD2's code for {name} is {known_code!r})"
-                    elif code in _OLD_CODES:
-                        hint = f" (CLD2 writes it {_OLD_CODES[code]!r})"
-                    raise ConfigError(
-                        f"unknown language code {code!r} in {field} ({flag}){hint}: CLD2 reports "
-                        "ISO 639 codes such as en, fr, zh-Hant, and 'un' when it cannot tell"
-                    )
+            unknown = sorted(set(codes or ()) - known)
+            if unknown:
+                raise ConfigError(
+                    f"unknown language code {unknown[0]!r} in {field} ({flag})"
+                    f"{_code_hint(cld2, unknown[0])}: CLD2 reports ISO 639 codes such as en, "
+                    "fr, zh-Hant, and 'un' when it cannot tell"
+                )
 
     @classmethod
     def from_config(cls, config: FilterConfig) -> Language | None:
