@@ -2,10 +2,15 @@
 
 Same rules, same output as :mod:`convkit.markdown.reference` (whose docstring is the spec) and
 the same shape as :mod:`convkit.markdown._walk`, which it mirrors method for method; what
-changes is how the tree is read. The reference engine asks selectolax for a ``LexborNode``
-object per step, a dict of attributes per element and a regex callback per white-space run;
-here the walk follows lexbor's own node pointers, reads text as UTF-8 bytes and collapses white
-space in C, and only creates Python strings for the text it outputs.
+changes is how the tree is read and where the text goes. The reference engine asks selectolax
+for a ``LexborNode`` object per step, a dict of attributes per element and a regex callback per
+white-space run, and builds a list of strings per element; here the walk follows lexbor's own
+node pointers and writes UTF-8 into one growing buffer. An open element is a C struct (where its
+text starts in the buffer, and where its parts start in a stack of offsets), and leaving it
+rewrites its text in place of the buffer's tail, so no Python object is made per node. Python
+objects remain for what is rare and attribute-shaped: link targets, image and math text, list
+start numbers, table cells (a table is laid out from its cells' strings), and a line after a
+soft break that might start a block (the reference's patterns decide it).
 
 How lexbor is reached (see also ``fast.py`` and the README):
 
@@ -31,10 +36,12 @@ from cpython.unicode cimport (
     PyUnicode_FromKindAndData,
     PyUnicode_GET_LENGTH,
     PyUnicode_KIND,
+    Py_UNICODE_ISDECIMAL,
 )
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uintptr_t
+from libc.stdio cimport snprintf
 from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memchr, memcmp, memcpy, memmove, memset
 
 from ._layout import BREAK, CODE, SOFT, soft_breaks
 from ._lexbor import (
@@ -61,13 +68,15 @@ from ._walk import (
 )
 from .noise import CHROME_TAGS, DROPPED_TAGS, is_copy_stats, is_regeneration_counter
 from ._rules import (
-    _BACKTICK_RUN,
-    _EDGE as _RULES_EDGE,
+    _EDGE,
     _SCHEME_URL,
     _URL_CONTROL,
     _destination,
     _title,
 )
+
+# The walk writes the markers as UTF-8 bytes (EF B7 90, 91, 92) and strips what _EDGE holds.
+assert (CODE, BREAK, SOFT) == ("\ufdd0", "\ufdd1", "\ufdd2") and _EDGE == " \n" + BREAK + SOFT
 
 # A str's characters, one type per width (1, 2 or 4 bytes): the loops over text are compiled
 # once per width, instead of choosing the width at every character as PyUnicode_READ does.
@@ -387,7 +396,20 @@ cdef _Node *_first_descendant(_Node *top, int bit, int kind) except? NULL:
     return NULL
 
 
-# -- a growing byte buffer for text ---------------------------------------------------------
+# -- growing byte buffers: the walk's text is UTF-8 in these, never a str per node ----------
+
+cdef enum:
+    # A buffer that grew past this for one large message is freed after it.
+    _KEEP_BUFFER_BELOW = 1 << 20
+
+# The markers in UTF-8: EF B7 then 90 (CODE), 91 (BREAK) or 92 (SOFT).
+cdef enum:
+    _M0 = 0xEF
+    _M1 = 0xB7
+    _CODE_3 = 0x90
+    _BREAK_3 = 0x91
+    _SOFT_3 = 0x92
+
 
 cdef class _Buffer:
     cdef unsigned char *data
@@ -411,10 +433,36 @@ cdef class _Buffer:
         return 0
 
     cdef int add(self, const unsigned char *data, size_t length) except -1:
-        self.reserve(length)
-        memcpy(self.data + self.length, data, length)
-        self.length += length
+        if length:
+            self.reserve(length)
+            memcpy(self.data + self.length, data, length)
+            self.length += length
         return 0
+
+    cdef int byte(self, unsigned char c) except -1:
+        self.reserve(1)
+        self.data[self.length] = c
+        self.length += 1
+        return 0
+
+    cdef int repeat(self, unsigned char c, size_t count) except -1:
+        self.reserve(count)
+        memset(self.data + self.length, c, count)
+        self.length += count
+        return 0
+
+    cdef int marker(self, unsigned char third) except -1:
+        self.reserve(3)
+        self.data[self.length] = _M0
+        self.data[self.length + 1] = _M1
+        self.data[self.length + 2] = third
+        self.length += 3
+        return 0
+
+    cdef int add_str(self, str text) except -1:
+        # Every str added comes from decoded UTF-8 (attributes, TeX, tables): no surrogates.
+        cdef bytes data = text.encode("utf-8")
+        return self.add(data, len(data))
 
     cdef int add_text(self, _Node *node) except -1:
         # A text node's data without markers.
@@ -435,9 +483,16 @@ cdef class _Buffer:
     cdef str text(self):
         return _utf8(self.data, self.length)
 
+    cdef void trim(self) noexcept:
+        if self.capacity > _KEEP_BUFFER_BELOW:
+            free(self.data)
+            self.data = NULL
+            self.capacity = 0
+        self.length = 0
 
-cdef tuple _code_block(_Node *pre, _Buffer buf):
-    """Language and exact text of a ``<pre>`` (``_lexbor.code_block``)."""
+
+cdef str _code_block(_Node *pre, _Buffer buf):
+    """The language of a ``<pre>``; its exact text is left in ``buf`` (``_lexbor.code_block``)."""
     cdef _Node *code = _first_descendant(pre, B_CODE_TAG, 0)
     cdef bint started = code == NULL
     cdef _Node *node = pre.first_child
@@ -456,14 +511,14 @@ cdef tuple _code_block(_Node *pre, _Buffer buf):
                     started = True
                 if (info & KIND_MASK) == K_BR:
                     if started:
-                        buf.add(b"\n", 1)
+                        buf.byte(10)
                 else:
                     descend = True
         node = _next_in(node, pre, descend)
     while buf.length and buf.data[buf.length - 1] in b" \t\n":
         buf.length -= 1
     language = _language(code) if code != NULL else ""
-    return language or _language(pre), buf.text()
+    return language or _language(pre)
 
 
 cdef str _language(_Node *node):
@@ -520,56 +575,75 @@ cdef enum:
     AFTER_TEXT = 2
     AFTER_BREAK = 3
 
-cdef str _HARD_BREAK = BREAK + "\n"
-cdef str _TRAILING = " \n" + SOFT
+cdef enum:
+    # Open elements with a frame: the root, MAX_DEPTH elements, and one being entered.
+    _FRAME_SLOTS = 68
+assert MAX_DEPTH + 2 <= _FRAME_SLOTS
 
 
-cdef class _Frame:
-    """An open element (``_walk._Frame``); ``flags`` are the children's parent_tags."""
-    cdef _Node *node
-    cdef int info, kind, flags, parent_flags
-    cdef list parts, rows, cells
-    cdef str caption, marker
-    cdef long long counter, ol_next, pres_since
-    cdef bint has_ol_next, tail_code
+ctypedef struct _Frame:
+    # An open element (``_walk._Frame``). Its text is the walk's buffer from ``start`` on, made
+    # of the parts from index ``parts`` of the part stack on; ``flags`` are its children's
+    # parent_tags. Tables and their parts keep rows and cells in the walk's ``tables`` list,
+    # at ``table``.
+    _Node *node
+    int info, kind, flags, parent_flags
+    size_t start, parts
+    Py_ssize_t table
+    long long counter, ol_next, pres_since, number
+    bint numbered, has_ol_next, tail_code
 
 
-cdef _Frame _new_frame(_Node *node, int info, int flags, int parent_flags):
-    cdef _Frame f = _Frame.__new__(_Frame)
-    f.node = node
-    f.info = info
-    f.kind = info & KIND_MASK
-    f.flags = flags
-    f.parent_flags = parent_flags
-    f.parts = []
-    if info & B_TABLE_STRUCT:  # only tables and their parts collect rows and cells
-        f.rows = []
-        f.cells = []
-    f.caption = ""
-    f.marker = ""
-    f.counter = 1
-    return f
-
-
-# Python-style negative indices (parts[-1]) in the walk, as in _walk.py.
-@cython.wraparound(True)
 cdef class _Walk:
-    cdef list frames
-    cdef _Frame top
+    cdef _Frame frames[_FRAME_SLOTS]
+    cdef _Frame *top
     cdef int ws, content_depth
-    cdef bint seen_content
+    cdef bint seen_content, busy
     cdef unsigned char *stack
     cdef size_t depth, capacity
-    cdef _Buffer buf
+    cdef size_t *part_at
+    cdef size_t nparts, parts_capacity
+    # out: the text; tmp: an element's converted text; scratch: block text with soft breaks;
+    # buf: a code block's or a formula's text.
+    cdef _Buffer out, tmp, scratch, buf
+    cdef list tables
 
     def __cinit__(self):
-        self.top = _new_frame(NULL, K_ROOT, 0, 0)
-        self.frames = [self.top]
-        self.ws = AT_START
+        self.out = _Buffer()
+        self.tmp = _Buffer()
+        self.scratch = _Buffer()
         self.buf = _Buffer()
 
     def __dealloc__(self):
         free(self.stack)
+        free(self.part_at)
+
+    cdef void reset(self) noexcept:
+        cdef _Frame *root = &self.frames[0]
+        memset(root, 0, sizeof(_Frame))
+        root.info = K_ROOT
+        root.kind = K_ROOT
+        root.table = -1
+        root.counter = 1
+        self.top = root
+        self.ws = AT_START
+        self.content_depth = 0
+        self.seen_content = False
+        self.depth = 0
+        self.nparts = 0
+        self.out.length = 0
+        self.tables = None
+
+    cdef void trim(self) noexcept:
+        self.out.trim()
+        self.tmp.trim()
+        self.scratch.trim()
+        self.buf.trim()
+        self.tables = None
+        if self.parts_capacity * sizeof(size_t) > _KEEP_BUFFER_BELOW:
+            free(self.part_at)
+            self.part_at = NULL
+            self.parts_capacity = 0
 
     cdef int push(self, unsigned char entry) except -1:
         cdef unsigned char *stack
@@ -585,7 +659,21 @@ cdef class _Walk:
         self.depth += 1
         return 0
 
-    cdef str run(self, _Node *first):
+    cdef int push_part(self, size_t start) except -1:
+        cdef size_t *part_at
+        cdef size_t capacity
+        if self.nparts == self.parts_capacity:
+            capacity = self.parts_capacity * 2 if self.parts_capacity else 256
+            part_at = <size_t *> realloc(self.part_at, capacity * sizeof(size_t))
+            if part_at == NULL:
+                raise MemoryError()
+            self.part_at = part_at
+            self.parts_capacity = capacity
+        self.part_at[self.nparts] = start
+        self.nparts += 1
+        return 0
+
+    cdef int run(self, _Node *first) except -1:
         cdef _Node *node = first
         cdef int entered
         while node != NULL:
@@ -611,7 +699,7 @@ cdef class _Walk:
                 node = node.parent
                 self.depth -= 1
                 self.leave(self.stack[self.depth])
-        return "".join((<_Frame> self.frames[0]).parts)
+        return 0
 
     # -- entering and leaving elements; an entry is has_frame | is_content << 1 ------------
 
@@ -619,8 +707,11 @@ cdef class _Walk:
         cdef int info = _info(node)
         cdef int kind = info & KIND_MASK
         cdef bint is_content
-        cdef _Frame frame, new
+        cdef _Frame *frame
+        cdef _Frame *new
         cdef int flags
+        cdef long long counter = 1, number = 0
+        cdef bint numbered = False
         if info & B_DROPPED:
             return -1
         is_content = not (info & B_CHROME)
@@ -629,8 +720,7 @@ cdef class _Walk:
             return is_content << 1
         frame = self.top
         if kind == K_PRE:
-            language, code = _code_block(node, self.buf)
-            self.code_block(frame, language, code)
+            self.code_block(frame, _code_block(node, self.buf))
             return -1
         if kind == K_MATH or _might_be_math(node):
             if kind == K_MATH or "katex" in (_attr(node, "class") or ""):
@@ -653,23 +743,39 @@ cdef class _Walk:
             flags |= F_INLINE
         elif info & B_NOFORMAT_CTX:
             flags |= F_NOFORMAT
-        new = _new_frame(node, info, flags, frame.flags)
         if kind == K_OL:
-            new.counter = self.ol_start(node, frame)
-        elif kind == K_LI:
-            if frame.kind == K_OL:
-                new.marker = f"{frame.counter}."
-                frame.counter += 1
-            else:
-                new.marker = "-"
+            counter = self.ol_start(node, frame)
+        elif kind == K_LI and frame.kind == K_OL:
+            numbered = True
+            number = frame.counter
+            frame.counter += 1
         if info & B_BLOCK:
             self.block_boundary(frame)
-        self.frames.append(new)
+        if frame - self.frames + 1 >= _FRAME_SLOTS:
+            raise RuntimeError("the walk has more open elements than MAX_DEPTH")
+        new = frame + 1
+        memset(new, 0, sizeof(_Frame))
+        new.node = node
+        new.info = info
+        new.kind = kind
+        new.flags = flags
+        new.parent_flags = frame.flags
+        new.start = self.out.length
+        new.parts = self.nparts
+        new.counter = counter
+        new.number = number
+        new.numbered = numbered
+        new.table = -1
+        if info & B_TABLE_STRUCT:  # only tables and their parts collect rows and cells
+            if self.tables is None:
+                self.tables = []
+            new.table = len(self.tables)
+            self.tables.append([[], [], ""])  # rows, cells, caption
         self.top = new
         self.content_depth += is_content
         return 1 | (is_content << 1)
 
-    cdef long long ol_start(self, _Node *node, _Frame parent) except? -1:
+    cdef long long ol_start(self, _Node *node, _Frame *parent) except? -1:
         start = _start_number(_attr(node, "start"))
         if start is not None:
             return start
@@ -679,18 +785,23 @@ cdef class _Walk:
         return 1
 
     cdef int leave(self, int entered) except -1:
-        cdef _Frame frame, parent
+        cdef _Frame *frame
+        cdef _Frame *parent
         cdef int kind
+        cdef size_t start
+        cdef _Buffer out = self.out
         self.content_depth -= entered >> 1
         if not entered & 1:
             return 0
-        frame = self.frames.pop()
-        parent = self.frames[-1]
-        self.top = parent
-        kind = frame.kind
+        frame = self.top
         if frame.info & B_BLOCK:
             self.block_boundary(frame)
-        text = "".join(frame.parts)
+        parent = frame - 1
+        self.top = parent
+        # The frame's parts are now one text, out[start:], given to the parent below.
+        start = frame.start
+        self.nparts = frame.parts
+        kind = frame.kind
         if kind == K_OL:
             parent.has_ol_next = True
             parent.ol_next = frame.counter
@@ -698,67 +809,121 @@ cdef class _Walk:
         else:
             parent.has_ol_next = False
         if kind == K_CELL:
-            cell = _cell(text)
+            cell = self.cell(start)
             if parent.kind == K_TR:
-                parent.cells.append((cell, _colspan(_attr(frame.node, "colspan"))))
+                self.tables[parent.table][1].append((cell, _colspan(_attr(frame.node, "colspan"))))
             else:
-                self.add(parent, f" {cell} ", False)
+                self.add_str(f" {cell} ", False)
         elif kind == K_TR:
+            cells = self.tables.pop()[1]
             if parent.info & B_ROW_GROUP or parent.kind == K_TABLE:
-                parent.rows.append(frame.cells)
+                self.tables[parent.table][0].append(cells)
             else:
-                self.add(parent, " ".join([c for c, _ in frame.cells]), False)
+                self.add_str(" ".join([c for c, _ in cells]), False)
         elif frame.info & B_ROW_GROUP:
+            rows = self.tables.pop()[0]
             if parent.kind == K_TABLE:
-                parent.rows.extend(frame.rows)
+                self.tables[parent.table][0].extend(rows)
             else:
-                self.add(parent, " ".join([c for row in frame.rows for c, _ in row]), False)
+                self.add_str(" ".join([c for row in rows for c, _ in row]), False)
         elif kind == K_CAPTION and parent.kind == K_TABLE:
-            parent.caption = _cell(text)
+            self.tables[parent.table][2] = self.cell(start)
         elif kind == K_TABLE:
-            self.add(parent, _table(frame.rows, frame.caption, frame.parent_flags), False)
+            rows, _, caption = self.tables.pop()
+            self.add_str(_table(rows, caption, frame.parent_flags), False)
         elif kind == K_BR:
+            out.length = start
             self.br(parent)
+        elif self.convert(frame, start):
+            # The text stays as it is, where it is.
+            self.commit(start, frame.info & B_CODE_SPAN)
         else:
-            text = _convert(frame, text)
-            if text and kind == K_IMG:
+            out.length = start
+            if self.tmp.length and kind == K_IMG:
                 self.ws = AFTER_TEXT
                 self.seen_content = True
-            self.add(parent, text, frame.info & B_CODE_SPAN)
+            self.add(self.tmp.data, self.tmp.length, frame.info & B_CODE_SPAN)
         return 0
 
-    cdef int add(self, _Frame frame, str text, bint code) except -1:
-        # Tables keep only rows and cells; a code span never touches a backtick (see _walk).
-        cdef list parts = frame.parts
-        if not text or frame.info & B_TABLE_STRUCT:
+    cdef str cell(self, size_t start):
+        """The text from ``start`` on as a table cell (``_cell``), taken out of the buffer."""
+        cdef _Buffer out = self.out
+        self.tmp.length = 0
+        _spaces_into(self.tmp, out.data + start, out.length - start, True, True)
+        out.length = start
+        return self.tmp.text()
+
+    # -- adding text to the open element -----------------------------------------------------
+
+    cdef int commit(self, size_t start, bint code) except -1:
+        # out[start:] is a new part of the open element (``_walk.Walk._add``): tables keep only
+        # rows and cells; a code span never touches a backtick.
+        cdef _Frame *frame = self.top
+        cdef _Buffer out = self.out
+        if out.length == start:
             return 0
-        if (code or frame.tail_code) and text[0] == "`" and parts and parts[-1][-1:] == "`":
-            text = " " + text
-        parts.append(text)
-        frame.tail_code = code and text[-1] == "`"
+        if frame.info & B_TABLE_STRUCT:
+            out.length = start
+            return 0
+        if (
+            (code or frame.tail_code) and out.data[start] == 96
+            and self.nparts > frame.parts and out.data[start - 1] == 96
+        ):
+            out.reserve(1)
+            memmove(out.data + start + 1, out.data + start, out.length - start)
+            out.data[start] = 32
+            out.length += 1
+        self.push_part(start)
+        frame.tail_code = code and out.data[out.length - 1] == 96
         return 0
 
-    cdef int block_boundary(self, _Frame frame) except -1:
-        cdef list parts = frame.parts
-        cdef str last
-        if parts and (self.ws == AFTER_SPACE or self.ws == AFTER_BREAK):
-            last = parts[-1]
-            last = last.removesuffix(_HARD_BREAK).rstrip(_TRAILING)
-            if last:
-                parts[-1] = last
-            else:
-                parts.pop()
+    cdef int add(self, const unsigned char *text, size_t length, bint code) except -1:
+        cdef size_t start = self.out.length
+        self.out.add(text, length)
+        return self.commit(start, code)
+
+    cdef int add_str(self, str text, bint code) except -1:
+        cdef size_t start = self.out.length
+        self.out.add_str(text)
+        return self.commit(start, code)
+
+    cdef int block_boundary(self, _Frame *frame) except -1:
+        # The last part loses a trailing hard break and white space, or goes if nothing is left.
+        cdef unsigned char *data = self.out.data
+        cdef size_t first, end
+        if self.nparts > frame.parts and (self.ws == AFTER_SPACE or self.ws == AFTER_BREAK):
+            first = self.part_at[self.nparts - 1]
+            end = self.out.length
+            if (
+                end - first >= 4 and data[end - 1] == 10 and data[end - 2] == _BREAK_3
+                and data[end - 3] == _M1 and data[end - 4] == _M0
+            ):
+                end -= 4
+            while end > first:
+                if data[end - 1] == 32 or data[end - 1] == 10:
+                    end -= 1
+                elif (
+                    end - first >= 3 and data[end - 1] == _SOFT_3 and data[end - 2] == _M1
+                    and data[end - 3] == _M0
+                ):
+                    end -= 3
+                else:
+                    break
+            self.out.length = end
+            if end == first:
+                self.nparts -= 1
         self.ws = AT_START
         return 0
 
     # -- leaves ---------------------------------------------------------------------------
 
     cdef int text(self, _Node *node) except -1:
-        cdef _Frame frame = self.top
+        cdef _Frame *frame = self.top
         cdef _Str *s = &(<_CharData *> node).data
-        cdef _Buffer buf = self.buf
+        cdef _Buffer out = self.out
         cdef const unsigned char *data = s.data
-        cdef size_t n = s.length, i = 0
+        cdef unsigned char *o
+        cdef size_t n = s.length, i = 0, start, k
         cdef int pending = 0  # 0: no white space, 1: a run, 2: a run with a newline
         cdef bint inline, content = False
         cdef bint strip = self.ws != AFTER_TEXT
@@ -766,8 +931,10 @@ cdef class _Walk:
         if frame.info & B_TABLE_STRUCT or data == NULL:
             return 0
         inline = frame.flags & (F_INLINE | F_NOFORMAT)
-        buf.reserve(n * 4 + 8)  # a run of one byte grows to four (SOFT + "\n") at most
-        buf.length = 0
+        out.reserve(n * 4 + 8)  # a run of one byte grows to four (SOFT + "\n") at most
+        start = out.length
+        o = out.data + start
+        k = 0
         while i < n:
             c = data[i]
             if _is_space(c):
@@ -780,276 +947,601 @@ cdef class _Walk:
                 i += 3  # removed before collapsing: runs on both sides are one run
             else:
                 if pending:
-                    self._run(buf, pending, inline, strip)
+                    # One collapsed run; dropped at the start of the text unless after text.
+                    if k or not strip:
+                        if pending == 2 and not inline:
+                            o[k] = _M0  # SOFT, then the newline
+                            o[k + 1] = _M1
+                            o[k + 2] = _SOFT_3
+                            o[k + 3] = 10
+                            k += 4
+                        else:
+                            o[k] = 32
+                            k += 1
                     pending = 0
-                buf.data[buf.length] = c
-                buf.length += 1
+                o[k] = c
+                k += 1
                 content = True
                 i += 1
-        if pending:
-            self._run(buf, pending, inline, strip)
-        if content and self.content_depth == 0:
+        if pending and (k or not strip):
+            if pending == 2 and not inline:
+                o[k] = _M0
+                o[k + 1] = _M1
+                o[k + 2] = _SOFT_3
+                o[k + 3] = 10
+                k += 4
+            else:
+                o[k] = 32
+                k += 1
+        # Both kinds of page noise have a "/": other text needs no look.
+        if content and self.content_depth == 0 and memchr(data, 47, n) != NULL:
             raw = no_markers(_utf8(data, n))
             if not self.seen_content and is_regeneration_counter(raw):
                 self.seen_content = True
                 return 0
             if is_copy_stats(raw):
                 return 0
-        if buf.length == 0:
+        if k == 0:
             return 0
-        c = buf.data[buf.length - 1]
+        c = o[k - 1]
         self.ws = AFTER_SPACE if c == 10 or c == 32 else AFTER_TEXT
-        self.add(frame, buf.text(), False)
+        out.length = start + k
+        self.commit(start, False)
         if content:
             frame.has_ol_next = False
             self.seen_content = True
         return 0
 
-    cdef inline void _run(self, _Buffer buf, int pending, bint inline, bint strip) noexcept:
-        # One collapsed white-space run; dropped at the start of the text unless after text.
-        if buf.length == 0 and strip:
-            return
-        if pending == 2 and not inline:
-            buf.data[buf.length] = 0xEF  # SOFT, then the newline
-            buf.data[buf.length + 1] = 0xB7
-            buf.data[buf.length + 2] = 0x92
-            buf.data[buf.length + 3] = 10
-            buf.length += 4
-        else:
-            buf.data[buf.length] = 32
-            buf.length += 1
-
-    cdef int br(self, _Frame frame) except -1:
+    cdef int br(self, _Frame *frame) except -1:
         cdef bint inline = frame.flags & (F_INLINE | F_NOFORMAT)
         if self.ws == AT_START or self.ws == AFTER_BREAK or (inline and self.ws != AFTER_TEXT):
             return 0
-        if not inline:
+        if inline:
+            self.add(b" ", 1, False)
+            self.ws = AFTER_SPACE
+        else:
             self.block_boundary(frame)
-        self.add(frame, " " if inline else _HARD_BREAK, False)
-        self.ws = AFTER_SPACE if inline else AFTER_BREAK
+            self.add(b"\xef\xb7\x91\n", 4, False)
+            self.ws = AFTER_BREAK
         return 0
 
-    cdef int code_block(self, _Frame frame, str language, str code) except -1:
+    cdef int code_block(self, _Frame *frame, str language) except -1:
+        cdef _Buffer tmp = self.tmp
         self.seen_content = True
-        out = _convert_code_block(language, code, frame.flags)
+        tmp.length = 0
+        _code_block_into(tmp, language, self.buf, frame.flags, self.scratch)
         if frame.flags & (F_INLINE | F_NOFORMAT):
-            if out:
+            if tmp.length:
                 self.ws = AFTER_TEXT
         else:
             self.block_boundary(frame)
-        self.add(frame, out, out[-1:] == "`")
+        self.add(tmp.data, tmp.length, tmp.length and tmp.data[tmp.length - 1] == 96)
         frame.pres_since += 1
         return 0
 
-    cdef int math(self, _Frame frame, bint display, str tex) except -1:
+    cdef int math(self, _Frame *frame, bint display, str tex) except -1:
         self.seen_content = True
         out = _convert_math(display, tex, frame.flags)
         if display and not frame.flags & (F_INLINE | F_NOFORMAT):
             self.block_boundary(frame)
         elif out:
             self.ws = AFTER_TEXT
-        self.add(frame, out, False)
+        self.add_str(out, False)
         frame.has_ol_next = False
         return 0
 
+    # -- converters: ReferenceConverter.convert_<tag>, with parent_tags as bits --------------
 
-# -- converters: ReferenceConverter.convert_<tag>, with parent_tags as bits -----------------
+    cdef int convert(self, _Frame *frame, size_t start) except -1:
+        """The converter of the frame's tag (``ReferenceConverter.get_conv_fn``) on its text,
+        ``out[start:]``, into ``tmp``; 1 when the text stays as it is."""
+        cdef int kind = frame.kind
+        cdef int flags = frame.parent_flags
+        cdef const unsigned char *s = self.out.data + start
+        cdef size_t n = self.out.length - start
+        cdef _Buffer dst = self.tmp
+        dst.length = 0
+        if kind == K_DIV or kind == K_CAPTION:
+            _block_into(dst, s, n, flags, self.scratch)
+        elif kind == K_B:
+            if flags & (F_NOFORMAT | F_B):
+                return 1
+            _wrap_into(dst, s, n, b"**")
+        elif kind == K_I:
+            if flags & (F_NOFORMAT | F_I):
+                return 1
+            _wrap_into(dst, s, n, b"*")
+        elif kind == K_CODE:
+            if flags & F_NOFORMAT:
+                return 1
+            _code_into(dst, s, n)
+        elif kind == K_A:
+            if flags & F_NOFORMAT:
+                return 1
+            _link_into(dst, frame.node, s, n)
+        elif kind == K_LI:
+            _li_into(dst, frame, s, n, flags, self.scratch)
+        elif kind == K_OL or kind == K_UL:
+            _list_into(dst, s, n, flags, self.scratch)
+        elif kind == K_HEADING:
+            _heading_into(dst, frame.info >> LEVEL_SHIFT, s, n, flags)
+        elif kind == K_BLOCKQUOTE:
+            _blockquote_into(dst, s, n, flags, self.scratch)
+        elif kind == K_DEL:
+            if flags & (F_NOFORMAT | F_DEL):
+                return 1
+            _wrap_into(dst, s, n, b"~~")
+        elif kind == K_IMG:
+            dst.add_str(_image(frame.node, flags))
+        elif kind == K_HR:
+            if flags & F_INLINE:
+                dst.byte(32)
+            else:
+                dst.add(b"\n\n---\n\n", 7)
+        elif kind == K_Q:
+            dst.byte(34)
+            dst.add(s, n)
+            dst.byte(34)
+        else:
+            return 1
+        return 0
 
-# reference._EDGE and the helpers on it, compiled (the property tests hold them to the originals).
-cdef str _EDGE = _RULES_EDGE
-assert _EDGE == " \n" + BREAK + SOFT
+
+# -- the converters' text rules, on UTF-8 ---------------------------------------------------
+# ``reference``'s helpers on strings, here on bytes. The markers are three bytes each, and an
+# EF byte only ever starts a character, so a marker is found by its bytes from either end.
+
+cdef inline bint _marker3(const unsigned char *p, unsigned char third) noexcept:
+    return p[0] == _M0 and p[1] == _M1 and p[2] == third
 
 
-cdef str _edge(str run):
-    if BREAK in run:
-        return BREAK + "\n"
-    return " " if run else ""
+cdef size_t _edge_start(const unsigned char *s, size_t n) noexcept:
+    """How many bytes at the start are ``_EDGE`` characters (space, newline, BREAK, SOFT)."""
+    cdef size_t i = 0
+    while i < n:
+        if s[i] == 32 or s[i] == 10:
+            i += 1
+        elif i + 3 <= n and (_marker3(s + i, _BREAK_3) or _marker3(s + i, _SOFT_3)):
+            i += 3
+        else:
+            break
+    return i
+
+
+cdef size_t _edge_end(const unsigned char *s, size_t first, size_t n) noexcept:
+    """Where the text ends once ``_EDGE`` characters after ``first`` are stripped."""
+    cdef size_t e = n
+    while e > first:
+        if s[e - 1] == 32 or s[e - 1] == 10:
+            e -= 1
+        elif e - first >= 3 and (_marker3(s + e - 3, _BREAK_3) or _marker3(s + e - 3, _SOFT_3)):
+            e -= 3
+        else:
+            break
+    return e
+
+
+cdef int _edge_into(_Buffer dst, const unsigned char *s, size_t n) except -1:
+    """``_edge``: BREAK + newline if the run holds a BREAK, else a space if it is not empty."""
+    cdef size_t i
+    if n >= 3:
+        for i in range(n - 2):
+            if _marker3(s + i, _BREAK_3):
+                return dst.add(b"\xef\xb7\x91\n", 4)
+    if n:
+        dst.byte(32)
+    return 0
+
+
+cdef int _wrap_into(_Buffer dst, const unsigned char *s, size_t n, bytes mark) except -1:
+    """``_wrap``: the marks around the text, its edge white space moved outside them."""
+    cdef size_t first = _edge_start(s, n), end
+    if first == n:
+        return _edge_into(dst, s, n)
+    end = _edge_end(s, first, n)
+    _edge_into(dst, s, first)
+    dst.add(mark, len(mark))
+    dst.add(s + first, end - first)
+    dst.add(mark, len(mark))
+    return _edge_into(dst, s + end, n - end)
+
+
+cdef size_t _longest_backticks(const unsigned char *s, size_t n) noexcept:
+    cdef size_t i, run = 0, longest = 0
+    if memchr(s, 96, n) == NULL:
+        return 0
+    for i in range(n):
+        if s[i] == 96:
+            run += 1
+            if run > longest:
+                longest = run
+        else:
+            run = 0
+    return longest
+
+
+cdef int _code_into(_Buffer dst, const unsigned char *s, size_t n) except -1:
+    """``convert_code`` outside a no-format context: a code span that no backtick breaks."""
+    cdef size_t first = _edge_start(s, n), end, longest
+    if first == n:
+        return _edge_into(dst, s, n)
+    end = _edge_end(s, first, n)
+    longest = _longest_backticks(s + first, end - first)
+    _edge_into(dst, s, first)
+    dst.repeat(96, longest + 1)
+    if longest:
+        dst.byte(32)
+    dst.add(s + first, end - first)
+    if longest:
+        dst.byte(32)
+    dst.repeat(96, longest + 1)
+    return _edge_into(dst, s + end, n - end)
+
+
+cdef int _spaces_into(
+    _Buffer dst, const unsigned char *s, size_t n, bint strip, bint cell
+) except -1:
+    """``_SPACE_RUN.sub(" ", text)``: each run of spaces, newlines and SOFT made one space;
+    ``strip`` drops the runs at both ends, and ``cell`` escapes "|" as a table cell does."""
+    cdef size_t i = 0, k = dst.length
+    cdef bint pending = False
+    cdef unsigned char c
+    cdef unsigned char *o
+    dst.reserve(2 * n)
+    o = dst.data
+    while i < n:
+        c = s[i]
+        if c == 32 or c == 10:
+            pending = True
+            i += 1
+            continue
+        if c == _M0 and i + 3 <= n and _marker3(s + i, _SOFT_3):
+            pending = True
+            i += 3
+            continue
+        if pending:
+            if k > dst.length or not strip:
+                o[k] = 32
+                k += 1
+            pending = False
+        if cell and c == 124:
+            o[k] = 92
+            k += 1
+        o[k] = c
+        k += 1
+        i += 1
+    if pending and not strip:
+        o[k] = 32
+        k += 1
+    dst.length = k
+    return 0
+
+
+cdef bint _may_start_block(const unsigned char *s, size_t n) noexcept:
+    """Whether a line starting at ``s`` might be markup (``_layout._BLOCK_FIRST`` or a decimal
+    digit, as str.isdecimal, so a non-ASCII one counts too)."""
+    cdef unsigned char c
+    cdef Py_UCS4 cp
+    if n == 0:
+        return False
+    c = s[0]
+    if c < 0x80:
+        return c in b"-+*#>`~<=_0123456789"
+    if c >= 0xF0 and n >= 4:
+        cp = ((c & 0x07) << 18) | ((s[1] & 0x3F) << 12) | ((s[2] & 0x3F) << 6) | (s[3] & 0x3F)
+    elif c >= 0xE0 and n >= 3:
+        cp = ((c & 0x0F) << 12) | ((s[1] & 0x3F) << 6) | (s[2] & 0x3F)
+    elif c >= 0xC0 and n >= 2:
+        cp = ((c & 0x1F) << 6) | (s[1] & 0x3F)
+    else:
+        return True  # not UTF-8 that this module wrote: the exact rules decide
+    return Py_UNICODE_ISDECIMAL(cp)
+
+
+cdef int _soft_breaks_into(_Buffer dst, const unsigned char *s, size_t n) except -1:
+    """``_layout.soft_breaks``. Lines that might start a block are rare, and the patterns
+    that decide are the reference's: any such line and the whole text goes through them."""
+    cdef size_t i = 0, k
+    cdef unsigned char *o
+    while i + 4 <= n:
+        if s[i] == _M0 and _marker3(s + i, _SOFT_3) and s[i + 3] == 10:
+            if _may_start_block(s + i + 4, n - i - 4):
+                return dst.add_str(soft_breaks(_utf8(s, n)))
+            i += 4
+        else:
+            i += 1
+    dst.reserve(n)
+    o = dst.data
+    k = dst.length
+    i = 0
+    while i < n:
+        if s[i] == _M0 and i + 3 <= n and _marker3(s + i, _SOFT_3):
+            if i + 4 <= n and s[i + 3] == 10:
+                # A backslash before a line end would make a hard break out of literal text.
+                o[k] = 32 if i and s[i - 1] == 92 else 10
+                k += 1
+                i += 4
+            else:
+                i += 3
+        else:
+            o[k] = s[i]
+            k += 1
+            i += 1
+    dst.length = k
+    return 0
+
+
+cdef bint _has_soft(const unsigned char *s, size_t n) noexcept:
+    cdef const unsigned char *p = s
+    cdef const unsigned char *end = s + n
+    while True:
+        p = <const unsigned char *> memchr(p, _M0, end - p)
+        if p == NULL:
+            return False
+        if end - p >= 3 and _marker3(p, _SOFT_3):
+            return True
+        p += 1
+
+
+cdef const unsigned char *_block_text(
+    const unsigned char *s, size_t n, _Buffer scratch, size_t *length
+) except NULL:
+    """``_block_text``: soft breaks resolved (in ``scratch`` if there are any), then white
+    space stripped at both ends; returns the start, and the length in ``length``."""
+    cdef size_t first = 0
+    if _has_soft(s, n):
+        scratch.length = 0
+        _soft_breaks_into(scratch, s, n)
+        s = scratch.data
+        n = scratch.length
+    while first < n and (s[first] == 32 or s[first] == 10):
+        first += 1
+    while n > first and (s[n - 1] == 32 or s[n - 1] == 10):
+        n -= 1
+    length[0] = n - first
+    return s + first if n > first else <const unsigned char *> b""
+
+
+cdef int _block_into(
+    _Buffer dst, const unsigned char *s, size_t n, int flags, _Buffer scratch
+) except -1:
+    cdef size_t mark = dst.length, length
+    cdef const unsigned char *text
+    if flags & F_INLINE:
+        dst.byte(32)
+        _spaces_into(dst, s, n, True, False)
+        if dst.length == mark + 1:
+            dst.length = mark
+        else:
+            dst.byte(32)
+        return 0
+    text = _block_text(s, n, scratch, &length)
+    if length:
+        dst.add(b"\n\n", 2)
+        dst.add(text, length)
+        dst.add(b"\n\n", 2)
+    return 0
+
+
+cdef int _blockquote_into(
+    _Buffer dst, const unsigned char *s, size_t n, int flags, _Buffer scratch
+) except -1:
+    cdef size_t length, i, line, j
+    cdef const unsigned char *text
+    if flags & F_INLINE:
+        return _block_into(dst, s, n, flags, scratch)
+    text = _block_text(s, n, scratch, &length)
+    if not length:
+        return 0
+    dst.add(b"\n\n", 2)
+    line = 0
+    for i in range(length + 1):
+        if i == length or text[i] == 10:
+            if line:
+                dst.byte(10)
+            j = line
+            while j < i and text[j] == 32:
+                j += 1
+            if j < i:
+                dst.add(b"> ", 2)
+                dst.add(text + line, i - line)
+            else:
+                dst.byte(62)
+            line = i + 1
+    return dst.add(b"\n\n", 2)
+
+
+cdef int _heading_into(_Buffer dst, int level, const unsigned char *s, size_t n, int flags) except -1:
+    cdef size_t mark = dst.length, before
+    if flags & F_INLINE:
+        dst.byte(32)
+    else:
+        dst.add(b"\n\n", 2)
+        dst.repeat(35, level)
+        dst.byte(32)
+    before = dst.length
+    _spaces_into(dst, s, n, True, False)
+    if dst.length == before:
+        dst.length = mark
+    elif flags & F_INLINE:
+        dst.byte(32)
+    else:
+        dst.add(b"\n\n", 2)
+    return 0
+
+
+cdef int _list_into(
+    _Buffer dst, const unsigned char *s, size_t n, int flags, _Buffer scratch
+) except -1:
+    cdef size_t first = 0
+    if flags & F_INLINE:
+        return _block_into(dst, s, n, flags, scratch)
+    while first < n and s[first] == 10:
+        first += 1
+    while n > first and s[n - 1] == 10:
+        n -= 1
+    if n == first:
+        return 0
+    if flags & F_LI:
+        dst.byte(10)
+        dst.add(s + first, n - first)
+        return dst.byte(10)
+    dst.add(b"\n\n", 2)
+    dst.add(s + first, n - first)
+    return dst.add(b"\n\n", 2)
+
+
+cdef int _li_into(
+    _Buffer dst, _Frame *frame, const unsigned char *s, size_t n, int flags, _Buffer scratch
+) except -1:
+    cdef size_t length, i, line, indent
+    cdef const unsigned char *text
+    cdef char marker[32]
+    cdef int marker_length
+    if flags & F_INLINE:
+        return _block_into(dst, s, n, flags, scratch)
+    text = _block_text(s, n, scratch, &length)
+    if not length:
+        return 0
+    if frame.numbered:
+        marker_length = snprintf(marker, sizeof(marker), "%lld.", frame.number)
+    else:
+        marker[0] = 45
+        marker_length = 1
+    indent = marker_length + 1
+    dst.add(<unsigned char *> marker, marker_length)
+    dst.byte(32)
+    line = 0
+    for i in range(length + 1):
+        if i == length or text[i] == 10:
+            if line:
+                dst.byte(10)
+                if i > line:
+                    dst.repeat(32, indent)
+            dst.add(text + line, i - line)
+            line = i + 1
+    return dst.byte(10)
+
+
+cdef int _link_into(_Buffer dst, _Node *node, const unsigned char *s, size_t n) except -1:
+    """``convert_a`` outside a no-format context."""
+    cdef size_t first = _edge_start(s, n), end
+    cdef bytes target
+    if first == n:
+        return _edge_into(dst, s, n)
+    end = _edge_end(s, first, n)
+    href = _attr(node, "href")
+    _edge_into(dst, s, first)
+    if not href or not href.strip(" \t\n\r\f"):
+        dst.add(s + first, end - first)
+        return _edge_into(dst, s + end, n - end)
+    title = _attr(node, "title")
+    target = href.encode("utf-8")
+    if (
+        len(target) == end - first and memcmp(<const unsigned char *> target, s + first, end - first) == 0
+        and not title and _SCHEME_URL.fullmatch(href)
+    ):
+        dst.byte(60)
+        dst.add(target, len(target))
+        dst.byte(62)
+    else:
+        dst.byte(91)
+        dst.add(s + first, end - first)
+        dst.add(b"](", 2)
+        dst.add_str(_destination(href) + _title(title))
+        dst.byte(41)
+    return _edge_into(dst, s + end, n - end)
+
+
+cdef int _code_block_into(
+    _Buffer dst, str language, _Buffer code, int flags, _Buffer scratch
+) except -1:
+    """``convert_pre``: a fence longer than any backtick run in the code, every line marked."""
+    cdef size_t i, fence, n = code.length
+    cdef const unsigned char *s = code.data
+    cdef const unsigned char *end = s + n
+    cdef const unsigned char *line_end
+    if flags & (F_INLINE | F_NOFORMAT):
+        scratch.length = 0
+        scratch.add(s, n)
+        for i in range(n):
+            if scratch.data[i] == 10:
+                scratch.data[i] = 32
+        if flags & F_NOFORMAT:
+            return dst.add(scratch.data, n)
+        return _code_into(dst, scratch.data, n)
+    if not n:
+        return 0
+    fence = max(3, _longest_backticks(s, n) + 1)
+    dst.add(b"\n\n", 2)
+    dst.marker(_CODE_3)
+    dst.repeat(96, fence)
+    dst.add_str(language)
+    dst.byte(10)
+    dst.marker(_CODE_3)
+    while True:
+        line_end = <const unsigned char *> memchr(s, 10, end - s)
+        if line_end == NULL:
+            dst.add(s, end - s)
+            break
+        dst.add(s, line_end - s + 1)
+        dst.marker(_CODE_3)
+        s = line_end + 1
+    dst.byte(10)
+    dst.marker(_CODE_3)
+    dst.repeat(96, fence)
+    return dst.add(b"\n\n", 2)
+
+
+# -- converters that work on Python strings: attributes, formulas, tables --------------------
+
+cdef str _bytes_rule(str text, int rule, int flag, bytes mark=None):
+    # The rules on bytes, for str callers: the image's alt text, a table as words, the tests.
+    cdef bytes data = text.encode("utf-8")
+    cdef _Buffer dst = _Buffer()
+    cdef _Buffer scratch = _Buffer()
+    cdef const unsigned char *s
+    cdef size_t length
+    if rule == 0:
+        _spaces_into(dst, data, len(data), flag, False)
+    elif rule == 1:
+        _block_into(dst, data, len(data), flag, scratch)
+    elif rule == 2:
+        _edge_into(dst, data, len(data))
+    elif rule == 3:
+        s = _block_text(data, len(data), scratch, &length)
+        dst.add(s, length)
+    else:
+        _wrap_into(dst, data, len(data), mark)
+    return dst.text()
 
 
 cdef tuple _split_edges(str text):
-    cdef str inner = text.strip(_EDGE)
-    if not inner:
+    cdef bytes data = text.encode("utf-8")
+    cdef size_t first = _edge_start(data, len(data)), end
+    if first == len(data):
         return text, "", ""
-    lead = text[: len(text) - len(text.lstrip(_EDGE))]
-    trail = text[len(text.rstrip(_EDGE)):]
-    return lead, inner, trail
+    end = _edge_end(data, first, len(data))
+    return _utf8(data, first), _utf8(data[first:end], end - first), _utf8(data[end:], len(data) - end)
 
 
-cdef str _wrap(str text, str mark):
-    lead, inner, trail = _split_edges(text)
-    if not inner:
-        return _edge(lead)
-    return _edge(lead) + mark + inner + mark + _edge(trail)
-
-
-cdef str _block_text(str text):
-    if SOFT in text:
-        text = soft_breaks(text)
-    return text.strip(" \n")
-
-
-def _helpers():
-    """The compiled helpers, for the tests that compare them with the reference's."""
-    return {
-        "_edge": lambda run: _edge(run),
-        "_split_edges": lambda text: _split_edges(text),
-        "_wrap": lambda text, mark: _wrap(text, mark),
-        "_block_text": lambda text: _block_text(text),
-        "_spaces": lambda text: _spaces(text),
-    }
-
-
-cdef Py_UCS4 _SOFT = 0xFDD2
-
-
-cdef str _spaces(str text):
-    """``_SPACE_RUN.sub(" ", text)``: each run of spaces, newlines and SOFT made one space. The
-    regex engine cost a table cell a few thousand instructions; most need no change."""
-    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(text)
-    cdef int kind = PyUnicode_KIND(text)
-    cdef void *data = PyUnicode_DATA(text)
-    cdef void *out
-    cdef Py_ssize_t o
-    if kind == 1:
-        if not _needs_spaces(<const uint8_t *> data, n):
-            return text
-    elif kind == 2:
-        if not _needs_spaces(<const uint16_t *> data, n):
-            return text
-    elif not _needs_spaces(<const uint32_t *> data, n):
-        return text
-    out = malloc(n * kind)
-    if out == NULL:
-        raise MemoryError()
-    try:
-        if kind == 1:
-            o = _collapse_spaces(<const uint8_t *> data, n, <uint8_t *> out)
-        elif kind == 2:
-            o = _collapse_spaces(<const uint16_t *> data, n, <uint16_t *> out)
-        else:
-            o = _collapse_spaces(<const uint32_t *> data, n, <uint32_t *> out)
-        return PyUnicode_FromKindAndData(kind, out, o)
-    finally:
-        free(out)
-
-
-cdef inline bint _space_run_char(Py_UCS4 c) noexcept:
-    return c == 32 or c == 10 or c == _SOFT
-
-
-cdef bint _needs_spaces(const _char *data, Py_ssize_t n) noexcept:
-    # A newline or SOFT, or two spaces in a row.
-    cdef Py_ssize_t i
-    cdef _char c
-    for i in range(n):
-        c = data[i]
-        if c == 10 or c == _SOFT or (c == 32 and i + 1 < n and _space_run_char(data[i + 1])):
-            return True
-    return False
-
-
-cdef Py_ssize_t _collapse_spaces(const _char *data, Py_ssize_t n, _char *out) noexcept:
-    cdef Py_ssize_t i, o = 0
-    cdef bint in_run = False
-    cdef _char c
-    for i in range(n):
-        c = data[i]
-        if _space_run_char(c):
-            if not in_run:
-                out[o] = 32
-                o += 1
-                in_run = True
-        else:
-            out[o] = c
-            o += 1
-            in_run = False
-    return o
+cdef str _spaces(str text, bint strip):
+    return _bytes_rule(text, 0, strip)
 
 
 cdef str _block(str text, int flags):
-    if flags & F_INLINE:
-        text = _spaces(text).strip(" ")
-        return f" {text} " if text else ""
-    text = _block_text(text)
-    return f"\n\n{text}\n\n" if text else ""
+    return _bytes_rule(text, 1, flags)
 
 
-cdef str _cell(str text):
-    return _spaces(text).strip(" ").replace("|", "\\|")
-
-
-cdef str _convert(_Frame frame, str text):
-    """The converter of the frame's tag (``ReferenceConverter.get_conv_fn``)."""
-    cdef int kind = frame.kind
-    cdef int flags = frame.parent_flags
-    if kind == K_DIV or kind == K_CAPTION:
-        return _block(text, flags)
-    if kind == K_B:
-        return _emphasis(text, flags, "**", F_B)
-    if kind == K_I:
-        return _emphasis(text, flags, "*", F_I)
-    if kind == K_CODE:
-        return _code(text, flags)
-    if kind == K_A:
-        return _link(frame.node, text, flags)
-    if kind == K_LI:
-        return _li(frame.marker, text, flags)
-    if kind == K_OL or kind == K_UL:
-        return _list(text, flags)
-    if kind == K_HEADING:
-        return _heading(frame.info >> LEVEL_SHIFT, text, flags)
-    if kind == K_BLOCKQUOTE:
-        return _blockquote(text, flags)
-    if kind == K_DEL:
-        return _emphasis(text, flags, "~~", F_DEL)
-    if kind == K_IMG:
-        return _image(frame.node, flags)
-    if kind == K_HR:
-        return " " if flags & F_INLINE else "\n\n---\n\n"
-    if kind == K_Q:
-        return f'"{text}"'
-    return text
-
-
-cdef str _blockquote(str text, int flags):
-    if flags & F_INLINE:
-        return _block(text, flags)
-    text = _block_text(text)
-    if not text:
-        return ""
-    quoted = "\n".join(["> " + line if line.strip(" ") else ">" for line in text.split("\n")])
-    return f"\n\n{quoted}\n\n"
-
-
-cdef str _heading(int n, str text, int flags):
-    text = _spaces(text).strip(" ")
-    if flags & F_INLINE:
-        return f" {text} " if text else ""
-    return f"\n\n{'#' * n} {text}\n\n" if text else ""
-
-
-cdef str _list(str text, int flags):
-    if flags & F_INLINE:
-        return _block(text, flags)
-    text = text.strip("\n")
-    if not text:
-        return ""
-    if flags & F_LI:
-        return f"\n{text}\n"
-    return f"\n\n{text}\n\n"
-
-
-cdef str _li(str marker, str text, int flags):
-    if flags & F_INLINE:
-        return _block(text, flags)
-    text = _block_text(text)
-    if not text:
-        return ""
-    indent = " " * (len(marker) + 1)
-    lines = text.split("\n")
-    out = [f"{marker} {lines[0]}"]
-    out.extend([indent + line if line else "" for line in lines[1:]])
-    return "\n".join(out) + "\n"
+def _helpers():
+    """The compiled helpers on strings, for the tests that compare them with the reference's."""
+    return {
+        "_edge": lambda run: _bytes_rule(run, 2, 0),
+        "_split_edges": lambda text: _split_edges(text),
+        "_wrap": lambda text, mark: _bytes_rule(text, 4, 0, mark.encode("utf-8")),
+        "_block_text": lambda text: _bytes_rule(text, 3, 0),
+        "_spaces": lambda text: _spaces(text, False),
+    }
 
 
 cdef str _table(list rows, str caption, int flags):
@@ -1078,19 +1570,6 @@ cdef str _row(list cells, Py_ssize_t width):
     return "|" + "|".join([f" {c} " if c else " " for c in cells]) + "|"
 
 
-cdef str _convert_code_block(str language, str code, int flags):
-    if flags & (F_INLINE | F_NOFORMAT):
-        return _code(code.replace("\n", " "), flags)
-    if not code:
-        return ""
-    # The regex engine walks the code character by character; most code has no backtick,
-    # which a substring test rules out at memchr speed.
-    longest = max([len(run) for run in _BACKTICK_RUN.findall(code)], default=0) if "`" in code else 0
-    fence = "`" * max(3, longest + 1)
-    body = "\n".join([CODE + line for line in code.split("\n")])
-    return f"\n\n{CODE}{fence}{language}\n{body}\n{CODE}{fence}\n\n"
-
-
 cdef str _convert_math(bint display, str tex, int flags):
     if not tex:
         return ""
@@ -1101,41 +1580,8 @@ cdef str _convert_math(bint display, str tex, int flags):
     return f"\n\n$${tex}$$\n\n"
 
 
-cdef str _emphasis(str text, int flags, str mark, int same):
-    if flags & F_NOFORMAT or flags & same:
-        return text
-    return _wrap(text, mark)
-
-
-cdef str _code(str text, int flags):
-    if flags & F_NOFORMAT:
-        return text
-    lead, inner, trail = _split_edges(text)
-    if not inner:
-        return _edge(lead)
-    longest = max([len(run) for run in _BACKTICK_RUN.findall(inner)], default=0)
-    if longest:
-        inner = f" {inner} "
-    return _edge(lead) + "`" * (longest + 1) + inner + "`" * (longest + 1) + _edge(trail)
-
-
-cdef str _link(_Node *node, str text, int flags):
-    if flags & F_NOFORMAT:
-        return text
-    lead, inner, trail = _split_edges(text)
-    href = _attr(node, "href")
-    if not inner or not href or not href.strip(" \t\n\r\f"):
-        return _edge(lead) + inner + (_edge(trail) if inner else "")
-    title = _attr(node, "title")
-    if inner == href and not title and _SCHEME_URL.fullmatch(href):
-        link = f"<{href}>"
-    else:
-        link = f"[{inner}]({_destination(href)}{_title(title)})"
-    return _edge(lead) + link + _edge(trail)
-
-
 cdef str _image(_Node *node, int flags):
-    alt = _spaces(_URL_CONTROL.sub(" ", _attr(node, "alt") or "")).strip(" ")
+    alt = _spaces(_URL_CONTROL.sub(" ", _attr(node, "alt") or ""), True)
     src = (_attr(node, "src") or "").strip(" \t\n\r\f")
     if not src or flags & F_NOFORMAT:
         return alt
@@ -1237,17 +1683,44 @@ def bind(str selectolax_path, object create_node, object parse_fragment):
                 raise RuntimeError(f"<{name}> has the id of text")
             _info_by_id[node.local_name] = _info_of(name)
     # The fragment context selectolax parses messages in: a <div> of the HTML namespace.
-    node = _node_of(create_node("div"))
+    div = create_node("div")  # kept alive: its document is freed with it
+    node = _node_of(div)
     _div_id, _html_ns = node.local_name, node.ns
+    del div
     _bound = True
+
+
+cdef _Walk _spare = None
+
+
+cdef _Walk _take_walk():
+    # One walk's buffers serve every message; a new walk only if that one is in use.
+    global _spare
+    cdef _Walk w = _spare
+    if w is None or w.busy:
+        w = _Walk()
+        if _spare is None:
+            _spare = w
+    w.busy = True
+    w.reset()
+    return w
+
+
+cdef void _give_back(_Walk w) noexcept:
+    w.trim()
+    w.busy = False
 
 
 def walk(first) -> str:
     """The walk's text for a parsed fragment's first node, before :func:`finish`."""
     if not _bound:
         raise RuntimeError("convkit.markdown._fast.bind() has not succeeded")
-    cdef _Walk w = _Walk()
-    return w.run(_node_of(first))
+    cdef _Walk w = _take_walk()
+    try:
+        w.run(_node_of(first))
+        return w.out.text()
+    finally:
+        _give_back(w)
 
 
 def convert(str html) -> str:
@@ -1267,8 +1740,12 @@ def convert(str html) -> str:
         raise RuntimeError("lexbor could not parse the message")
     if wrapper.first_child == NULL:
         return ""
-    cdef _Walk w = _Walk()
-    text = w.run(wrapper.first_child)
+    cdef _Walk w = _take_walk()
+    try:
+        w.run(wrapper.first_child)
+        text = w.out.text()
+    finally:
+        _give_back(w)
     if len(data) > _KEEP_DOCUMENT_BELOW:
         _renew_document()
     return finish(text)
