@@ -46,8 +46,12 @@ def test_rekey_is_unescape_then_escape(key):
     assert rekey(key, NAMES, OTHER) == escape(unescape(key, NAMES), OTHER)
 
 
-# Values the structure gives meaning to: null content, OpenAI role names.
-values = st.sampled_from([None, 1, "developer", "function", "user"])
+# Values the structure gives meaning to: null content, OpenAI role names, content parts (that
+# spell a turn's text or not: "a", "" and the image's "").
+values = st.sampled_from([
+    None, 1, "developer", "function", "user", [], [{"type": "text", "text": "a"}],
+    [{"type": "image_url", "image_url": {"url": "u"}}], [{"type": "text"}],
+])
 fields = st.dictionaries(keys.filter(lambda k: k not in ("role", "content")), values, max_size=6)
 turn_fields = st.dictionaries(keys.filter(lambda k: k not in ("from", "value")), values, max_size=6)
 messages = st.lists(
@@ -83,9 +87,12 @@ def test_sharegpt_reads_back_what_it_writes(turns):
     once = sharegpt.write(through(sharegpt, record))
     assert sharegpt.write(through(sharegpt, once)) == once
     # and through messages, the same turns and fields. Not when a turn's bare "content" (the
-    # null of a turn that only calls tools) or "content_parts" (a list) holds something else:
-    # see the test below.
-    if any(t.get("content", None) is not None or "content_parts" in t
+    # null of a turn that only calls tools) holds something else, or "content_parts" holds
+    # something other than a list (see the test below), or the turn has both (a message's one
+    # "content" holds either the null or the parts), or its own "convkit:content_parts" beside
+    # them (then the bare ones are the metadata's, whatever their text: see the next test).
+    if any(t.get("content", None) is not None or not isinstance(t.get("content_parts", []), list)
+           or ("content_parts" in t and ("content" in t or "convkit:content_parts" in t))
            for t in once["conversations"]):
         return
     expected = {**once, "conversations": [
@@ -114,6 +121,40 @@ def test_a_sharegpt_turns_own_content_field_is_kept_through_messages():
         {"role": "user", "content": "hi", "convkit:content": "hello"},
         {"role": "assistant", "content": "yo", "content_parts": "n/a"},
     ]
+
+
+def test_sharegpt_content_parts_that_do_not_spell_the_value_are_the_turns_own_field():
+    # The ShareGPT writer carries a message's parts as "content_parts", which spell the value.
+    # Parts that do not are some other tool's field: kept beside the text, never dropped.
+    text_part = [{"type": "text", "text": "Hello there"}]
+    image = {"type": "image_url", "image_url": {"url": "x.png"}}
+    record = {"id": "a", "conversations": [
+        {"from": "human", "value": "Hi", "content_parts": text_part},
+        {"from": "human", "value": "Look", "content_parts": [{"type": "text", "text": "Look"}, image]},
+        {"from": "gpt", "value": "A cat"},
+    ]}
+    sharegpt, messages = get_format("sharegpt"), get_format("messages")
+    (conv,) = sharegpt.read(record, SRC)
+    assert [t.meta for t in conv.turns] == [
+        {"convkit:content_parts": text_part},
+        {"content_parts": [{"type": "text", "text": "Look"}, image]},
+        None,
+    ]
+    assert sharegpt.write(conv) == record
+    as_messages = messages.write(conv)
+    assert as_messages["messages"] == [
+        {"role": "user", "content": "Hi", "content_parts": text_part},
+        {"role": "user", "content": [{"type": "text", "text": "Look"}, image]},
+        {"role": "assistant", "content": "A cat"},
+    ]
+    (back,) = messages.read(as_messages, SRC)
+    assert sharegpt.write(back) == record
+    # Beside the turn's own escaped field, bare parts stay the metadata's, as before.
+    both = {"id": "b", "conversations": [
+        {"from": "human", "value": "Hi", "content_parts": text_part, "convkit:content_parts": 1}]}
+    (conv,) = sharegpt.read(both, SRC)
+    assert conv.turns[0].meta == {"content_parts": text_part, "convkit:content_parts": 1}
+    assert sharegpt.write(conv) == both
 
 
 def test_a_rejected_turn_keeps_its_fields_beside_role_and_content():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..model import TEXT_PARTS
 from .base import PROVENANCE_KEY, RecordRejected, type_name
 
 
@@ -83,3 +84,30 @@ def with_provenance(meta: dict[str, Any], reader: str, **rules: Any) -> dict[str
             prov[k] = v
     meta[PROVENANCE_KEY] = prov
     return meta
+
+
+def join_text_parts(parts: list[Any], at: str) -> str:
+    """The text of a list of content parts, checking each part's shape."""
+    texts = []
+    for j, part in enumerate(parts):
+        where = f"{at}[{j}]"
+        if not isinstance(part, dict):
+            raise expect(part, "an object", where)
+        kind = part.get("type")
+        if not isinstance(kind, str):
+            raise expect(kind, "a string", f"{where}.type")
+        if kind in TEXT_PARTS:
+            text = part.get("text")
+            if not isinstance(text, str):
+                raise expect(text, "a string", f"{where}.text")
+            texts.append(text)
+    return "\n".join(texts)
+
+
+def parts_spell(parts: list[Any], text: str) -> bool:
+    """Whether the text parts of ``parts`` (well formed) join to ``text``: the parts are then
+    the content itself, not text beside it."""
+    try:
+        return join_text_parts(parts, "content") == text
+    except RecordRejected:
+        return False

@@ -33,7 +33,7 @@ from ..model import (
     Source,
     Turn,
 )
-from ._common import expect
+from ._common import join_text_parts, parts_spell
 from ._keys import escape, own_fields, put_fields, rekey
 from .base import Format, RecordRejected, register, type_name
 from .sharegpt import record_id, require_object
@@ -44,24 +44,6 @@ ROLE_ALIASES = MESSAGE_ROLE_ALIASES
 SPEAKERS = frozenset(SHAREGPT_ROLES) - frozenset(ROLES)
 #: Part types that carry text, and where a message's list of parts is kept (see model).
 PARTS_KEY = CONTENT_PARTS
-
-
-def join_text_parts(parts: list[Any], at: str) -> str:
-    """The text of a list of content parts, checking each part's shape."""
-    texts = []
-    for j, part in enumerate(parts):
-        where = f"{at}[{j}]"
-        if not isinstance(part, dict):
-            raise expect(part, "an object", where)
-        kind = part.get("type")
-        if not isinstance(kind, str):
-            raise expect(kind, "a string", f"{where}.type")
-        if kind in TEXT_PARTS:
-            text = part.get("text")
-            if not isinstance(text, str):
-                raise expect(text, "a string", f"{where}.text")
-            texts.append(text)
-    return "\n".join(texts)
 
 
 # The fields the reader consumes (the others go to the metadata) and a message's: the layout's
@@ -208,11 +190,7 @@ def message_dict(t: Turn) -> dict[str, Any]:
         role = written
     parts = meta.get(PARTS_KEY)
     if isinstance(parts, list):
-        try:
-            same = join_text_parts(parts, "content") == t.content
-        except RecordRejected:
-            same = False
-        if same:
+        if parts_spell(parts, t.content):
             content = parts
         else:
             others = [p for p in parts if not (isinstance(p, dict) and p.get("type") in TEXT_PARTS)]

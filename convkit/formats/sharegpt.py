@@ -19,8 +19,8 @@ from ..model import (
     Source,
     Turn,
 )
-from ._common import req_list, req_obj, req_str
-from ._keys import own_fields, put_fields, rekey
+from ._common import parts_spell, req_list, req_obj, req_str
+from ._keys import ESCAPE, own_fields, put_fields, rekey
 from .base import Format, RecordRejected, register, type_name
 
 # Speakers whose role's ShareGPT name is the speaker itself: no metadata to keep.
@@ -28,10 +28,14 @@ _PLAIN_ROLES = {name: role for name, role in SHAREGPT_ROLES.items() if SHAREGPT_
 # The fields the reader consumes (the others go to the metadata), and a turn's: the layout's
 # structure, so other fields of these names are written escaped (see _keys). A turn's "content"
 # and "content_parts" are the turn metadata's own (null content, content parts), carried as they
-# are. A turn's own "role" is written bare unless the reader would take it for a role alias.
+# are; a list of parts whose text is not the value is not what this writer writes, and reads as
+# the turn's own field (unless the turn has that escaped too). A turn's own "role" is written
+# bare unless the reader would take it for a role alias.
 _READ = frozenset(("id", "conversations"))
 _TURN = frozenset(("from", "value", "role", "content", CONTENT_PARTS))
 _CARRIED = frozenset(("content", CONTENT_PARTS))
+# A turn's own field named "content_parts", as the turn metadata holds it.
+_OWN_PARTS = ESCAPE + CONTENT_PARTS
 
 
 def record_id(record: dict[str, Any], source: Source) -> str:
@@ -101,6 +105,11 @@ class ShareGPT(Format):
                 meta = {"from": alias}
                 t = {k: v for k, v in t.items() if k != "role"}
             extra = {_field(k): v for k, v in t.items() if k != "from" and k != "value"}
+            parts = extra.get(CONTENT_PARTS)
+            if isinstance(parts, list) and _OWN_PARTS not in extra and not parts_spell(parts, value):
+                # Parts whose text is not the value are not this writer's (it writes the parts
+                # of a message's content, which spell its text): the turn's own field, kept.
+                extra[_OWN_PARTS] = extra.pop(CONTENT_PARTS)
             if extra:
                 meta = {**(meta or {}), **extra}
             turns.append(Turn(role, value, meta))
@@ -143,6 +152,11 @@ def _turn_with_meta(t: Turn) -> dict[str, Any]:
     for k, v in meta.items():
         if k in _CARRIED:
             turn[k] = v
+        elif (
+            k == _OWN_PARTS and isinstance(v, list) and CONTENT_PARTS not in meta
+            and not parts_spell(v, t.content)
+        ):
+            turn[CONTENT_PARTS] = v  # bare, as read: the reader takes it for the turn's own
         elif k == "role" and "role" not in turn and not _is_alias(v, t.role):
             turn[k] = v  # the turn's own "role", which the reader cannot take for an alias
         elif k != "from":
