@@ -93,6 +93,12 @@ class Options:
         _choice("on_error", self.on_error, ON_ERROR)
         if self.compat not in (None, "fastchat"):
             raise ConfigError(f"unknown compat mode {self.compat!r}; known: fastchat")
+        if self.compat is not None and self.html == "never":
+            # FastChat's output is its HTML conversion: with none, the mode would do nothing.
+            raise ConfigError(
+                "compat (--compat) reproduces FastChat's HTML conversion, which html='never' "
+                "(--html never) turns off"
+            )
         if self.max_tokens is not None:
             _positive("max_tokens", self.max_tokens)
             if self.tokenizer is None:

@@ -952,12 +952,16 @@ def load_template(
         if variant is not None:
             raise ConfigError(f"built-in chat template {key!r} has no variants")
         b = BUILTIN_TEMPLATES[key]
-        return ChatTemplate(
-            b.source,
-            name=key,
-            bos_token=b.bos_token if bos_token is None else bos_token,
-            eos_token=b.eos_token if eos_token is None else eos_token,
-            builtin=True,
+        return _overrides_used(
+            ChatTemplate(
+                b.source,
+                name=key,
+                bos_token=b.bos_token if bos_token is None else bos_token,
+                eos_token=b.eos_token if eos_token is None else eos_token,
+                builtin=True,
+            ),
+            bos_token,
+            eos_token,
         )
     path = Path(text).expanduser()
     if path.is_dir():
@@ -981,13 +985,39 @@ def load_template(
         # A model folder as transformers saves it: the template in its own file, BOS and EOS
         # in tokenizer_config.json beside it (without them the text would never end in EOS).
         tokens = {**_sibling_tokens(path), **tokens}
-    return ChatTemplate(
-        source,
-        name=name,
-        bos_token=tokens.get("bos_token", "") if bos_token is None else bos_token,
-        eos_token=tokens.get("eos_token", "") if eos_token is None else eos_token,
-        origin=str(path),
+    return _overrides_used(
+        ChatTemplate(
+            source,
+            name=name,
+            bos_token=tokens.get("bos_token", "") if bos_token is None else bos_token,
+            eos_token=tokens.get("eos_token", "") if eos_token is None else eos_token,
+            origin=str(path),
+        ),
+        bos_token,
+        eos_token,
     )
+
+
+def _overrides_used(
+    template: ChatTemplate, bos_token: str | None, eos_token: str | None
+) -> ChatTemplate:
+    """``template``, once sure that a BOS or EOS text given for it is one it writes: ChatML
+    has neither, Llama 3 no EOS variable, and a token that changes nothing is a mistake that
+    would otherwise only show in the training text."""
+    given = [k for k, v in (("bos_token", bos_token), ("eos_token", eos_token)) if v is not None]
+    if not given:
+        return template
+    from jinja2 import meta
+
+    used = meta.find_undeclared_variables(sandboxed_environment().parse(template.source))
+    for key in given:
+        if key not in used:
+            flag = "--" + key.replace("_", "-")
+            raise ConfigError(
+                f"{key} ({flag}) has no effect: chat template {template.name!r} never writes "
+                f"{key}"
+            )
+    return template
 
 
 def _template_in_dir(path: Path) -> Path:

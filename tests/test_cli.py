@@ -150,6 +150,22 @@ def test_max_tokens_without_tokenizer(tmp_path, capsys):
     )
 
 
+def test_options_that_would_do_nothing_are_refused(tmp_path, capsys):
+    out = str(tmp_path / "o.jsonl")
+    assert main(["convert", SAMPLE, "-o", out, "--compat", "fastchat", "--html", "never"]) == 2
+    assert capsys.readouterr().err == (
+        "convkit: error: compat (--compat) reproduces FastChat's HTML conversion, which "
+        "html='never' (--html never) turns off\n"
+    )
+    argv = ["convert", SAMPLE, "-o", out, "--to", "text", "--template", "chatml"]
+    assert main([*argv, "--eos-token", "</s>"]) == 2
+    assert capsys.readouterr().err == (
+        "convkit: error: eos_token (--eos-token) has no effect: chat template 'chatml' never "
+        "writes eos_token\n"
+    )
+    assert not (tmp_path / "o.jsonl").exists()
+
+
 def test_bad_tokenizer_file(tmp_path, capsys):
     bad = tmp_path / "tokenizer.json"
     bad.write_text("{}")
