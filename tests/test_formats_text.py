@@ -246,6 +246,26 @@ def test_writer_rejects_what_the_template_refuses():
     assert e.value.message.startswith("chat template 'llama-2': llama-2 needs roles alternating")
 
 
+def test_writer_rejects_a_conversation_the_template_renders_as_nothing(tmp_path):
+    only_system = tmp_path / "system.jinja"
+    only_system.write_text(
+        "{% for m in messages %}{% if m.role == 'system' %}{{ m.content }}{% endif %}{% endfor %}"
+    )
+    writer = get_format("text", template=str(only_system))
+    conv = Conversation("c", [Turn("user", "a"), Turn("assistant", "b")])
+    with pytest.raises(RecordRejected) as e:
+        writer.write(conv)
+    assert (e.value.reason, e.value.message) == (
+        "template_error", "chat template 'system.jinja' rendered an empty text"
+    )
+    conv.turns.insert(0, Turn("system", " \n"))
+    with pytest.raises(RecordRejected) as e:
+        writer.write(conv)
+    assert e.value.message == "chat template 'system.jinja' rendered only white space"
+    conv.turns[0].content = "Be brief."
+    assert writer.write(conv)["text"] == "Be brief."
+
+
 def test_writer_bad_template_fails_at_once():
     with pytest.raises(ConfigError, match="^unknown chat template 'nope'"):
         get_format("text", template="nope")

@@ -360,6 +360,11 @@ class Text(Format):
             text = template.render_conversation(conv)
         except TemplateRenderError as e:
             raise RecordRejected(e.reason, e.message) from None
+        if not text.strip():
+            # A template that leaves out every turn given (a system-only template, roles it
+            # does not know) would write a training example with nothing to learn from.
+            what = "only white space" if text else "an empty text"
+            raise RecordRejected("template_error", f"chat template {template.name!r} rendered {what}")
         out: dict[str, Any] = {"id": conv.written_id(), "text": text}
         put_fields(out, conv.meta, _RECORD)  # a field of its own named "text": "convkit:text"
         prev = out.get(PROVENANCE_KEY)
