@@ -30,15 +30,8 @@ How lexbor is reached (see also ``fast.py`` and the README):
 Nothing recurses: the walk keeps its stack in a growing C array, as the reference keeps a list.
 """
 cimport cython
-from cpython.unicode cimport (
-    PyUnicode_DATA,
-    PyUnicode_DecodeUTF8,
-    PyUnicode_FromKindAndData,
-    PyUnicode_GET_LENGTH,
-    PyUnicode_KIND,
-    Py_UNICODE_ISDECIMAL,
-)
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uintptr_t
+from cpython.unicode cimport PyUnicode_DecodeUTF8, Py_UNICODE_ISDECIMAL
+from libc.stdint cimport uintptr_t
 from libc.stdio cimport snprintf
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memchr, memcmp, memcpy, memmove, memset
@@ -77,13 +70,6 @@ from ._rules import (
 
 # The walk writes the markers as UTF-8 bytes (EF B7 90, 91, 92) and strips what _EDGE holds.
 assert (CODE, BREAK, SOFT) == ("\ufdd0", "\ufdd1", "\ufdd2") and _EDGE == " \n" + BREAK + SOFT
-
-# A str's characters, one type per width (1, 2 or 4 bytes): the loops over text are compiled
-# once per width, instead of choosing the width at every character as PyUnicode_READ does.
-ctypedef fused _char:
-    uint8_t
-    uint16_t
-    uint32_t
 
 __all__ = ["LAYOUT_FROM", "bind", "convert", "finish", "walk"]
 
@@ -1743,12 +1729,13 @@ def convert(str html) -> str:
     cdef _Walk w = _take_walk()
     try:
         w.run(wrapper.first_child)
-        text = w.out.text()
+        _finish_into(w.tmp, w.out.data, w.out.length, w.scratch)
+        text = w.tmp.text()
     finally:
         _give_back(w)
     if len(data) > _KEEP_DOCUMENT_BELOW:
         _renew_document()
-    return finish(text)
+    return text
 
 
 cdef enum:
@@ -1766,67 +1753,60 @@ cdef void _renew_document() except *:
     _document = fresh
 
 
-# -- the last step: _layout.finish over the characters, without a list of lines ------------
+# -- the last step: _layout.finish over the walk's UTF-8, without a list of lines ----------
 
-cdef Py_UCS4 _CODE = 0xFDD0
-cdef Py_UCS4 _BREAK = 0xFDD1
+cdef inline bint _is_code_at(const unsigned char *data, size_t i, size_t end) noexcept:
+    return i + 3 <= end and data[i] == _M0 and data[i + 1] == _M1 and data[i + 2] == _CODE_3
 
 
-cdef inline bint _blank_line(const _char *data, Py_ssize_t start, Py_ssize_t end) noexcept:
+cdef inline bint _is_break_at(const unsigned char *data, size_t i, size_t end) noexcept:
+    return i + 3 <= end and data[i] == _M0 and data[i + 1] == _M1 and data[i + 2] == _BREAK_3
+
+
+cdef inline bint _blank_line(const unsigned char *data, size_t start, size_t end) noexcept:
     # _layout._blank: only spaces and quote markers.
-    cdef Py_ssize_t i
+    cdef size_t i
     for i in range(start, end):
         if data[i] != 32 and data[i] != 62:
             return False
     return True
 
 
-cdef inline bint _has_code(const _char *data, Py_ssize_t start, Py_ssize_t end) noexcept:
-    cdef Py_ssize_t i
+cdef inline bint _has_code(const unsigned char *data, size_t start, size_t end) noexcept:
+    cdef size_t i
     for i in range(start, end):
-        if data[i] == _CODE:
+        if data[i] == _M0 and _is_code_at(data, i, end):
             return True
     return False
 
 
-cdef inline bint _same(const _char *data, Py_ssize_t a, Py_ssize_t b, Py_ssize_t length) noexcept:
-    cdef Py_ssize_t i
-    for i in range(length):
-        if data[a + i] != data[b + i]:
-            return False
-    return True
-
-
 def finish(str text) -> str:
     """:func:`convkit.markdown._layout.finish`, the same output, one pass over the text."""
-    text = soft_breaks(text)
-    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(text)
-    cdef int kind = PyUnicode_KIND(text)
-    cdef void *data = PyUnicode_DATA(text)
-    # The output is never longer than the input: a "\\" replaces a BREAK.
-    cdef void *out = malloc((n + 1) * kind)
-    cdef Py_ssize_t s = 0, o
-    if out == NULL:
-        raise MemoryError()
-    try:
-        if kind == 1:
-            o = _finish(<const uint8_t *> data, n, <uint8_t *> out, &s)
-        elif kind == 2:
-            o = _finish(<const uint16_t *> data, n, <uint16_t *> out, &s)
-        else:
-            o = _finish(<const uint32_t *> data, n, <uint32_t *> out, &s)
-        return PyUnicode_FromKindAndData(kind, <char *> out + s * kind, o - s)
-    finally:
-        free(out)
+    cdef bytes data = text.encode("utf-8", "surrogatepass")
+    cdef _Buffer out = _Buffer()
+    cdef _Buffer scratch = _Buffer()
+    _finish_into(out, data, len(data), scratch)
+    return PyUnicode_DecodeUTF8(<const char *> out.data, out.length, "surrogatepass")
 
 
-cdef Py_ssize_t _finish(const _char *data, Py_ssize_t n, _char *out, Py_ssize_t *first) noexcept:
-    """The loop of :func:`finish`: writes ``out`` and returns where the result ends; it starts
-    at ``first[0]``."""
-    cdef Py_ssize_t o = 0, lines = 0, s = 0, e, le, i, at, start, mark, prev = 0, code_chars
-    cdef Py_ssize_t next_end
-    cdef bint last_blank = False, backslash, blank
-    cdef _char c
+cdef int _finish_into(_Buffer dst, const unsigned char *data, size_t n, _Buffer scratch) except -1:
+    """:func:`finish` on UTF-8 (the markers are three bytes each, see the converters), into
+    ``dst``, which is emptied first; ``scratch`` takes the text once its soft breaks are
+    resolved."""
+    cdef size_t o = 0, lines = 0, s = 0, e, le, i, start, mark, prev = 0, next_end, first
+    cdef Py_ssize_t at
+    cdef bint last_blank = False, backslash, blank, code_chars
+    cdef unsigned char c
+    cdef unsigned char *out
+    if _has_soft(data, n):
+        scratch.length = 0
+        _soft_breaks_into(scratch, data, n)
+        data = scratch.data
+        n = scratch.length
+    # The output is never longer than the input: a "\\" replaces a BREAK's three bytes.
+    dst.length = 0
+    dst.reserve(n + 1)
+    out = dst.data
     while True:
         # The line's end, and its first CODE marker if any, in one pass.
         e = s
@@ -1835,7 +1815,7 @@ cdef Py_ssize_t _finish(const _char *data, Py_ssize_t n, _char *out, Py_ssize_t 
             c = data[e]
             if c == 10:
                 break
-            if c == _CODE and at < 0:
+            if c == _M0 and at < 0 and _is_code_at(data, e, n):
                 at = e
             e += 1
         mark = o  # to take the line back
@@ -1845,10 +1825,14 @@ cdef Py_ssize_t _finish(const _char *data, Py_ssize_t n, _char *out, Py_ssize_t 
             if lines:
                 out[o] = 10
                 o += 1
-            code_chars = 0
-            for i in range(at + 1, e):
-                if data[i] != _CODE and data[i] != _BREAK:
-                    code_chars += 1
+            code_chars = False
+            i = at + 3
+            while i < e:
+                if data[i] == _M0 and (_is_code_at(data, i, e) or _is_break_at(data, i, e)):
+                    i += 3
+                else:
+                    code_chars = True
+                    break
             le = at
             if not code_chars:
                 while le > s and data[le - 1] == 32:
@@ -1856,11 +1840,15 @@ cdef Py_ssize_t _finish(const _char *data, Py_ssize_t n, _char *out, Py_ssize_t 
             for i in range(s, le):
                 out[o] = data[i]
                 o += 1
-            for i in range(at + 1, e):
-                c = data[i]
-                if c != _CODE and c != _BREAK:  # a <br> that broken markup left on a fence
-                    out[o] = c
+            i = at + 3
+            while i < e:
+                # A <br> that broken markup left on a fence goes too.
+                if data[i] == _M0 and (_is_code_at(data, i, e) or _is_break_at(data, i, e)):
+                    i += 3
+                else:
+                    out[o] = data[i]
                     o += 1
+                    i += 1
             lines += 1
             prev = start
             last_blank = False
@@ -1869,8 +1857,8 @@ cdef Py_ssize_t _finish(const _char *data, Py_ssize_t n, _char *out, Py_ssize_t 
             while le > s and (data[le - 1] == 32 or data[le - 1] == 9):
                 le -= 1
             backslash = False
-            if le > s and data[le - 1] == _BREAK:
-                le -= 1
+            if le >= s + 3 and _is_break_at(data, le - 3, le):
+                le -= 3
                 while le > s and (data[le - 1] == 32 or data[le - 1] == 9):
                     le -= 1
                 # A hard break only when the block goes on in the next line.
@@ -1884,22 +1872,25 @@ cdef Py_ssize_t _finish(const _char *data, Py_ssize_t n, _char *out, Py_ssize_t 
             if lines:
                 out[o] = 10
                 o += 1
-            for i in range(s, le):
-                c = data[i]
-                if c != _BREAK:
-                    out[o] = c
+            i = s
+            while i < le:
+                if data[i] == _M0 and _is_break_at(data, i, le):
+                    i += 3
+                else:
+                    out[o] = data[i]
                     o += 1
+                    i += 1
             if backslash:
                 out[o] = 92
                 o += 1
-            blank = not backslash and _blank_line(<const _char *> out, start, o)
+            blank = not backslash and _blank_line(out, start, o)
             if blank:
                 while o > start and out[o - 1] == 32:
                     o -= 1
                 if not lines or (
                     last_blank
                     and o - start == mark - prev
-                    and _same(<const _char *> out, prev, start, o - start)
+                    and memcmp(out + prev, out + start, o - start) == 0
                 ):
                     o = mark  # a first line, or the same blank line again
                 else:
@@ -1916,10 +1907,12 @@ cdef Py_ssize_t _finish(const _char *data, Py_ssize_t n, _char *out, Py_ssize_t 
     if last_blank:
         o = prev - 1 if lines > 1 else 0
     # .strip(" \n")
-    s = 0
-    while s < o and (out[s] == 32 or out[s] == 10):
-        s += 1
-    while o > s and (out[o - 1] == 32 or out[o - 1] == 10):
+    first = 0
+    while first < o and (out[first] == 32 or out[first] == 10):
+        first += 1
+    while o > first and (out[o - 1] == 32 or out[o - 1] == 10):
         o -= 1
-    first[0] = s
-    return o
+    if first:
+        memmove(out, out + first, o - first)
+    dst.length = o - first
+    return 0
