@@ -1795,8 +1795,8 @@ cdef int _finish_into(_Buffer dst, const unsigned char *data, size_t n, _Buffer 
     resolved."""
     cdef size_t o = 0, lines = 0, s = 0, e, le, i, start, mark, prev = 0, next_end, first
     cdef Py_ssize_t at
-    cdef bint last_blank = False, backslash, blank, code_chars
-    cdef unsigned char c
+    cdef bint last_blank = False, backslash, blank, code_chars, markers
+    cdef const unsigned char *p
     cdef unsigned char *out
     if _has_soft(data, n):
         scratch.length = 0
@@ -1808,16 +1808,17 @@ cdef int _finish_into(_Buffer dst, const unsigned char *data, size_t n, _Buffer 
     dst.reserve(n + 1)
     out = dst.data
     while True:
-        # The line's end, and its first CODE marker if any, in one pass.
-        e = s
+        # The line's end, and its first CODE marker if any (memchr: most lines have no EF
+        # byte, which starts every marker).
+        p = <const unsigned char *> memchr(data + s, 10, n - s)
+        e = n if p == NULL else <size_t> (p - data)
+        markers = memchr(data + s, _M0, e - s) != NULL
         at = -1
-        while e < n:
-            c = data[e]
-            if c == 10:
-                break
-            if c == _M0 and at < 0 and _is_code_at(data, e, n):
-                at = e
-            e += 1
+        if markers:
+            for i in range(s, e):
+                if data[i] == _M0 and _is_code_at(data, i, e):
+                    at = i
+                    break
         mark = o  # to take the line back
         start = o + 1 if lines else o
         if at >= 0:
@@ -1857,7 +1858,7 @@ cdef int _finish_into(_Buffer dst, const unsigned char *data, size_t n, _Buffer 
             while le > s and (data[le - 1] == 32 or data[le - 1] == 9):
                 le -= 1
             backslash = False
-            if le >= s + 3 and _is_break_at(data, le - 3, le):
+            if markers and le >= s + 3 and _is_break_at(data, le - 3, le):
                 le -= 3
                 while le > s and (data[le - 1] == 32 or data[le - 1] == 9):
                     le -= 1
@@ -1872,14 +1873,18 @@ cdef int _finish_into(_Buffer dst, const unsigned char *data, size_t n, _Buffer 
             if lines:
                 out[o] = 10
                 o += 1
-            i = s
-            while i < le:
-                if data[i] == _M0 and _is_break_at(data, i, le):
-                    i += 3
-                else:
-                    out[o] = data[i]
-                    o += 1
-                    i += 1
+            if not markers:
+                memcpy(out + o, data + s, le - s)
+                o += le - s
+            else:
+                i = s
+                while i < le:
+                    if data[i] == _M0 and _is_break_at(data, i, le):
+                        i += 3
+                    else:
+                        out[o] = data[i]
+                        o += 1
+                        i += 1
             if backslash:
                 out[o] = 92
                 o += 1
