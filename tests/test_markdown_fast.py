@@ -293,6 +293,33 @@ def test_compiled_space_runs_are_the_pattern(_fast, text: str) -> None:
     assert _fast._helpers()["_spaces"](text) == _SPACE_RUN.sub(" ", text)
 
 
+_THREADS = """
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from convkit.markdown import _fast
+items = [
+    '<p>see <a href="https://x.y/%d" title="t">link %d</a>, <img src="i%d.png" alt="a">'
+    '<ol start="%d"><li>x <b>y</b></li></ol></p><table><tr><td>c%d</td></tr></table>'
+    % ((i,) * 5)
+    for i in range(1500)
+]
+alone = [_fast.convert(x) for x in items]
+sys.setswitchinterval(1e-6)  # threads switch inside the walk's calls into Python
+with ThreadPoolExecutor(4) as pool:
+    for _ in range(2):
+        print(sum(a != b for a, b in zip(alone, pool.map(_fast.convert, items))))
+"""
+
+
+def test_threads_converting_at_once_get_what_each_would_alone(_fast) -> None:
+    # The walk calls into Python (link targets, tables), where another thread may convert:
+    # it must not clean the document the first is walking (that crashed the interpreter).
+    done = subprocess.run(
+        [sys.executable, "-c", _THREADS], capture_output=True, text=True, check=False
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "0\n0\n", "")
+
+
 def test_a_message_over_a_megabyte_renews_the_engines_document(_fast) -> None:
     # The engine parses into one lexbor document, replaced after a message this large; the
     # messages before and after it convert as they would alone.

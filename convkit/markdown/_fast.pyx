@@ -21,7 +21,9 @@ How lexbor is reached (see also ``fast.py`` and the README):
   selectolax's own extension module at :func:`bind` time, so no struct beyond the node's is
   read directly. So does parsing: every message is parsed as selectolax parses a fragment
   (UTF-8, context ``<div>``), into one document and parser of this module's, cleaned before
-  each message instead of created and destroyed for it.
+  each message instead of created and destroyed for it. The walk calls into Python now and
+  then (link targets, tables), where another thread may start a conversion: that one parses
+  into a document of its own, never into the one being walked.
 * Tag ids are learned at :func:`bind` time from elements that selectolax creates (never taken
   from lexbor's headers), and :func:`bind` checks every field it relies on against selectolax's
   Python API. ``fast.py`` then converts canary documents with both engines; any difference and
@@ -152,6 +154,12 @@ ctypedef void *(*_destroy_f)(void *document) noexcept nogil
 
 cdef _create_f _document_create = NULL
 cdef _destroy_f _document_destroy = NULL
+cdef _create_f _parser_create = NULL
+cdef _init_f _parser_init = NULL
+cdef _destroy_f _parser_destroy = NULL
+# Whether a conversion is using the shared document: one that calls into Python mid-walk lets
+# another thread run, whose conversion then parses into a document of its own.
+cdef bint _document_busy = False
 cdef _clean_f _document_clean = NULL
 cdef _clean_f _parser_clean = NULL
 cdef _parse_fragment_f _parse_fragment = NULL
@@ -1586,7 +1594,7 @@ def bind(str selectolax_path, object create_node, object parse_fragment):
     """
     global _first_attr, _next_attr, _attr_name, _attr_value, _element_name, _text_id, _bound
     global _document_clean, _parser_clean, _parse_fragment, _document, _parser, _div_id, _html_ns
-    global _document_create, _document_destroy
+    global _document_create, _document_destroy, _parser_create, _parser_init, _parser_destroy
     cdef bytes path = selectolax_path.encode()
     cdef void *handle = convkit_dlopen(path)
     cdef _Node *node
@@ -1601,7 +1609,7 @@ def bind(str selectolax_path, object create_node, object parse_fragment):
         "lxb_dom_attr_qualified_name", "lxb_dom_attr_value_noi",
         "lxb_dom_element_qualified_name",
         "lxb_html_document_create", "lxb_html_document_clean", "lxb_html_document_destroy",
-        "lxb_html_parser_create",
+        "lxb_html_parser_create", "lxb_html_parser_destroy",
         "lxb_html_parser_init", "lxb_html_parser_clean", "lxb_html_parse_fragment_by_tag_id",
     ):
         address = <uintptr_t> convkit_dlsym(handle, name.encode())
@@ -1615,14 +1623,17 @@ def bind(str selectolax_path, object create_node, object parse_fragment):
     _element_name = <_element_name_f> <uintptr_t> symbols["lxb_dom_element_qualified_name"]
     _document_create = <_create_f> <uintptr_t> symbols["lxb_html_document_create"]
     _document_destroy = <_destroy_f> <uintptr_t> symbols["lxb_html_document_destroy"]
+    _parser_create = <_create_f> <uintptr_t> symbols["lxb_html_parser_create"]
+    _parser_init = <_init_f> <uintptr_t> symbols["lxb_html_parser_init"]
+    _parser_destroy = <_destroy_f> <uintptr_t> symbols["lxb_html_parser_destroy"]
     _document_clean = <_clean_f> <uintptr_t> symbols["lxb_html_document_clean"]
     _parser_clean = <_clean_f> <uintptr_t> symbols["lxb_html_parser_clean"]
     _parse_fragment = <_parse_fragment_f> <uintptr_t> symbols["lxb_html_parse_fragment_by_tag_id"]
     if _document == NULL:
         _document = _document_create()
     if _parser == NULL:
-        _parser = (<_create_f> <uintptr_t> symbols["lxb_html_parser_create"])()
-        if _parser != NULL and (<_init_f> <uintptr_t> symbols["lxb_html_parser_init"])(_parser):
+        _parser = _parser_create()
+        if _parser != NULL and _parser_init(_parser):
             _parser = NULL  # a parser that failed to initialise is not used (a small leak)
     if _document == NULL or _parser == NULL:
         raise RuntimeError("lexbor could not create a document and a parser")
@@ -1711,6 +1722,7 @@ def walk(first) -> str:
 
 def convert(str html) -> str:
     """Convert one HTML fragment (a message) to markdown; identical to the reference engine."""
+    global _document_busy
     if not _bound:
         raise RuntimeError("convkit.markdown._fast.bind() has not succeeded")
     html = clean_input(html)
@@ -1719,23 +1731,55 @@ def convert(str html) -> str:
     # As selectolax parses a fragment (UTF-8, undecodable characters dropped, context <div>),
     # in the module's own document, cleaned first: the tree lives until the next conversion.
     cdef bytes data = html.encode("utf-8", "ignore")
-    _document_clean(_document)
-    _parser_clean(_parser)
-    cdef _Node *wrapper = _parse_fragment(_parser, _document, _div_id, _html_ns, data, len(data))
-    if wrapper == NULL:
-        raise RuntimeError("lexbor could not parse the message")
-    if wrapper.first_child == NULL:
-        return ""
-    cdef _Walk w = _take_walk()
+    cdef void *document
+    cdef void *parser
+    cdef _Node *wrapper
+    cdef _Walk w
+    cdef bint shared = not _document_busy
+    if shared:
+        _document_busy = True
+        document, parser = _document, _parser
+        _document_clean(document)
+        _parser_clean(parser)
+    else:
+        addresses = _own_document()
+        document = <void *> <uintptr_t> addresses[0]
+        parser = <void *> <uintptr_t> addresses[1]
     try:
-        w.run(wrapper.first_child)
-        _finish_into(w.tmp, w.out.data, w.out.length, w.scratch)
-        text = w.tmp.text()
+        wrapper = _parse_fragment(parser, document, _div_id, _html_ns, data, len(data))
+        if wrapper == NULL:
+            raise RuntimeError("lexbor could not parse the message")
+        if wrapper.first_child == NULL:
+            return ""
+        w = _take_walk()
+        try:
+            w.run(wrapper.first_child)
+            _finish_into(w.tmp, w.out.data, w.out.length, w.scratch)
+            text = w.tmp.text()
+        finally:
+            _give_back(w)
+        if shared and len(data) > _KEEP_DOCUMENT_BELOW:
+            _renew_document()
+        return text
     finally:
-        _give_back(w)
-    if len(data) > _KEEP_DOCUMENT_BELOW:
-        _renew_document()
-    return text
+        if shared:
+            _document_busy = False
+        else:
+            _parser_destroy(parser)
+            _document_destroy(document)
+
+
+cdef tuple _own_document():
+    """A document and a parser for one conversion, while the shared ones are in use."""
+    cdef void *document = _document_create()
+    cdef void *parser = _parser_create()
+    if document == NULL or parser == NULL or _parser_init(parser):
+        if parser != NULL:
+            _parser_destroy(parser)
+        if document != NULL:
+            _document_destroy(document)
+        raise MemoryError("lexbor could not create a document and a parser")
+    return <uintptr_t> document, <uintptr_t> parser
 
 
 cdef enum:
