@@ -311,11 +311,14 @@ with ThreadPoolExecutor(4) as pool:
 """
 
 
-def test_threads_converting_at_once_get_what_each_would_alone(_fast) -> None:
+def test_threads_converting_at_once_get_what_each_would_alone(_fast, tmp_path) -> None:
     # The walk calls into Python (link targets, tables), where another thread may convert:
     # it must not clean the document the first is walking (that crashed the interpreter).
+    # Run outside the checkout, with this process's path: the package under test is imported.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     done = subprocess.run(
-        [sys.executable, "-c", _THREADS], capture_output=True, text=True, check=False
+        [sys.executable, "-c", _THREADS],
+        capture_output=True, text=True, check=False, cwd=tmp_path, env=env,
     )
     assert (done.returncode, done.stdout, done.stderr) == (0, "0\n0\n", "")
 
