@@ -208,8 +208,7 @@ cdef bytes _normalised_ascii(str text):
         # src[i] starts a word: the span runs while white space is one space between words.
         j = i
         while True:
-            while j < n and src[j] > 0x20:  # no ASCII white space is above the space
-                j += 1
+            j = _past_visible(src, j, n)
             if j >= n:
                 break
             if not _ASCII_SPACE[src[j]]:
@@ -229,6 +228,35 @@ cdef bytes _normalised_ascii(str text):
     if o == n:
         return result
     return result[:o]
+
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    /* The first byte at or after j that is a space or a control (<= 0x20), in ASCII text:
+       eight bytes a step. (x - 0x21..) & ~x & 0x80.. flags every byte below 0x21 of ASCII
+       bytes; a borrow can flag a byte after a flagged one, never before, so the lowest
+       flagged byte is exact. Little-endian keeps the lowest address in the low bits. */
+    static Py_ssize_t convkit_past_visible(const unsigned char *src, Py_ssize_t j, Py_ssize_t n) {
+    #if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        while (j + 8 <= n) {
+            uint64_t x, m;
+            memcpy(&x, src + j, 8);
+            m = (x - 0x2121212121212121ULL) & ~x & 0x8080808080808080ULL;
+            if (m)
+                return j + (__builtin_ctzll(m) >> 3);
+            j += 8;
+        }
+    #endif
+        while (j < n && src[j] > 0x20)
+            j++;
+        return j;
+    }
+    """
+    Py_ssize_t _past_visible "convkit_past_visible" (
+        const unsigned char *src, Py_ssize_t j, Py_ssize_t n
+    ) noexcept nogil
 
 
 # str.isspace for the 128 ASCII code points (what str.split splits on): \t \n \v \f \r,

@@ -193,6 +193,14 @@ def test_compiled_normalised_utf8_agrees_on_white_space_runs(text):
     assert compiled().normalised_utf8(text) == _scan_py.normalised_utf8(text)
 
 
+@given(st.text(alphabet=" \t\n\r\x0b\x0c\x1c\x1f!a~\x7f", max_size=80))
+@settings(max_examples=500, deadline=None)
+def test_compiled_normalised_utf8_agrees_on_ascii_text(text):
+    # ASCII text is scanned eight bytes at a time: words longer and shorter than eight, and
+    # every ASCII white space and control at every offset of the word.
+    assert compiled().normalised_utf8(text) == _scan_py.normalised_utf8(text)
+
+
 @pytest.mark.parametrize("module", ["twin", "compiled"])
 def test_contains_folded_examples(module):
     f = _scan_py.contains_folded if module == "twin" else compiled().contains_folded
