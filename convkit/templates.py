@@ -1014,7 +1014,7 @@ def _overrides_used(
         if key not in used:
             flag = "--" + key.replace("_", "-")
             raise ConfigError(
-                f"{key} ({flag}) has no effect: chat template {template.name!r} never writes "
+                f"{key} ({flag}) has no effect: chat template {template.name!r} never uses "
                 f"{key}"
             )
     return template

@@ -161,7 +161,7 @@ def test_options_that_would_do_nothing_are_refused(tmp_path, capsys):
     assert main([*argv, "--eos-token", "</s>"]) == 2
     assert capsys.readouterr().err == (
         "convkit: error: eos_token (--eos-token) has no effect: chat template 'chatml' never "
-        "writes eos_token\n"
+        "uses eos_token\n"
     )
     assert not (tmp_path / "o.jsonl").exists()
 

@@ -157,6 +157,36 @@ def test_sharegpt_content_parts_that_do_not_spell_the_value_are_the_turns_own_fi
     assert sharegpt.write(conv) == both
 
 
+def test_sharegpt_writes_a_messages_parts_again_after_its_text_changed():
+    # HTML conversion (or the counter strip) changes a turn's text: the parts then carry the
+    # new text, so that reading the output back keeps the image the content's, not a field's.
+    from convkit.model import media_parts
+
+    image = {"type": "image_url", "image_url": {"url": "cat.png"}}
+    record = {"id": "a", "messages": [
+        {"role": "user", "content": "What is it?"},
+        {"role": "assistant", "content": [{"type": "text", "text": "<p>A <b>cat</b></p>"}, image]},
+        {"role": "assistant", "content": [{"type": "text", "text": "<p>Only text</p>"}]},
+    ]}
+    sharegpt, messages = get_format("sharegpt"), get_format("messages")
+    (conv,) = messages.read(record, SRC)
+    conv.turns[1].content = "A **cat**"  # as --html always converts it
+    conv.turns[2].content = "Only text"
+    out = sharegpt.write(conv)
+    assert out["conversations"][1:] == [
+        {"from": "gpt", "value": "A **cat**",
+         "content_parts": [{"type": "text", "text": "A **cat**"}, image]},
+        {"from": "gpt", "value": "Only text"},
+    ]
+    (back,) = sharegpt.read(out, SRC)
+    assert media_parts(back.turns[1]) == [image]
+    assert messages.write(back)["messages"][1:] == [
+        {"role": "assistant", "content": [{"type": "text", "text": "A **cat**"}, image]},
+        {"role": "assistant", "content": "Only text"},
+    ]
+    assert messages.write(back) == messages.write(conv)
+
+
 def test_a_rejected_turn_keeps_its_fields_beside_role_and_content():
     from convkit.model import Turn
     from convkit.process import turn_dict

@@ -164,22 +164,22 @@ def test_special_tokens_can_be_overridden():
     assert t.render(MSGS[1:3]) == "[INST] Hi [/INST] Hello! <|end|>"
 
 
-def test_a_special_token_the_template_never_writes_is_refused(tmp_path):
+def test_a_special_token_the_template_never_uses_is_refused(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_template("chatml", eos_token="<|end|>")
     assert str(e.value) == (
-        "eos_token (--eos-token) has no effect: chat template 'chatml' never writes eos_token"
+        "eos_token (--eos-token) has no effect: chat template 'chatml' never uses eos_token"
     )
     with pytest.raises(ConfigError) as e:
         load_template("vicuna", bos_token="")
     assert str(e.value) == (
-        "bos_token (--bos-token) has no effect: chat template 'vicuna-v1.1' never writes "
+        "bos_token (--bos-token) has no effect: chat template 'vicuna-v1.1' never uses "
         "bos_token"
     )
     assert load_template("llama-3", bos_token="<b>").bos_token == "<b>"
     # A template's own set does not count; a macro's use does.
     (tmp_path / "set.jinja").write_text("{% set eos_token = '!' %}{{ eos_token }}")
-    with pytest.raises(ConfigError, match="template 'set.jinja' never writes eos_token"):
+    with pytest.raises(ConfigError, match="template 'set.jinja' never uses eos_token"):
         load_template(tmp_path / "set.jinja", eos_token="</s>")
     (tmp_path / "macro.jinja").write_text(
         "{% macro end() %}{{ eos_token }}{% endmacro %}{% for m in messages %}{{ end() }}"

@@ -263,8 +263,8 @@ class Text(Format):
         "no_turns": "the record's text holds no turn (no marker, or every round empty)",
         "unknown_text_style": '"text" is in no rendered form convkit knows',
         "unparsed_text": '"text" holds text outside the markers of its rendered form',
-        "template_error": "the chat template refused the conversation (text writer, or a "
-        "segment --count-template cannot render)",
+        "template_error": "the chat template refused the conversation, or rendered nothing but "
+        "white space for it (text writer), or a segment --count-template cannot render",
     }
     aliases = ("transcript",)
     description = (
