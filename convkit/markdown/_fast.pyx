@@ -588,6 +588,19 @@ ctypedef struct _Frame:
     bint numbered, has_ol_next, tail_code
 
 
+cdef inline size_t _collapsed_run(unsigned char *o, size_t k, bint soft) noexcept:
+    """A collapsed white-space run written at ``o + k``: SOFT and a newline where the run held
+    a newline outside inline context, else a space; returns the new end."""
+    if soft:
+        o[k] = _M0
+        o[k + 1] = _M1
+        o[k + 2] = _SOFT_3
+        o[k + 3] = 10
+        return k + 4
+    o[k] = 32
+    return k + 1
+
+
 cdef class _Walk:
     cdef _Frame frames[_FRAME_SLOTS]
     cdef _Frame *top
@@ -943,30 +956,14 @@ cdef class _Walk:
                 if pending:
                     # One collapsed run; dropped at the start of the text unless after text.
                     if k or not strip:
-                        if pending == 2 and not inline:
-                            o[k] = _M0  # SOFT, then the newline
-                            o[k + 1] = _M1
-                            o[k + 2] = _SOFT_3
-                            o[k + 3] = 10
-                            k += 4
-                        else:
-                            o[k] = 32
-                            k += 1
+                        k = _collapsed_run(o, k, pending == 2 and not inline)
                     pending = 0
                 o[k] = c
                 k += 1
                 content = True
                 i += 1
         if pending and (k or not strip):
-            if pending == 2 and not inline:
-                o[k] = _M0
-                o[k + 1] = _M1
-                o[k + 2] = _SOFT_3
-                o[k + 3] = 10
-                k += 4
-            else:
-                o[k] = 32
-                k += 1
+            k = _collapsed_run(o, k, pending == 2 and not inline)
         # Both kinds of page noise have a "/": other text needs no look.
         if content and self.content_depth == 0 and memchr(data, 47, n) != NULL:
             raw = no_markers(_utf8(data, n))
