@@ -1131,9 +1131,9 @@ class AtomicFile(Transactional):
             try:
                 os.makedirs(directory, exist_ok=True)
             except OSError as e:
-                raise ConfigError(
-                    f"cannot create output directory {directory}: {e.strerror}"
-                ) from None
+                blocker = _file_in_the_way(directory)
+                why = f"{blocker} is not a directory" if blocker else e.strerror
+                raise ConfigError(f"cannot create output directory {directory}: {why}") from None
             if os.path.isdir(self._target):
                 raise ConfigError(f"output is a directory, not a file: {self.path}")
             fd = _anonymous_file(directory)
@@ -1258,6 +1258,18 @@ def _close_quietly(f: IO[bytes]) -> None:
             f.close()  # the flush failed; this closes the descriptor
         except OSError:
             pass
+
+
+def _file_in_the_way(directory: str) -> str | None:
+    """The existing path at or above ``directory`` that is not a directory, if one is why it
+    cannot be made ("File exists" would not say which)."""
+    path = directory
+    while path and not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            return None
+        path = parent
+    return path if path and not os.path.isdir(path) else None
 
 
 def _anonymous_file(directory: str) -> int | None:

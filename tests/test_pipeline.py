@@ -764,9 +764,16 @@ def test_a_run_that_cannot_write_its_stats_leaves_no_output(tmp_path):
     blocker = tmp_path / "blocker"
     blocker.write_text("a file where the stats file's directory should be")
     out, rej = tmp_path / "out.jsonl", tmp_path / "rej.jsonl"
-    with pytest.raises(ConfigError, match=r"^cannot create output directory "):
+    with pytest.raises(ConfigError) as e:
         convert(src, out, rejects=rej, stats=blocker / "stats.json")
+    blocker = os.path.realpath(blocker)  # the message names the real path
+    assert str(e.value) == f"cannot create output directory {blocker}: {blocker} is not a directory"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker", "in.jsonl"]
+    with pytest.raises(ConfigError) as e:  # deeper: the file is an ancestor
+        convert(src, out, rejects=rej, stats=tmp_path / "blocker" / "a" / "b" / "stats.json")
+    assert str(e.value) == (
+        f"cannot create output directory {blocker}/a/b: {blocker} is not a directory"
+    )
 
 
 @pytest.mark.parametrize("where", ["os.open", "os.fdopen"])
