@@ -1109,6 +1109,7 @@ class AtomicFile(Transactional):
         self._sync_error: Exception | None = None
         self._raw: IO[bytes]
         self._close = False  # a device or pipe opened here: closed by commit and abort
+        self._made: list[str] = []  # directories made for it, deepest first: gone on abort
         if self.path == "-":
             if sys.stdout is None:  # started with standard output closed (>&-)
                 raise OutputError(self.path, OSError(errno.EBADF, "it is closed"))
@@ -1128,19 +1129,23 @@ class AtomicFile(Transactional):
             # Through a symbolic link: the link stays, its target is replaced.
             self._target = os.path.realpath(self.path)
             directory = os.path.dirname(self._target)
+            missing = _missing_directories(directory)
             try:
                 os.makedirs(directory, exist_ok=True)
             except OSError as e:
                 blocker = _file_in_the_way(directory)
                 why = f"{blocker} is not a directory" if blocker else e.strerror
                 raise ConfigError(f"cannot create output directory {directory}: {why}") from None
+            self._made = missing
             if os.path.isdir(self._target):
+                self._remove_made()
                 raise ConfigError(f"output is a directory, not a file: {self.path}")
             fd = _anonymous_file(directory)
             if fd is None:
                 try:
                     fd, self._tmp = new_temporary(self._target)
                 except OSError as e:
+                    self._remove_made()
                     raise OutputError(self.path, e) from None
             self._atomic = True
             self._raw = os.fdopen(fd, "wb")
@@ -1231,6 +1236,17 @@ class AtomicFile(Transactional):
             raise
         forget_temporary(self._tmp)
         self._atomic = False
+        self._made = []  # they hold the output now
+
+    def _remove_made(self) -> None:
+        # Another output of the run may share them (and be committed): a directory that is
+        # not empty stays.
+        for directory in self._made:
+            try:
+                os.rmdir(directory)
+            except OSError:
+                break
+        self._made = []
 
     def abort(self) -> None:
         # What is still buffered is thrown away: a failure to write it (the disk that filled
@@ -1248,6 +1264,7 @@ class AtomicFile(Transactional):
         finally:
             if self._tmp is not None:
                 discard_temporary(self._tmp)
+            self._remove_made()
 
 
 def _close_quietly(f: IO[bytes]) -> None:
@@ -1258,6 +1275,19 @@ def _close_quietly(f: IO[bytes]) -> None:
             f.close()  # the flush failed; this closes the descriptor
         except OSError:
             pass
+
+
+def _missing_directories(directory: str) -> list[str]:
+    """The directories makedirs(directory) would create, deepest first."""
+    missing = []
+    path = directory
+    while path and not os.path.exists(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return missing
 
 
 def _file_in_the_way(directory: str) -> str | None:

@@ -757,6 +757,24 @@ def test_the_text_writers_alias_counts_through_its_template_too():
         assert budget is not None and budget.template.name == "chatml"
 
 
+def test_a_failed_run_leaves_no_directory_it_made(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(GOOD) + "\n{broken\n")
+    new = tmp_path / "new"
+    with pytest.raises(InputError):
+        convert(src, new / "a" / "out.jsonl", rejects=new / "rej.jsonl", stats=new / "s" / "st.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
+    # A folder that was there stays, and so does what a successful run made.
+    (tmp_path / "old").mkdir()
+    with pytest.raises(InputError):
+        convert(src, tmp_path / "old" / "out.jsonl")
+    assert list((tmp_path / "old").iterdir()) == []
+    src.write_text(json.dumps(GOOD) + "\n")
+    convert(src, new / "a" / "out.jsonl", stats=new / "s" / "st.json")
+    assert sorted(str(p.relative_to(new)) for p in new.rglob("*")) == [
+        "a", "a/out.jsonl", "s", "s/st.json"]
+
+
 def test_a_run_that_cannot_write_its_stats_leaves_no_output(tmp_path):
     # The stats file is staged before the output and rejects are committed.
     src = tmp_path / "in.jsonl"
