@@ -73,6 +73,11 @@ def media_parts(turn: Turn) -> list[Any]:
     parts = meta.get(CONTENT_PARTS) if meta else None
     if not isinstance(parts, list):
         return []
+    return non_text_parts(parts)
+
+
+def non_text_parts(parts: list[Any]) -> list[Any]:
+    """The parts of a content list that are not text parts."""
     return [p for p in parts if not (isinstance(p, dict) and p.get("type") in TEXT_PARTS)]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import TEXT_PARTS
+from ..model import TEXT_PARTS, non_text_parts
 from .base import PROVENANCE_KEY, RecordRejected, type_name
 
 
@@ -111,3 +111,13 @@ def parts_spell(parts: list[Any], text: str) -> bool:
         return join_text_parts(parts, "content") == text
     except RecordRejected:
         return False
+
+
+def parts_for(parts: list[Any], text: str) -> list[Any] | None:
+    """A turn's content parts as written for its text: the parts as read when they spell it;
+    after a later step changed the text, one text part of it and then the other parts; None
+    when there are no others (the text alone is the content)."""
+    if parts_spell(parts, text):
+        return parts
+    others = non_text_parts(parts)
+    return [{"type": "text", "text": text}, *others] if others else None

@@ -27,13 +27,12 @@ from ..model import (
     MESSAGE_ROLE_ALIASES,
     ROLES,
     SHAREGPT_ROLES,
-    TEXT_PARTS,
     TURN_META_KEYS,
     Conversation,
     Source,
     Turn,
 )
-from ._common import join_text_parts, parts_spell
+from ._common import join_text_parts, parts_for
 from ._keys import escape, own_fields, put_fields, rekey
 from .base import Format, RecordRejected, register, type_name
 from .sharegpt import record_id, require_object
@@ -42,7 +41,7 @@ from .sharegpt import record_id, require_object
 ROLE_ALIASES = MESSAGE_ROLE_ALIASES
 #: ShareGPT speaker names found as role values, read as the roles they name.
 SPEAKERS = frozenset(SHAREGPT_ROLES) - frozenset(ROLES)
-#: Part types that carry text, and where a message's list of parts is kept (see model).
+#: Where a message's list of parts is kept (see model).
 PARTS_KEY = CONTENT_PARTS
 
 
@@ -190,11 +189,9 @@ def message_dict(t: Turn) -> dict[str, Any]:
         role = written
     parts = meta.get(PARTS_KEY)
     if isinstance(parts, list):
-        if parts_spell(parts, t.content):
-            content = parts
-        else:
-            others = [p for p in parts if not (isinstance(p, dict) and p.get("type") in TEXT_PARTS)]
-            content = [{"type": "text", "text": t.content}, *others] if others else t.content
+        written_parts = parts_for(parts, t.content)
+        if written_parts is not None:
+            content = written_parts
     if meta.get("content", "") is None and not t.content:
         content = None  # read as null (only calls tools) and still without text
     m: dict[str, Any] = {"role": role, "content": content}

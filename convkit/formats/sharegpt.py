@@ -14,13 +14,12 @@ from ..model import (
     MESSAGE_ROLE_ALIASES,
     SHAREGPT_NAMES,
     SHAREGPT_ROLES,
-    TEXT_PARTS,
     TURN_META_KEYS,
     Conversation,
     Source,
     Turn,
 )
-from ._common import parts_spell, req_list, req_obj, req_str
+from ._common import parts_for, parts_spell, req_list, req_obj, req_str
 from ._keys import ESCAPE, own_fields, put_fields, rekey
 from .base import Format, RecordRejected, register, type_name
 
@@ -151,16 +150,13 @@ def _turn_with_meta(t: Turn) -> dict[str, Any]:
         # "developer" has no ShareGPT speaker: it travels as "role", which the reader maps back.
         turn["role"] = written
     for k, v in meta.items():
-        if (
-            k == CONTENT_PARTS and isinstance(v, list) and _OWN_PARTS not in meta
-            and not parts_spell(v, t.content)
-        ):
-            # A later step changed the text (HTML conversion): one text part of it, then the
-            # other parts, as the messages writer writes them, so that the reader takes them
-            # for the content's parts again and the images stay the turn's.
-            others = [p for p in v if not (isinstance(p, dict) and p.get("type") in TEXT_PARTS)]
-            if others:
-                turn[k] = [{"type": "text", "text": t.content}, *others]
+        if k == CONTENT_PARTS and isinstance(v, list) and _OWN_PARTS not in meta:
+            # After a later step changed the text (HTML conversion), written as the messages
+            # writer writes them, so that the reader takes them for the content's parts again
+            # and the images stay the turn's.
+            written_parts = parts_for(v, t.content)
+            if written_parts is not None:
+                turn[k] = written_parts
         elif k in _CARRIED:
             turn[k] = v
         elif (
