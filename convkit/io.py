@@ -1133,8 +1133,11 @@ class AtomicFile(Transactional):
             try:
                 os.makedirs(directory, exist_ok=True)
             except OSError as e:
-                blocker = _file_in_the_way(directory)
-                why = f"{blocker} is not a directory" if blocker else e.strerror
+                # "File exists" does not say which: the nearest existing path above the
+                # missing ones may be a file.
+                existing = os.path.dirname(missing[-1]) if missing else directory
+                blocked = os.path.exists(existing) and not os.path.isdir(existing)
+                why = f"{existing} is not a directory" if blocked else e.strerror
                 raise ConfigError(f"cannot create output directory {directory}: {why}") from None
             self._made = missing
             if os.path.isdir(self._target):
@@ -1288,18 +1291,6 @@ def _missing_directories(directory: str) -> list[str]:
             break
         path = parent
     return missing
-
-
-def _file_in_the_way(directory: str) -> str | None:
-    """The existing path at or above ``directory`` that is not a directory, if one is why it
-    cannot be made ("File exists" would not say which)."""
-    path = directory
-    while path and not os.path.exists(path):
-        parent = os.path.dirname(path)
-        if parent == path:
-            return None
-        path = parent
-    return path if path and not os.path.isdir(path) else None
 
 
 def _anonymous_file(directory: str) -> int | None:
