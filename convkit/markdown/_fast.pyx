@@ -35,7 +35,7 @@ cimport cython
 from cpython.unicode cimport PyUnicode_DecodeUTF8, Py_UNICODE_ISDECIMAL
 from libc.stdint cimport uintptr_t
 from libc.stdio cimport snprintf
-from libc.stdlib cimport free, malloc, realloc
+from libc.stdlib cimport free, realloc
 from libc.string cimport memchr, memcmp, memcpy, memmove, memset
 
 from ._layout import BREAK, CODE, SOFT, soft_breaks
@@ -577,7 +577,7 @@ assert MAX_DEPTH + 2 <= _FRAME_SLOTS
 
 ctypedef struct _Frame:
     # An open element (``_walk._Frame``). Its text is the walk's buffer from ``start`` on, made
-    # of the parts from index ``parts`` of the part stack on; ``flags`` are its children's
+    # of the parts whose starts the part stack holds from byte ``parts`` on; ``flags`` are its children's
     # parent_tags. Tables and their parts keep rows and cells in the walk's ``tables`` list,
     # at ``table``.
     _Node *node
@@ -606,13 +606,10 @@ cdef class _Walk:
     cdef _Frame *top
     cdef int ws, content_depth
     cdef bint seen_content, busy
-    cdef unsigned char *stack
-    cdef size_t depth, capacity
-    cdef size_t *part_at
-    cdef size_t nparts, parts_capacity
     # out: the text; tmp: an element's converted text; scratch: block text with soft breaks;
-    # buf: a code block's or a formula's text.
-    cdef _Buffer out, tmp, scratch, buf
+    # buf: a code block's or a formula's text; entries: the open elements' entries (one byte
+    # each, its length the depth); parts: where each part of the open elements starts (size_t).
+    cdef _Buffer out, tmp, scratch, buf, entries, parts
     cdef list tables
 
     def __cinit__(self):
@@ -620,10 +617,8 @@ cdef class _Walk:
         self.tmp = _Buffer()
         self.scratch = _Buffer()
         self.buf = _Buffer()
-
-    def __dealloc__(self):
-        free(self.stack)
-        free(self.part_at)
+        self.entries = _Buffer()
+        self.parts = _Buffer()
 
     cdef void reset(self) noexcept:
         cdef _Frame *root = &self.frames[0]
@@ -636,8 +631,8 @@ cdef class _Walk:
         self.ws = AT_START
         self.content_depth = 0
         self.seen_content = False
-        self.depth = 0
-        self.nparts = 0
+        self.entries.length = 0
+        self.parts.length = 0
         self.out.length = 0
         self.tables = None
 
@@ -646,39 +641,9 @@ cdef class _Walk:
         self.tmp.trim()
         self.scratch.trim()
         self.buf.trim()
+        self.entries.trim()
+        self.parts.trim()
         self.tables = None
-        if self.parts_capacity * sizeof(size_t) > _KEEP_BUFFER_BELOW:
-            free(self.part_at)
-            self.part_at = NULL
-            self.parts_capacity = 0
-
-    cdef int push(self, unsigned char entry) except -1:
-        cdef unsigned char *stack
-        cdef size_t capacity
-        if self.depth == self.capacity:
-            capacity = self.capacity * 2 if self.capacity else 64
-            stack = <unsigned char *> realloc(self.stack, capacity)
-            if stack == NULL:
-                raise MemoryError()
-            self.stack = stack
-            self.capacity = capacity
-        self.stack[self.depth] = entry
-        self.depth += 1
-        return 0
-
-    cdef int push_part(self, size_t start) except -1:
-        cdef size_t *part_at
-        cdef size_t capacity
-        if self.nparts == self.parts_capacity:
-            capacity = self.parts_capacity * 2 if self.parts_capacity else 256
-            part_at = <size_t *> realloc(self.part_at, capacity * sizeof(size_t))
-            if part_at == NULL:
-                raise MemoryError()
-            self.part_at = part_at
-            self.parts_capacity = capacity
-        self.part_at[self.nparts] = start
-        self.nparts += 1
-        return 0
 
     cdef int run(self, _Node *first) except -1:
         cdef _Node *node = first
@@ -692,7 +657,7 @@ cdef class _Walk:
                 entered = self.enter(node)
             if entered >= 0:
                 if node.first_child != NULL:
-                    self.push(<unsigned char> entered)
+                    self.entries.byte(<unsigned char> entered)
                     node = node.first_child
                     continue
                 self.leave(entered)
@@ -700,12 +665,12 @@ cdef class _Walk:
                 if node.next != NULL:
                     node = node.next
                     break
-                if self.depth == 0:
+                if self.entries.length == 0:
                     node = NULL
                     break
                 node = node.parent
-                self.depth -= 1
-                self.leave(self.stack[self.depth])
+                self.entries.length -= 1
+                self.leave(self.entries.data[self.entries.length])
         return 0
 
     # -- entering and leaving elements; an entry is has_frame | is_content << 1 ------------
@@ -722,7 +687,7 @@ cdef class _Walk:
         if info & B_DROPPED:
             return -1
         is_content = not (info & B_CHROME)
-        if self.depth >= MAX_DEPTH:
+        if self.entries.length >= MAX_DEPTH:
             self.content_depth += is_content
             return is_content << 1
         frame = self.top
@@ -768,7 +733,7 @@ cdef class _Walk:
         new.flags = flags
         new.parent_flags = frame.flags
         new.start = self.out.length
-        new.parts = self.nparts
+        new.parts = self.parts.length
         new.counter = counter
         new.number = number
         new.numbered = numbered
@@ -807,7 +772,7 @@ cdef class _Walk:
         self.top = parent
         # The frame's parts are now one text, out[start:], given to the parent below.
         start = frame.start
-        self.nparts = frame.parts
+        self.parts.length = frame.parts
         kind = frame.kind
         if kind == K_OL:
             parent.has_ol_next = True
@@ -874,13 +839,13 @@ cdef class _Walk:
             return 0
         if (
             (code or frame.tail_code) and out.data[start] == 96
-            and self.nparts > frame.parts and out.data[start - 1] == 96
+            and self.parts.length > frame.parts and out.data[start - 1] == 96
         ):
             out.reserve(1)
             memmove(out.data + start + 1, out.data + start, out.length - start)
             out.data[start] = 32
             out.length += 1
-        self.push_part(start)
+        self.parts.add(<const unsigned char *> &start, sizeof(size_t))
         frame.tail_code = code and out.data[out.length - 1] == 96
         return 0
 
@@ -898,27 +863,21 @@ cdef class _Walk:
         # The last part loses a trailing hard break and white space, or goes if nothing is left.
         cdef unsigned char *data = self.out.data
         cdef size_t first, end
-        if self.nparts > frame.parts and (self.ws == AFTER_SPACE or self.ws == AFTER_BREAK):
-            first = self.part_at[self.nparts - 1]
+        if self.parts.length > frame.parts and (self.ws == AFTER_SPACE or self.ws == AFTER_BREAK):
+            first = (<size_t *> (self.parts.data + self.parts.length - sizeof(size_t)))[0]
             end = self.out.length
-            if (
-                end - first >= 4 and data[end - 1] == 10 and data[end - 2] == _BREAK_3
-                and data[end - 3] == _M1 and data[end - 4] == _M0
-            ):
+            if end - first >= 4 and data[end - 1] == 10 and _marker3(data + end - 4, _BREAK_3):
                 end -= 4
             while end > first:
                 if data[end - 1] == 32 or data[end - 1] == 10:
                     end -= 1
-                elif (
-                    end - first >= 3 and data[end - 1] == _SOFT_3 and data[end - 2] == _M1
-                    and data[end - 3] == _M0
-                ):
+                elif end - first >= 3 and _marker3(data + end - 3, _SOFT_3):
                     end -= 3
                 else:
                     break
             self.out.length = end
             if end == first:
-                self.nparts -= 1
+                self.parts.length -= sizeof(size_t)
         self.ws = AT_START
         return 0
 
@@ -1486,6 +1445,15 @@ cdef int _code_block_into(
 
 # -- converters that work on Python strings: attributes, formulas, tables --------------------
 
+cdef enum:
+    # The rules _bytes_rule applies.
+    _SPACES
+    _BLOCK
+    _EDGE_RUN
+    _BLOCK_TEXT
+    _WRAP
+
+
 cdef str _bytes_rule(str text, int rule, int flag, bytes mark=None):
     # The rules on bytes, for str callers: the image's alt text, a table as words, the tests.
     cdef bytes data = text.encode("utf-8")
@@ -1493,13 +1461,13 @@ cdef str _bytes_rule(str text, int rule, int flag, bytes mark=None):
     cdef _Buffer scratch = _Buffer()
     cdef const unsigned char *s
     cdef size_t length
-    if rule == 0:
+    if rule == _SPACES:
         _spaces_into(dst, data, len(data), flag, False)
-    elif rule == 1:
+    elif rule == _BLOCK:
         _block_into(dst, data, len(data), flag, scratch)
-    elif rule == 2:
+    elif rule == _EDGE_RUN:
         _edge_into(dst, data, len(data))
-    elif rule == 3:
+    elif rule == _BLOCK_TEXT:
         s = _block_text(data, len(data), scratch, &length)
         dst.add(s, length)
     else:
@@ -1517,20 +1485,20 @@ cdef tuple _split_edges(str text):
 
 
 cdef str _spaces(str text, bint strip):
-    return _bytes_rule(text, 0, strip)
+    return _bytes_rule(text, _SPACES, strip)
 
 
 cdef str _block(str text, int flags):
-    return _bytes_rule(text, 1, flags)
+    return _bytes_rule(text, _BLOCK, flags)
 
 
 def _helpers():
     """The compiled helpers on strings, for the tests that compare them with the reference's."""
     return {
-        "_edge": lambda run: _bytes_rule(run, 2, 0),
+        "_edge": lambda run: _bytes_rule(run, _EDGE_RUN, 0),
         "_split_edges": lambda text: _split_edges(text),
-        "_wrap": lambda text, mark: _bytes_rule(text, 4, 0, mark.encode("utf-8")),
-        "_block_text": lambda text: _bytes_rule(text, 3, 0),
+        "_wrap": lambda text, mark: _bytes_rule(text, _WRAP, 0, mark.encode("utf-8")),
+        "_block_text": lambda text: _bytes_rule(text, _BLOCK_TEXT, 0),
         "_spaces": lambda text: _spaces(text, False),
     }
 
@@ -1739,9 +1707,7 @@ def convert(str html) -> str:
         _document_clean(document)
         _parser_clean(parser)
     else:
-        addresses = _own_document()
-        document = <void *> <uintptr_t> addresses[0]
-        parser = <void *> <uintptr_t> addresses[1]
+        _own_document(&document, &parser)
     try:
         wrapper = _parse_fragment(parser, document, _div_id, _html_ns, data, len(data))
         if wrapper == NULL:
@@ -1766,17 +1732,17 @@ def convert(str html) -> str:
             _document_destroy(document)
 
 
-cdef tuple _own_document():
+cdef int _own_document(void **document, void **parser) except -1:
     """A document and a parser for one conversion, while the shared ones are in use."""
-    cdef void *document = _document_create()
-    cdef void *parser = _parser_create()
-    if document == NULL or parser == NULL or _parser_init(parser):
-        if parser != NULL:
-            _parser_destroy(parser)
-        if document != NULL:
-            _document_destroy(document)
+    document[0] = _document_create()
+    parser[0] = _parser_create()
+    if document[0] == NULL or parser[0] == NULL or _parser_init(parser[0]):
+        if parser[0] != NULL:
+            _parser_destroy(parser[0])
+        if document[0] != NULL:
+            _document_destroy(document[0])
         raise MemoryError("lexbor could not create a document and a parser")
-    return <uintptr_t> document, <uintptr_t> parser
+    return 0
 
 
 cdef enum:
@@ -1797,11 +1763,11 @@ cdef void _renew_document() except *:
 # -- the last step: _layout.finish over the walk's UTF-8, without a list of lines ----------
 
 cdef inline bint _is_code_at(const unsigned char *data, size_t i, size_t end) noexcept:
-    return i + 3 <= end and data[i] == _M0 and data[i + 1] == _M1 and data[i + 2] == _CODE_3
+    return i + 3 <= end and _marker3(data + i, _CODE_3)
 
 
 cdef inline bint _is_break_at(const unsigned char *data, size_t i, size_t end) noexcept:
-    return i + 3 <= end and data[i] == _M0 and data[i + 1] == _M1 and data[i + 2] == _BREAK_3
+    return i + 3 <= end and _marker3(data + i, _BREAK_3)
 
 
 cdef inline bint _blank_line(const unsigned char *data, size_t start, size_t end) noexcept:
