@@ -177,7 +177,8 @@ def _run(
         # A stateful reader (flat OASST rows) must see every record, in order, in one stream:
         # it reads here and the workers get conversations; others read inside the workers.
         stream = reader.read_stream(counted) if reader.stateful else counted
-        batches = _batches(stream, options.resolved_batch_size(workers))
+        assert options.batch_size is not None  # resolved by convert
+        batches = _batches(stream, options.batch_size)
         if workers == 1 and options.max_tokens is not None:
             # One process: the tokenizer's threads count the kept text of earlier batches,
             # in few large calls, while this thread converts the next ones.
