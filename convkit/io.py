@@ -1140,8 +1140,7 @@ class AtomicFile(Transactional):
                 why = f"{existing} is not a directory" if blocked else e.strerror
                 raise ConfigError(f"cannot create output directory {directory}: {why}") from None
             self._made = missing
-            if os.path.isdir(self._target):
-                self._remove_made()
+            if os.path.isdir(self._target):  # then its folder was there: none made
                 raise ConfigError(f"output is a directory, not a file: {self.path}")
             fd = _anonymous_file(directory)
             if fd is None:
