@@ -1,8 +1,16 @@
 """Type stubs of the compiled scans (see ``_scan_py.py``, their pure-Python twin)."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
-__all__ = ["contains_folded", "count_newlines", "element_end", "has_long_number", "normalised_utf8"]
+__all__ = [
+    "contains_folded",
+    "content_frames",
+    "count_newlines",
+    "element_end",
+    "has_long_number",
+    "normalised_utf8",
+]
 
 def element_end(
     buf: bytes | bytearray, i: int, depth: int, long_number: bool = False
@@ -18,6 +26,10 @@ def has_long_number(buf: bytes | bytearray) -> bool:
 
 def normalised_utf8(text: str) -> bytes:
     """``" ".join(text.split()).encode("utf-8", "surrogatepass")`` in one pass."""
+
+def content_frames(turns: Iterable[Any], extras_of: Callable[[Any], bytes | None]) -> bytes:
+    """The bytes dedup hashes for ``turns``: role and normalised content of each, length-prefixed
+    (see ``_scan_py.content_frames``)."""
 
 def contains_folded(text: str, words: Iterable[str]) -> bool:
     """Whether one of ``words`` (ASCII) occurs in ``text.casefold()``."""

@@ -7,10 +7,17 @@ filter's case-blind pretest.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.unicode cimport PyUnicode_DATA, PyUnicode_GET_LENGTH, PyUnicode_KIND, PyUnicode_READ
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memchr, memcpy, memset
 
-__all__ = ["contains_folded", "count_newlines", "element_end", "has_long_number", "normalised_utf8"]
+__all__ = [
+    "contains_folded",
+    "content_frames",
+    "count_newlines",
+    "element_end",
+    "has_long_number",
+    "normalised_utf8",
+]
 
 
 cdef extern from "Python.h":
@@ -145,78 +152,154 @@ def normalised_utf8(text):
     """``" ".join(text.split()).encode("utf-8", "surrogatepass")`` in one pass."""
     if not isinstance(text, str):
         raise TypeError(f"expected a str, got {type(text).__name__}")
-    if PyUnicode_IS_ASCII(text):
-        return _normalised_ascii(text)
     cdef Py_ssize_t n = PyUnicode_GET_LENGTH(text)
-    cdef int kind = PyUnicode_KIND(text)
-    cdef void *data = PyUnicode_DATA(text)
-    # At most 3 bytes per code point below U+10000 and 4 above, which take 2 in UTF-16 terms
-    # but 1 code point here: 4 per code point bounds it.
-    cdef unsigned char *out = <unsigned char *> malloc(4 * n + 1)
-    cdef Py_ssize_t i, o = 0
-    cdef Py_UCS4 ch
-    cdef unsigned int cp
-    cdef bint pending_space = False
+    cdef Py_ssize_t o
+    cdef object result
+    if PyUnicode_IS_ASCII(text):
+        # Its characters are its UTF-8 bytes: written in place, then cut to length.
+        result = PyBytes_FromStringAndSize(NULL, n)
+        o = _ascii_into(<const unsigned char *> PyUnicode_DATA(text), n,
+                        <unsigned char *> PyBytes_AS_STRING(result))
+        return result if o == n else result[:o]
+    cdef unsigned char *out = <unsigned char *> malloc(_room(text))
     if out == NULL:
         raise MemoryError()
     try:
-        for i in range(n):
-            ch = PyUnicode_READ(kind, data, i)
-            if Py_UNICODE_ISSPACE(ch):
-                pending_space = o > 0
-                continue
-            if pending_space:
-                out[o] = 0x20
-                o += 1
-                pending_space = False
-            cp = <unsigned int> ch
-            if cp < 0x80:
-                out[o] = <unsigned char> cp
-                o += 1
-            elif cp < 0x800:
-                out[o] = <unsigned char> (0xC0 | (cp >> 6))
-                out[o + 1] = <unsigned char> (0x80 | (cp & 0x3F))
-                o += 2
-            elif cp < 0x10000:
-                out[o] = <unsigned char> (0xE0 | (cp >> 12))
-                out[o + 1] = <unsigned char> (0x80 | ((cp >> 6) & 0x3F))
-                out[o + 2] = <unsigned char> (0x80 | (cp & 0x3F))
-                o += 3
-            else:
-                out[o] = <unsigned char> (0xF0 | (cp >> 18))
-                out[o + 1] = <unsigned char> (0x80 | ((cp >> 12) & 0x3F))
-                out[o + 2] = <unsigned char> (0x80 | ((cp >> 6) & 0x3F))
-                out[o + 3] = <unsigned char> (0x80 | (cp & 0x3F))
-                o += 4
+        o = _unicode_into(text, out)
         return PyBytes_FromStringAndSize(<char *> out, o)
     finally:
         free(out)
 
 
-cdef bytes _normalised_ascii(str text):
+def content_frames(turns, extras_of):
+    """The bytes dedup hashes for ``turns`` (objects with ``role``, ``content`` and ``meta``):
+    for each turn, its role in UTF-8 and its normalised content (:func:`normalised_utf8`),
+    each prefixed with its length as 8 big-endian bytes; for a turn with metadata whose
+    ``extras_of(turn)`` gives bytes, the content length's top bit is set and those bytes
+    follow, length-prefixed. One buffer for the whole conversation, so the hash is fed once
+    instead of three times a turn."""
+    cdef unsigned char *out = NULL
+    cdef unsigned char *grown
+    cdef Py_ssize_t cap = 0, o = 0, need, at, n, rn
+    cdef const unsigned char *rd
+    cdef bint ascii
+    try:
+        for t in turns:
+            role = t.role
+            content = t.content
+            if not isinstance(role, str):
+                raise TypeError(f"expected a str role, got {type(role).__name__}")
+            if not isinstance(content, str):
+                raise TypeError(f"expected a str, got {type(content).__name__}")
+            if PyUnicode_IS_ASCII(role):
+                rd = <const unsigned char *> PyUnicode_DATA(role)
+                rn = PyUnicode_GET_LENGTH(role)
+            else:
+                role = (<str> role).encode("utf-8", "surrogatepass")
+                rd = <const unsigned char *> PyBytes_AS_STRING(role)
+                rn = len(role)
+            meta = t.meta
+            extras = extras_of(t) if meta else None
+            if extras is not None and not isinstance(extras, bytes):
+                raise TypeError(f"expected extras as bytes, got {type(extras).__name__}")
+            ascii = PyUnicode_IS_ASCII(content)
+            need = o + 8 + rn + 8 + _room(content) + (0 if extras is None else 8 + len(extras))
+            if need > cap:
+                cap = max(need, 2 * cap, 4096)
+                grown = <unsigned char *> realloc(out, cap)
+                if grown == NULL:
+                    raise MemoryError()
+                out = grown
+            _put_length(out + o, rn)
+            memcpy(out + o + 8, rd, rn)
+            o += 8 + rn
+            at = o
+            o += 8
+            if ascii:
+                n = _ascii_into(<const unsigned char *> PyUnicode_DATA(content),
+                                PyUnicode_GET_LENGTH(content), out + o)
+            else:
+                n = _unicode_into(content, out + o)
+            o += n
+            if extras is None:
+                _put_length(out + at, n)
+            else:
+                _put_length(out + at, n)
+                out[at] |= 0x80  # the top bit: a length-prefixed block of extras follows
+                n = len(extras)
+                _put_length(out + o, n)
+                memcpy(out + o + 8, PyBytes_AS_STRING(extras), n)
+                o += 8 + n
+        return PyBytes_FromStringAndSize(<char *> out, o)
+    finally:
+        free(out)
+
+
+cdef inline void _put_length(unsigned char *at, Py_ssize_t n) noexcept nogil:
+    cdef int k
+    cdef unsigned long long v = <unsigned long long> n
+    for k in range(8):
+        at[k] = <unsigned char> (v >> (56 - 8 * k))
+
+
+cdef inline Py_ssize_t _room(str text) noexcept:
+    """Bytes enough for the normalised text: one a character for ASCII; otherwise 3 below
+    U+10000 and 4 above, which take 2 in UTF-16 terms but 1 code point here: 4 bounds it."""
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(text)
+    return n + 1 if PyUnicode_IS_ASCII(text) else 4 * n + 1
+
+
+cdef Py_ssize_t _unicode_into(str text, unsigned char *out) noexcept:
+    """Writes the normalised UTF-8 of a text that is not ASCII to ``out``; its length."""
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(text)
+    cdef int kind = PyUnicode_KIND(text)
+    cdef void *data = PyUnicode_DATA(text)
+    cdef Py_ssize_t i, o = 0
+    cdef Py_UCS4 ch
+    cdef unsigned int cp
+    cdef bint pending_space = False
+    for i in range(n):
+        ch = PyUnicode_READ(kind, data, i)
+        if Py_UNICODE_ISSPACE(ch):
+            pending_space = o > 0
+            continue
+        if pending_space:
+            out[o] = 0x20
+            o += 1
+            pending_space = False
+        cp = <unsigned int> ch
+        if cp < 0x80:
+            out[o] = <unsigned char> cp
+            o += 1
+        elif cp < 0x800:
+            out[o] = <unsigned char> (0xC0 | (cp >> 6))
+            out[o + 1] = <unsigned char> (0x80 | (cp & 0x3F))
+            o += 2
+        elif cp < 0x10000:
+            out[o] = <unsigned char> (0xE0 | (cp >> 12))
+            out[o + 1] = <unsigned char> (0x80 | ((cp >> 6) & 0x3F))
+            out[o + 2] = <unsigned char> (0x80 | (cp & 0x3F))
+            o += 3
+        else:
+            out[o] = <unsigned char> (0xF0 | (cp >> 18))
+            out[o + 1] = <unsigned char> (0x80 | ((cp >> 12) & 0x3F))
+            out[o + 2] = <unsigned char> (0x80 | ((cp >> 6) & 0x3F))
+            out[o + 3] = <unsigned char> (0x80 | (cp & 0x3F))
+            o += 4
+    return o
+
+
+cdef Py_ssize_t _ascii_into(const unsigned char *src, Py_ssize_t n, unsigned char *out) noexcept nogil:
     """The ASCII case (most turns): its characters are its UTF-8 bytes. Spans already in
     normal form (words with single spaces between them) are copied whole; only the white
-    space around them is rewritten. Then the result is cut to length."""
-    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(text)
-    cdef const unsigned char *src = <const unsigned char *> PyUnicode_DATA(text)
-    cdef object result = PyBytes_FromStringAndSize(NULL, n)
-    cdef unsigned char *out = <unsigned char *> PyBytes_AS_STRING(result)
+    space around them is rewritten. Returns the length written."""
     cdef Py_ssize_t i = 0, j, o = 0
     while i < n and _ASCII_SPACE[src[i]]:
         i += 1
     while i < n:
-        # src[i] starts a word: the span runs while white space is one space between words.
-        j = i
-        while True:
-            j = _past_visible(src, j, n)
-            if j >= n:
-                break
-            if not _ASCII_SPACE[src[j]]:
-                j += 1
-            elif src[j] == 0x20 and j + 1 < n and not _ASCII_SPACE[src[j + 1]]:
-                j += 2
-            else:
-                break
+        # src[i] starts a word: the span runs to the first white space that is not one space
+        # between two words.
+        j = _next_irregular(src, i, n)
         memcpy(out + o, src + i, j - i)
         o += j - i
         while j < n and _ASCII_SPACE[src[j]]:
@@ -225,36 +308,57 @@ cdef bytes _normalised_ascii(str text):
             out[o] = 0x20
             o += 1
         i = j
-    if o == n:
-        return result
-    return result[:o]
+    return o
 
 
 cdef extern from *:
     """
     #include <stdint.h>
     #include <string.h>
-    /* The first byte at or after j that is a space or a control (<= 0x20), in ASCII text:
-       eight bytes a step. (x - 0x21..) & ~x & 0x80.. flags every byte below 0x21 of ASCII
-       bytes; a borrow can flag a byte after a flagged one, never before, so the lowest
-       flagged byte is exact. Little-endian keeps the lowest address in the low bits. */
-    static Py_ssize_t convkit_past_visible(const unsigned char *src, Py_ssize_t j, Py_ssize_t n) {
-    #if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-        while (j + 8 <= n) {
-            uint64_t x, m;
-            memcpy(&x, src + j, 8);
-            m = (x - 0x2121212121212121ULL) & ~x & 0x8080808080808080ULL;
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    #endif
+    /* str.isspace of an ASCII byte: \t \n \v \f \r, \x1c-\x1f and the space. */
+    static int convkit_ascii_space(unsigned char c) {
+        return c == 0x20 || (unsigned char)(c - 0x09) <= 4 || (unsigned char)(c - 0x1c) <= 3;
+    }
+    #if defined(__SSE2__)
+    /* The same for 16 bytes: 0xff where a byte is white space other than the space. */
+    static __m128i convkit_other_space16(__m128i v) {
+        __m128i a = _mm_sub_epi8(v, _mm_set1_epi8(0x09));
+        __m128i b = _mm_sub_epi8(v, _mm_set1_epi8(0x1c));
+        return _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(a, _mm_set1_epi8(4)), a),
+                            _mm_cmpeq_epi8(_mm_min_epu8(b, _mm_set1_epi8(3)), b));
+    }
+    #endif
+    /* The first position at or after j, in ASCII text, of white space that is not one space
+       between two words: white space other than the space, a space followed by white space,
+       or a space that ends the text; n when there is none. Sixteen bytes a step where SSE2
+       is there (every x86-64), a byte a step otherwise. */
+    static Py_ssize_t convkit_next_irregular(const unsigned char *src, Py_ssize_t j, Py_ssize_t n) {
+    #if defined(__SSE2__)
+        const __m128i space = _mm_set1_epi8(0x20);
+        while (j + 16 < n) {  /* the next byte of the last lane is read too */
+            __m128i x = _mm_loadu_si128((const __m128i *)(src + j));
+            __m128i y = _mm_loadu_si128((const __m128i *)(src + j + 1));
+            __m128i y_space = _mm_or_si128(_mm_cmpeq_epi8(y, space), convkit_other_space16(y));
+            __m128i hit = _mm_or_si128(convkit_other_space16(x),
+                                       _mm_and_si128(_mm_cmpeq_epi8(x, space), y_space));
+            int m = _mm_movemask_epi8(hit);
             if (m)
-                return j + (__builtin_ctzll(m) >> 3);
-            j += 8;
+                return j + __builtin_ctz((unsigned)m);
+            j += 16;
         }
     #endif
-        while (j < n && src[j] > 0x20)
-            j++;
-        return j;
+        for (; j < n; j++) {
+            unsigned char c = src[j];
+            if (c == 0x20 ? (j + 1 == n || convkit_ascii_space(src[j + 1])) : convkit_ascii_space(c))
+                return j;
+        }
+        return n;
     }
     """
-    Py_ssize_t _past_visible "convkit_past_visible" (
+    Py_ssize_t _next_irregular "convkit_next_irregular" (
         const unsigned char *src, Py_ssize_t j, Py_ssize_t n
     ) noexcept nogil
 
@@ -299,7 +403,7 @@ def contains_folded(text, words):
         wl[k] = PyUnicode_GET_LENGTH(w)
     cdef Py_ssize_t n = PyUnicode_GET_LENGTH(text)
     if PyUnicode_IS_ASCII(text):
-        return _horspool(<const unsigned char *> PyUnicode_DATA(text), n, wd, wl, nw)
+        return _search(<const unsigned char *> PyUnicode_DATA(text), n, wd, wl, nw)
     cdef int kind = PyUnicode_KIND(text)
     cdef void *data = PyUnicode_DATA(text)
     cdef unsigned char *folded = <unsigned char *> malloc(n + 1)
@@ -316,7 +420,7 @@ def contains_folded(text, words):
                 return _contains_casefolded(text, words)
             else:
                 folded[i] = 0x80
-        return _horspool(folded, n, wd, wl, nw)
+        return _search(folded, n, wd, wl, nw)
     finally:
         free(folded)
 
@@ -327,6 +431,73 @@ cdef bint _contains_casefolded(object text, tuple words) except -1:
         if w in folded:
             return True
     return False
+
+
+cdef bint _search(
+    const unsigned char *s, Py_ssize_t n, const unsigned char **wd, Py_ssize_t *wl, Py_ssize_t nw
+) noexcept nogil:
+    """Whether a word occurs in ``s`` with ASCII case ignored: sixteen starting positions a
+    step where SSE2 is there, then Horspool's search for the rest."""
+    cdef Py_ssize_t resume = 0
+    if _find_folded16(s, n, wd, wl, nw, &resume):
+        return True
+    return _horspool(s + resume, n - resume, wd, wl, nw)
+
+
+cdef extern from *:
+    """
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    #endif
+    /* Whether one of the nw words (lower case ASCII) starts, in any ASCII case, at a position
+       of s below *resume, which it sets: where the caller's search goes on. Sixteen positions
+       a step: a position is a candidate when its byte and the byte the word's last one would
+       be at both match, bit 0x20 (the ASCII case bit) aside; candidates are compared whole.
+       On text, the two bytes rule out almost every position, where a byte-by-byte search
+       looks at each one. Without SSE2, nothing is searched and *resume is 0. */
+    static int convkit_find_folded16(const unsigned char *s, Py_ssize_t n,
+                                     const unsigned char **wd, const Py_ssize_t *wl,
+                                     Py_ssize_t nw, Py_ssize_t *resume) {
+        Py_ssize_t i = 0;
+    #if defined(__SSE2__)
+        Py_ssize_t k, longest = 0;
+        const __m128i fold = _mm_set1_epi8(0x20);
+        for (k = 0; k < nw; k++)
+            if (wl[k] > longest)
+                longest = wl[k];
+        if (longest > 0) {
+            for (; i + longest - 1 + 16 <= n; i += 16) {
+                __m128i x = _mm_or_si128(_mm_loadu_si128((const __m128i *)(s + i)), fold);
+                for (k = 0; k < nw; k++) {
+                    Py_ssize_t m = wl[k], j;
+                    const unsigned char *w = wd[k];
+                    __m128i y = _mm_or_si128(_mm_loadu_si128((const __m128i *)(s + i + m - 1)), fold);
+                    unsigned bits = (unsigned)_mm_movemask_epi8(_mm_and_si128(
+                        _mm_cmpeq_epi8(x, _mm_set1_epi8((char)(w[0] | 0x20))),
+                        _mm_cmpeq_epi8(y, _mm_set1_epi8((char)(w[m - 1] | 0x20)))));
+                    while (bits) {
+                        const unsigned char *at = s + i + __builtin_ctz(bits);
+                        for (j = 0; j < m; j++) {
+                            unsigned char c = at[j];
+                            if ((c >= 'A' && c <= 'Z' ? c + 32 : c) != w[j])
+                                break;
+                        }
+                        if (j == m)
+                            return 1;
+                        bits &= bits - 1;
+                    }
+                }
+            }
+        }
+    #endif
+        *resume = i;
+        return 0;
+    }
+    """
+    bint _find_folded16 "convkit_find_folded16" (
+        const unsigned char *s, Py_ssize_t n, const unsigned char **wd, Py_ssize_t *wl,
+        Py_ssize_t nw, Py_ssize_t *resume
+    ) noexcept nogil
 
 
 cdef bint _horspool(

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
-__all__ = ["contains_folded", "count_newlines", "element_end", "has_long_number", "normalised_utf8"]
+__all__ = [
+    "contains_folded",
+    "content_frames",
+    "count_newlines",
+    "element_end",
+    "has_long_number",
+    "normalised_utf8",
+]
 
 
 #: Digits in a row from which orjson may not keep an integer exact (it returns a float for one
@@ -97,6 +105,33 @@ def normalised_utf8(text: str) -> bytes:
     space (as ``str.split`` sees it: Unicode spaces included) made one space, UTF-8 encoded with
     lone surrogates kept (JSON can carry them)."""
     return " ".join(text.split()).encode("utf-8", "surrogatepass")
+
+
+def content_frames(turns: Iterable[Any], extras_of: Callable[[Any], bytes | None]) -> bytes:
+    """The bytes dedup hashes for ``turns`` (objects with ``role``, ``content`` and ``meta``):
+    for each turn, its role in UTF-8 and its normalised content (:func:`normalised_utf8`),
+    each prefixed with its length as 8 big-endian bytes; for a turn with metadata whose
+    ``extras_of(turn)`` gives bytes, the content length's top bit is set and those bytes
+    follow, length-prefixed."""
+    out = []
+    for t in turns:
+        role, content = t.role, t.content
+        if not isinstance(role, str):
+            raise TypeError(f"expected a str role, got {type(role).__name__}")
+        if not isinstance(content, str):
+            raise TypeError(f"expected a str, got {type(content).__name__}")
+        name = role.encode("utf-8", "surrogatepass")
+        data = normalised_utf8(content)
+        extras = extras_of(t) if t.meta else None
+        out += (len(name).to_bytes(8, "big"), name)
+        if extras is None:
+            out += (len(data).to_bytes(8, "big"), data)
+            continue
+        if not isinstance(extras, bytes):
+            raise TypeError(f"expected extras as bytes, got {type(extras).__name__}")
+        out += ((len(data) | 1 << 63).to_bytes(8, "big"), data, len(extras).to_bytes(8, "big"))
+        out.append(extras)
+    return b"".join(out)
 
 
 def contains_folded(text: str, words: Iterable[str]) -> bool:

@@ -11,11 +11,13 @@ element_end = _scan.element_end
 has_long_number = _scan.has_long_number
 normalised_utf8 = _scan.normalised_utf8
 contains_folded = _scan.contains_folded
+content_frames = _scan.content_frames
 count_newlines = _scan.count_newlines
 
 __all__ = [
     "BACKEND",
     "contains_folded",
+    "content_frames",
     "count_newlines",
     "element_end",
     "has_long_number",

@@ -236,6 +236,8 @@ def test_unprintable_turn():
     assert cut("\x00abc") == [Part(3, 4, "unprintable_turn")]
     assert cut("\u200bhello") == [Part(3, 4, "unprintable_turn")]  # zero-width space (Cf)
     assert cut("  \x07bell") == [Part(3, 4, "unprintable_turn")]  # first after the white space
+    assert cut("\u3000\u200b") == [Part(3, 4, "unprintable_turn")]  # Unicode white space too
+    assert cut("\x1c\x1dok") == []  # separators: white space to str.isspace, skipped
     assert cut("hello\x00") == []
     assert cut("\thello") == []
     assert cut("😀 hello") == []

@@ -1,8 +1,8 @@
 """The compiled scans agree with their pure-Python twin, and the twin is right.
 
 ``element_end`` is checked against the standard decoder (every element of an array it splits
-must be exactly the element ``json`` sees), ``normalised_utf8`` and ``contains_folded`` against
-their definitions. With
+must be exactly the element ``json`` sees), ``normalised_utf8``, ``content_frames`` and
+``contains_folded`` against their definitions. With
 ``CONVKIT_REQUIRE_EXT=1`` (CI) a missing extension fails the agreement tests instead of
 skipping them.
 """
@@ -201,6 +201,75 @@ def test_compiled_normalised_utf8_agrees_on_ascii_text(text):
     assert compiled().normalised_utf8(text) == _scan_py.normalised_utf8(text)
 
 
+class _T:
+    """A turn as content_frames reads it."""
+
+    def __init__(self, role, content, meta=None):
+        self.role, self.content, self.meta = role, content, meta
+
+
+def _extras_of(t):
+    return t.meta.get("extras")
+
+
+@pytest.mark.parametrize("module", ["twin", "compiled"])
+def test_content_frames_examples(module):
+    frames = (_scan_py if module == "twin" else compiled()).content_frames
+    turns = [
+        _T("user", "  a\n\tb "),
+        _T("rôle", "x\u3000y", {"from": "developer"}),  # metadata without extras
+        _T("assistant", "", {"extras": b'{"k":1}'}),
+    ]
+    assert frames(turns, _extras_of) == (
+        b"\0\0\0\0\0\0\0\x04user" + b"\0\0\0\0\0\0\0\x03a b"
+        + b"\0\0\0\0\0\0\0\x05r\xc3\xb4le" + b"\0\0\0\0\0\0\0\x03x y"
+        + b"\0\0\0\0\0\0\0\x09assistant" + b"\x80\0\0\0\0\0\0\0"
+        + b"\0\0\0\0\0\0\0\x07" + b'{"k":1}'
+    )
+    assert frames([], _extras_of) == b""
+    # extras_of is asked only about turns with metadata.
+    assert frames([_T("user", "a")], None) == b"\0\0\0\0\0\0\0\x04user\0\0\0\0\0\0\0\x01a"
+
+
+@pytest.mark.parametrize("module", ["twin", "compiled"])
+def test_content_frames_errors(module):
+    frames = (_scan_py if module == "twin" else compiled()).content_frames
+    with pytest.raises(TypeError, match=r"^expected a str, got NoneType$"):
+        frames([_T("user", None)], _extras_of)
+    with pytest.raises(TypeError, match=r"^expected a str role, got int$"):
+        frames([_T(1, "a")], _extras_of)
+    with pytest.raises(TypeError, match=r"^expected extras as bytes, got str$"):
+        frames([_T("user", "a", {"extras": "x"})], _extras_of)
+    with pytest.raises(ZeroDivisionError):
+        frames([_T("user", "a", {"extras": b""})], lambda t: 1 / 0)
+
+
+_TURN_TEXT = st.text(alphabet=st.characters(codec=None, categories=None), max_size=40) | st.text(
+    alphabet=" \t\na~\x1c", max_size=40
+)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["user", "assistant", "système", "\ud800"]),
+            _TURN_TEXT,
+            st.one_of(st.none(), st.binary(max_size=20)),
+        ),
+        max_size=12,
+    ),
+    st.integers(0, 3000),
+)
+@settings(max_examples=300, deadline=None)
+def test_compiled_content_frames_agrees_with_the_twin(rows, pad):
+    # A long turn now and then makes the buffer grow mid-conversation.
+    turns = [_T(r, c, None if x is None else {"extras": x}) for r, c, x in rows]
+    turns.append(_T("user", "w " * pad))
+    assert compiled().content_frames(turns, _extras_of) == _scan_py.content_frames(
+        turns, _extras_of
+    )
+
+
 @pytest.mark.parametrize("module", ["twin", "compiled"])
 def test_contains_folded_examples(module):
     f = _scan_py.contains_folded if module == "twin" else compiled().contains_folded
@@ -277,3 +346,21 @@ def test_compiled_contains_folded_agrees_on_many_words(text, words):
     # Over 32 words the compiled scan case-folds, as the twin does.
     words = tuple(words)
     assert compiled().contains_folded(text, words) == _scan_py.contains_folded(text, words)
+
+
+@given(
+    st.text(alphabet="oOpPeEnNaAiIcChHtTgG .@`-", max_size=70),
+    st.lists(st.text(alphabet="openaichtg-@", min_size=1, max_size=7), min_size=1, max_size=3),
+    st.integers(0, 70),
+    st.booleans(),
+)
+@settings(max_examples=1000, deadline=None)
+def test_compiled_contains_folded_agrees_on_planted_words(text, words, at, upper):
+    # Texts longer than sixteen positions plus a word, so that the sixteen-a-step search runs,
+    # with a word planted (in either case) at any position, across its steps' edges. "@" and
+    # "`" differ only in the case bit, which the search sets aside before comparing whole.
+    words = tuple(words)
+    planted = words[0].upper() if upper else words[0]
+    text = text[:at] + planted + text[at:]
+    assert compiled().contains_folded(text, words) == _scan_py.contains_folded(text, words)
+    assert compiled().contains_folded(text, words)

@@ -121,8 +121,18 @@ class UnprintableTurn(_CutBefore):
     }
 
     def bad(self, content: str) -> bool:
+        first = content[:1]
+        if first and not first.isspace():  # most turns: no white space to skip, no regex
+            return not first.isprintable()
         m = _FIRST_VISIBLE.match(content)
         return m is not None and not m.group(1).isprintable()
+
+    def all_good(self, turns: list[Turn]) -> bool:
+        bad = self.bad
+        for t in turns:
+            if bad(t.content):
+                return False
+        return True
 
 
 @register

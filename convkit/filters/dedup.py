@@ -18,7 +18,7 @@ from typing import ClassVar
 
 from ..io import json_text
 from ..model import Conversation, Turn, media_parts, tool_calls
-from ..scan import normalised_utf8
+from ..scan import content_frames
 from .base import KeyFilter, register
 
 
@@ -33,31 +33,9 @@ def content_digest(conv: Conversation) -> bytes:
     normalised content, each UTF-8 encoded and prefixed with its length as 8 big-endian bytes,
     then, for a turn with media parts or tool calls, the content length's top bit set and
     those as canonical JSON (:func:`_extras`), prefixed with their length."""
-    h = hashlib.sha256()
-    update = h.update
-    for t in conv.turns:
-        role = _ROLE_FIELDS.get(t.role)
-        if role is None:
-            data = t.role.encode("utf-8", "surrogatepass")
-            role = _ROLE_FIELDS[t.role] = len(data).to_bytes(8, "big") + data
-        update(role)
-        # Collapsing white space and encoding in one compiled pass (lone surrogates survive
-        # JSON, and hash too): the same bytes as normalise_text(...).encode(...).
-        data = normalised_utf8(t.content)
-        extras = _extras(t) if t.meta else None
-        if extras is None:
-            update(len(data).to_bytes(8, "big"))
-            update(data)
-        else:
-            # The length's top bit says that a length-prefixed block of extras follows.
-            update((len(data) | _HAS_EXTRAS).to_bytes(8, "big"))
-            update(data)
-            update(len(extras).to_bytes(8, "big"))
-            update(extras)
-    return h.digest()[:16]
-
-
-_HAS_EXTRAS = 1 << 63
+    # Framed in one compiled pass (white space collapsed and encoded on the way; lone
+    # surrogates survive JSON, and hash too), then hashed in one call.
+    return hashlib.sha256(content_frames(conv.turns, _extras)).digest()[:16]
 
 
 def _extras(t: Turn) -> bytes | None:
@@ -73,10 +51,6 @@ def _extras(t: Turn) -> bytes | None:
         ]
     # json_text: tool-call arguments may nest as deep as the reader takes.
     return json_text({"calls": calls, "media": media}, ensure_ascii=True, sort_keys=True).encode()
-
-
-# A role's length-prefixed encoding, made once per role.
-_ROLE_FIELDS: dict[str, bytes] = {}
 
 
 @register
