@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
+import shutil
 from pathlib import Path
 
 import pytest
@@ -212,3 +214,46 @@ def test_counter_from_a_tokenizer_pickles(gpt2_tokenizer: Path) -> None:
     counter = pickle.loads(pickle.dumps(TokenCounter(Tokenizer.from_file(str(gpt2_tokenizer)))))
     assert counter.count([" word" * 80]) == [80]
     assert counter.special_tokens == 0
+
+
+# --- one tokenizer per file and process --------------------------------------------------------
+
+EXAMPLE_TOKENIZER = Path(__file__).resolve().parent.parent / "examples" / "tokenizer.json"
+
+
+def _copy_tokenizer(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "tokenizer.json"
+    shutil.copyfile(EXAMPLE_TOKENIZER, path)
+    return path
+
+
+def test_counters_of_one_file_share_its_tokenizer(tmp_path: Path) -> None:
+    path = _copy_tokenizer(tmp_path / "a")
+    first = TokenCounter(path)
+    # By the file, by its folder, and after a round trip through pickle (a worker's way).
+    assert TokenCounter(str(path)).tokenizer is first.tokenizer
+    assert TokenCounter(tmp_path / "a").tokenizer is first.tokenizer
+    assert pickle.loads(pickle.dumps(first)).tokenizer is first.tokenizer
+    # The public loader still gives the caller an object of its own.
+    assert load_tokenizer(str(path)) is not first.tokenizer
+
+
+def test_a_changed_file_is_loaded_again(tmp_path: Path) -> None:
+    path = _copy_tokenizer(tmp_path)
+    before = TokenCounter(path).tokenizer
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    after = TokenCounter(path).tokenizer
+    assert after is not before
+    assert TokenCounter(path).tokenizer is after
+
+
+def test_only_the_latest_tokenizers_are_kept(tmp_path: Path) -> None:
+    paths = [_copy_tokenizer(tmp_path / str(i)) for i in range(tokens._LOADED_MAX + 1)]
+    first = TokenCounter(paths[0]).tokenizer
+    assert TokenCounter(paths[0]).tokenizer is first
+    for p in paths[1:]:
+        TokenCounter(p)
+    assert TokenCounter(paths[0]).tokenizer is not first
+    assert len(tokens._LOADED) == tokens._LOADED_MAX
