@@ -161,6 +161,11 @@ def _cpu() -> float:
 
 def _convkit_job(path: Path, tmp: Path, options: Options) -> Callable[[], dict[str, Any]]:
     def job() -> dict[str, Any]:
+        # Counters of one file share its tokenizer within a process; a command-line run loads
+        # it, and so does the baseline's every run: so does every convkit run here.
+        loaded = getattr(convkit.tokens, "_LOADED", None)
+        if loaded is not None:
+            loaded.clear()
         result = convkit.convert(
             path, tmp / "convkit.jsonl", stats=tmp / "convkit_stats.json", options=options
         )
