@@ -3,6 +3,7 @@
     python benchmarks/compare.py [--input FILE | --generated [--n N]] [--limit N]
         [--tokenizer PATH] [--max-tokens 2048] [--repeat 3] [--baseline-repeat R]
         [--workers 1,2] [--engine auto|compat|markdownify] [--markdownify-path DIR]
+        [--in-process]
 
 Times, in interleaved rounds on the same file: the FastChat-rules pipeline
 (``fastchat_rules.py``: json.load, FastChat's clean with its markdownify conversion, dedup,
@@ -12,6 +13,10 @@ step, tokenising the kept turns alone. Prints markdown tables of medians, MB/s (
 input JSON), the ratios FastChat-rules time / convkit time, the kept-conversation and segment
 counts of both, and where the time goes (convkit's stats ``seconds``: CPU seconds per stage, summed
 over workers; the baseline's wall seconds per step).
+
+Each job runs in a new Python process, as a command-line run does, timed from inside after its
+imports; so no job inherits the heap, thread pools or tokenizer state of the ones before it
+(``--in-process`` runs them all in this process, as the script did until 2026-12-03).
 
 Input: ``--input FILE``; by default the real rendered corpus
 (``shared/data/sharegpt_html/rendered/sharegpt_v3_rendered_3000.json``, found through
@@ -31,11 +36,15 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib
 import json
 import os
+import pickle
+import pkgutil
 import platform
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -117,19 +126,19 @@ def _convkit_engine() -> str:
 
 
 class Runner:
-    """Runs named jobs in interleaved rounds and keeps every wall time and detail."""
+    """Runs named jobs in interleaved rounds and keeps every wall time and detail. Each job
+    runs in a new Python process (``isolate``), as a command-line run does, or in this one."""
 
-    def __init__(self) -> None:
+    def __init__(self, isolate: bool) -> None:
+        self.isolate = isolate
         self.times: dict[str, list[float]] = defaultdict(list)
         self.info: dict[str, list[dict[str, Any]]] = defaultdict(list)
 
-    def run(self, name: str, job: Callable[[], dict[str, Any]]) -> None:
-        gc.collect()  # no job pays for the garbage of the one before
-        c0 = _cpu()
-        t0 = time.perf_counter()
-        info = job()
-        wall = time.perf_counter() - t0
-        info["cpu"] = _cpu() - c0
+    def run(self, name: str, kind: str, *args: Any) -> None:
+        done = _in_new_process(kind, args) if self.isolate else _timed(_job(kind, args))
+        wall = done["wall"]
+        info = done["info"]
+        info["cpu"] = done["cpu"]
         self.times[name].append(wall)
         self.info[name].append(info)
         _log(f"  {name}: {wall:.2f} s")
@@ -159,13 +168,82 @@ def _cpu() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def _timed(job: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run ``job`` (set up already): its wall and CPU seconds, and what it returned."""
+    gc.collect()  # no job pays for the garbage of the one before
+    c0 = _cpu()
+    t0 = time.perf_counter()
+    info = job()
+    wall = time.perf_counter() - t0
+    return {"wall": wall, "cpu": _cpu() - c0, "info": info}
+
+
+def _in_new_process(kind: str, args: tuple[Any, ...]) -> dict[str, Any]:
+    """:func:`_timed` of the job in a new Python process that imports what this one does,
+    so that no job runs in a heap, thread pool or tokenizer state another job left behind
+    (a tokenizer built anew in a long-lived process and called from a new thread gets slower
+    run after run: convkit's split runs took 2.8 s in a process's first round and 3.4-3.8 s in
+    the next four). Imports are done before the clock starts, as in this process."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--job"],
+        input=pickle.dumps((kind, args)),
+        capture_output=True,
+        env=env,
+        check=False,
+    )
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr.decode("utf-8", "replace"))
+        raise SystemExit(f"the {kind} job failed in its process (exit {proc.returncode})")
+    done: dict[str, Any] = json.loads(proc.stdout.decode("utf-8").splitlines()[-1])
+    return done
+
+
+def _job_main() -> int:
+    """``compare.py --job``: run the pickled job from standard input, print its timing."""
+    kind, args = pickle.loads(sys.stdin.buffer.read())
+    _preload(kind, args)
+    done = _timed(_job(kind, args))
+    sys.stdout.write(json.dumps(done) + "\n")
+    return 0
+
+
+def _preload(kind: str, args: tuple[Any, ...]) -> None:
+    """Import, before the clock starts, what a job would import on first use (in one process
+    only the first round paid for it): every convkit module, and the baseline's markdownify
+    and BeautifulSoup."""
+    for module in pkgutil.walk_packages(convkit.__path__, "convkit."):
+        if module.name.endswith(".__main__"):  # the command line itself
+            continue
+        try:
+            importlib.import_module(module.name)
+        except ImportError:  # an extra that is not installed (pyarrow, zstandard)
+            pass
+    if kind == "baseline":
+        kwargs = args[2]
+        fastchat_rules.html_converter(kwargs["engine"], kwargs["markdownify_path"])
+        fastchat_rules._parser_errors()
+
+
+def _job(kind: str, args: tuple[Any, ...]) -> Callable[[], dict[str, Any]]:
+    """The job ``kind`` with ``args``, set up (untimed) and ready to run."""
+    if kind == "convkit":
+        return _convkit_job(*args)
+    if kind == "baseline":
+        path, tmp, kwargs = args
+        return _baseline_job(path, tmp, **kwargs)
+    tokenizer, tmp = args
+    counter = TokenCounter(str(tokenizer))
+    texts = _read_kept(tmp)
+    if kind == "floor_batch":
+        return lambda: {"tokens": sum(counter.count(texts))}
+    assert kind == "floor_loop", kind
+    encode = counter.tokenizer.encode
+    return lambda: {"tokens": sum(len(encode(t).ids) for t in texts)}
+
+
 def _convkit_job(path: Path, tmp: Path, options: Options) -> Callable[[], dict[str, Any]]:
     def job() -> dict[str, Any]:
-        # Counters of one file share its tokenizer within a process; a command-line run loads
-        # it, and so does the baseline's every run: so does every convkit run here.
-        loaded = getattr(convkit.tokens, "_LOADED", None)
-        if loaded is not None:
-            loaded.clear()
         result = convkit.convert(
             path, tmp / "convkit.jsonl", stats=tmp / "convkit_stats.json", options=options
         )
@@ -177,6 +255,11 @@ def _convkit_job(path: Path, tmp: Path, options: Options) -> Callable[[], dict[s
             "rejected": dict(s.rejected),
         }
 
+    # Counters of one file share its tokenizer within a process; a command-line run loads
+    # it, and so does each of the baseline's runs: so does each convkit run here.
+    loaded = getattr(convkit.tokens, "_LOADED", None)
+    if loaded is not None:
+        loaded.clear()
     return job
 
 
@@ -196,6 +279,10 @@ def _baseline_job(path: Path, tmp: Path, **kwargs: Any) -> Callable[[], dict[str
 def _kept_texts(tmp: Path, options: Options, path: Path) -> list[str]:
     """The turns convkit keeps (no split): the text the split step must tokenise."""
     convkit.convert(path, tmp / "kept.jsonl", options=options)
+    return _read_kept(tmp)
+
+
+def _read_kept(tmp: Path) -> list[str]:
     texts = []
     with open(tmp / "kept.jsonl", encoding="utf-8") as f:
         for line in f:
@@ -245,6 +332,11 @@ def main(argv: list[str] | None = None) -> int:
         help="folder holding markdownify 0.11.6 (pip install --target DIR markdownify==0.11.6)",
     )
     p.add_argument("--keep", help="keep inputs, outputs and stats in this folder")
+    p.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run every job in this process (default: each in a new one, imports untimed)",
+    )
     args = p.parse_args(argv)
     workers = [int(w) for w in args.workers.split(",")]
     base_repeat = args.baseline_repeat or args.repeat
@@ -292,39 +384,28 @@ def main(argv: list[str] | None = None) -> int:
             for w in workers
         }
         base = {"engine": engine, "markdownify_path": args.markdownify_path}
-        counter = TokenCounter(str(tokenizer))
         texts = _kept_texts(tmp, clean_opts[workers[0]], path)
         n_chars = sum(len(t) for t in texts)
-        encode = counter.tokenizer.encode
 
-        r = Runner()
+        r = Runner(isolate=not args.in_process)
         for rnd in range(max(args.repeat, base_repeat)):
             _log(f"round {rnd + 1}")
             for w in workers:
                 if rnd < base_repeat:
-                    r.run(f"fc_clean_{w}", _baseline_job(path, tmp, workers=w, **base))
+                    r.run(f"fc_clean_{w}", "baseline", path, tmp, {"workers": w, **base})
                 if rnd < args.repeat:
-                    r.run(f"ck_clean_{w}", _convkit_job(path, tmp, clean_opts[w]))
+                    r.run(f"ck_clean_{w}", "convkit", path, tmp, clean_opts[w])
                 if rnd < args.repeat and w in ref_opts:
-                    r.run(f"ck_ref_{w}", _convkit_job(path, tmp, ref_opts[w]))
+                    r.run(f"ck_ref_{w}", "convkit", path, tmp, ref_opts[w])
             for w in workers:
                 if rnd < base_repeat:
-                    r.run(
-                        f"fc_split_{w}",
-                        _baseline_job(
-                            path,
-                            tmp,
-                            workers=w,
-                            tokenizer=tokenizer,
-                            max_length=args.max_tokens,
-                            **base,
-                        ),
-                    )
+                    split_base = {"tokenizer": tokenizer, "max_length": args.max_tokens, **base}
+                    r.run(f"fc_split_{w}", "baseline", path, tmp, {"workers": w, **split_base})
                 if rnd < args.repeat:
-                    r.run(f"ck_split_{w}", _convkit_job(path, tmp, split_opts[w]))
+                    r.run(f"ck_split_{w}", "convkit", path, tmp, split_opts[w])
             if rnd < args.repeat:
-                r.run("floor_batch", lambda: {"tokens": sum(counter.count(texts))})
-                r.run("floor_loop", lambda: {"tokens": sum(len(encode(t).ids) for t in texts)})
+                r.run("floor_batch", "floor_batch", tokenizer, tmp)
+                r.run("floor_loop", "floor_loop", tokenizer, tmp)
 
     _print_report(
         r,
@@ -420,7 +501,12 @@ def _print_report(
     add(
         f"**Rounds**: medians of {args.repeat} (FastChat rules: {base_repeat}), "
         "wall time of the whole call "
-        "(reading, converting, filtering, splitting, writing; worker start-up included)."
+        "(reading, converting, filtering, splitting, writing; worker start-up included), "
+        + (
+            "all in one process."
+            if args.in_process
+            else "each in a new Python process, as a command-line run is (imports untimed)."
+        )
     )
     add("")
     add(
@@ -561,4 +647,4 @@ def _print_report(
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_job_main() if sys.argv[1:] == ["--job"] else main())
