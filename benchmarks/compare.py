@@ -227,6 +227,11 @@ def _preload(kind: str, args: tuple[Any, ...]) -> None:
 
 def _job(kind: str, args: tuple[Any, ...]) -> Callable[[], dict[str, Any]]:
     """The job ``kind`` with ``args``, set up (untimed) and ready to run."""
+    # Counters of one file share its tokenizer within a process; a command-line run loads
+    # it, and so does each of the baseline's runs: so does each job here (--in-process).
+    loaded = getattr(convkit.tokens, "_LOADED", None)
+    if loaded is not None:
+        loaded.clear()
     if kind == "convkit":
         return _convkit_job(*args)
     if kind == "baseline":
@@ -255,11 +260,6 @@ def _convkit_job(path: Path, tmp: Path, options: Options) -> Callable[[], dict[s
             "rejected": dict(s.rejected),
         }
 
-    # Counters of one file share its tokenizer within a process; a command-line run loads
-    # it, and so does each of the baseline's runs: so does each convkit run here.
-    loaded = getattr(convkit.tokens, "_LOADED", None)
-    if loaded is not None:
-        loaded.clear()
     return job
 
 

@@ -200,7 +200,8 @@ def content_frames(turns, extras_of):
                 rn = len(role)
             meta = t.meta
             extras = extras_of(t) if meta else None
-            if extras is not None and not isinstance(extras, bytes):
+            if extras is not None and type(extras) is not bytes:
+                # Exactly bytes: a subclass could say any length, and the copy trusts it.
                 raise TypeError(f"expected extras as bytes, got {type(extras).__name__}")
             ascii = PyUnicode_IS_ASCII(content)
             need = o + 8 + rn + 8 + _room(content) + (0 if extras is None else 8 + len(extras))

@@ -127,7 +127,7 @@ def content_frames(turns: Iterable[Any], extras_of: Callable[[Any], bytes | None
         if extras is None:
             out += (len(data).to_bytes(8, "big"), data)
             continue
-        if not isinstance(extras, bytes):
+        if type(extras) is not bytes:
             raise TypeError(f"expected extras as bytes, got {type(extras).__name__}")
         out += ((len(data) | 1 << 63).to_bytes(8, "big"), data, len(extras).to_bytes(8, "big"))
         out.append(extras)

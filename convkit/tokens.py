@@ -108,8 +108,11 @@ _LOADED_LOCK = threading.Lock()
 
 def _shared_tokenizer(spec: str) -> Tokenizer:
     """:func:`load_tokenizer`'s tokenizer for ``spec``, the same object for the same file
-    while it is unchanged (its resolved path, size and modification time); hub names and
-    errors go to load_tokenizer as they are."""
+    while it is unchanged (its resolved path, size and modification time: a file rewritten
+    with both kept, as ``cp -p`` may, is not seen to change); hub names and errors go to
+    load_tokenizer as they are."""
+    if not spec:  # Path("") is the current folder: load_tokenizer refuses it by name
+        return load_tokenizer(spec)
     path = Path(spec).expanduser()
     try:
         file = path / "tokenizer.json" if path.is_dir() else path

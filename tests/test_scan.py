@@ -193,11 +193,12 @@ def test_compiled_normalised_utf8_agrees_on_white_space_runs(text):
     assert compiled().normalised_utf8(text) == _scan_py.normalised_utf8(text)
 
 
-@given(st.text(alphabet=" \t\n\r\x0b\x0c\x1c\x1f!a~\x7f", max_size=80))
-@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=" \t\n\r\x0b\x0c\x1c\x1f\x00\x1b!a~\x7f", max_size=80))
+@settings(max_examples=1000, deadline=None)
 def test_compiled_normalised_utf8_agrees_on_ascii_text(text):
-    # ASCII text is scanned eight bytes at a time: words longer and shorter than eight, and
-    # every ASCII white space and control at every offset of the word.
+    # ASCII text is scanned sixteen bytes at a time: runs longer and shorter than sixteen, and
+    # every ASCII white space, and controls that are not white space (copied as they are), at
+    # every offset of a block.
     assert compiled().normalised_utf8(text) == _scan_py.normalised_utf8(text)
 
 
@@ -242,6 +243,13 @@ def test_content_frames_errors(module):
         frames([_T("user", "a", {"extras": "x"})], _extras_of)
     with pytest.raises(ZeroDivisionError):
         frames([_T("user", "a", {"extras": b""})], lambda t: 1 / 0)
+
+    class Lying(bytes):
+        def __len__(self):
+            return 40
+
+    with pytest.raises(TypeError, match=r"^expected extras as bytes, got Lying$"):
+        frames([_T("user", "a", {"extras": Lying(b"ab")})], _extras_of)
 
 
 _TURN_TEXT = st.text(alphabet=st.characters(codec=None, categories=None), max_size=40) | st.text(

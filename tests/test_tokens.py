@@ -257,3 +257,14 @@ def test_only_the_latest_tokenizers_are_kept(tmp_path: Path) -> None:
         TokenCounter(p)
     assert TokenCounter(paths[0]).tokenizer is not first
     assert len(tokens._LOADED) == tokens._LOADED_MAX
+
+
+def test_an_empty_spec_is_refused_whatever_is_shared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _copy_tokenizer(tmp_path)
+    TokenCounter("tokenizer.json")  # ./tokenizer.json is now shared
+    with pytest.raises(ConfigError) as e:
+        TokenCounter("")
+    assert str(e.value) == "tokenizer must be a tokenizer.json path or a hub name, got ''"
