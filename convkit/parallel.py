@@ -224,9 +224,10 @@ def overlapped_map(
     whose own threads then share the cores with this thread's HTML conversion). Handing it
     whatever has queued up, as soon as it is free, makes its calls few and large and leaves it
     no idle gap: each call of a thread-pooled encoder pays for starting and draining its
-    threads, and 12 calls over a corpus cost a quarter more CPU than one. At most ``ahead``
-    items wait for ``second``. The earliest error of either stage is raised, after the results
-    of the items before its group.
+    threads, and 12 calls over a corpus cost a quarter more CPU than one. Once every item has
+    come, the last goes alone (see :func:`_take`), so that what the caller does with the
+    results of the others overlaps it. At most ``ahead`` items wait for ``second``. The
+    earliest error of either stage is raised, after the results of the items before its group.
     """
     if initializer is not None:
         initializer(*initargs)
@@ -307,7 +308,7 @@ class _Handoff(Generic[T, M, R]):
                     self._stopped = True
                     cond.notify_all()
                     return
-                taken, self._queue = self._queue, []
+                taken, self._queue = _take(self._queue, self._closed)
                 cond.notify_all()  # room for first to go on
             group = [item for item, _ in taken]
             try:
@@ -321,6 +322,16 @@ class _Handoff(Generic[T, M, R]):
                 cond.notify_all()
                 if self._stopped:
                     return
+
+
+def _take(queue: list[Any], closed: bool) -> tuple[list[Any], list[Any]]:
+    """What the second stage takes of ``queue`` (and what it leaves): everything, except that
+    once every item has come (``closed``) the last one is left to go alone. Its group's result
+    is the only one whose handling waits for the second stage to finish: the caller handles
+    the rest's results while the second stage works on it."""
+    if closed and len(queue) > 1:
+        return queue[:-1], queue[-1:]
+    return queue, []
 
 
 def _drain(pending: deque[tuple[T, Any]], func: Callable[[T], Any]) -> Iterator[tuple[T, Any]]:

@@ -36,7 +36,15 @@ from .io import (
 )
 from .options import Options
 from .parallel import ordered_map, overlapped_map
-from .process import Item, finish_batches, init_worker, prepare_batch, reject_line, run_batch
+from .process import (
+    Item,
+    count_batches,
+    finish_counted,
+    init_worker,
+    prepare_batch,
+    reject_line,
+    run_batch,
+)
 from .stats import Stats
 
 if TYPE_CHECKING:
@@ -181,13 +189,17 @@ def _run(
         batches = _batches(stream, options.batch_size)
         if workers == 1 and options.max_tokens is not None:
             # One process: the tokenizer's threads count the kept text of earlier batches,
-            # in few large calls, while this thread converts the next ones.
-            results = overlapped_map(
-                prepare_batch,
-                finish_batches,
-                batches,
-                initializer=init_worker,
-                initargs=(options, False, counter, True),
+            # in few large calls, while this thread converts the next ones and then splits
+            # and writes the counted ones.
+            results = (
+                (batch, finish_counted(counted))
+                for batch, counted in overlapped_map(
+                    prepare_batch,
+                    count_batches,
+                    batches,
+                    initializer=init_worker,
+                    initargs=(options, False, counter, True),
+                )
             )
         else:
             results = ordered_map(

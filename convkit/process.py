@@ -211,9 +211,14 @@ class Worker:
         return self.finish_many([prepared])[0]
 
     def finish_many(self, prepared: list[Prepared]) -> list[Done]:
-        """:meth:`finish` of several batches, their kept text counted in one tokenizer call.
-        It touches nothing that :meth:`prepare` uses, so the two may run on two threads: the
-        tokenizer releases the GIL while later batches are converted."""
+        """:meth:`finish` of several batches, their kept text counted in one tokenizer call."""
+        return self.finish_counted(prepared, self.count_many(prepared))
+
+    def count_many(self, prepared: list[Prepared]) -> list[int]:
+        """The token counts of the kept turns of several batches, in order, from one tokenizer
+        call (none without a tokenizer). It touches nothing that :meth:`prepare` or
+        :meth:`finish_counted` of other batches use, so they may run on other threads: the
+        tokenizer releases the GIL while later batches are converted and earlier ones split."""
         counts: list[int] = []
         if self.counter is not None and prepared:
             t0 = time.perf_counter()
@@ -227,6 +232,10 @@ class Worker:
                     raise
                 counts = self.counter.count(_counted_texts(prepared))
             prepared[0].stats.seconds["tokenize"] += time.perf_counter() - t0
+        return counts
+
+    def finish_counted(self, prepared: list[Prepared], counts: list[int]) -> list[Done]:
+        """Split (with ``counts``, from :meth:`count_many` of the same batches) and serialise."""
         at = 0
         done = []
         for p in prepared:
@@ -702,5 +711,19 @@ def prepare_batch(batch: list[RawRecord | BadRecord]) -> Prepared:
     return _the_worker().prepare(batch)
 
 
-def finish_batches(prepared: list[Prepared]) -> list[Done]:
-    return _the_worker().finish_many(prepared)
+def count_batches(prepared: list[Prepared]) -> list[tuple[Prepared, list[int]]]:
+    """Each batch with the token counts of its kept turns, all counted in one call."""
+    counts = _the_worker().count_many(prepared)
+    out = []
+    at = 0
+    for p in prepared:
+        n = sum(len(kept.turns) for _, kept in p.pending)
+        out.append((p, counts[at : at + n]))
+        at += n
+    return out
+
+
+def finish_counted(counted: tuple[Prepared, list[int]]) -> Done:
+    """A batch from :func:`count_batches`, split and serialised."""
+    prepared, counts = counted
+    return _the_worker().finish_counted([prepared], counts)[0]

@@ -385,3 +385,12 @@ def test_ordered_map_widens_the_pool_it_starts(monkeypatch):
     assert [type(p).__name__ for p in widened] == ["ProcessPoolExecutor"]
     assert len(list(ordered_map(square_and_pid, range(3), workers=1))) == 3
     assert len(widened) == 1  # one process: no pool
+
+
+def test_once_every_item_has_come_the_last_goes_to_the_second_stage_alone():
+    from convkit.parallel import _take
+
+    assert _take([1, 2, 3], closed=False) == ([1, 2, 3], [])
+    assert _take([1, 2, 3], closed=True) == ([1, 2], [3])
+    assert _take([3], closed=True) == ([3], [])
+    assert _take([], closed=True) == ([], [])
