@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Generic, TypeVar
@@ -46,7 +46,7 @@ def ordered_map(
     initargs: tuple[Any, ...] = (),
     local_initargs: tuple[Any, ...] | None = None,
     window: int | None = None,
-) -> Iterator[tuple[T, R]]:
+) -> Generator[tuple[T, R], None, None]:
     """``(item, func(item))`` for each item, in order, computed on ``workers`` processes: this
     one and ``workers - 1`` helpers (just this one when ``workers`` is 1). The item comes back
     too: it never left this process.
@@ -214,7 +214,7 @@ def overlapped_map(
     ahead: int = 8,
     initializer: Callable[..., Any] | None = None,
     initargs: tuple[Any, ...] = (),
-) -> Iterator[tuple[T, R]]:
+) -> Generator[tuple[T, R], None, None]:
     """``(item, result)`` for each item, in order, in this process: ``first`` on this thread,
     ``second`` on one background thread, which takes every item ``first`` has finished since
     it last looked, so ``second`` of earlier items runs while ``first`` of later ones does.

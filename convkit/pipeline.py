@@ -12,8 +12,8 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
 from itertools import islice
 from typing import TYPE_CHECKING, Any
@@ -37,7 +37,9 @@ from .io import (
 from .options import Options
 from .parallel import ordered_map, overlapped_map
 from .process import (
+    Done,
     Item,
+    Prepared,
     count_batches,
     finish_counted,
     init_worker,
@@ -171,6 +173,7 @@ def _run(
     out: RecordSink | None = None
     rej: RecordWriter | None = None
     staged: AtomicFile | None = None
+    results: Generator[tuple[Any, Done], None, None] | None = None
     bar = None
     try:
         # Inside the try: a rejects file that cannot be created must not leave the output's
@@ -191,9 +194,8 @@ def _run(
             # One process: the tokenizer's threads count the kept text of earlier batches,
             # in few large calls, while this thread converts the next ones and then splits
             # and writes the counted ones.
-            results = (
-                (batch, finish_counted(counted))
-                for batch, counted in overlapped_map(
+            results = _finished(
+                overlapped_map(
                     prepare_batch,
                     count_batches,
                     batches,
@@ -249,17 +251,35 @@ def _run(
             f.commit()
     except BaseException:
         try:
-            for pending in (out, rej, staged):
-                if pending is not None:
-                    pending.abort()
+            if results is not None:
+                # Now, not when the caller lets go of the error (whose traceback holds the
+                # generators): the counting thread or the helper processes end here.
+                results.close()
         finally:
-            # Also a file whose writer was interrupted before it held it (see io.new_temporary).
-            remove_temporaries()
+            try:
+                for pending in (out, rej, staged):
+                    if pending is not None:
+                        pending.abort()
+            finally:
+                # Also a file whose writer was interrupted before it held it (see
+                # io.new_temporary).
+                remove_temporaries()
         raise
     finally:
         if bar is not None:
             bar.close()
     return result
+
+
+def _finished(
+    counted: Generator[tuple[Any, tuple[Prepared, list[int]]], None, None],
+) -> Generator[tuple[Any, Done], None, None]:
+    """Each counted batch split and serialised on this thread (:func:`process.finish_counted`),
+    in order. Ending, by an error or by :meth:`close`, closes ``counted``, which joins its
+    counting thread."""
+    with closing(counted):
+        for batch, done in counted:
+            yield batch, finish_counted(done)
 
 
 def _input_paths(inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[str]:

@@ -1078,3 +1078,59 @@ def test_a_lone_surrogate_that_only_the_template_renders_is_rejected(tmp_path, w
     ]
     stats = json.loads(st.read_text())
     assert stats["accounted"] is True and stats["rejected_by_reason"] == {"untokenizable_text": 1}
+
+
+def _many(n):
+    return [
+        sg(f"c{i}", ("human", f"Question number {i} about planets?"), ("gpt", f"Answer {i}. " * 4))
+        for i in range(n)
+    ]
+
+
+def test_a_failed_split_run_ends_its_counting_thread_at_once(tmp_path, monkeypatch):
+    import threading
+
+    from convkit import split
+
+    real = split.split_conversation
+
+    def failing(conv, *args, **kwargs):
+        if conv.id == "c5":
+            raise RuntimeError("split failed")
+        return real(conv, *args, **kwargs)
+
+    monkeypatch.setattr(split, "split_conversation", failing)
+    src = write_json(tmp_path, _many(40))
+    before = set(threading.enumerate())
+    with pytest.raises(RuntimeError, match="^split failed$") as caught:
+        convert(src, tmp_path / "out.jsonl", tokenizer=TOKENIZER, max_tokens=120, workers=1,
+                batch_size=2)
+    # The error is still held (its traceback holds the generators): the thread ended anyway.
+    assert caught.value is not None
+    assert [t.name for t in set(threading.enumerate()) - before] == []
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.parametrize("workers, split_kw", [(1, {"tokenizer": TOKENIZER, "max_tokens": 120}),
+                                               (2, {})])
+def test_a_failed_write_ends_the_counting_thread_and_the_helpers_at_once(
+    tmp_path, monkeypatch, workers, split_kw
+):
+    import multiprocessing
+    import threading
+
+    from convkit import io
+
+    def full(self, lines):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(io.RecordWriter, "write_many", full)
+    src = write_json(tmp_path, [*_many(40), sg("bad", ("gpt", "no question"))])
+    threads, children = set(threading.enumerate()), set(multiprocessing.active_children())
+    with pytest.raises(OSError, match="No space left on device") as caught:
+        convert(src, tmp_path / "out.jsonl", rejects=tmp_path / "rej.jsonl", workers=workers,
+                batch_size=2, **split_kw)
+    assert caught.value is not None
+    assert [t.name for t in set(threading.enumerate()) - threads] == []
+    assert set(multiprocessing.active_children()) - children == set()
+    assert not (tmp_path / "out.jsonl").exists() and not (tmp_path / "rej.jsonl").exists()
