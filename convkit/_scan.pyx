@@ -182,7 +182,6 @@ def content_frames(turns, extras_of):
     cdef unsigned char *grown
     cdef Py_ssize_t cap = 0, o = 0, need, at, n, rn
     cdef const unsigned char *rd
-    cdef bint ascii
     try:
         for t in turns:
             role = t.role
@@ -203,7 +202,6 @@ def content_frames(turns, extras_of):
             if extras is not None and type(extras) is not bytes:
                 # Exactly bytes: a subclass could say any length, and the copy trusts it.
                 raise TypeError(f"expected extras as bytes, got {type(extras).__name__}")
-            ascii = PyUnicode_IS_ASCII(content)
             need = o + 8 + rn + 8 + _room(content) + (0 if extras is None else 8 + len(extras))
             if need > cap:
                 cap = max(need, 2 * cap, 4096)
@@ -215,17 +213,10 @@ def content_frames(turns, extras_of):
             memcpy(out + o + 8, rd, rn)
             o += 8 + rn
             at = o
-            o += 8
-            if ascii:
-                n = _ascii_into(<const unsigned char *> PyUnicode_DATA(content),
-                                PyUnicode_GET_LENGTH(content), out + o)
-            else:
-                n = _unicode_into(content, out + o)
-            o += n
-            if extras is None:
-                _put_length(out + at, n)
-            else:
-                _put_length(out + at, n)
+            n = _normalised_into(content, out + o + 8)
+            _put_length(out + at, n)
+            o += 8 + n
+            if extras is not None:
                 out[at] |= 0x80  # the top bit: a length-prefixed block of extras follows
                 n = len(extras)
                 _put_length(out + o, n)
@@ -248,6 +239,14 @@ cdef inline Py_ssize_t _room(str text) noexcept:
     U+10000 and 4 above, which take 2 in UTF-16 terms but 1 code point here: 4 bounds it."""
     cdef Py_ssize_t n = PyUnicode_GET_LENGTH(text)
     return n + 1 if PyUnicode_IS_ASCII(text) else 4 * n + 1
+
+
+cdef inline Py_ssize_t _normalised_into(str text, unsigned char *out) noexcept:
+    """Writes the normalised UTF-8 of ``text`` to ``out`` (room: :func:`_room`); its length."""
+    if PyUnicode_IS_ASCII(text):
+        return _ascii_into(<const unsigned char *> PyUnicode_DATA(text),
+                           PyUnicode_GET_LENGTH(text), out)
+    return _unicode_into(text, out)
 
 
 cdef Py_ssize_t _unicode_into(str text, unsigned char *out) noexcept:
@@ -319,12 +318,11 @@ cdef extern from *:
     #if defined(__SSE2__)
     #include <emmintrin.h>
     #endif
-    /* str.isspace of an ASCII byte: \t \n \v \f \r, \x1c-\x1f and the space. */
-    static int convkit_ascii_space(unsigned char c) {
-        return c == 0x20 || (unsigned char)(c - 0x09) <= 4 || (unsigned char)(c - 0x1c) <= 3;
-    }
+    /* str.isspace of each ASCII byte (filled from Python at import; 0 above 127). */
+    static unsigned char convkit_ascii_space[256];
     #if defined(__SSE2__)
-    /* The same for 16 bytes: 0xff where a byte is white space other than the space. */
+    /* 0xff where a byte of 16 is ASCII white space other than the space: \t \n \v \f \r and
+       \x1c-\x1f (the table's, as ranges a vector compare can test). */
     static __m128i convkit_other_space16(__m128i v) {
         __m128i a = _mm_sub_epi8(v, _mm_set1_epi8(0x09));
         __m128i b = _mm_sub_epi8(v, _mm_set1_epi8(0x1c));
@@ -353,7 +351,7 @@ cdef extern from *:
     #endif
         for (; j < n; j++) {
             unsigned char c = src[j];
-            if (c == 0x20 ? (j + 1 == n || convkit_ascii_space(src[j + 1])) : convkit_ascii_space(c))
+            if (c == 0x20 ? (j + 1 == n || convkit_ascii_space[src[j + 1]]) : convkit_ascii_space[c])
                 return j;
         }
         return n;
@@ -362,11 +360,11 @@ cdef extern from *:
     Py_ssize_t _next_irregular "convkit_next_irregular" (
         const unsigned char *src, Py_ssize_t j, Py_ssize_t n
     ) noexcept nogil
+    unsigned char _ASCII_SPACE "convkit_ascii_space"[256]
 
 
 # str.isspace for the 128 ASCII code points (what str.split splits on): \t \n \v \f \r,
 # \x1c-\x1f and the space; 128-255 never occur in an ASCII string.
-cdef unsigned char _ASCII_SPACE[256]
 for _c in range(256):
     _ASCII_SPACE[_c] = 1 if _c < 128 and chr(_c).isspace() else 0
 

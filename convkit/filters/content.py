@@ -40,9 +40,12 @@ class _CutBefore(TrimFilter):
         return self.bad(turn.content)
 
     def all_good(self, turns: list[Turn]) -> bool:
-        """No turn is bad (the common case, checked without a call per turn where possible)."""
+        """No turn is bad (the common case: a subclass may check it without a call per turn)."""
         bad = self.bad_turn
-        return not any(bad(t) for t in turns)
+        for t in turns:  # a loop, not any(...): no generator per conversation
+            if bad(t):
+                return False
+        return True
 
     def trim(self, conv: Conversation) -> list[Part]:
         turns = conv.turns
@@ -126,13 +129,6 @@ class UnprintableTurn(_CutBefore):
             return not first.isprintable()
         m = _FIRST_VISIBLE.match(content)
         return m is not None and not m.group(1).isprintable()
-
-    def all_good(self, turns: list[Turn]) -> bool:
-        bad = self.bad
-        for t in turns:
-            if bad(t.content):
-                return False
-        return True
 
 
 @register
