@@ -9,7 +9,8 @@ Times, in interleaved rounds on the same file: the FastChat-rules pipeline
 (``fastchat_rules.py``: json.load, FastChat's clean with its markdownify conversion, dedup,
 FastChat's split loop with one encode call per message, json.dump) and ``convkit.convert``, each
 without and with splitting to ``--max-tokens``, with 1 and 2 processes; and the floor of the split
-step, tokenising the kept turns alone. Prints markdown tables of medians, MB/s (MB = 10^6 bytes of
+step, tokenising the kept turns alone (with the tokenizer as its file defines it, and with
+convkit's counter, which may do the tokenizer's normalizer in Python: ``convkit.normalise``). Prints markdown tables of medians, MB/s (MB = 10^6 bytes of
 input JSON), the ratios FastChat-rules time / convkit time, the kept-conversation and segment
 counts of both, and where the time goes (convkit's stats ``seconds``: CPU seconds per stage, summed
 over workers; the baseline's wall seconds per step).
@@ -240,7 +241,12 @@ def _job(kind: str, args: tuple[Any, ...]) -> Callable[[], dict[str, Any]]:
     tokenizer, tmp = args
     counter = TokenCounter(str(tokenizer))
     texts = _read_kept(tmp)
-    if kind == "floor_batch":
+    if kind == "floor_batch":  # the tokenizer as its file defines it
+        encode_batch = counter.tokenizer.encode_batch_fast
+        return lambda: {
+            "tokens": sum(len(e) for e in encode_batch(texts, add_special_tokens=False))
+        }
+    if kind == "floor_count":  # convkit's counter (its normalizer in Python, when exact)
         return lambda: {"tokens": sum(counter.count(texts))}
     assert kind == "floor_loop", kind
     encode = counter.tokenizer.encode
@@ -405,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
                     r.run(f"ck_split_{w}", "convkit", path, tmp, split_opts[w])
             if rnd < args.repeat:
                 r.run("floor_batch", "floor_batch", tokenizer, tmp)
+                r.run("floor_count", "floor_count", tokenizer, tmp)
                 r.run("floor_loop", "floor_loop", tokenizer, tmp)
 
     _print_report(
@@ -430,7 +437,9 @@ def _targets(r: Runner, add: Callable[[str], None]) -> None:
     cores = os.cpu_count() or 1
     fc_clean, ck_clean = r.median("fc_clean_1"), r.median("ck_clean_1")
     fc_split, ck_split = r.median("fc_split_1"), r.median("ck_split_1")
-    floor, floor_cpu = r.median("floor_batch"), r.median_info("floor_batch", "cpu")
+    floor = r.median("floor_batch")
+    # What convkit's split must at least do: count the kept turns with its counter.
+    count, count_cpu = r.median("floor_count"), r.median_info("floor_count", "cpu")
 
     def stage(key: str, name: str) -> float:
         return statistics.median(i["seconds"].get(name, 0.0) for i in r.info[key])
@@ -441,8 +450,8 @@ def _targets(r: Runner, add: Callable[[str], None]) -> None:
     rest = sum(stage("ck_clean_1", s) for s in ("read", "convert", "filter", "write"))
     rest += stage("ck_split_1", "split")
     need_clean, need_split = fc_clean / 20, fc_split / 5
-    left = cores * need_split - floor_cpu
-    best = max(floor, (floor_cpu + rest) / cores)
+    left = cores * need_split - count_cpu
+    best = max(count, (count_cpu + rest) / cores)
 
     def met(ok: bool) -> str:
         return "met" if ok else "**not met**"
@@ -460,8 +469,9 @@ def _targets(r: Runner, add: Callable[[str], None]) -> None:
     add(
         f"| clean + split ≥ 5× the FastChat rules | ≤ {need_split:.2f} s | {ck_split:.2f} s "
         f"({fc_split / ck_split:.1f}×) | {met(ck_split <= need_split)} "
-        f"| tokenising the kept turns alone took {floor:.2f} s and {floor_cpu:.2f} s of CPU "
-        f"({floor_cpu / floor:.1f} of the {cores} cores); at 5× the {cores} cores have "
+        f"| counting the kept turns alone (convkit's counter) took {count:.2f} s and "
+        f"{count_cpu:.2f} s of CPU ({count_cpu / count:.1f} of the {cores} cores); at 5× the "
+        f"{cores} cores have "
         f"{max(left, 0.0):.2f} s of CPU left for everything else, which took {rest:.2f} s "
         f"(reading, HTML, filters, writing, splitting): no pipeline doing that work on "
         f"these cores can take less than about {best:.2f} s ({fc_split / best:.1f}×) |"
@@ -469,7 +479,8 @@ def _targets(r: Runner, add: Callable[[str], None]) -> None:
     add(
         f"| clean + split within 1.5× of the floor | ≤ {1.5 * floor:.2f} s | {ck_split:.2f} s "
         f"({ck_split / floor:.2f}×) | {met(ck_split <= 1.5 * floor)} | the floor: tokenising "
-        "the kept turns once, in one batched call |"
+        "the kept turns once, in one batched call, with the tokenizer as its file defines it "
+        f"(convkit's counter: {count:.2f} s, {ck_split / count:.2f}×) |"
     )
     add("")
 
@@ -545,11 +556,16 @@ def _print_report(
             fkey, ckey = f"{fc}_{w}", f"{ck}_{w}"
             ratio = r.median(fkey) / r.median(ckey) if fkey in r.times and ckey in r.times else None
             row(ck_label, ckey, w, ratio)
-    fb, fl = r.median("floor_batch"), r.median("floor_loop")
+    fb, fc, fl = r.median("floor_batch"), r.median("floor_count"), r.median("floor_loop")
     add(
         f"| floor: tokenise the {n_texts} kept turns, one batched `encode_batch_fast` "
         f"| 1 ({os.cpu_count()} threads) "
         f"| {fb:.2f} | {min(r.times['floor_batch']):.2f} | – | | | |"
+    )
+    add(
+        "| count the same turns with convkit's `TokenCounter.count` (one batched call, "
+        f"the normalizer done in Python) | 1 ({os.cpu_count()} threads) "
+        f"| {fc:.2f} | {min(r.times['floor_count']):.2f} | – | | | |"
     )
     add(
         "| tokenise the same turns, one `encode` per turn (FastChat's way) "

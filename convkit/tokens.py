@@ -18,6 +18,7 @@ from typing import Any
 from tokenizers import Tokenizer
 
 from .errors import ConfigError
+from .normalise import plain_normaliser
 
 __all__ = ["TokenCounter", "load_tokenizer"]
 
@@ -29,9 +30,9 @@ _HAS_ENCODE_BATCH_FAST = hasattr(Tokenizer, "encode_batch_fast")
 _UNSET = object()
 
 
-def _special_edges(tokenizer: Tokenizer) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
-    plain = tokenizer.encode("a", add_special_tokens=False).ids
-    full = tokenizer.encode("a", add_special_tokens=True).ids
+def _special_edges(shared: _Shared) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    plain = shared.encode(["a"], add_special_tokens=False)[0].ids
+    full = shared.encode(["a"], add_special_tokens=True)[0].ids
     n = len(plain)
     for k in range(len(full) - n + 1):
         if full[k : k + n] == plain:
@@ -96,42 +97,82 @@ def load_tokenizer(spec: str | os.PathLike[str]) -> Tokenizer:
     return _neutralise(tokenizer)
 
 
+class _Shared:
+    """A tokenizer as counters use it. ``counting`` encodes; when the tokenizer's normalizer
+    only prepends and replaces fixed strings (llama's, mistral's), ``counting`` has none and
+    ``normalise`` does its work on each text first (see :mod:`convkit.normalise`), the same
+    ids for less CPU. ``full`` is the tokenizer with its own normalizer, built on first use
+    when it is not ``counting``."""
+
+    __slots__ = ("_full", "_lock", "_normalizer", "counting", "normalise")
+
+    def __init__(self, tokenizer: Tokenizer, *, own: bool) -> None:
+        """``own``: the tokenizer is not the caller's, so its normalizer may be taken off."""
+        self.counting = tokenizer
+        self.normalise = plain_normaliser(tokenizer) if own else None
+        self._normalizer = None
+        self._full: Tokenizer | None = tokenizer
+        self._lock = threading.Lock()
+        if self.normalise is not None:
+            self._normalizer = tokenizer.normalizer
+            tokenizer.normalizer = None
+            self._full = None
+
+    @property
+    def full(self) -> Tokenizer:
+        """The tokenizer as its file defines it."""
+        with self._lock:
+            if self._full is None:
+                full = Tokenizer.from_str(self.counting.to_str())
+                full.normalizer = self._normalizer
+                self._full = full
+            return self._full
+
+    def encode(self, texts: list[str], add_special_tokens: bool = False) -> list[Any]:
+        normalise = self.normalise
+        if normalise is not None:
+            texts = [normalise(t) for t in texts]
+        tokenizer = self.counting
+        encode = tokenizer.encode_batch_fast if _HAS_ENCODE_BATCH_FAST else tokenizer.encode_batch
+        return encode(texts, add_special_tokens=add_special_tokens)  # type: ignore[no-any-return]
+
+
 #: Tokenizers loaded from files, shared by the counters built from the same file in this
 #: process, most recently used last. A process that loads a new instance for every run (an
 #: application calling convert once per file) keeps growing: after each instance has tokenised
 #: a corpus and been dropped, the memory stays with the process (about 30 MB a run on the
 #: rendered corpus with llama's tokenizer), where one instance reused stays level.
-_LOADED: OrderedDict[tuple[str, int, int], Tokenizer] = OrderedDict()
+_LOADED: OrderedDict[tuple[str, int, int], _Shared] = OrderedDict()
 _LOADED_MAX = 4
 _LOADED_LOCK = threading.Lock()
 
 
-def _shared_tokenizer(spec: str) -> Tokenizer:
+def _shared_tokenizer(spec: str) -> _Shared:
     """:func:`load_tokenizer`'s tokenizer for ``spec``, the same object for the same file
     while it is unchanged (its resolved path, size and modification time: a file rewritten
     with both kept, as ``cp -p`` may, is not seen to change); hub names and errors go to
     load_tokenizer as they are."""
     if not spec:  # Path("") is the current folder: load_tokenizer refuses it by name
-        return load_tokenizer(spec)
+        return _Shared(load_tokenizer(spec), own=True)
     path = Path(spec).expanduser()
     try:
         file = path / "tokenizer.json" if path.is_dir() else path
         st = file.stat()
         key = (str(file.resolve()), st.st_size, st.st_mtime_ns)
     except (OSError, ValueError):
-        return load_tokenizer(spec)
+        return _Shared(load_tokenizer(spec), own=True)
     with _LOADED_LOCK:
-        tokenizer = _LOADED.get(key)
-        if tokenizer is not None:
+        shared = _LOADED.get(key)
+        if shared is not None:
             _LOADED.move_to_end(key)
-            return tokenizer
-    tokenizer = load_tokenizer(spec)
+            return shared
+    shared = _Shared(load_tokenizer(spec), own=True)
     with _LOADED_LOCK:
-        tokenizer = _LOADED.setdefault(key, tokenizer)
+        shared = _LOADED.setdefault(key, shared)
         _LOADED.move_to_end(key)
         while len(_LOADED) > _LOADED_MAX:
             _LOADED.popitem(last=False)
-    return tokenizer
+    return shared
 
 
 class TokenCounter:
@@ -139,12 +180,14 @@ class TokenCounter:
 
     Built from a spec (see :func:`load_tokenizer`) or a loaded ``Tokenizer`` (used as is when it
     has no truncation or padding, else a neutralised copy, so the caller's object is not
-    changed). Counters built from the same unchanged file in one process share one
-    ``Tokenizer`` (see ``_LOADED``): do not change its settings. Pickles small when built from
-    a spec: a worker process re-loads the tokenizer from the spec on first use.
+    changed). Counters built from the same unchanged file in one process share one loaded
+    tokenizer (see ``_LOADED``), whose normalizer they may do in Python (see
+    :mod:`convkit.normalise`; the counts are the same): do not change the settings of
+    :attr:`tokenizer`. Pickles small when built from a spec: a worker process re-loads the
+    tokenizer from the spec on first use.
     """
 
-    __slots__ = ("_edges", "_json", "_load_from", "_spec", "_tokenizer")
+    __slots__ = ("_edges", "_json", "_load_from", "_shared", "_spec")
 
     def __init__(self, tokenizer: str | os.PathLike[str] | Tokenizer) -> None:
         self._json: str | None = None
@@ -152,12 +195,13 @@ class TokenCounter:
         if isinstance(tokenizer, Tokenizer):
             self._spec: str | None = None
             self._load_from: str | None = None
-            if tokenizer.truncation is not None or tokenizer.padding is not None:
+            own = tokenizer.truncation is not None or tokenizer.padding is not None
+            if own:
                 tokenizer = _neutralise(Tokenizer.from_str(tokenizer.to_str()))
-            self._tokenizer: Tokenizer | None = tokenizer
+            self._shared: _Shared | None = _Shared(tokenizer, own=own)
         else:
             self._spec = os.fspath(tokenizer)
-            self._tokenizer = _shared_tokenizer(self._spec)  # fail early, in the parent
+            self._shared = _shared_tokenizer(self._spec)  # fail early, in the parent
             # A worker may run in another directory: re-load a local file by its absolute path.
             local = Path(self._spec).expanduser()
             self._load_from = str(local.resolve()) if local.exists() else self._spec
@@ -167,22 +211,25 @@ class TokenCounter:
         """The spec this counter was built from, or None when built from a Tokenizer."""
         return self._spec
 
-    @property
-    def tokenizer(self) -> Tokenizer:
-        """The tokenizer (loaded on first use after unpickling)."""
-        if self._tokenizer is None:
+    def _loaded(self) -> _Shared:
+        if self._shared is None:
             if self._load_from is not None:
-                self._tokenizer = _shared_tokenizer(self._load_from)
+                self._shared = _shared_tokenizer(self._load_from)
             else:
                 assert self._json is not None
-                self._tokenizer = Tokenizer.from_str(self._json)
+                self._shared = _Shared(Tokenizer.from_str(self._json), own=True)
                 self._json = None
-        return self._tokenizer
+        return self._shared
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """The tokenizer, as its file defines it (loaded on first use after unpickling)."""
+        return self._loaded().full
 
     @property
     def special_tokens(self) -> int:
         """Tokens the post-processor adds to one sequence (e.g. 1 for llama's BOS, 0 for gpt2)."""
-        return self.tokenizer.num_special_tokens_to_add(False)
+        return int(self._loaded().counting.num_special_tokens_to_add(False))
 
     @property
     def special_edges(self) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
@@ -190,7 +237,7 @@ class TokenCounter:
         (llama: ``((1,), ())``; t5: ``((), (1,))``), or None when they do not simply surround
         it."""
         if self._edges is _UNSET:
-            self._edges = _special_edges(self.tokenizer)
+            self._edges = _special_edges(self._loaded())
         edges: tuple[tuple[int, ...], tuple[int, ...]] | None = self._edges
         return edges
 
@@ -226,25 +273,23 @@ class TokenCounter:
 
     def _encode(self, texts: Sequence[str]) -> list[Any]:
         """The encodings of ``texts``, without special tokens, in one batched call."""
-        if not isinstance(texts, (list, tuple)):
+        if not isinstance(texts, list):
             texts = list(texts)
         if not texts:
             return []
-        tokenizer = self.tokenizer
-        encode = tokenizer.encode_batch_fast if _HAS_ENCODE_BATCH_FAST else tokenizer.encode_batch
-        return encode(texts, add_special_tokens=False)
+        return self._loaded().encode(texts)
 
     def __getstate__(self) -> dict[str, Any]:
         if self._spec is not None:
             return {"spec": self._spec, "load_from": self._load_from}
-        return {"json": self._json if self._tokenizer is None else self._tokenizer.to_str()}
+        return {"json": self._json if self._shared is None else self._shared.full.to_str()}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._edges = _UNSET
         self._spec = state.get("spec")
         self._load_from = state.get("load_from")
         self._json = state.get("json")
-        self._tokenizer = None
+        self._shared = None
 
     def __repr__(self) -> str:
         source = repr(self._spec) if self._spec is not None else "<Tokenizer>"
