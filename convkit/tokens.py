@@ -18,7 +18,7 @@ from typing import Any
 from tokenizers import Tokenizer
 
 from .errors import ConfigError
-from .normalise import plain_normaliser
+from .normalise import plain_normaliser, word_splitter
 
 __all__ = ["TokenCounter", "load_tokenizer"]
 
@@ -100,22 +100,27 @@ def load_tokenizer(spec: str | os.PathLike[str]) -> Tokenizer:
 class _Shared:
     """A tokenizer as counters use it. ``counting`` encodes; when the tokenizer's normalizer
     only prepends and replaces fixed strings (llama's, mistral's), ``counting`` has none and
-    ``normalise`` does its work on each text first (see :mod:`convkit.normalise`), the same
-    ids for less CPU. ``full`` is the tokenizer with its own normalizer, built on first use
-    when it is not ``counting``."""
+    ``normalise`` does its work on each text first, and when it can, ``counting`` cuts the text
+    into words (see :mod:`convkit.normalise`): the same ids for less CPU. ``full`` is the
+    tokenizer as its file defines it, built on first use when it is not ``counting``."""
 
-    __slots__ = ("_full", "_lock", "_normalizer", "counting", "normalise")
+    __slots__ = ("_full", "_lock", "_normalizer", "_split", "counting", "normalise")
 
     def __init__(self, tokenizer: Tokenizer, *, own: bool) -> None:
-        """``own``: the tokenizer is not the caller's, so its normalizer may be taken off."""
+        """``own``: the tokenizer is not the caller's, so its settings may be changed."""
         self.counting = tokenizer
         self.normalise = plain_normaliser(tokenizer) if own else None
         self._normalizer = None
+        self._split = False
         self._full: Tokenizer | None = tokenizer
         self._lock = threading.Lock()
         if self.normalise is not None:
+            split = word_splitter(tokenizer)
             self._normalizer = tokenizer.normalizer
             tokenizer.normalizer = None
+            if split is not None:
+                tokenizer.pre_tokenizer = split
+                self._split = True
             self._full = None
 
     @property
@@ -125,6 +130,8 @@ class _Shared:
             if self._full is None:
                 full = Tokenizer.from_str(self.counting.to_str())
                 full.normalizer = self._normalizer
+                if self._split:
+                    full.pre_tokenizer = None
                 self._full = full
             return self._full
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tokenizers import AddedToken, Regex, Tokenizer, models, normalizers
+from tokenizers import AddedToken, Regex, Tokenizer, models, normalizers, pre_tokenizers
 
-from convkit.normalise import plain_normaliser
-from convkit.tokens import TokenCounter
+from convkit.normalise import plain_normaliser, word_splitter
+from convkit.tokens import TokenCounter, _Shared
 
 realdata = pytest.mark.realdata
 
@@ -21,12 +21,20 @@ SPACE = "\u2581"
 EXAMPLE_TOKENIZER = Path(__file__).resolve().parent.parent / "examples" / "tokenizer.json"
 
 
-def llama_like(normalizer: object = None, added: list[AddedToken] | None = None) -> Tokenizer:
+def llama_like(
+    normalizer: object = None, added: list[AddedToken] | None = None, **bpe: object
+) -> Tokenizer:
     """A small BPE tokenizer normalised as llama's is, with its three special tokens."""
     vocab = {"<unk>": 0, "<s>": 1, "</s>": 2, SPACE: 3, "a": 4, "b": 5, "s": 6, "<": 7, ">": 8}
     vocab |= {"/": 9, f"{SPACE}a": 10, f"{SPACE}{SPACE}": 11, "ab": 12, f"{SPACE}ab": 13}
-    merges = [(SPACE, "a"), (SPACE, SPACE), ("a", "b"), (f"{SPACE}a", "b")]
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", fuse_unk=True))
+    vocab |= {f"{SPACE}{SPACE}a": 14, "bb": 15, "bbb": 16}
+    merges = [(SPACE, "a"), (SPACE, SPACE), ("a", "b"), (f"{SPACE}a", "b"), (f"{SPACE}{SPACE}", "a")]
+    merges += [("b", "b"), ("bb", "b")]
+    vocab |= bpe.pop("vocab", {})  # type: ignore[arg-type]
+    merges += bpe.pop("merges", [])  # type: ignore[operator]
+    tok = Tokenizer(
+        models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", fuse_unk=True, **bpe)
+    )
     if normalizer is None:
         normalizer = normalizers.Sequence(
             [normalizers.Prepend(SPACE), normalizers.Replace(" ", SPACE)]
@@ -114,29 +122,73 @@ TRICKY = [
 ]
 
 
-def without_normalizer(tok: Tokenizer) -> Tokenizer:
-    bare = Tokenizer.from_str(tok.to_str())
-    bare.normalizer = None
-    return bare
+def counting(tok: Tokenizer, split: bool = True) -> _Shared:
+    """The tokenizer as a counter uses it: its normalizer in Python, its text cut into words."""
+    shared = _Shared(Tokenizer.from_str(tok.to_str()), own=True)
+    assert shared.normalise is not None
+    assert (shared.counting.pre_tokenizer is not None) == split
+    return shared
+
+
+def counted_ids(shared: _Shared, texts: list[str], special: bool = False) -> list[list[int]]:
+    return [e.ids for e in shared.encode(texts, add_special_tokens=special)]
 
 
 @pytest.mark.parametrize("special", [False, True])
 def test_tricky_texts_get_the_tokenizers_ids(special: bool) -> None:
     tok = llama_like()
-    normalise = plain_normaliser(tok)
-    assert normalise is not None
-    assert ids(without_normalizer(tok), [normalise(t) for t in TRICKY], special) == ids(
-        tok, TRICKY, special
-    )
+    assert counted_ids(counting(tok), TRICKY, special) == ids(tok, TRICKY, special)
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.text(alphabet=f"<s/>unkab {SPACE}\n", max_size=24), min_size=1, max_size=8))
 def test_any_text_gets_the_tokenizers_ids(texts: list[str]) -> None:
     tok = llama_like()
-    normalise = plain_normaliser(tok)
-    assert normalise is not None
-    assert ids(without_normalizer(tok), [normalise(t) for t in texts]) == ids(tok, texts)
+    assert counted_ids(counting(tok), texts) == ids(tok, texts)
+
+
+# --- cutting the text into words ---------------------------------------------------------------
+
+
+def test_words_start_at_each_run_of_marks() -> None:
+    split = word_splitter(llama_like())
+    assert split is not None
+    words = split.pre_tokenize_str(f"{SPACE}ab{SPACE}{SPACE}a{SPACE}<s>b{SPACE}")
+    assert [w for w, _ in words] == [f"{SPACE}ab", f"{SPACE}{SPACE}a", f"{SPACE}<s>b", SPACE]
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        ("dropout", 0.5),
+        ("continuing_subword_prefix", "##"),
+        ("end_of_word_suffix", "</w>"),
+        ("ignore_merges", True),
+    ],
+    ids=lambda s: s[0] if isinstance(s, tuple) else str(s),
+)
+def test_models_that_treat_words_apart_are_not_cut(setting: tuple[str, object]) -> None:
+    tok = llama_like()
+    setattr(tok.model, *setting)
+    assert word_splitter(tok) is None
+
+
+def test_a_token_with_the_mark_after_a_character_keeps_the_text_whole() -> None:
+    tok = llama_like(vocab={f"b{SPACE}": 17}, merges=[("b", SPACE)])
+    assert word_splitter(tok) is None
+    texts = [*TRICKY, f"b{SPACE}b", "b b", "bb  b"]
+    assert ids(tok, ["b b"]) == [[3, 17, 5]]  # a token across where a word would start
+    assert counted_ids(counting(tok, split=False), texts) == ids(tok, texts)
+
+
+def test_other_models_and_pre_tokenizers_are_not_cut() -> None:
+    tok = llama_like()
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    assert word_splitter(tok) is None
+    assert word_splitter(llama_like(normalizers.Prepend(SPACE))) is None  # no mark for a space
+    level = Tokenizer(models.WordLevel(vocab={SPACE: 0, "<unk>": 1}, unk_token="<unk>"))
+    level.normalizer = normalizers.Replace(" ", SPACE)
+    assert word_splitter(level) is None
 
 
 @realdata
@@ -147,11 +199,9 @@ def test_real_tokenizers_get_their_own_ids(shared_data: Path, name: str) -> None
     records = json.loads(sample.read_text(encoding="utf-8"))
     texts = [t["value"] for r in records[:60] for t in r["conversations"]] + TRICKY
     tok = Tokenizer.from_file(str(path))
-    normalise = plain_normaliser(tok)
-    assert normalise is not None
-    bare = without_normalizer(tok)
+    shared = counting(tok)
     for special in (False, True):
-        assert ids(bare, [normalise(t) for t in texts], special) == ids(tok, texts, special)
+        assert counted_ids(shared, texts, special) == ids(tok, texts, special)
 
 
 @realdata
@@ -181,7 +231,7 @@ def test_a_counter_counts_as_the_tokenizer_and_hands_out_the_tokenizer_as_saved(
     assert counter.count_trained(["a", "<s>a", "a  b"]) == [1, 2, 3]
     assert counter.special_edges == ((), ())  # this small tokenizer has no post-processor
     full = counter.tokenizer
-    assert full.normalizer is not None
+    assert full.normalizer is not None and full.pre_tokenizer is None
     assert full.encode("a b").tokens == [f"{SPACE}a", f"{SPACE}", "b"]
     assert TokenCounter(str(path)).tokenizer is full
     assert pickle.loads(pickle.dumps(counter)).tokenizer is full
@@ -203,5 +253,6 @@ def test_a_callers_tokenizer_is_not_changed(tmp_path: Path) -> None:
 def test_a_llama_counter_hands_out_llamas_tokenizer(llama_tokenizer: Path) -> None:
     counter = TokenCounter(llama_tokenizer)
     assert counter.tokenizer.encode("hello world").tokens == ["<s>", "▁hello", "▁world"]
+    assert counter.tokenizer.pre_tokenizer is None
     assert counter.count(["hello world", "a <s> b"]) == [2, 5]
     assert counter.special_edges == ((1,), ())
