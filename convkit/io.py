@@ -548,6 +548,7 @@ def _read_array_bytes(
     eof = False
     index = 0
     expect_comma = False
+    comma_at = -1  # where the comma before the next element is, until one comes
     lines_before = 0  # newlines in bytes already dropped from the buffer
     bytes_before = skipped  # bytes of the input before the buffer
     line_at = 1  # line number at buffer position counted_to
@@ -591,6 +592,10 @@ def _read_array_bytes(
             yield from handoff()
             return
         c = buf[pos]
+        if c == 0x5D and comma_at >= 0:  # "[{...},]": the text reader words the error
+            pos, expect_comma = comma_at, True
+            yield from handoff()
+            return
         if c == 0x5D:  # ']': the end, if only white space follows (read until it does not)
             seen = pos + 1
             while True:
@@ -604,6 +609,7 @@ def _read_array_bytes(
             if c != 0x2C:
                 yield from handoff()
                 return
+            comma_at = pos
             pos += 1
             expect_comma = False
             continue
@@ -662,6 +668,7 @@ def _read_array_bytes(
             counted_to = 0
         pos = end
         expect_comma = True
+        comma_at = -1
 
 
 def loads(data: bytes) -> Any:
@@ -705,6 +712,7 @@ def _read_array(
     eof = False
     line_at = lines_before + 1  # line number at buffer position counted_to
     counted_to = 0
+    after_comma = False
 
     def more(want: int) -> bool:
         nonlocal buf, eof
@@ -757,6 +765,13 @@ def _read_array(
             yield BadRecord(name, index, err.line, err, "", resumable=False)
             return
         c = buf[pos]
+        if c == "]" and after_comma:  # json.load refuses "[{...},]" too
+            err = fail(f"trailing ',' after record {index - 1}, expected a record before ']'", pos)
+            if on_error == "fail":
+                raise err
+            text = _shown(buf[pos : pos + 200])
+            yield BadRecord(name, index, err.line, err, text, resumable=False)
+            return
         if c == "]":
             rest = buf[pos + 1 :].strip(_WS)
             while not rest and more(CHUNK):
@@ -778,6 +793,7 @@ def _read_array(
                 return
             pos += 1
             expect_comma = False
+            after_comma = True
             continue
         # Decode one element; an error may only mean the element is not all in the buffer yet.
         last_err: tuple[str, int] | None = None
@@ -866,6 +882,7 @@ def _read_array(
         index += 1
         pos = end
         expect_comma = True
+        after_comma = False
         if pos > CHUNK:
             lines_before += buf.count("\n", 0, pos)
             # isascii() is O(1) on CPython (a flag of the string): skip the copy when it can.

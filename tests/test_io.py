@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -335,6 +336,48 @@ def test_data_after_array(tmp_path):
         str(e.value)
         == f"malformed JSON array: extra data after the closing ']' — at {p} line 1 byte 11"
     )
+
+
+TRAILING = "malformed JSON array: trailing ',' after record {}, expected a record before ']'"
+
+
+@pytest.mark.parametrize("chunk", [8, 1 << 16])
+def test_a_trailing_comma_is_an_error_as_in_json_load(tmp_path, monkeypatch, chunk):
+    # With 8-byte chunks the comma and the bracket come in different reads.
+    monkeypatch.setattr(cio, "CHUNK", chunk)
+    p = write(tmp_path, "comma.json", '[{"a": 1}, {"b": 2},\n ]\n')
+    with pytest.raises(InputError) as e:
+        list(read_records(p))
+    assert str(e.value) == TRAILING.format(1) + f" — at {p} line 2 byte 22"
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(Path(p).read_text())
+
+
+def test_a_trailing_comma_after_a_record_the_text_reader_read(tmp_path, monkeypatch):
+    # A record longer than the byte reader's limit is read by the text reader, which goes on.
+    monkeypatch.setattr(cio, "CHUNK", 16)
+    p = write(tmp_path, "comma.json", json.dumps([{"v": "x" * 5000}, {"v": "y"}])[:-1] + ",]")
+    with pytest.raises(InputError) as e:
+        list(read_records(p))
+    assert str(e.value) == TRAILING.format(1) + f" — at {p} line 1 byte {os.path.getsize(p) - 1}"
+
+
+def test_skip_mode_keeps_the_records_before_a_trailing_comma(tmp_path):
+    p = write(tmp_path, "comma.json", '[{"a": 1}, {"b": 2},]')
+    got = list(read_records(p, on_error="skip"))
+    assert [r.value for r in got[:2]] == [{"a": 1}, {"b": 2}]
+    bad = got[2]
+    assert isinstance(bad, BadRecord) and len(got) == 3
+    assert (bad.index, bad.line, bad.text, bad.resumable) == (2, 1, "]", False)
+    assert str(bad.error) == TRAILING.format(1) + f" — at {p} line 1 byte 20"
+
+
+@pytest.mark.parametrize("text", ["[,]", '[{"a": 1},,]', '[{"a": 1},, {"b": 2}]'])
+def test_commas_with_no_record_between_are_errors(tmp_path, text):
+    p = write(tmp_path, "comma.json", text)
+    with pytest.raises(InputError) as e:
+        list(read_records(p))
+    assert str(e.value).startswith("malformed JSON array: Expecting value in record ")
 
 
 def test_malformed_json_line_names_file_and_line(tmp_path):
