@@ -1,5 +1,7 @@
-"""Group ``tokenize``: counting the tokens of turns, one batched call (what convkit does) against
-one ``encode`` call per turn (what FastChat's splitter does), on the same turns."""
+"""Group ``tokenize``: counting the tokens of turns, one batched call (what convkit does: with
+llama's tokenizer, its normalizer done in Python and the text cut into words, see
+``convkit.normalise``), one batched call of the tokenizer as its file defines it, and one
+``encode`` call per turn (what FastChat's splitter does), on the same turns."""
 
 from __future__ import annotations
 
@@ -24,12 +26,15 @@ def texts() -> list[str]:
 
 
 @pytest.mark.benchmark(group="tokenize")
-@pytest.mark.parametrize("how", ["batched", "per_turn"])
+@pytest.mark.parametrize("how", ["batched", "batched_as_file", "per_turn"])
 def test_count_tokens(benchmark, tokenizer_path, texts: list[str], how: str) -> None:
     counter = TokenCounter(str(tokenizer_path))
     encode = counter.tokenizer.encode
     if how == "batched":
         total = benchmark(lambda: sum(counter.count(texts)))
+    elif how == "batched_as_file":
+        batch = counter.tokenizer.encode_batch_fast
+        total = benchmark(lambda: sum(len(e) for e in batch(texts, add_special_tokens=False)))
     else:
         total = benchmark(lambda: sum(len(encode(t, add_special_tokens=False)) for t in texts))
     mb = sum(len(t.encode()) for t in texts) / 1e6
