@@ -69,7 +69,12 @@ def plain_normaliser(tokenizer: Any) -> Callable[[str], str] | None:
     steps = _steps(tokenizer.normalizer)
     if steps is None or getattr(tokenizer, "encode_special_tokens", False):
         return None
-    touched = {s for _, a, b in steps for s in (a, b) if s}
+    # The added tokens are found in the text before it is normalised, and not after. So that
+    # finding them in the normalised text finds the same ones, the steps must neither make a
+    # new one (writing or prepending any of its characters, or deleting what stood between
+    # two parts of one) nor break one (replacing any of its characters).
+    touched = {c for _, a, b in steps for c in a + b}
+    deletes = any(kind == "replace" and not b for kind, _, b in steps)
     contents = []
     for token in tokenizer.get_added_tokens_decoder().values():
         content = token.content
@@ -79,16 +84,18 @@ def plain_normaliser(tokenizer: Any) -> Callable[[str], str] | None:
             or token.rstrip
             or token.single_word
             or not content
-            or any(s in content or content in s for s in touched)
+            or deletes
+            or not touched.isdisjoint(content)
         ):
             return None
         contents.append(content)
 
     def normalise(text: str) -> str:
-        if not text:  # Prepend leaves an empty text empty
-            return text
         for kind, a, b in steps:
-            text = a + text if kind == "prepend" else text.replace(a, b)
+            if kind == "replace":
+                text = text.replace(a, b)
+            elif text:  # Prepend leaves an empty text empty, also one a Replace emptied
+                text = a + text
         return text
 
     if not contents:
@@ -112,8 +119,10 @@ def word_splitter(tokenizer: Any) -> Any | None:
     """A pre-tokenizer cutting the normalised text before each run of the word mark (the
     character the normalizer writes for a space), when that cannot change the tokens: the
     tokenizer has no pre-tokenizer, its model is a deterministic BPE that treats every word
-    alike (no dropout, no word prefix or suffix, merges never skipped), the mark is a token,
-    and no token holds the mark after another character. Else None."""
+    alike (no dropout, no word prefix or suffix, merges never skipped) and drops no character
+    (it has an unknown token: without one, marks on both sides of a dropped character would
+    meet), the mark is a token, and no token holds the mark after another character. Else
+    None."""
     steps = _steps(tokenizer.normalizer)
     marks = [b for kind, a, b in steps or () if kind == "replace" and a == " " and len(b) == 1]
     model = tokenizer.model
@@ -125,10 +134,15 @@ def word_splitter(tokenizer: Any) -> Any | None:
         or model.continuing_subword_prefix
         or model.end_of_word_suffix
         or getattr(model, "ignore_merges", False)
+        or not model.unk_token
     ):
         return None
     mark = marks[0]
     vocab = tokenizer.get_vocab(with_added_tokens=False)
-    if mark not in vocab or any(mark in token.lstrip(mark) for token in vocab):
+    if (
+        mark not in vocab
+        or model.unk_token not in vocab
+        or any(mark in token.lstrip(mark) for token in vocab)
+    ):
         return None
     return pre_tokenizers.Split(Regex(re.escape(mark) + "+"), behavior="merged_with_next")

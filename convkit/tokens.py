@@ -138,7 +138,13 @@ class _Shared:
     def encode(self, texts: list[str], add_special_tokens: bool = False) -> list[Any]:
         normalise = self.normalise
         if normalise is not None:
-            texts = [normalise(t) for t in texts]
+            try:
+                texts = [normalise(t) for t in texts]
+            except (TypeError, AttributeError):
+                bad = [type(t).__name__ for t in texts if not isinstance(t, str)]
+                if not bad:
+                    raise
+                raise TypeError(f"texts to count must be str, got {bad[0]}") from None
         tokenizer = self.counting
         encode = tokenizer.encode_batch_fast if _HAS_ENCODE_BATCH_FAST else tokenizer.encode_batch
         return encode(texts, add_special_tokens=add_special_tokens)  # type: ignore[no-any-return]
@@ -152,6 +158,7 @@ class _Shared:
 _LOADED: OrderedDict[tuple[str, int, int], _Shared] = OrderedDict()
 _LOADED_MAX = 4
 _LOADED_LOCK = threading.Lock()
+_UNPICKLED_LOCK = threading.Lock()
 
 
 def _shared_tokenizer(spec: str) -> _Shared:
@@ -219,14 +226,19 @@ class TokenCounter:
         return self._spec
 
     def _loaded(self) -> _Shared:
-        if self._shared is None:
-            if self._load_from is not None:
-                self._shared = _shared_tokenizer(self._load_from)
-            else:
-                assert self._json is not None
-                self._shared = _Shared(Tokenizer.from_str(self._json), own=True)
-                self._json = None
-        return self._shared
+        shared = self._shared
+        if shared is None:
+            with _UNPICKLED_LOCK:  # two threads of an unpickled counter load it once
+                shared = self._shared
+                if shared is None:
+                    if self._load_from is not None:
+                        shared = _shared_tokenizer(self._load_from)
+                    else:
+                        assert self._json is not None
+                        shared = _Shared(Tokenizer.from_str(self._json), own=True)
+                    self._shared = shared
+                    self._json = None
+        return shared
 
     @property
     def tokenizer(self) -> Tokenizer:

@@ -106,6 +106,47 @@ def test_added_tokens_matched_otherwise_keep_the_tokenizers_normalizer(token: Ad
     assert plain_normaliser(llama_like(added=["<s>", token])) is None
 
 
+def tiny(vocab: list[str], normalizer: object, added: list[str] | None = None) -> Tokenizer:
+    tok = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(vocab)}, merges=[]))
+    tok.normalizer = normalizer
+    if added:
+        tok.add_special_tokens(added)
+    return tok
+
+
+@pytest.mark.parametrize(
+    ("tok", "text"),
+    [
+        # " !" becomes "xy!", which holds "y!": the tokenizer does not look for it there.
+        (tiny(["x", "y", "!"], normalizers.Replace(" ", "xy"), ["y!"]), " !"),
+        # "a" becomes "xya" after "<s>": "<s>x" is found in the result, not in the text.
+        (tiny(["x", "y", "a"], normalizers.Prepend("xy"), ["<s>", "<s>x"]), "<s>a"),
+        # Deleting "-" joins "a-b" into the added token "ab".
+        (tiny(["a", "b", "-"], normalizers.Replace("-", ""), ["ab"]), "a-b"),
+        # Replacing "s" breaks "<s>".
+        (tiny(["<", ">", "z"], normalizers.Replace("s", "z"), ["<s>"]), "<s>"),
+    ],
+    ids=["writes-into", "prepends-into", "deletes-between", "replaces-inside"],
+)
+def test_steps_that_could_make_or_break_an_added_token_keep_the_normalizer(
+    tok: Tokenizer, text: str
+) -> None:
+    assert plain_normaliser(tok) is None
+    shared = _Shared(Tokenizer.from_str(tok.to_str()), own=True)
+    assert shared.normalise is None
+    assert counted_ids(shared, [text]) == ids(tok, [text])
+
+
+def test_a_text_a_replace_empties_gets_nothing_prepended() -> None:
+    steps = [normalizers.Replace("a", ""), normalizers.Prepend(SPACE)]
+    tok = tiny(["a", "b", SPACE], normalizers.Sequence(steps))
+    normalise = plain_normaliser(tok)
+    assert normalise is not None
+    assert [normalise(t) for t in ["a", "aaa", "ab", ""]] == ["", "", f"{SPACE}b", ""]
+    texts = ["a", "aaa", "ab", "ba b"]
+    assert counted_ids(counting(tok, split=False), texts) == ids(tok, texts)
+
+
 def test_no_normalizer_and_special_tokens_encoded_as_text_are_left_alone() -> None:
     assert plain_normaliser(Tokenizer.from_file(str(EXAMPLE_TOKENIZER))) is None
     tok = llama_like()
@@ -178,6 +219,19 @@ def test_a_token_with_the_mark_after_a_character_keeps_the_text_whole() -> None:
     assert word_splitter(tok) is None
     texts = [*TRICKY, f"b{SPACE}b", "b b", "bb  b"]
     assert ids(tok, ["b b"]) == [[3, 17, 5]]  # a token across where a word would start
+    assert counted_ids(counting(tok, split=False), texts) == ids(tok, texts)
+
+
+def test_a_model_that_drops_unknown_characters_is_not_cut() -> None:
+    # Without an unknown token "x" is dropped and the marks around it meet: "▁▁" is a token.
+    vocab = {"a": 0, SPACE: 1, f"{SPACE}{SPACE}": 2}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[(SPACE, SPACE)]))
+    tok.normalizer = normalizers.Sequence(
+        [normalizers.Prepend(SPACE), normalizers.Replace(" ", SPACE)]
+    )
+    assert word_splitter(tok) is None
+    assert ids(tok, ["a x a"]) == [[1, 0, 2, 0]]
+    texts = ["a x a", "x a", "a  x", "xx"]
     assert counted_ids(counting(tok, split=False), texts) == ids(tok, texts)
 
 
@@ -256,3 +310,27 @@ def test_a_llama_counter_hands_out_llamas_tokenizer(llama_tokenizer: Path) -> No
     assert counter.tokenizer.pre_tokenizer is None
     assert counter.count(["hello world", "a <s> b"]) == [2, 5]
     assert counter.special_edges == ((1,), ())
+
+
+@pytest.mark.parametrize("bad", [None, 3, ("a", "b")])
+def test_a_text_that_is_not_a_string_is_a_clear_error(bad: object) -> None:
+    counter = TokenCounter(llama_like())
+    counter = pickle.loads(pickle.dumps(counter))  # its own copy: the fast way
+    with pytest.raises(TypeError) as e:
+        counter.count(["a", bad])  # type: ignore[list-item]
+    assert str(e.value) == f"texts to count must be str, got {type(bad).__name__}"
+
+
+def test_threads_of_an_unpickled_counter_share_one_tokenizer() -> None:
+    import threading
+
+    counter = pickle.loads(pickle.dumps(TokenCounter(llama_like())))
+    got: list[object] = []
+    threads = [
+        threading.Thread(target=lambda: got.append(counter._loaded())) for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 8 and all(g is got[0] for g in got)
