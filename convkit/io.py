@@ -144,6 +144,9 @@ class _Decompressed:
 
     def __init__(self, reader: Any, raw: BinaryIO) -> None:
         self.read = reader.read
+        # One read of the compressed stream at most: a read that fails part way (the file
+        # ends early) then loses nothing it had decompressed, where read(n) drops its pieces.
+        self.read1 = getattr(reader, "read1", reader.read)
         self._reader = reader
         self._raw = raw
 
@@ -217,16 +220,68 @@ except ImportError:  # pragma: no cover - a Python built without liblzma
         pass
 
 
-def _byte_chunks(stream: BinaryIO, path: str) -> Iterator[bytes]:
-    """The raw chunks of a byte stream, with read errors of compressed input located."""
+def _byte_chunks(
+    stream: BinaryIO, path: str, failed: list[InputError] | None = None
+) -> Iterator[bytes]:
+    """The raw chunks of a byte stream, with read errors of compressed input located; with
+    ``failed``, such an error ends the chunks (after the bytes read before it) and is put there
+    instead of raised."""
+    read = getattr(stream, "read1", stream.read)
     while True:
+        parts: list[bytes] = []
+        got = 0
         try:
-            data = stream.read(CHUNK)
+            while got < CHUNK:
+                data = read(CHUNK - got)
+                if not data:
+                    break
+                parts.append(data)
+                got += len(data)
         except (OSError, EOFError, _LZMAError) as e:  # gzip.BadGzipFile is an OSError
-            raise InputError(f"cannot read compressed input: {e}", file=path) from None
-        if not data:
+            err = InputError(f"cannot read compressed input: {e}", file=path)
+            if failed is None:
+                raise err from None
+            if parts:
+                yield b"".join(parts)
+            failed.append(err)
             return
-        yield data
+        if not parts:
+            return
+        yield parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _until_unreadable(
+    name: str, records: Iterator[RawRecord | BadRecord], failed: list[InputError], on_error: str
+) -> Iterator[RawRecord | BadRecord]:
+    """The records of a compressed input whose decompression may fail part way (a download
+    cut short, a damaged file), as a plain file cut there reads: what came before is kept,
+    the record the error cuts is the reader's last, and the error, located at it, ends the
+    input (raised, or with ``on_error='skip'`` a bad record that ends it). One record is held
+    back, to be that last one."""
+    last: RawRecord | BadRecord | None = None
+    try:
+        for rec in records:
+            if last is not None:
+                yield last
+            last = rec
+    except InputError as e:  # on_error="fail": the reader's error at where the bytes ended
+        if not failed:
+            raise
+        raise InputError(failed[0].reason, file=name, line=e.line) from None
+    if not failed:
+        if last is not None:
+            yield last
+        return
+    if isinstance(last, BadRecord):  # the bytes ended inside it
+        err = InputError(failed[0].reason, file=name, line=last.line)
+        yield BadRecord(last.file, last.index, last.line, err, last.text, resumable=False)
+        return
+    if last is not None:
+        yield last
+    err = InputError(failed[0].reason, file=name, record=0 if last is None else last.index + 1)
+    if on_error == "fail":
+        raise err
+    yield BadRecord(name, 0 if last is None else last.index + 1, None, err, "", resumable=False)
 
 
 _NOT_UTF8 = "input is not valid UTF-8"
@@ -288,8 +343,10 @@ def read_records(
         raise ConfigError(f"on_error must be 'fail' or 'skip', got {on_error!r}")
     name = display_name(path)
     stream = open_binary(path)
+    # A compressed input may stop decompressing part way: see _until_unreadable.
+    failed: list[InputError] | None = [] if isinstance(stream, _Decompressed) else None
     try:
-        raw = _byte_chunks(stream, name)
+        raw = _byte_chunks(stream, name, failed)
         head = b""
         for data in raw:
             head += data
@@ -297,15 +354,19 @@ def read_records(
                 break
         stripped = head.lstrip(_BWS).removeprefix(_BOM).lstrip(_BWS)
         if not stripped:
+            if failed:
+                raise failed[0]
             return
+        records: Iterator[RawRecord | BadRecord]
         if stripped[:1] == b"[":
             body = head.removeprefix(_BOM)
-            yield from _read_array_bytes(name, body, raw, on_error, len(head) - len(body))
+            records = _read_array_bytes(name, body, raw, on_error, len(head) - len(body))
         else:
             # JSON Lines stay bytes: orjson parses UTF-8 directly, which saves decoding and
             # copying every line once more.
             bom = len(_BOM) if head.startswith(_BOM) else 0  # offsets count it: it is in the file
-            yield from _read_lines(name, head[bom:], raw, on_error, offset=bom)
+            records = _read_lines(name, head[bom:], raw, on_error, offset=bom)
+        yield from records if failed is None else _until_unreadable(name, records, failed, on_error)
     finally:
         close_input(stream)
 
@@ -769,9 +830,11 @@ def _read_array(
             err = fail(f"trailing ',' after record {index - 1}, expected a record before ']'", pos)
             if on_error == "fail":
                 raise err
-            text = _shown(buf[pos : pos + 200])
-            yield BadRecord(name, index, err.line, err, text, resumable=False)
-            return
+            # Nothing is lost: the array ends here as it would without the comma.
+            yield BadRecord(name, index, err.line, err, _shown(buf[pos : pos + 200]))
+            index += 1
+            after_comma = False
+            continue
         if c == "]":
             rest = buf[pos + 1 :].strip(_WS)
             while not rest and more(CHUNK):

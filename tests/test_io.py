@@ -70,17 +70,87 @@ def test_compressed_input_by_name_or_by_its_first_bytes(tmp_path, kind, named):
     assert values(str(p)) == [(0, 1, {"a": 1}), (1, 2, {"a": 2})]
 
 
+def _where_it_ends(text: bytes) -> str:
+    """Where a JSON Lines text decompressed up to a cut ends: in a line, or after a record."""
+    done = text.count(b"\n")
+    return f"record {done}" if text.endswith(b"\n") else f"line {done + 1}"
+
+
 def test_a_cut_xz_input_is_an_error_not_a_shorter_dataset(tmp_path):
     import lzma
 
     p = tmp_path / "cut.jsonl.xz"
-    p.write_bytes(lzma.compress(b'{"a": 1}\n' * 1000)[:-30])
+    cut = lzma.compress(b'{"a": 1}\n' * 1000)[:-30]
+    p.write_bytes(cut)
     with pytest.raises(InputError) as e:
         list(read_records(str(p)))
+    where = _where_it_ends(lzma.LZMADecompressor().decompress(cut))
     assert str(e.value) == (
         "cannot read compressed input: Compressed file ended before the end-of-stream marker "
-        f"was reached — at {p}"
+        f"was reached — at {p} {where}"
     )
+
+
+CUT_GZIP = (
+    "cannot read compressed input: Compressed file ended before the end-of-stream marker was "
+    "reached"
+)
+
+
+@pytest.mark.parametrize("layout", ["array", "lines"])
+def test_a_cut_gzip_input_keeps_what_came_before_it_in_skip_mode(tmp_path, layout):
+    import zlib
+
+    recs = [{"id": i, "text": f"record {i} " * (i % 7)} for i in range(3000)]
+    if layout == "array":
+        text = json.dumps(recs, indent=1).encode()
+    else:
+        text = b"".join(json.dumps(r).encode() + b"\n" for r in recs)
+    p = tmp_path / "cut.gz"
+    data = gzip.compress(text)
+    p.write_bytes(data[: len(data) // 2])
+    got = list(read_records(str(p), on_error="skip"))
+    partial = zlib.decompressobj(31).decompress(data[: len(data) // 2])
+    *good, bad = got
+    assert [r.value for r in good] == recs[: len(good)]
+    assert isinstance(bad, BadRecord) and not bad.resumable
+    # The record the bytes end in is the bad one, after every byte before it was read: a
+    # line of JSON Lines, an element of the indented array (4 lines each, the error's line
+    # where the decoder stopped, the last line there is).
+    k, last_line = len(good), partial.count(b"\n") + 1
+    assert bad.index == k
+    if layout == "lines":
+        assert bad.line == k + 1 == last_line
+    else:
+        assert 2 + 4 * k <= bad.line == last_line < 2 + 4 * (k + 1)
+    assert str(bad.error) == f"{CUT_GZIP} — at {p} line {bad.line}"
+    with pytest.raises(InputError) as e:
+        list(read_records(str(p)))
+    assert str(e.value) == str(bad.error)
+
+
+def test_a_compressed_input_cut_after_a_whole_record_ends_with_a_bad_record():
+    recs = [cio.RawRecord("f.gz", i, i + 1, {"a": i}) for i in range(2)]
+    cut = cio.InputError("cannot read compressed input: cut", file="f.gz")
+    got = list(cio._until_unreadable("f.gz", iter(recs), [cut], "skip"))
+    assert got[:2] == recs
+    bad = got[2]
+    assert (bad.index, bad.line, bad.text, bad.resumable) == (2, None, "", False)
+    assert str(bad.error) == "cannot read compressed input: cut — at f.gz record 2"
+    with pytest.raises(InputError) as e:
+        list(cio._until_unreadable("f.gz", iter(recs), [cut], "fail"))
+    assert str(e.value) == "cannot read compressed input: cut — at f.gz record 2"
+    (first,) = cio._until_unreadable("f.gz", iter(()), [cut], "skip")
+    assert first.index == 0 and str(first.error).endswith("— at f.gz record 0")
+    assert list(cio._until_unreadable("f.gz", iter(recs), [], "skip")) == recs
+
+
+def test_a_compressed_input_unreadable_from_its_start_is_an_error(tmp_path):
+    p = tmp_path / "bad.gz"
+    p.write_bytes(b"\x1f\x8b" + b"not gzip at all" * 10)
+    for on_error in ("fail", "skip"):
+        with pytest.raises(InputError, match=r"^cannot read compressed input: .* — at .*bad\.gz$"):
+            list(read_records(str(p), on_error=on_error))
 
 
 def test_sniffed_bytes_are_read_again_in_any_sizes():
@@ -111,17 +181,23 @@ def test_zstd_input_of_several_frames_in_small_reads(tmp_path, monkeypatch):
 
 def test_truncated_zstd_input_is_an_error_not_a_shorter_dataset(tmp_path):
     zstandard = pytest.importorskip("zstandard", reason="zstandard (convkit[zstd]) not installed")
-    data = zstandard.ZstdCompressor().compress(
-        b"".join(b'{"a": %d}\n' % i for i in range(20000))
-    )
+    c = zstandard.ZstdCompressor()
+    first = c.compress(b"".join(b'{"a": %d}\n' % i for i in range(100)))
+    second = c.compress(b"".join(b'{"a": %d}\n' % i for i in range(100, 20000)))
     p = tmp_path / "cut.jsonl.zst"
-    p.write_bytes(data[: len(data) // 2])
+    p.write_bytes(first + second[: len(second) // 2])
     with pytest.raises(InputError) as e:
         list(read_records(str(p)))
-    assert str(e.value) == (
+    partial = zstandard.ZstdDecompressor().decompressobj().decompress(second[: len(second) // 2])
+    where = _where_it_ends(b"".join(b'{"a": %d}\n' % i for i in range(100)) + partial)
+    message = (
         "cannot read compressed input: the input ends in the middle of a zstd frame "
-        f"(truncated?) — at {p}"
+        f"(truncated?) — at {p} {where}"
     )
+    assert str(e.value) == message
+    got = list(read_records(str(p), on_error="skip"))
+    assert [r.value for r in got[:100]] == [{"a": i} for i in range(100)]
+    assert str(got[-1].error) == message and not got[-1].resumable
     p.write_bytes(b"not zstd at all")
     with pytest.raises(InputError, match=r"^cannot read compressed input: not valid zstd data"):
         list(read_records(str(p)))
@@ -368,8 +444,26 @@ def test_skip_mode_keeps_the_records_before_a_trailing_comma(tmp_path):
     assert [r.value for r in got[:2]] == [{"a": 1}, {"b": 2}]
     bad = got[2]
     assert isinstance(bad, BadRecord) and len(got) == 3
-    assert (bad.index, bad.line, bad.text, bad.resumable) == (2, 1, "]", False)
+    # Resumable: nothing after it is lost, the input is not cut short.
+    assert (bad.index, bad.line, bad.text, bad.resumable) == (2, 1, "]", True)
     assert str(bad.error) == TRAILING.format(1) + f" — at {p} line 1 byte 20"
+    p = write(tmp_path, "comma_junk.json", '[{"a": 1},] x')
+    *_, comma, junk = read_records(p, on_error="skip")
+    assert (comma.index, comma.resumable, junk.index, junk.resumable) == (1, True, 2, False)
+    assert str(junk.error) == (
+        f"malformed JSON array: extra data after the closing ']' — at {p} line 1 byte 12"
+    )
+
+
+def test_a_trailing_comma_in_skip_mode_loses_nothing(tmp_path):
+    def rec(q):
+        return {"id": q, "conversations": [{"from": "human", "value": f"{q} and why?"},
+                                           {"from": "gpt", "value": "Because it is so."}]}
+
+    p = write(tmp_path, "comma.json", json.dumps([rec("Who"), rec("What")])[:-1] + ",]")
+    s = convert(p, tmp_path / "out.jsonl", on_error="skip", filters=FilterConfig(min_chars=0)).stats
+    assert (s.records, s.conversations_out, dict(s.rejected)) == (3, 2, {"malformed_json": 1})
+    assert s.cut_short == [] and s.accounted
 
 
 @pytest.mark.parametrize("text", ["[,]", '[{"a": 1},,]', '[{"a": 1},, {"b": 2}]'])
