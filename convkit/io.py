@@ -1216,9 +1216,15 @@ class AtomicFile(Transactional):
                 # "File exists" does not say which: the nearest existing path above the
                 # missing ones may be a file.
                 existing = os.path.dirname(missing[-1]) if missing else directory
-                blocked = os.path.exists(existing) and not os.path.isdir(existing)
-                why = f"{existing} is not a directory" if blocked else e.strerror
-                raise ConfigError(f"cannot create output directory {directory}: {why}") from None
+                if os.path.exists(existing) and not os.path.isdir(existing):  # a bad path
+                    raise ConfigError(
+                        f"cannot create output directory {directory}: "
+                        f"{existing} is not a directory"
+                    ) from None
+                # A read-only or full file system, no permission: the output cannot be
+                # written, as when the file itself cannot be made.
+                why = OSError(e.errno, f"cannot create its directory {directory}: {e.strerror}")
+                raise OutputError(self.path, why) from None
             self._made = missing
             if os.path.isdir(self._target):  # then its folder was there: none made
                 raise ConfigError(f"output is a directory, not a file: {self.path}")

@@ -121,6 +121,9 @@ def convert(
         options = Options(**kwargs)
     elif kwargs:
         raise ConfigError("pass either options= or keyword options, not both")
+    if options.output_format is None and os.fspath(output).lower().endswith(".parquet"):
+        # What the name says, rather than JSON Lines under a parquet name.
+        options = replace(options, output_format="parquet")
     options.validate()
     if options.output_format is None:
         options = replace(options, output_format=options.resolved_output_format())
@@ -300,10 +303,14 @@ def _input_paths(inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str
     return paths
 
 
+_SEPARATORS = tuple({os.sep, os.altsep or os.sep})
+
+
 def _check_outputs(paths: list[str], *outputs: str | os.PathLike[str] | None) -> None:
     for role, o in zip(("output", "rejects", "stats"), outputs, strict=True):
         # Before any file is created: a run refused here leaves nothing behind.
-        if o is not None and os.path.isdir(o):
+        # A name ending in a separator means a directory, even one not there yet.
+        if o is not None and (os.path.isdir(o) or os.fspath(o).endswith(_SEPARATORS)):
             raise ConfigError(f"{role} is a directory, not a file: {os.fspath(o)}")
     # Standard output is one file however it is named ("-", /dev/stdout, /dev/fd/1, or the
     # file or pipe the shell sent it to); /dev/null, or a terminal under two names (standard

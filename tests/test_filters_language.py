@@ -84,7 +84,7 @@ def test_language_keep_and_skip():
     assert reason(C(EN), language_skip=("ko",)) is None
     assert reason(C(ZH_HANT), language_keep=("zh",)) is None  # "zh" covers zh-Hant
     assert reason(C(ZH_HANT), language_skip=("zh-Hant",)) == "language_skipped"
-    assert reason(C(EN), language_keep=("en",), language_skip=("en",)) == "language_skipped"
+    assert reason(C(EN), language_keep=("en", "fr"), language_skip=("ko",)) is None
     assert reason(C(("12345 678", "9876543 21")), language_keep=("en",), min_chars=0) == (
         "language_not_kept"
     )
@@ -121,3 +121,12 @@ def test_an_unknown_language_code_is_refused_when_the_filter_is_built():
         "such as en, fr, zh-Hant, and 'un' when it cannot tell"
     )
     Language(keep=["zh", "ZH-hant", "un", "sr-ME"], skip=["ko"])  # base codes and any case
+
+
+def test_a_language_both_kept_and_skipped_is_refused():
+    with pytest.raises(ConfigError) as e:
+        FilterConfig(language_keep=("EN", "fr"), language_skip=("de", "en"))
+    assert str(e.value) == (
+        "language 'en' is both kept (language_keep) and skipped (language_skip): give it to "
+        "one of them"
+    )

@@ -156,6 +156,25 @@ def test_without_pyarrow_the_error_says_what_to_install(tmp_path, monkeypatch):
     )
 
 
+def test_an_output_named_parquet_is_parquet_unless_told_otherwise(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    import json
+
+    from convkit import FilterConfig, convert
+
+    src = tmp_path / "in.jsonl"
+    rec = {"id": "a", "conversations": [{"from": "human", "value": "What is up?"},
+                                        {"from": "gpt", "value": "The sky, mostly."}]}
+    src.write_text(json.dumps(rec) + "\n")
+    out = tmp_path / "out.PARQUET"
+    result = convert(src, out, filters=FilterConfig(min_chars=0))
+    assert result.stats.conversations_out == 1
+    assert [r["id"] for r in pq.read_table(out).to_pylist()] == ["a"]
+    named = tmp_path / "named.parquet"
+    convert(src, named, output_format="sharegpt", filters=FilterConfig(min_chars=0))
+    assert json.loads(named.read_text()) == rec  # the format asked for, whatever the name
+
+
 def test_parquet_sink_aborts_cleanly_and_refuses_stdout(tmp_path):
     pytest.importorskip("pyarrow")
     from convkit.errors import ConfigError

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from convkit import ConfigError, FilterConfig, InputError, Options, convert
+from convkit.errors import OutputError
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TOKENIZER = str(EXAMPLES / "tokenizer.json")
@@ -794,6 +796,25 @@ def test_a_run_that_cannot_write_its_stats_leaves_no_output(tmp_path):
     )
 
 
+def test_a_directory_the_file_system_refuses_is_an_output_error(tmp_path, monkeypatch):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(GOOD) + "\n")
+
+    def read_only(path, *args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
+
+    monkeypatch.setattr(os, "makedirs", read_only)
+    out = tmp_path / "sub" / "out.jsonl"
+    with pytest.raises(OutputError) as e:
+        convert(src, out)
+    assert str(e.value) == (
+        f"cannot write {out}: cannot create its directory {os.path.realpath(tmp_path)}/sub: "
+        "Read-only file system"
+    )
+    assert e.value.errno == errno.EROFS
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
+
+
 @pytest.mark.parametrize("where", ["os.open", "os.fdopen"])
 @pytest.mark.parametrize("nth", [1, 2, 3])
 def test_an_interrupt_as_a_file_is_created_leaves_no_file(tmp_path, monkeypatch, where, nth):
@@ -863,6 +884,18 @@ def test_a_fifo_output_is_written_in_place(tmp_path):
     reader.join(timeout=30)
     assert [json.loads(x)["id"] for x in got[0].splitlines()] == ["a"]
     assert fifo.is_fifo() and sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "pipe"]
+
+
+@pytest.mark.parametrize("role", ["output", "rejects", "stats"])
+def test_a_name_ending_in_a_slash_is_a_directory_even_when_missing(tmp_path, role):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(GOOD) + "\n")
+    paths = {"output": str(tmp_path / "o.jsonl"), "rejects": None, "stats": None}
+    paths[role] = f"{tmp_path}/new/"
+    with pytest.raises(ConfigError) as e:
+        convert(src, paths["output"], rejects=paths["rejects"], stats=paths["stats"])
+    assert str(e.value) == f"{role} is a directory, not a file: {tmp_path}/new/"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
 
 
 @pytest.mark.parametrize("role", ["output", "rejects", "stats"])

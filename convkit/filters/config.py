@@ -79,6 +79,12 @@ class FilterConfig:
                     f"expected {name} to be None or a list of language codes, got {list(codes)!r}"
                 )
             _set(self, name, codes)
+        both = set(self.language_keep or ()) & set(self.language_skip or ())
+        if both:
+            raise ConfigError(
+                f"language {min(both)!r} is both kept (language_keep) and skipped "
+                "(language_skip): give it to one of them"
+            )
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> FilterConfig:
