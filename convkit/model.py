@@ -28,6 +28,10 @@ SHAREGPT_ROLES: dict[str, str] = {
     "system": SYSTEM,
     "tool": TOOL,
     "function": TOOL,
+    # LLaMA-Factory's ShareGPT with tools: the assistant's call, then the tool's result.
+    "function_call": ASSISTANT,
+    "observation": TOOL,
+    "model": ASSISTANT,  # Gemini's name for the assistant
 }
 
 #: The inverse used by the ShareGPT writer (FastChat's speaker names).

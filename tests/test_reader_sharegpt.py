@@ -32,6 +32,9 @@ def reason(record):
         ("bard", "assistant"),
         ("system", "system"),
         ("Human", "user"),
+        ("model", "assistant"),
+        ("function_call", "assistant"),
+        ("observation", "tool"),
     ],
 )
 def test_speakers_seen_in_real_dumps_map_to_roles(speaker, role):
@@ -101,3 +104,19 @@ def test_a_record_without_id_gets_its_place_as_id():
 )
 def test_wrong_shapes_are_rejected_with_exact_messages(record, expected):
     assert reason(record) == expected
+
+
+def test_llama_factory_tool_turns_read_in_order_and_write_with_fastchat_names():
+    call = '{"name": "weather", "arguments": {"city": "Oslo"}}'
+    record = {"id": "t", "conversations": [
+        {"from": "human", "value": "Weather in Oslo?"},
+        {"from": "function_call", "value": call},
+        {"from": "observation", "value": '{"sky": "grey"}'},
+        {"from": "gpt", "value": "Grey."},
+    ]}
+    (conv,) = read(record)
+    assert conv.roles() == ["user", "assistant", "tool", "assistant"]
+    assert [t.content for t in conv.turns][1] == call
+    # Written with the FastChat names, as every other speaker is.
+    names = [t["from"] for t in SG.write(conv)["conversations"]]
+    assert names == ["human", "gpt", "tool", "gpt"]

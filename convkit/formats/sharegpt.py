@@ -62,7 +62,7 @@ def require_object(record: Any) -> dict[str, Any]:
 class ShareGPT(Format):
     name = "sharegpt"
     aliases = ("vicuna", "wizardlm-v2")
-    description = '{"id", "conversations": [{"from", "value"}]}; roles human/user, gpt/chatgpt/bing/bard, system'
+    description = '{"id", "conversations": [{"from", "value"}]}; roles human/user, gpt/chatgpt/bing/bard/model, system, function_call/observation'
     recognises = '"conversations" as a list whose first item has "from"'
     claims = ("conversations",)
 
