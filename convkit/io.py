@@ -19,6 +19,7 @@ import secrets
 import stat
 import sys
 import threading
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, BinaryIO, TypeVar
@@ -226,18 +227,21 @@ def _byte_chunks(
     """The raw chunks of a byte stream, with read errors of compressed input located; with
     ``failed``, such an error ends the chunks (after the bytes read before it) and is put there
     instead of raised."""
+    # read1 reads the compressed stream once at most: a read that fails part way (the file
+    # ends early) then loses nothing it had decompressed, where read(n) drops its pieces. Each
+    # call asks for a whole chunk: bz2's reader can lose output it holds when asked for less.
     read = getattr(stream, "read1", stream.read)
     while True:
         parts: list[bytes] = []
         got = 0
         try:
             while got < CHUNK:
-                data = read(CHUNK - got)
+                data = read(CHUNK)
                 if not data:
                     break
                 parts.append(data)
                 got += len(data)
-        except (OSError, EOFError, _LZMAError) as e:  # gzip.BadGzipFile is an OSError
+        except (OSError, EOFError, _LZMAError, zlib.error) as e:  # BadGzipFile is an OSError
             err = InputError(f"cannot read compressed input: {e}", file=path)
             if failed is None:
                 raise err from None
@@ -254,34 +258,48 @@ def _until_unreadable(
     name: str, records: Iterator[RawRecord | BadRecord], failed: list[InputError], on_error: str
 ) -> Iterator[RawRecord | BadRecord]:
     """The records of a compressed input whose decompression may fail part way (a download
-    cut short, a damaged file), as a plain file cut there reads: what came before is kept,
-    the record the error cuts is the reader's last, and the error, located at it, ends the
-    input (raised, or with ``on_error='skip'`` a bad record that ends it). One record is held
-    back, to be that last one."""
+    cut short, a damaged file): what came before is kept, as a plain file cut there reads.
+    When the reader's last record is bad (the one the bytes end in, or one broken anyway) its
+    error gains the decompressor's, and nothing after it can be read; else the decompressor's
+    error, at the record after the last, ends the input (raised, or with ``on_error='skip'``
+    a bad record that ends it). One record is held back, to be that last one."""
     last: RawRecord | BadRecord | None = None
     try:
         for rec in records:
             if last is not None:
                 yield last
             last = rec
-    except InputError as e:  # on_error="fail": the reader's error at where the bytes ended
-        if not failed:
-            raise
-        raise InputError(failed[0].reason, file=name, line=e.line) from None
-    if not failed:
+    except InputError as e:  # on_error="fail"
         if last is not None:
             yield last
+        if not failed:
+            raise
+        raise _with_cause(e, failed[0]) from None
+    if last is not None and not (failed and isinstance(last, BadRecord)):
+        yield last
+    if not failed:
         return
-    if isinstance(last, BadRecord):  # the bytes ended inside it
-        err = InputError(failed[0].reason, file=name, line=last.line)
+    if isinstance(last, BadRecord):
+        err = _with_cause(last.error, failed[0])
         yield BadRecord(last.file, last.index, last.line, err, last.text, resumable=False)
         return
-    if last is not None:
-        yield last
-    err = InputError(failed[0].reason, file=name, record=0 if last is None else last.index + 1)
+    index = 0 if last is None else last.index + 1
+    err = InputError(failed[0].reason, file=name, record=index)
     if on_error == "fail":
         raise err
-    yield BadRecord(name, 0 if last is None else last.index + 1, None, err, "", resumable=False)
+    yield BadRecord(name, index, None, err, "", resumable=False)
+
+
+def _with_cause(err: InputError, failed: InputError) -> InputError:
+    """``err`` (the reader's, where it is) with the decompressor's error after it."""
+    return InputError(
+        f"{err.reason}; {failed.reason}",
+        file=err.file,
+        line=err.line,
+        record=err.record,
+        offset=err.offset,
+        field=err.field,
+    )
 
 
 _NOT_UTF8 = "input is not valid UTF-8"

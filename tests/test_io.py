@@ -123,10 +123,84 @@ def test_a_cut_gzip_input_keeps_what_came_before_it_in_skip_mode(tmp_path, layou
         assert bad.line == k + 1 == last_line
     else:
         assert 2 + 4 * k <= bad.line == last_line < 2 + 4 * (k + 1)
-    assert str(bad.error) == f"{CUT_GZIP} — at {p} line {bad.line}"
+    # The reader's own error, as for a plain file holding the bytes that came, then the cause.
+    plain = tmp_path / ("cut.json" if layout == "array" else "cut.jsonl")
+    plain.write_bytes(partial)
+    *plain_good, plain_bad = read_records(str(plain), on_error="skip")
+    assert [r.value for r in plain_good] == [r.value for r in good]
+    own = plain_bad.error
+    expected = InputError(f"{own.reason}; {CUT_GZIP}", file=str(p), line=own.line, offset=own.offset)
+    assert str(bad.error) == str(expected)
     with pytest.raises(InputError) as e:
         list(read_records(str(p)))
     assert str(e.value) == str(bad.error)
+
+
+def test_a_broken_record_before_the_cut_keeps_its_own_error(tmp_path):
+    # All the JSON is there, but the gzip trailer is cut: the typo in record 1 is the error,
+    # the cut its cause of nothing after it being read.
+    p = tmp_path / "typo.json.gz"
+    p.write_bytes(gzip.compress(b'[{"a": 1},\n {"b": x},\n {"c": 3}]\n')[:-4])
+    message = (
+        f"malformed JSON array: Expecting value in record 1; {CUT_GZIP} — at {p} line 2 byte 18"
+    )
+    got = list(read_records(str(p), on_error="skip"))
+    assert [type(r).__name__ for r in got] == ["RawRecord", "BadRecord"]
+    assert str(got[1].error) == message and not got[1].resumable
+    with pytest.raises(InputError) as e:
+        list(read_records(str(p)))
+    assert str(e.value) == message
+    # In JSON Lines the reader goes past the typo; the cut ends the input after the last line.
+    p = tmp_path / "typo.jsonl.gz"
+    p.write_bytes(gzip.compress(b'{"a": 1}\n{"b": x}\n{"c": 3}\n')[:-4])
+    got = list(read_records(str(p), on_error="skip"))
+    assert [(type(r).__name__, r.index) for r in got] == [
+        ("RawRecord", 0), ("BadRecord", 1), ("RawRecord", 2), ("BadRecord", 3)
+    ]
+    assert got[1].resumable and not got[3].resumable
+    assert str(got[3].error) == f"{CUT_GZIP} — at {p} record 3"
+
+
+def test_records_before_an_error_are_yielded_in_fail_mode_from_compressed_input(tmp_path):
+    p = tmp_path / "typo.jsonl.gz"
+    p.write_bytes(gzip.compress(b'{"a": 1}\n{"a": 2}\n{"b": x}\n{"c": 3}\n'))
+    seen = []
+    with pytest.raises(InputError) as e:
+        for rec in read_records(str(p)):
+            seen.append(rec.value)
+    assert seen == [{"a": 1}, {"a": 2}]
+    assert str(e.value) == f"malformed JSON: Expecting value (column 7) — at {p} line 3"
+
+
+def test_a_damaged_deflate_stream_is_an_input_error(tmp_path):
+    # BFINAL=1 and the reserved block type 3 ("invalid block type" from zlib).
+    p = tmp_path / "bad.jsonl.gz"
+    p.write_bytes(gzip.compress(b"")[:10] + b"\xff" * 16)
+    for on_error in ("fail", "skip"):
+        with pytest.raises(InputError) as e:
+            list(read_records(str(p), on_error=on_error))
+        assert str(e.value) == (
+            "cannot read compressed input: Error -3 while decompressing data: invalid block "
+            f"type — at {p}"
+        )
+
+
+def test_a_cut_second_bz2_stream_keeps_the_first_whole(tmp_path, monkeypatch):
+    import bz2
+
+    monkeypatch.setattr(cio, "CHUNK", 4096)  # small reads made bz2's reader drop output
+    first = b"".join(b'{"id": %d}\n' % i for i in range(300))
+    second = b"".join(b'{"id": %d}\n' % i for i in range(300, 450))
+    data = bz2.compress(first) + bz2.compress(second)
+    p = tmp_path / "two.jsonl.bz2"
+    for cut in range(1, 13):
+        p.write_bytes(data[:-cut])
+        d = bz2.BZ2Decompressor()
+        whole = d.decompress(data[:-cut])
+        whole += bz2.BZ2Decompressor().decompress(d.unused_data)
+        *good, bad = read_records(str(p), on_error="skip")
+        assert [r.value for r in good] == [{"id": i} for i in range(whole.count(b"\n"))]
+        assert not bad.resumable
 
 
 def test_a_compressed_input_cut_after_a_whole_record_ends_with_a_bad_record():
