@@ -351,7 +351,7 @@ def _filter_config(args: argparse.Namespace) -> FilterConfig:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    output_format = args.output_format or default_output_format(args.input_format)
+    output_format = args.output_format or default_output_format(args.input_format, args.output)
     if args.input_format != "auto":
         format_class(args.input_format)  # unknown names fail here, with the list of known ones
     reader_options, writer_options = _split_format_options(args, args.input_format, output_format)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
 from .filters import Dedup
-from .formats import get_format
+from .formats import default_output_format, get_format
 from .formats.base import RecordSink
 from .io import (
     AtomicFile,
@@ -121,12 +121,11 @@ def convert(
         options = Options(**kwargs)
     elif kwargs:
         raise ConfigError("pass either options= or keyword options, not both")
-    if options.output_format is None and os.fspath(output).lower().endswith(".parquet"):
-        # What the name says, rather than JSON Lines under a parquet name.
-        options = replace(options, output_format="parquet")
-    options.validate()
     if options.output_format is None:
-        options = replace(options, output_format=options.resolved_output_format())
+        # Here, where the output's name is known (see default_output_format).
+        fmt = default_output_format(options.input_format, output)
+        options = replace(options, output_format=fmt)
+    options.validate()
     if options.uses_template() and options.template_time is None:
         # Read the clock once, here: every worker renders the same date.
         options = replace(options, template_time=options.resolved_template_time())

@@ -396,6 +396,16 @@ def test_an_output_is_not_renamed_when_another_fails_at_the_end(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
 
 
+def test_an_output_named_parquet_is_written_as_parquet(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"instruction": "Add two and three.", "output": "Five."}\n')
+    out = tmp_path / "out.parquet"
+    assert main(["convert", str(src), "--from", "alpaca", "-o", str(out), "-q"]) == 0
+    rows = pq.read_table(out).to_pylist()
+    assert [[m["content"] for m in r["messages"]] for r in rows] == [["Add two and three.", "Five."]]
+
+
 @pytest.mark.skipif(not _dev_full(), reason="needs /dev/full, a disk that is always full")
 def test_a_parquet_output_that_cannot_be_written_exits_3(tmp_path):
     pytest.importorskip("pyarrow")

@@ -360,12 +360,15 @@ def format_names(*, readable: bool = False, writable: bool = False) -> list[str]
     return sorted(out)
 
 
-def default_output_format(input_format: str) -> str:
-    """The writer used when none is named: ShareGPT input (``--from sharegpt`` or an alias)
-    stays ShareGPT; the rest is messages, ``auto`` included, whose records may mix formats."""
-    if input_format != "auto" and format_class(input_format).name == "sharegpt":
-        return "sharegpt"
-    return "messages"
+def default_output_format(input_format: str, output: str | os.PathLike[str] | None = None) -> str:
+    """The writer used when none is named: parquet for an output named ``*.parquet`` (rather
+    than JSON Lines under that name); else ShareGPT input (``--from sharegpt`` or an alias)
+    stays ShareGPT, and the rest is messages, ``auto`` included, whose records may mix formats.
+    An unknown input format is left to its reader to refuse."""
+    if output is not None and os.fspath(output).lower().endswith(".parquet"):
+        return "parquet"
+    cls = _REGISTRY.get(input_format)
+    return "sharegpt" if cls is not None and cls.name == "sharegpt" else "messages"
 
 
 # ---------------------------------------------------------------------- describing and detecting
