@@ -145,9 +145,7 @@ class _Decompressed:
 
     def __init__(self, reader: Any, raw: BinaryIO) -> None:
         self.read = reader.read
-        # One read of the compressed stream at most: a read that fails part way (the file
-        # ends early) then loses nothing it had decompressed, where read(n) drops its pieces.
-        self.read1 = getattr(reader, "read1", reader.read)
+        self.read1 = getattr(reader, "read1", reader.read)  # see _byte_chunks
         self._reader = reader
         self._raw = raw
 
@@ -275,13 +273,13 @@ def _until_unreadable(
         if not failed:
             raise
         raise _with_cause(e, failed[0]) from None
-    if last is not None and not (failed and isinstance(last, BadRecord)):
-        yield last
-    if not failed:
-        return
-    if isinstance(last, BadRecord):
+    if isinstance(last, BadRecord) and failed:
         err = _with_cause(last.error, failed[0])
         yield BadRecord(last.file, last.index, last.line, err, last.text, resumable=False)
+        return
+    if last is not None:
+        yield last
+    if not failed:
         return
     index = 0 if last is None else last.index + 1
     err = InputError(failed[0].reason, file=name, record=index)
