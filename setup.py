@@ -26,6 +26,7 @@ COMPILER_DIRECTIVES = {
 EXTENSIONS = [
     Extension("convkit._fastsplit", ["convkit/_fastsplit.pyx"]),
     Extension("convkit._scan", ["convkit/_scan.pyx"]),
+    Extension("convkit._words", ["convkit/_words.pyx"]),
     # Walks selectolax's lexbor tree. No lexbor headers or library are needed: the node layout
     # is declared in the .pyx and lexbor's functions are found in selectolax's module at import
     # (dlsym; libdl for glibc < 2.34). See convkit/markdown/fast.py.

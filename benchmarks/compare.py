@@ -246,7 +246,7 @@ def _job(kind: str, args: tuple[Any, ...]) -> Callable[[], dict[str, Any]]:
         return lambda: {
             "tokens": sum(len(e) for e in encode_batch(texts, add_special_tokens=False))
         }
-    if kind == "floor_count":  # convkit's counter (its normalizer in Python, when exact)
+    if kind == "floor_count":  # convkit's counter (normalizer in Python, word table, when exact)
         return lambda: {"tokens": sum(counter.count(texts))}
     assert kind == "floor_loop", kind
     encode = counter.tokenizer.encode
@@ -564,7 +564,8 @@ def _print_report(
     )
     add(
         "| count the same turns with convkit's `TokenCounter.count` (one batched call, "
-        f"the normalizer done in Python) | 1 ({os.cpu_count()} threads) "
+        "the normalizer done in Python, each distinct word tokenised once) "
+        f"| 1 ({os.cpu_count()} threads) "
         f"| {fc:.2f} | {min(r.times['floor_count']):.2f} | – | | | |"
     )
     add(

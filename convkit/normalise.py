@@ -17,6 +17,10 @@ every candidate pair of the turn in one heap (half a count's CPU is that heap). 
 of the vocabulary holds the word mark ``▁`` after another character, no merge can cross the
 start of a run of marks, so cutting the text there (:func:`word_splitter`) gives the same
 tokens, from small words that the model's cache remembers.
+
+Cut so, a text's tokens are its words' tokens, each word tokenised alone, so a table of word
+counts (``convkit._words``) can answer for the words it has seen: :func:`word_mark` says when
+the normalizer is exactly the prepend and the replace of a space that the table does itself.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import Any
 
 from tokenizers import Regex, pre_tokenizers
 
-__all__ = ["plain_normaliser", "word_splitter"]
+__all__ = ["plain_normaliser", "word_mark", "word_splitter"]
 
 
 def _steps(normalizer: Any) -> list[tuple[str, str, str]] | None:
@@ -146,3 +150,17 @@ def word_splitter(tokenizer: Any) -> Any | None:
     ):
         return None
     return pre_tokenizers.Split(Regex(re.escape(mark) + "+"), behavior="merged_with_next")
+
+
+def word_mark(tokenizer: Any) -> str | None:
+    """The word mark, when the normalizer only prepends it and writes it for each space
+    (llama's and mistral's, in either order); else None. The normalised text is then the mark
+    and the text with each space made a mark. A word table needs :func:`word_splitter` too."""
+    steps = _steps(tokenizer.normalizer)
+    if steps is None or len(steps) != 2:
+        return None
+    kinds = {kind: (a, b) for kind, a, b in steps}
+    prepend, replace = kinds.get("prepend"), kinds.get("replace")
+    if prepend is None or replace is None or len(prepend[0]) != 1 or replace != (" ", prepend[0]):
+        return None
+    return prepend[0]

@@ -17,8 +17,9 @@ from typing import Any
 
 from tokenizers import Tokenizer
 
+from . import _backend
 from .errors import ConfigError
-from .normalise import plain_normaliser, word_splitter
+from .normalise import plain_normaliser, word_mark, word_splitter
 
 __all__ = ["TokenCounter", "load_tokenizer"]
 
@@ -28,6 +29,13 @@ _HAS_ENCODE_BATCH_FAST = hasattr(Tokenizer, "encode_batch_fast")
 
 
 _UNSET = object()
+
+#: How many words a counter's word table holds before it starts again (about 190 bytes each).
+WORD_TABLE_LIMIT = 1 << 18
+
+#: New words are tokenised this many to a text, their counts read from the word each token
+#: came from: one encoding per word costs twice as much.
+_WORDS_PER_TEXT = 64
 
 
 def _special_edges(shared: _Shared) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
@@ -101,10 +109,21 @@ class _Shared:
     """A tokenizer as counters use it. ``counting`` encodes; when the tokenizer's normalizer
     only prepends and replaces fixed strings (llama's, mistral's), ``counting`` has none and
     ``normalise`` does its work on each text first, and when it can, ``counting`` cuts the text
-    into words (see :mod:`convkit.normalise`): the same ids for less CPU. ``full`` is the
-    tokenizer as its file defines it, built on first use when it is not ``counting``."""
+    into words and ``count`` remembers the count of each word (see :mod:`convkit.normalise`):
+    the same counts for less CPU. ``full`` is the tokenizer as its file defines it, built on
+    first use when it is not ``counting``."""
 
-    __slots__ = ("_full", "_lock", "_normalizer", "_split", "counting", "normalise")
+    __slots__ = (
+        "_added",
+        "_full",
+        "_lock",
+        "_normalizer",
+        "_split",
+        "_words",
+        "_words_lock",
+        "counting",
+        "normalise",
+    )
 
     def __init__(self, tokenizer: Tokenizer, *, own: bool) -> None:
         """``own``: the tokenizer is not the caller's, so its settings may be changed."""
@@ -114,13 +133,25 @@ class _Shared:
         self._split = False
         self._full: Tokenizer | None = tokenizer
         self._lock = threading.Lock()
+        self._words: Any = None
+        self._words_lock = threading.Lock()
+        self._added: tuple[str, tuple[str, ...]] = ("", ())
         if self.normalise is not None:
             split = word_splitter(tokenizer)
+            mark = word_mark(tokenizer) if split is not None else None
             self._normalizer = tokenizer.normalizer
             tokenizer.normalizer = None
             if split is not None:
                 tokenizer.pre_tokenizer = split
                 self._split = True
+            if mark is not None:
+                words, backend = _backend.load("._words", "._words_py")
+                if backend == "cython":  # the twin costs what the tokenizer's own cut does
+                    self._words = words.WordCounts(mark, WORD_TABLE_LIMIT)
+                    contents = tuple(
+                        t.content for t in tokenizer.get_added_tokens_decoder().values()
+                    )
+                    self._added = ("".join(sorted({c[0] for c in contents})), contents)
             self._full = None
 
     @property
@@ -148,6 +179,75 @@ class _Shared:
         tokenizer = self.counting
         encode = tokenizer.encode_batch_fast if _HAS_ENCODE_BATCH_FAST else tokenizer.encode_batch
         return encode(texts, add_special_tokens=add_special_tokens)  # type: ignore[no-any-return]
+
+    def count(self, texts: list[str]) -> list[int]:
+        """The token count of each text, special tokens excluded."""
+        if self._words is None:
+            return [len(e) for e in self.encode(texts)]
+        # A text holding an added token is cut there first: the tokenizer counts it.
+        firsts, contents = self._added
+        added = [
+            i
+            for i, t in enumerate(texts)
+            if isinstance(t, str) and any(c in t for c in firsts) and any(c in t for c in contents)
+        ]
+        plain = texts
+        if added:
+            skip = set(added)
+            plain = [t for i, t in enumerate(texts) if i not in skip]
+        with self._words_lock:
+            words = self._words
+            new = words.scan(plain)
+            try:
+                counts = self._word_counts(new) if new else []
+            except BaseException:
+                words.clear()
+                raise
+            out = words.totals(counts)
+        if added:
+            out = _merged(
+                len(texts), added, [len(e) for e in self.encode([texts[i] for i in added])], out
+            )
+        return out  # type: ignore[no-any-return]
+
+    def _word_counts(self, words: list[str]) -> list[int]:
+        """The token count of each word (a run of marks and what follows it, up to the next
+        mark): words are joined many to a text, which the tokenizer cuts at the same places,
+        and each token's word says whose it is. A word of marks only would join the next one,
+        so it goes alone."""
+        lone = [i for i, w in enumerate(words) if not w.strip(w[0])]
+        joined = words
+        if lone:
+            skip = set(lone)
+            joined = [w for i, w in enumerate(words) if i not in skip]
+        k = _WORDS_PER_TEXT
+        texts = ["".join(joined[i : i + k]) for i in range(0, len(joined), k)]
+        texts += [words[i] for i in lone]
+        encodings = self.counting.encode_batch(texts, add_special_tokens=False)
+        counts: list[int] = []
+        for start, e in zip(range(0, len(joined), k), encodings):
+            per = [0] * min(k, len(joined) - start)
+            for w in e.word_ids:
+                per[w] += 1
+            counts += per
+        if lone:
+            counts = _merged(
+                len(words), lone, [len(e) for e in encodings[len(texts) - len(lone) :]], counts
+            )
+        return counts
+
+
+def _merged(n: int, at: list[int], these: list[int], rest: list[int]) -> list[int]:
+    """``n`` values: ``these`` at the ascending positions ``at``, ``rest`` in the others."""
+    out = [0] * n
+    taken = set(at)
+    for i, v in zip(at, these):
+        out[i] = v
+    it = iter(rest)
+    for i in range(n):
+        if i not in taken:
+            out[i] = next(it)
+    return out
 
 
 #: Tokenizers loaded from files, shared by the counters built from the same file in this
@@ -288,7 +388,11 @@ class TokenCounter:
 
     def count(self, texts: Sequence[str]) -> list[int]:
         """The token count of each text, special tokens excluded, in one batched call."""
-        return [len(e) for e in self._encode(texts)]
+        if not isinstance(texts, list):
+            texts = list(texts)
+        if not texts:
+            return []
+        return self._loaded().count(texts)
 
     def _encode(self, texts: Sequence[str]) -> list[Any]:
         """The encodings of ``texts``, without special tokens, in one batched call."""

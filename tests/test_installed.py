@@ -29,3 +29,14 @@ def test_the_package_under_test_is_installed_not_the_checkout():
 )
 def test_the_compiled_splitter_is_in_use():
     assert split.BACKEND == "cython"
+
+
+@pytest.mark.skipif(
+    not os.environ.get("CONVKIT_REQUIRE_EXT"),
+    reason="set CONVKIT_REQUIRE_EXT=1 to require the compiled extension (CI does)",
+)
+def test_the_compiled_scans_and_word_table_are_in_use():
+    from convkit import _words, scan
+
+    assert scan.BACKEND == "cython"
+    assert _words.WordCounts.__module__ == "convkit._words"

@@ -245,13 +245,18 @@ def test_other_models_and_pre_tokenizers_are_not_cut() -> None:
     assert word_splitter(level) is None
 
 
+def real_turns(shared_data: Path, records: int | None = None) -> list[str]:
+    """The turns of the first ``records`` conversations of the cleaned ShareGPT sample."""
+    sample = shared_data / "sharegpt_cleaned" / "ShareGPT_V3_unfiltered_cleaned_split.sample400.json"
+    data = json.loads(sample.read_text(encoding="utf-8"))
+    return [t["value"] for r in data[:records] for t in r["conversations"]]
+
+
 @realdata
 @pytest.mark.parametrize("name", ["llama", "mistral-7b-v0.1"])
 def test_real_tokenizers_get_their_own_ids(shared_data: Path, name: str) -> None:
     path = shared_data / "tokenizers" / name / "tokenizer.json"
-    sample = shared_data / "sharegpt_cleaned" / "ShareGPT_V3_unfiltered_cleaned_split.sample400.json"
-    records = json.loads(sample.read_text(encoding="utf-8"))
-    texts = [t["value"] for r in records[:60] for t in r["conversations"]] + TRICKY
+    texts = real_turns(shared_data, 60) + TRICKY
     tok = Tokenizer.from_file(str(path))
     shared = counting(tok)
     for special in (False, True):

@@ -1,0 +1,233 @@
+"""The word table (convkit._words and its twin): how it cuts texts into words, what it
+remembers, and that a counter using it counts as the tokenizer does."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_normalise import TRICKY, llama_like, real_turns
+from tokenizers import Tokenizer
+
+from convkit import _words_py
+from convkit._backend import pure_python
+from convkit.tokens import TokenCounter, _Shared
+
+realdata = pytest.mark.realdata
+SPACE = "\u2581"
+
+try:
+    from convkit import _words
+except ImportError:  # the extension is not built: the twin alone is tested
+    _words = None  # type: ignore[assignment]
+
+BACKENDS = [pytest.param(_words_py, id="python")]
+if _words is not None:
+    BACKENDS.append(pytest.param(_words, id="cython"))
+
+
+def cut(text: str) -> list[str]:
+    """The words of ``text`` as the tokenizer sees them, the slow and obvious way."""
+    normalised = SPACE + text.replace(" ", SPACE) if text else ""
+    words: list[str] = []
+    for c in normalised:
+        if c == SPACE and words and words[-1].strip(SPACE) or not words:
+            words.append(c)
+        else:
+            words[-1] += c
+    return words
+
+
+@pytest.mark.parametrize("impl", BACKENDS)
+def test_new_words_come_once_in_the_order_met_and_known_ones_are_summed(impl) -> None:
+    table = impl.WordCounts(SPACE)
+    new = table.scan(["a b", "", "  x ", f"b{SPACE}a", "\n\t"])
+    assert new == [f"{SPACE}a", f"{SPACE}b", f"{SPACE}{SPACE}{SPACE}x", SPACE, f"{SPACE}\n\t"]
+    assert table.totals([1, 2, 3, 4, 5]) == [3, 0, 7, 3, 5]
+    assert len(table) == 5
+    assert table.scan(["b a", "a  a", "é"]) == [f"{SPACE}{SPACE}a", f"{SPACE}é"]
+    assert table.totals([10, 20]) == [3, 11, 20]
+    assert table.scan(["a b  a"]) == []
+    assert table.totals([]) == [13]
+
+
+@pytest.mark.parametrize("impl", BACKENDS)
+def test_the_table_starts_again_past_its_limit_and_keeps_a_whole_batch(impl) -> None:
+    table = impl.WordCounts(SPACE, 2)
+    assert table.scan(["a b c"]) == [f"{SPACE}a", f"{SPACE}b", f"{SPACE}c"]  # over the limit
+    assert table.totals([1, 2, 3]) == [6]
+    assert len(table) == 3
+    assert table.scan(["a"]) == [f"{SPACE}a"]  # forgotten at the start of this scan
+    assert table.totals([5]) == [5]
+    assert table.scan(["a"]) == []
+    assert table.totals([]) == [5]
+
+
+@pytest.mark.parametrize("impl", BACKENDS)
+def test_a_scan_without_totals_is_forgotten(impl) -> None:
+    table = impl.WordCounts(SPACE)
+    table.scan(["a"])
+    table.totals([1])
+    table.scan(["b"])
+    assert table.scan(["a b"]) == [f"{SPACE}a", f"{SPACE}b"]
+    assert table.totals([7, 8]) == [15]
+
+
+@pytest.mark.parametrize("impl", BACKENDS)
+def test_misuse_is_a_clear_error(impl) -> None:
+    with pytest.raises(ValueError) as e:
+        impl.WordCounts("ab")
+    assert str(e.value) == "the mark must be one character, got 'ab'"
+    with pytest.raises(ValueError) as e:
+        impl.WordCounts(SPACE, 0)
+    assert str(e.value) == "limit must be at least 1, got 0"
+    table = impl.WordCounts(SPACE)
+    with pytest.raises(RuntimeError) as e:
+        table.totals([])
+    assert str(e.value) == "totals() needs a scan() first"
+    with pytest.raises(TypeError) as e:
+        table.scan(["a", None])
+    assert str(e.value) == "texts to count must be str, got NoneType"
+    assert len(table) == 0
+    table.scan(["a b"])
+    with pytest.raises(ValueError) as e:
+        table.totals([1])
+    assert str(e.value) == "expected 2 counts, got 1"
+    assert len(table) == 0  # forgotten: a wrong answer must not be remembered
+    table.scan(["a"])
+    with pytest.raises(ValueError) as e:
+        table.totals([-1])
+    assert str(e.value) == "a token count must be in 0..2**31-1, got -1"
+    assert table.scan(["a"]) == [f"{SPACE}a"]
+
+
+TEXTS = st.lists(st.text(alphabet=f"ab {SPACE}\né中😀\x00", max_size=16), max_size=6)
+
+
+@pytest.mark.skipif(_words is None, reason="the extension is not built")
+@settings(max_examples=300, deadline=None)
+@given(st.lists(TEXTS, min_size=1, max_size=5), st.integers(1, 8))
+def test_the_compiled_table_agrees_with_its_twin_and_the_plain_cut(batches, limit) -> None:
+    compiled, twin = _words.WordCounts(SPACE, limit), _words_py.WordCounts(SPACE, limit)
+    weight = {}  # any count a word is given; a word's count is a function of the word
+    for texts in batches:
+        new = compiled.scan(texts)
+        assert twin.scan(texts) == new
+        assert len(set(new)) == len(new)
+        counts = [weight.setdefault(w, len(weight) * 7 % 11) for w in new]
+        totals = compiled.totals(counts)
+        assert twin.totals(counts) == totals
+        assert totals == [sum(weight[w] for w in cut(t)) for t in texts]
+        assert len(compiled) == len(twin)
+
+
+# --- counters using the table -------------------------------------------------------------------
+
+
+def counting(tok: Tokenizer) -> _Shared:
+    shared = _Shared(Tokenizer.from_str(tok.to_str()), own=True)
+    assert shared._words is not None
+    return shared
+
+
+def counts(tok: Tokenizer, texts: list[str]) -> list[int]:
+    return [len(e) for e in tok.encode_batch(texts, add_special_tokens=False)]
+
+
+pytestmark_compiled = pytest.mark.skipif(
+    _words is None or pure_python(), reason="counters use the table only when it is compiled"
+)
+
+
+@pytestmark_compiled
+def test_a_counter_counts_as_the_tokenizer_word_table_and_all() -> None:
+    tok = llama_like()
+    shared = counting(tok)
+    expected = counts(tok, TRICKY)
+    assert shared.count(TRICKY) == expected
+    assert shared.count(TRICKY) == expected  # from the table now
+    assert shared.count(TRICKY[::-1]) == expected[::-1]
+
+
+@pytestmark_compiled
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.text(alphabet=f"<s/>unkab {SPACE}\nxé", max_size=24), max_size=8),
+        min_size=1,
+        max_size=4,
+    ),
+    st.integers(1, 6),
+)
+def test_any_texts_are_counted_as_the_tokenizer_counts_them(batches, limit) -> None:
+    tok = llama_like()
+    shared = counting(tok)
+    shared._words = _words.WordCounts(SPACE, limit)  # small: starting again is exercised too
+    for texts in batches:
+        assert shared.count(texts) == counts(tok, texts)
+
+
+@pytestmark_compiled
+def test_a_word_of_marks_only_is_counted_alone() -> None:
+    tok = llama_like()
+    shared = counting(tok)
+    texts = ["a ", "a  ", " ", "  ", "b   ", "ab  ab "]
+    assert shared.count(texts) == counts(tok, texts)
+
+
+@pytestmark_compiled
+def test_a_text_the_tokenizer_refuses_leaves_the_table_empty_and_working() -> None:
+    tok = llama_like()
+    shared = counting(tok)
+    assert shared.count(["a b"]) == [3]
+    with pytest.raises(TypeError):
+        shared.count(["ab", "b\ud800"])  # a lone surrogate: tokenizers takes no such str
+    assert len(shared._words) == 0
+    assert shared.count(["ab", "a b"]) == [1, 3]
+
+
+@pytestmark_compiled
+def test_threads_counting_with_one_table_get_the_tokenizers_counts() -> None:
+    tok = llama_like()
+    shared = counting(tok)
+    texts = [("ab " * i + "b a" * (i % 3) + "<s>" * (i % 5 == 0)) for i in range(200)]
+    expected = counts(tok, texts)
+    got: list[list[int]] = []
+    threads = [threading.Thread(target=lambda: got.append(shared.count(texts))) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == [expected] * 6
+
+
+def test_the_twin_is_not_used_for_counting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONVKIT_PUREPYTHON", "1")
+    shared = _Shared(Tokenizer.from_str(llama_like().to_str()), own=True)
+    assert shared._words is None
+    assert shared.count(["a b", "<s>"]) == [3, 1]
+
+
+@realdata
+@pytestmark_compiled
+@pytest.mark.parametrize("name", ["llama", "mistral-7b-v0.1"])
+def test_real_tokenizers_count_real_turns_as_they_do(shared_data: Path, name: str) -> None:
+    path = shared_data / "tokenizers" / name / "tokenizer.json"
+    texts = real_turns(shared_data) + TRICKY
+    tok = Tokenizer.from_file(str(path))
+    counter = TokenCounter(path)
+    assert counter._loaded()._words is not None
+    expected = counts(tok, texts)
+    half = len(texts) // 2
+    assert counter.count(texts[:half]) + counter.count(texts[half:]) == expected
+    assert counter.count(texts) == expected  # every word known by now
+
+
+@realdata
+@pytest.mark.parametrize("name", ["gpt2", "t5-small"])
+def test_other_real_tokenizers_have_no_table(shared_data: Path, name: str) -> None:
+    counter = TokenCounter(shared_data / "tokenizers" / name / "tokenizer.json")
+    assert counter._loaded()._words is None
