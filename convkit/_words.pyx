@@ -25,6 +25,7 @@ cdef extern from "Python.h":
     void *PyUnicode_DATA(object o)
     Py_ssize_t PyUnicode_GET_LENGTH(object o)
     Py_UCS4 PyUnicode_READ(int kind, void *data, Py_ssize_t index) nogil
+    int PyUnicode_READY(object o) except -1
 
 
 cdef struct Entry:
@@ -61,7 +62,8 @@ cdef class WordCounts:
 
     When a scan starts with more than ``limit`` words remembered it forgets them all (the
     frequent ones come back within a batch); one batch's new words are always held, so the
-    counts of a call are always complete.
+    counts of a call are always complete. Not for two threads at once: a scan reads its texts
+    without the GIL, and the caller holds a lock around scan and totals.
     """
 
     cdef Entry *entries
@@ -235,11 +237,15 @@ cdef class WordCounts:
             raise MemoryError()
         self.n_texts = n_texts
         self.scanned = True
+        # Its own list: the texts stay alive while the scan reads them without the GIL, and
+        # new words are cut from the texts it read, whatever the caller's list holds by then.
+        texts = list(texts)
         try:
             for t in range(n_texts):
                 text = texts[t]
                 if not isinstance(text, str):
                     raise TypeError(f"texts to count must be str, got {type(text).__name__}")
+                PyUnicode_READY(text)  # a legacy string (Python < 3.12) gets its data
                 view[t].kind = PyUnicode_KIND(text)
                 view[t].data = PyUnicode_DATA(text)
                 view[t].length = PyUnicode_GET_LENGTH(text)
@@ -247,8 +253,6 @@ cdef class WordCounts:
             free(view)
             self._reset()
             raise
-        # The list holds the texts while the GIL is let go: it is this call's argument, and
-        # the caller does not change it meanwhile (TokenCounter's lists are its own).
         with nogil:
             failed = self._scan(view, n_texts) < 0
         free(view)

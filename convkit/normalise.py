@@ -32,7 +32,7 @@ from typing import Any
 
 from tokenizers import Regex, pre_tokenizers
 
-__all__ = ["plain_normaliser", "word_mark", "word_splitter"]
+__all__ = ["AddedTokens", "plain_normaliser", "word_mark", "word_splitter"]
 
 
 def _steps(normalizer: Any) -> list[tuple[str, str, str]] | None:
@@ -61,6 +61,34 @@ def _steps(normalizer: Any) -> list[tuple[str, str, str]] | None:
         else:
             return None
     return steps
+
+
+class AddedTokens:
+    """Where a tokenizer's added tokens (``<s>``, ``</s>``) are in a text, found as the
+    tokenizer finds them in the raw text, and their ids."""
+
+    __slots__ = ("_firsts", "_splitter", "contents", "ids")
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.ids = {t.content: i for i, t in tokenizer.get_added_tokens_decoder().items()}
+        # Longest first: at one position the regex takes the first alternative that matches,
+        # which is then the leftmost-longest match tokenizers' added vocabulary takes.
+        self.contents = sorted((c for c in self.ids if c), key=lambda c: (-len(c), c))
+        self._splitter = re.compile("(" + "|".join(map(re.escape, self.contents)) + ")")
+        self._firsts = "".join(sorted({c[0] for c in self.contents}))
+
+    def holds(self, text: str) -> bool:
+        """Whether ``text`` holds an added token."""
+        if type(text) is not str:  # a subclass's own `in` must not hide one
+            text = str.__str__(text)
+        return any(c in text for c in self._firsts) and any(c in text for c in self.contents)
+
+    def split(self, text: str) -> list[str] | None:
+        """``text`` as stretch, token, stretch, ..., stretch (stretches may be empty), or None
+        when it holds no added token."""
+        if not self.contents or not self.holds(text):
+            return None
+        return self._splitter.split(text)
 
 
 def plain_normaliser(tokenizer: Any) -> Callable[[str], str] | None:
@@ -104,16 +132,12 @@ def plain_normaliser(tokenizer: Any) -> Callable[[str], str] | None:
 
     if not contents:
         return normalise
-    # Longest first: at one position the regex takes the first alternative that matches, which
-    # is then the leftmost-longest match tokenizers' added vocabulary takes.
-    contents.sort(key=lambda c: (-len(c), c))
-    splitter = re.compile("(" + "|".join(map(re.escape, contents)) + ")")
-    firsts = "".join(sorted({c[0] for c in contents}))
+    added = AddedTokens(tokenizer)
 
     def normalise_around_added(text: str) -> str:
-        if not any(c in text for c in firsts) or not any(c in text for c in contents):
+        parts = added.split(text)  # stretch, token, stretch, ..., stretch
+        if parts is None:
             return normalise(text)
-        parts = splitter.split(text)  # stretch, token, stretch, ..., stretch
         return "".join(p if i % 2 else normalise(p) for i, p in enumerate(parts))
 
     return normalise_around_added

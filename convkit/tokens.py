@@ -19,7 +19,7 @@ from tokenizers import Tokenizer
 
 from . import _backend
 from .errors import ConfigError
-from .normalise import plain_normaliser, word_mark, word_splitter
+from .normalise import AddedTokens, plain_normaliser, word_mark, word_splitter
 
 __all__ = ["TokenCounter", "load_tokenizer"]
 
@@ -135,7 +135,7 @@ class _Shared:
         self._lock = threading.Lock()
         self._words: Any = None
         self._words_lock = threading.Lock()
-        self._added: tuple[str, tuple[str, ...]] = ("", ())
+        self._added: AddedTokens | None = None
         if self.normalise is not None:
             split = word_splitter(tokenizer)
             mark = word_mark(tokenizer) if split is not None else None
@@ -148,10 +148,7 @@ class _Shared:
                 words, backend = _backend.load("._words", "._words_py")
                 if backend == "cython":  # the twin costs what the tokenizer's own cut does
                     self._words = words.WordCounts(mark, WORD_TABLE_LIMIT)
-                    contents = tuple(
-                        t.content for t in tokenizer.get_added_tokens_decoder().values()
-                    )
-                    self._added = ("".join(sorted({c[0] for c in contents})), contents)
+                    self._added = AddedTokens(tokenizer)
             self._full = None
 
     @property
@@ -184,31 +181,47 @@ class _Shared:
         """The token count of each text, special tokens excluded."""
         if self._words is None:
             return [len(e) for e in self.encode(texts)]
-        # A text holding an added token is cut there first: the tokenizer counts it.
-        firsts, contents = self._added
-        added = [
-            i
-            for i, t in enumerate(texts)
-            if isinstance(t, str) and any(c in t for c in firsts) and any(c in t for c in contents)
-        ]
-        plain = texts
-        if added:
-            skip = set(added)
-            plain = [t for i, t in enumerate(texts) if i not in skip]
+        return self.count_around_added(texts)[0]
+
+    def count_around_added(self, texts: list[str]) -> tuple[list[int], dict[int, list[str]]]:
+        """With a word table: the token count of each text, and the texts that hold an added
+        token, by position, as stretch, token, ..., stretch. The tokenizer cuts the added
+        tokens out first and normalises each stretch alone, as the table does a text: such a
+        text's count is its stretches' counts and one per added token."""
+        assert self._added is not None
+        split = self._added.split
+        parts_of = {}
+        for i, t in enumerate(texts):
+            if isinstance(t, str):
+                parts = split(t)
+                if parts is not None:
+                    parts_of[i] = parts
+        if not parts_of:
+            return self._table_counts(texts), parts_of
+        flat: list[str] = []
+        spans = []
+        for i, t in enumerate(texts):
+            parts = parts_of.get(i)
+            start = len(flat)
+            if parts is None:
+                flat.append(t)
+                spans.append((start, start + 1, 0))
+            else:
+                flat += parts[0::2]
+                spans.append((start, len(flat), len(parts) // 2))
+        counts = self._table_counts(flat)
+        return [sum(counts[a:b]) + k for a, b, k in spans], parts_of
+
+    def _table_counts(self, texts: list[str]) -> list[int]:
+        words = self._words
         with self._words_lock:
-            words = self._words
-            new = words.scan(plain)
+            new = words.scan(texts)
             try:
                 counts = self._word_counts(new) if new else []
             except BaseException:
                 words.clear()
                 raise
-            out = words.totals(counts)
-        if added:
-            out = _merged(
-                len(texts), added, [len(e) for e in self.encode([texts[i] for i in added])], out
-            )
-        return out  # type: ignore[no-any-return]
+            return words.totals(counts)  # type: ignore[no-any-return]
 
     def _word_counts(self, words: list[str]) -> list[int]:
         """The token count of each word (a run of marks and what follows it, up to the next
@@ -375,15 +388,44 @@ class TokenCounter:
         if not before and not after:
             return self.count(texts)
         nb, na = len(before), len(after)
-        out = []
-        for e in self._encode(texts):
-            ids = e.ids
+
+        def trained(ids: list[int]) -> int:
             n = m = len(ids)
             if nb and tuple(ids[:nb]) != before:
                 n += nb
             if na and (m < na or tuple(ids[m - na :]) != after):
                 n += na
-            out.append(n)
+            return n
+
+        if not isinstance(texts, list):
+            texts = list(texts)
+        shared = self._loaded()
+        if shared._words is None or not texts:
+            return [trained(e.ids) for e in self._encode(texts)]
+        # With a word table, no text is encoded: a special token's id comes only from its
+        # added token's text (the normalizer makes none), so only the added tokens at a text's
+        # ends can be the ones the post-processor would add.
+        counts, parts_of = shared.count_around_added(texts)
+        ids = shared._added.ids  # type: ignore[union-attr]
+        out = [n + nb + na for n in counts]
+        for i, parts in parts_of.items():
+            lead = []  # the ids of the added tokens the text starts with, stretches empty
+            for j in range(1, len(parts), 2):
+                if parts[j - 1]:
+                    break
+                lead.append(ids[parts[j]])
+            trail = []
+            for j in range(len(parts) - 2, 0, -2):
+                if parts[j + 1]:
+                    break
+                trail.append(ids[parts[j]])
+            trail.reverse()
+            n = m = counts[i]
+            if nb and tuple(lead[:nb]) != before:
+                n += nb
+            if na and (m < na or len(trail) < na or tuple(trail[len(trail) - na :]) != after):
+                n += na
+            out[i] = n
         return out
 
     def count(self, texts: Sequence[str]) -> list[int]:

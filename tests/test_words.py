@@ -231,3 +231,62 @@ def test_real_tokenizers_count_real_turns_as_they_do(shared_data: Path, name: st
 def test_other_real_tokenizers_have_no_table(shared_data: Path, name: str) -> None:
     counter = TokenCounter(shared_data / "tokenizers" / name / "tokenizer.json")
     assert counter._loaded()._words is None
+
+
+@pytestmark_compiled
+def test_trained_counts_with_the_table_are_those_without(tmp_path: Path) -> None:
+    from tokenizers import processors
+
+    tok = llama_like()
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", 1), ("</s>", 2)]
+    )
+    tok.save(str(tmp_path / "tokenizer.json"))
+    texts = ["a", "<s>a", "a</s>", "", "a  b", "<s>", "<s>a</s>", " b ", "x<s>y"] + TRICKY
+    counter = TokenCounter(tmp_path / "tokenizer.json")
+    shared = counter._loaded()
+    assert shared._words is not None and counter.special_edges == ((1,), (2,))
+    with_table = counter.count_trained(texts)
+    assert with_table[:9] == [3, 3, 3, 2, 5, 2, 3, 5, 7]
+    shared._words = None
+    assert counter.count_trained(texts) == with_table
+
+
+@pytestmark_compiled
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=f"<s/>unkab {SPACE}x", max_size=20), min_size=1, max_size=8))
+def test_any_trained_counts_with_the_table_are_those_without(texts: list[str]) -> None:
+    from tokenizers import processors
+
+    tok = llama_like()
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> <s> $A </s>", special_tokens=[("<s>", 1), ("</s>", 2)]
+    )
+    counter = TokenCounter(tok)  # the caller's tokenizer: counted without the table
+    assert counter._loaded()._words is None
+    table = TokenCounter(Tokenizer.from_str(tok.to_str()))
+    table._shared = _Shared(Tokenizer.from_str(tok.to_str()), own=True)
+    assert table.special_edges == ((1, 1), (2,))
+    assert table.count_trained(texts) == counter.count_trained(texts)
+
+
+@realdata
+@pytestmark_compiled
+def test_real_trained_counts_with_the_table_are_those_without(llama_tokenizer: Path) -> None:
+    texts = ["<s>[INST] hi [/INST]", "hello world", "", "a </s>"] + TRICKY
+    counter = TokenCounter(llama_tokenizer)
+    with_table = counter.count_trained(texts)
+    assert with_table[:4] == [9, 3, 1, 4]
+    counter._loaded()._words = None
+    assert counter.count_trained(texts) == with_table
+
+
+@pytestmark_compiled
+def test_a_str_subclass_cannot_hide_an_added_token() -> None:
+    class Blind(str):
+        def __contains__(self, other: object) -> bool:
+            return False
+
+    tok = llama_like()
+    shared = counting(tok)
+    assert shared.count([Blind("a<s>b"), Blind("a b")]) == counts(tok, ["a<s>b", "a b"]) == [4, 3]
