@@ -14,8 +14,9 @@ returns the new ones; :meth:`WordCounts.totals` takes their counts, remembers th
 each text's total.
 """
 from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
-from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memcpy, memset
 
 __all__ = ["WordCounts"]
 
@@ -39,6 +40,10 @@ cdef struct Entry:
     int32_t kind        # their PyUnicode kind (1, 2 or 4 bytes)
     int32_t marks       # how many marks it starts with
     int32_t count       # its tokens; -1 while unknown (between scan and totals)
+
+
+cdef enum:
+    _STOP_BYTES = 8192  # a bit per character below U+10000
 
 
 cdef struct Text:
@@ -71,6 +76,7 @@ cdef class WordCounts:
     cdef int32_t *slots           # open addressing, linear probing; -1 is empty
     cdef Py_ssize_t n_slots       # a power of two, at least twice n_entries
     cdef Py_UCS4 mark
+    cdef unsigned char stops[_STOP_BYTES]  # bit c: character c (below U+10000) is a word alone
     cdef readonly Py_ssize_t limit
     # Between scan and totals: each text's sum of known words, and the (text, entry) pairs of
     # the words whose count is still unknown.
@@ -81,11 +87,16 @@ cdef class WordCounts:
     cdef Py_ssize_t first_new     # entries from here on were new in the last scan
     cdef bint scanned
 
-    def __cinit__(self, str mark, Py_ssize_t limit=1 << 18):
+    def __cinit__(self, str mark, Py_ssize_t limit=1 << 18, bytes stops=None):
         if len(mark) != 1:
             raise ValueError(f"the mark must be one character, got {mark!r}")
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
+        if stops is not None and len(stops) != _STOP_BYTES:
+            raise ValueError(f"stops must be {_STOP_BYTES} bytes, got {len(stops)}")
+        memset(self.stops, 0, _STOP_BYTES)
+        if stops is not None:
+            memcpy(self.stops, <const char *>stops, _STOP_BYTES)
         self.mark = mark[0]
         self.limit = limit
         self.entries = NULL
@@ -285,7 +296,7 @@ cdef class WordCounts:
         cdef Py_ssize_t t, i, n, start, e
         cdef int kind
         cdef void *data
-        cdef Py_UCS4 c, mark = self.mark
+        cdef Py_UCS4 c = 0, mark = self.mark
         cdef Py_ssize_t marks
         cdef uint64_t h
         cdef int64_t *sums = self.sums
@@ -309,23 +320,43 @@ cdef class WordCounts:
                 h = 0xcbf29ce484222325ULL ^ <uint64_t>marks
                 while i < n:
                     c = PyUnicode_READ(kind, data, i)
-                    if c == 32 or c == mark:
+                    if c == 32 or c == mark or self._stop(c):
                         break
                     h = (h ^ <uint64_t>c) * 0x100000001b3ULL
                     i += 1
                 if marks > 0x7FFFFFFF:
                     return -1
-                e = self._find(_mix(h), <int32_t>marks, kind, data, start, i - start, t)
-                if e < 0:
-                    return -1
-                if self.entries[e].count >= 0:
-                    sums[t] += self.entries[e].count
-                elif self._wait(t, e) < 0:
+                if (marks or i > start) and self._add(h, <int32_t>marks, kind, data, start, i, t) < 0:
                     return -1
                 if i >= n:
                     break
                 marks = 0
+                if c != 32 and c != mark:  # a stop: a word alone
+                    h = (0xcbf29ce484222325ULL ^ <uint64_t>c) * 0x100000001b3ULL
+                    if self._add(h, 0, kind, data, i, i + 1, t) < 0:
+                        return -1
+                    i += 1
+                    if i >= n:
+                        break
         return 0
+
+    cdef inline bint _stop(self, Py_UCS4 c) noexcept nogil:
+        cdef uint32_t u = <uint32_t>c
+        return u < 0x10000 and (self.stops[u >> 3] >> (u & 7)) & 1
+
+    cdef inline int _add(
+        self, uint64_t h, int32_t marks, int kind, void *data, Py_ssize_t start, Py_ssize_t end,
+        Py_ssize_t t
+    ) noexcept nogil:
+        """Count the word (``marks`` marks, then ``data[start:end]``) into text ``t``'s sum, or
+        wait for its count; -1 when memory ran out."""
+        cdef Py_ssize_t e = self._find(_mix(h), marks, kind, data, start, end - start, t)
+        if e < 0:
+            return -1
+        if self.entries[e].count >= 0:
+            self.sums[t] += self.entries[e].count
+            return 0
+        return self._wait(t, e)
 
     def totals(self, list counts):
         """Each text's token count, given the counts of the words the last :meth:`scan`

@@ -12,11 +12,14 @@ __all__ = ["WordCounts"]
 class WordCounts:
     """Word → token count for one tokenizer, holding at most about ``limit`` words."""
 
-    def __init__(self, mark: str, limit: int = 1 << 18) -> None:
+    def __init__(self, mark: str, limit: int = 1 << 18, stops: bytes | None = None) -> None:
         if len(mark) != 1:
             raise ValueError(f"the mark must be one character, got {mark!r}")
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
+        if stops is not None and len(stops) != 8192:
+            raise ValueError(f"stops must be 8192 bytes, got {len(stops)}")
+        self.stops = bytes(8192) if stops is None else bytes(stops)
         self.mark = mark
         self.limit = limit
         self._counts: dict[str, int] = {}
@@ -31,18 +34,32 @@ class WordCounts:
         self._new = []
         self._words = None
 
+    def _stop(self, c: str) -> bool:
+        o = ord(c)
+        return o < 0x10000 and bool(self.stops[o >> 3] >> (o & 7) & 1)
+
     def _cut(self, text: str) -> list[str]:
+        """The words of ``text``: a run of marks and the characters up to the next mark or
+        stop, or a stop alone."""
         mark = self.mark
         normalised = mark + text.replace(" ", mark) if text else ""
         words: list[str] = []
-        i, n = 0, len(normalised)
-        while i < n:
-            start = i
-            while i < n and normalised[i] == mark:
-                i += 1
-            while i < n and normalised[i] != mark:
-                i += 1
-            words.append(normalised[start:i])
+        word = ""
+        for c in normalised:
+            if c == mark:
+                if word and word[-1] != mark:
+                    words.append(word)
+                    word = ""
+                word += c
+            elif self._stop(c):
+                if word:
+                    words.append(word)
+                    word = ""
+                words.append(c)
+            else:
+                word += c
+        if word:
+            words.append(word)
         return words
 
     def scan(self, texts: list[str]) -> list[str]:

@@ -32,7 +32,7 @@ from typing import Any
 
 from tokenizers import Regex, pre_tokenizers
 
-__all__ = ["AddedTokens", "plain_normaliser", "word_mark", "word_splitter"]
+__all__ = ["AddedTokens", "plain_normaliser", "word_mark", "word_splitter", "word_stops"]
 
 
 def _steps(normalizer: Any) -> list[tuple[str, str, str]] | None:
@@ -143,14 +143,14 @@ def plain_normaliser(tokenizer: Any) -> Callable[[str], str] | None:
     return normalise_around_added
 
 
-def word_splitter(tokenizer: Any) -> Any | None:
+def word_splitter(tokenizer: Any, vocab: dict[str, int] | None = None) -> Any | None:
     """A pre-tokenizer cutting the normalised text before each run of the word mark (the
     character the normalizer writes for a space), when that cannot change the tokens: the
     tokenizer has no pre-tokenizer, its model is a deterministic BPE that treats every word
     alike (no dropout, no word prefix or suffix, merges never skipped) and drops no character
     (it has an unknown token: without one, marks on both sides of a dropped character would
     meet), the mark is a token, and no token holds the mark after another character. Else
-    None."""
+    None. ``vocab``: the model's vocabulary, when the caller has it."""
     steps = _steps(tokenizer.normalizer)
     marks = [b for kind, a, b in steps or () if kind == "replace" and a == " " and len(b) == 1]
     model = tokenizer.model
@@ -166,7 +166,8 @@ def word_splitter(tokenizer: Any) -> Any | None:
     ):
         return None
     mark = marks[0]
-    vocab = tokenizer.get_vocab(with_added_tokens=False)
+    if vocab is None:
+        vocab = tokenizer.get_vocab(with_added_tokens=False)
     if (
         mark not in vocab
         or model.unk_token not in vocab
@@ -188,3 +189,44 @@ def word_mark(tokenizer: Any) -> str | None:
     if prepend is None or replace is None or len(prepend[0]) != 1 or replace != (" ", prepend[0]):
         return None
     return prepend[0]
+
+
+#: The byte tokens of a BPE with byte fallback, one per byte value.
+_BYTE_TOKENS = frozenset(f"<0x{b:02X}>" for b in range(256))
+
+
+def word_stops(tokenizer: Any, mark: str, vocab: dict[str, int]) -> bytes:
+    """The characters (below U+10000) that no merge of ``tokenizer``'s BPE can join to a
+    neighbour, as a bitmap (bit ``c & 7`` of byte ``c >> 3``), for a tokenizer
+    :func:`word_splitter` cuts; ``vocab`` is its model's vocabulary.
+
+    A merge makes a token of two, and the merged token is in the vocabulary: a character that
+    no token of two or more characters holds is always a token of its own (or its bytes'
+    tokens, under byte fallback), so the tokens on its two sides are those of each side alone.
+    It must not become the unknown token, which joins unknown neighbours (``fuse_unk``): it is
+    in the vocabulary, or the model falls back to bytes and has every byte's token. Byte tokens
+    (``<0x0A>``) are set aside only when no merge can make one or take one in (no other token
+    holds ``<0x``, and none of them is two tokens joined); else their characters count as held
+    like any token's. Surrogates are never stops.
+    """
+    model = tokenizer.model
+    byte = bool(getattr(model, "byte_fallback", False)) and _BYTE_TOKENS <= vocab.keys()
+    everything = "\n".join(vocab)
+    if byte:
+        byte = everything.count("<0x") == len(_BYTE_TOKENS) and not any(
+            t[:i] in vocab and t[i:] in vocab for t in _BYTE_TOKENS for i in range(1, len(t))
+        )
+    long = "".join(t for t in vocab if len(t) > 1 and not (byte and t in _BYTE_TOKENS))
+    held = set(long) | {mark, " "}
+    if byte:  # every character is a token or its bytes' tokens
+        bits = bytearray(b"\xff" * 8192)
+    else:
+        bits = bytearray(8192)
+        for t in vocab:
+            if len(t) == 1 and ord(t) < 0x10000:
+                bits[ord(t) >> 3] |= 1 << (ord(t) & 7)
+    for c in held:
+        if ord(c) < 0x10000:
+            bits[ord(c) >> 3] &= ~(1 << (ord(c) & 7)) & 0xFF
+    bits[0xD800 >> 3 : 0xE000 >> 3] = bytes((0xE000 - 0xD800) >> 3)
+    return bytes(bits)

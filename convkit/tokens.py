@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tokenizers import Tokenizer
+from tokenizers import AddedToken, Tokenizer
 
 from . import _backend
 from .errors import ConfigError
-from .normalise import AddedTokens, plain_normaliser, word_mark, word_splitter
+from .normalise import AddedTokens, plain_normaliser, word_mark, word_splitter, word_stops
 
 __all__ = ["TokenCounter", "load_tokenizer"]
 
@@ -33,8 +33,8 @@ _UNSET = object()
 #: How many words a counter's word table holds before it starts again (about 190 bytes each).
 WORD_TABLE_LIMIT = 1 << 18
 
-#: New words are tokenised this many to a text, their counts read from the word each token
-#: came from: one encoding per word costs twice as much.
+#: New words are tokenised this many to a text, a separator token between two: one encoding
+#: per word costs twice as much.
 _WORDS_PER_TEXT = 64
 
 
@@ -118,6 +118,7 @@ class _Shared:
         "_full",
         "_lock",
         "_normalizer",
+        "_separated",
         "_split",
         "_words",
         "_words_lock",
@@ -136,8 +137,10 @@ class _Shared:
         self._words: Any = None
         self._words_lock = threading.Lock()
         self._added: AddedTokens | None = None
+        self._separated: tuple[Tokenizer, str, int] | None = None
         if self.normalise is not None:
-            split = word_splitter(tokenizer)
+            vocab = tokenizer.get_vocab(with_added_tokens=False)
+            split = word_splitter(tokenizer, vocab)
             mark = word_mark(tokenizer) if split is not None else None
             self._normalizer = tokenizer.normalizer
             tokenizer.normalizer = None
@@ -145,11 +148,27 @@ class _Shared:
                 tokenizer.pre_tokenizer = split
                 self._split = True
             if mark is not None:
-                words, backend = _backend.load("._words", "._words_py")
-                if backend == "cython":  # the twin costs what the tokenizer's own cut does
-                    self._words = words.WordCounts(mark, WORD_TABLE_LIMIT)
-                    self._added = AddedTokens(tokenizer)
+                self._start_table(tokenizer, mark, vocab)
             self._full = None
+
+    def _start_table(self, tokenizer: Tokenizer, mark: str, vocab: dict[str, int]) -> None:
+        """A word table, and a tokenizer for its new words: the same model (shared, not
+        copied) and word cut, and one more added token, a separator put between the new words
+        of a text. The separator is a character and the mark: a word holds the mark only before
+        its other characters, so the separator is found only where it was put."""
+        words, backend = _backend.load("._words", "._words_py")
+        separator = "\x00" + mark
+        if backend != "cython" or separator in vocab:  # the twin costs what the tokenizer's cut does
+            return
+        separated = Tokenizer(tokenizer.model)
+        separated.pre_tokenizer = tokenizer.pre_tokenizer
+        separated.add_special_tokens([AddedToken(separator, special=True, normalized=False)])
+        sep_id = separated.token_to_id(separator)
+        if sep_id is None or sep_id in vocab.values():  # ids with gaps: the new one is taken
+            return
+        self._separated = (separated, separator, sep_id)
+        self._words = words.WordCounts(mark, WORD_TABLE_LIMIT, word_stops(tokenizer, mark, vocab))
+        self._added = AddedTokens(tokenizer)
 
     @property
     def full(self) -> Tokenizer:
@@ -224,43 +243,27 @@ class _Shared:
             return words.totals(counts)  # type: ignore[no-any-return]
 
     def _word_counts(self, words: list[str]) -> list[int]:
-        """The token count of each word (a run of marks and what follows it, up to the next
-        mark): words are joined many to a text, which the tokenizer cuts at the same places,
-        and each token's word says whose it is. A word of marks only would join the next one,
-        so it goes alone."""
-        lone = [i for i, w in enumerate(words) if not w.strip(w[0])]
-        joined = words
-        if lone:
-            skip = set(lone)
-            joined = [w for i, w in enumerate(words) if i not in skip]
+        """The token count of each word: the words are joined many to a text, the separator
+        between two, and the separator's ids in the encoding mark where each word's tokens
+        end. The word cut and the separator cut the joined text at the same places as the
+        words' own texts (each word's tokens are its own: see :mod:`convkit.normalise`)."""
+        assert self._separated is not None
+        tokenizer, separator, sep_id = self._separated
         k = _WORDS_PER_TEXT
-        texts = ["".join(joined[i : i + k]) for i in range(0, len(joined), k)]
-        texts += [words[i] for i in lone]
-        encodings = self.counting.encode_batch(texts, add_special_tokens=False)
+        texts = [separator.join(words[i : i + k]) for i in range(0, len(words), k)]
+        encode = tokenizer.encode_batch_fast if _HAS_ENCODE_BATCH_FAST else tokenizer.encode_batch
         counts: list[int] = []
-        for start, e in zip(range(0, len(joined), k), encodings):
-            per = [0] * min(k, len(joined) - start)
-            for w in e.word_ids:
-                per[w] += 1
-            counts += per
-        if lone:
-            counts = _merged(
-                len(words), lone, [len(e) for e in encodings[len(texts) - len(lone) :]], counts
-            )
+        for e in encode(texts, add_special_tokens=False):
+            ids = e.ids
+            start = 0
+            for _ in range(ids.count(sep_id)):
+                end = ids.index(sep_id, start)
+                counts.append(end - start)
+                start = end + 1
+            counts.append(len(ids) - start)
+        if len(counts) != len(words):  # pragma: no cover - a separator the tokenizer moved
+            raise AssertionError(f"{len(counts)} counts for {len(words)} words")
         return counts
-
-
-def _merged(n: int, at: list[int], these: list[int], rest: list[int]) -> list[int]:
-    """``n`` values: ``these`` at the ascending positions ``at``, ``rest`` in the others."""
-    out = [0] * n
-    taken = set(at)
-    for i, v in zip(at, these):
-        out[i] = v
-    it = iter(rest)
-    for i in range(n):
-        if i not in taken:
-            out[i] = next(it)
-    return out
 
 
 #: Tokenizers loaded from files, shared by the counters built from the same file in this

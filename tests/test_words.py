@@ -29,12 +29,15 @@ if _words is not None:
     BACKENDS.append(pytest.param(_words, id="cython"))
 
 
-def cut(text: str) -> list[str]:
-    """The words of ``text`` as the tokenizer sees them, the slow and obvious way."""
+def cut(text: str, stops: str = "") -> list[str]:
+    """The words of ``text`` as the table cuts it, the slow and obvious way: before each run
+    of marks, and around each stop."""
     normalised = SPACE + text.replace(" ", SPACE) if text else ""
     words: list[str] = []
     for c in normalised:
-        if c == SPACE and words and words[-1].strip(SPACE) or not words:
+        after_stop = words and len(words[-1]) == 1 and words[-1] in stops
+        mark_after_text = c == SPACE and words and words[-1].strip(SPACE)
+        if not words or c in stops or after_stop or mark_after_text:
             words.append(c)
         else:
             words[-1] += c
@@ -107,11 +110,39 @@ def test_misuse_is_a_clear_error(impl) -> None:
 TEXTS = st.lists(st.text(alphabet=f"ab {SPACE}\né中😀\x00", max_size=16), max_size=6)
 
 
+def bitmap(chars: str) -> bytes:
+    bits = bytearray(8192)
+    for c in chars:
+        bits[ord(c) >> 3] |= 1 << (ord(c) & 7)
+    return bytes(bits)
+
+
+def stops_of(bits: bytes) -> str:
+    return "".join(chr(c) for c in range(0x10000) if bits[c >> 3] >> (c & 7) & 1)
+
+
+@pytest.mark.parametrize("impl", BACKENDS)
+def test_a_stop_is_a_word_alone_and_ends_the_word_before_it(impl) -> None:
+    table = impl.WordCounts(SPACE, stops=bitmap("\n0é"))
+    new = table.scan(["ab\nx 0c  ", "\n", "", " é", "10"])
+    # "x" follows a stop: a word without a mark; "▁▁é": the marks, then the stop alone.
+    assert new == [f"{SPACE}ab", "\n", "x", SPACE, "0", "c", f"{SPACE}{SPACE}", "é", f"{SPACE}1"]
+    assert table.totals([1, 2, 3, 4, 5, 6, 7, 8, 9]) == [28, 6, 0, 15, 14]
+
+
+@pytest.mark.parametrize("impl", BACKENDS)
+def test_stops_are_a_bitmap_of_the_first_plane(impl) -> None:
+    with pytest.raises(ValueError) as e:
+        impl.WordCounts(SPACE, 3, b"\xff")
+    assert str(e.value) == "stops must be 8192 bytes, got 1"
+
+
 @pytest.mark.skipif(_words is None, reason="the extension is not built")
 @settings(max_examples=300, deadline=None)
-@given(st.lists(TEXTS, min_size=1, max_size=5), st.integers(1, 8))
-def test_the_compiled_table_agrees_with_its_twin_and_the_plain_cut(batches, limit) -> None:
-    compiled, twin = _words.WordCounts(SPACE, limit), _words_py.WordCounts(SPACE, limit)
+@given(st.lists(TEXTS, min_size=1, max_size=5), st.integers(1, 8), st.text("ab\né中\x00", max_size=3))
+def test_the_compiled_table_agrees_with_its_twin_and_the_plain_cut(batches, limit, stops) -> None:
+    compiled = _words.WordCounts(SPACE, limit, bitmap(stops))
+    twin = _words_py.WordCounts(SPACE, limit, bitmap(stops))
     weight = {}  # any count a word is given; a word's count is a function of the word
     for texts in batches:
         new = compiled.scan(texts)
@@ -120,7 +151,7 @@ def test_the_compiled_table_agrees_with_its_twin_and_the_plain_cut(batches, limi
         counts = [weight.setdefault(w, len(weight) * 7 % 11) for w in new]
         totals = compiled.totals(counts)
         assert twin.totals(counts) == totals
-        assert totals == [sum(weight[w] for w in cut(t)) for t in texts]
+        assert totals == [sum(weight[w] for w in cut(t, stops)) for t in texts]
         assert len(compiled) == len(twin)
 
 
@@ -290,3 +321,60 @@ def test_a_str_subclass_cannot_hide_an_added_token() -> None:
     tok = llama_like()
     shared = counting(tok)
     assert shared.count([Blind("a<s>b"), Blind("a b")]) == counts(tok, ["a<s>b", "a b"]) == [4, 3]
+
+
+# --- stops: characters no merge can join, each a word alone ------------------------------------
+
+BYTES = {f"<0x{b:02X}>": 21 + b for b in range(256)}  # ids follow with_stops's
+
+
+def with_stops(**bpe: object) -> Tokenizer:
+    """llama_like with "\n" and "c" as tokens no longer token holds (stops), "x" held by "xa"."""
+    vocab = {"\n": 17, "c": 18, "x": 19, "xa": 20} | bpe.pop("vocab", {})  # type: ignore[operator]
+    return llama_like(vocab=vocab, merges=[("x", "a")], **bpe)
+
+
+def test_stops_are_the_tokens_no_longer_token_holds() -> None:
+    from convkit.normalise import word_stops
+
+    tok = with_stops()
+    vocab = tok.get_vocab(with_added_tokens=False)
+    assert stops_of(word_stops(tok, SPACE, vocab)) == "\nc"
+
+
+def test_with_byte_fallback_every_character_no_longer_token_holds_is_a_stop() -> None:
+    from convkit.normalise import word_stops
+
+    tok = with_stops(vocab=BYTES, byte_fallback=True)
+    stops = stops_of(word_stops(tok, SPACE, tok.get_vocab(with_added_tokens=False)))
+    assert "\n" in stops and "c" in stops and "é" in stops and "中" in stops
+    held = set("<unk>/s" + SPACE + "ab" + "xa" + " ")
+    assert not held & set(stops)
+    assert not set(map(chr, range(0xD800, 0xE000))) & set(stops)
+    assert len(stops) == 0x10000 - 0x800 - len(held)
+
+
+@pytest.mark.parametrize(
+    "extra", [{"<0x41>b": 277}, {"<0x": 277, "41>": 278}], ids=["holds <0x", "two tokens"]
+)
+def test_byte_tokens_a_merge_could_reach_keep_their_characters_held(extra: dict) -> None:
+    from convkit.normalise import word_stops
+
+    tok = with_stops(vocab=BYTES | extra, byte_fallback=True)
+    stops = stops_of(word_stops(tok, SPACE, tok.get_vocab(with_added_tokens=False)))
+    assert stops == "\nc"  # no byte fallback assumed: only tokens no longer token holds
+
+
+STOP_TEXTS = st.lists(
+    st.text(alphabet=f"<s/>unkab {SPACE}\nxcé中😀0", max_size=24), min_size=1, max_size=8
+)
+
+
+@pytestmark_compiled
+@settings(max_examples=300, deadline=None)
+@given(STOP_TEXTS, st.booleans())
+def test_texts_cut_at_stops_are_counted_as_the_tokenizer_counts_them(texts, byte) -> None:
+    tok = with_stops(vocab=BYTES, byte_fallback=True) if byte else with_stops()
+    shared = counting(tok)
+    assert shared.count(texts) == counts(tok, texts)
+    assert shared.count(texts[::-1]) == counts(tok, texts[::-1])
