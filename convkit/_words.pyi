@@ -7,7 +7,9 @@ class WordCounts:
 
     limit: int
 
-    def __init__(self, mark: str, limit: int = ...) -> None: ...
+    def __init__(self, mark: str, limit: int = ..., stops: bytes | None = ...) -> None:
+        """``stops``: 8,192 bytes, bit ``c & 7`` of byte ``c >> 3`` set when character ``c``
+        (below U+10000) is a word alone."""
     def __len__(self) -> int: ...
     def clear(self) -> None:
         """Forget every word, and any scan whose totals were not taken."""

@@ -2,8 +2,10 @@
 (twin: ``_words_py.py``; see :mod:`convkit.normalise` for which ones, and why it is exact).
 
 Llama's normalizer writes the mark ``▁`` before a text and for each space, and the cut
-(``normalise.word_splitter``) starts a word at each run of marks; the tokens of a text are then
-the tokens of its words, each tokenised alone. Text is mostly words seen before, so a table
+(``normalise.word_splitter``) starts a word at each run of marks; a *stop*, a character no merge
+can join to a neighbour (``normalise.word_stops``), is a word alone and ends the word before it.
+The tokens of a text are then the tokens of its words, each tokenised alone (a word after a stop
+has no mark in front). Text is mostly words seen before, so a table
 from word to token count answers most words with a hash and a compare, where the tokenizer
 builds a normalised string, an encoding and a token string per piece.
 
