@@ -154,10 +154,10 @@ class _Shared:
     def _start_table(self, tokenizer: Tokenizer, mark: str, vocab: dict[str, int]) -> None:
         """A word table, and a tokenizer for its new words: the same model (shared, not
         copied) and word cut, and one more added token, a separator put between the new words
-        of a text. The separator is a character and the mark: a word holds the mark only before
-        its other characters, so the separator is found only where it was put."""
+        of a text. The separator is another character and the mark: a word holds the mark only
+        before its other characters, so the separator is found only where it was put."""
         words, backend = _backend.load("._words", "._words_py")
-        separator = "\x00" + mark
+        separator = ("\x01" if mark == "\x00" else "\x00") + mark
         if backend != "cython" or separator in vocab:  # the twin costs what the tokenizer's cut does
             return
         separated = Tokenizer(tokenizer.model)

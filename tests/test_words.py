@@ -378,3 +378,19 @@ def test_texts_cut_at_stops_are_counted_as_the_tokenizer_counts_them(texts, byte
     shared = counting(tok)
     assert shared.count(texts) == counts(tok, texts)
     assert shared.count(texts[::-1]) == counts(tok, texts[::-1])
+
+
+@pytestmark_compiled
+def test_a_nul_mark_gets_another_separator(tmp_path: Path) -> None:
+    from tokenizers import models, normalizers
+
+    mark = "\x00"
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2, mark: 3, "a": 4, "b": 5, mark + "a": 6}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[(mark, "a")], unk_token="<unk>", fuse_unk=True))
+    tok.normalizer = normalizers.Sequence([normalizers.Prepend(mark), normalizers.Replace(" ", mark)])
+    tok.add_special_tokens(["<unk>", "<s>", "</s>"])
+    tok.save(str(tmp_path / "tokenizer.json"))
+    texts = ["a ", "b", "a  b", "a\x00 b", "  ", "\x00\x00a"]
+    counter = TokenCounter(tmp_path / "tokenizer.json")
+    assert counter._loaded()._words is not None
+    assert counter.count(texts) == counts(tok, texts) == [2, 2, 4, 4, 3, 3]
