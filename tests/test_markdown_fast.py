@@ -323,6 +323,34 @@ def test_threads_converting_at_once_get_what_each_would_alone(_fast, tmp_path) -
     assert (done.returncode, done.stdout, done.stderr) == (0, "0\n0\n", "")
 
 
+_THREADS_PARSING = """
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from convkit.markdown import _fast
+items = [
+    "<div>" + "<p>w%d <b>b</b> <code>c</code></p><ul><li>%d</li></ul>" % (i, i) * (200 + i % 7 * 300)
+    + "</div>"
+    for i in range(120)
+]
+items.insert(60, "<div>" + "<p>big <i>it</i></p>" * 70000 + "</div>")  # renews the document
+alone = [_fast.convert(x) for x in items]
+with ThreadPoolExecutor(4) as pool:
+    for _ in range(2):
+        print(sum(a != b for a, b in zip(alone, pool.map(_fast.convert, items))))
+"""
+
+
+def test_threads_parsing_at_once_get_what_each_would_alone(_fast, tmp_path) -> None:
+    # lexbor parses without the GIL, so threads parse at the same time, each into a document
+    # of its own but the one holding the engine's, which a message over a megabyte renews.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    done = subprocess.run(
+        [sys.executable, "-c", _THREADS_PARSING],
+        capture_output=True, text=True, check=False, cwd=tmp_path, env=env,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "0\n0\n", "")
+
+
 def test_a_message_over_a_megabyte_renews_the_engines_document(_fast) -> None:
     # The engine parses into one lexbor document, replaced after a message this large; the
     # messages before and after it convert as they would alone.

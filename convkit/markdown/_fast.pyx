@@ -1708,8 +1708,14 @@ def convert(str html) -> str:
         _parser_clean(parser)
     else:
         _own_document(&document, &parser)
+    cdef const unsigned char *raw = data
+    cdef size_t size = len(data)
     try:
-        wrapper = _parse_fragment(parser, document, _div_id, _html_ns, data, len(data))
+        # Without the GIL: a thread that converts meanwhile takes a document of its own (see
+        # _document_busy), and another thread's Python (a tokenizer's batches, the executor's
+        # result reader) runs during the parse.
+        with nogil:
+            wrapper = _parse_fragment(parser, document, _div_id, _html_ns, raw, size)
         if wrapper == NULL:
             raise RuntimeError("lexbor could not parse the message")
         if wrapper.first_child == NULL:
