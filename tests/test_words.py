@@ -168,12 +168,12 @@ def counts(tok: Tokenizer, texts: list[str]) -> list[int]:
     return [len(e) for e in tok.encode_batch(texts, add_special_tokens=False)]
 
 
-pytestmark_compiled = pytest.mark.skipif(
+compiled_only = pytest.mark.skipif(
     _words is None or pure_python(), reason="counters use the table only when it is compiled"
 )
 
 
-@pytestmark_compiled
+@compiled_only
 def test_a_counter_counts_as_the_tokenizer_word_table_and_all() -> None:
     tok = llama_like()
     shared = counting(tok)
@@ -183,7 +183,7 @@ def test_a_counter_counts_as_the_tokenizer_word_table_and_all() -> None:
     assert shared.count(TRICKY[::-1]) == expected[::-1]
 
 
-@pytestmark_compiled
+@compiled_only
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(
@@ -201,7 +201,7 @@ def test_any_texts_are_counted_as_the_tokenizer_counts_them(batches, limit) -> N
         assert shared.count(texts) == counts(tok, texts)
 
 
-@pytestmark_compiled
+@compiled_only
 def test_a_word_of_marks_only_is_counted_alone() -> None:
     tok = llama_like()
     shared = counting(tok)
@@ -209,7 +209,7 @@ def test_a_word_of_marks_only_is_counted_alone() -> None:
     assert shared.count(texts) == counts(tok, texts)
 
 
-@pytestmark_compiled
+@compiled_only
 def test_a_text_the_tokenizer_refuses_leaves_the_table_empty_and_working() -> None:
     tok = llama_like()
     shared = counting(tok)
@@ -220,7 +220,7 @@ def test_a_text_the_tokenizer_refuses_leaves_the_table_empty_and_working() -> No
     assert shared.count(["ab", "a b"]) == [1, 3]
 
 
-@pytestmark_compiled
+@compiled_only
 def test_threads_counting_with_one_table_get_the_tokenizers_counts() -> None:
     tok = llama_like()
     shared = counting(tok)
@@ -243,7 +243,7 @@ def test_the_twin_is_not_used_for_counting(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 @realdata
-@pytestmark_compiled
+@compiled_only
 @pytest.mark.parametrize("name", ["llama", "mistral-7b-v0.1"])
 def test_real_tokenizers_count_real_turns_as_they_do(shared_data: Path, name: str) -> None:
     path = shared_data / "tokenizers" / name / "tokenizer.json"
@@ -264,7 +264,7 @@ def test_other_real_tokenizers_have_no_table(shared_data: Path, name: str) -> No
     assert counter._loaded()._words is None
 
 
-@pytestmark_compiled
+@compiled_only
 def test_trained_counts_with_the_table_are_those_without(tmp_path: Path) -> None:
     from tokenizers import processors
 
@@ -283,7 +283,7 @@ def test_trained_counts_with_the_table_are_those_without(tmp_path: Path) -> None
     assert counter.count_trained(texts) == with_table
 
 
-@pytestmark_compiled
+@compiled_only
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.text(alphabet=f"<s/>unkab {SPACE}x", max_size=20), min_size=1, max_size=8))
 def test_any_trained_counts_with_the_table_are_those_without(texts: list[str]) -> None:
@@ -302,7 +302,7 @@ def test_any_trained_counts_with_the_table_are_those_without(texts: list[str]) -
 
 
 @realdata
-@pytestmark_compiled
+@compiled_only
 def test_real_trained_counts_with_the_table_are_those_without(llama_tokenizer: Path) -> None:
     texts = ["<s>[INST] hi [/INST]", "hello world", "", "a </s>"] + TRICKY
     counter = TokenCounter(llama_tokenizer)
@@ -312,7 +312,7 @@ def test_real_trained_counts_with_the_table_are_those_without(llama_tokenizer: P
     assert counter.count_trained(texts) == with_table
 
 
-@pytestmark_compiled
+@compiled_only
 def test_a_str_subclass_cannot_hide_an_added_token() -> None:
     class Blind(str):
         def __contains__(self, other: object) -> bool:
@@ -370,7 +370,7 @@ STOP_TEXTS = st.lists(
 )
 
 
-@pytestmark_compiled
+@compiled_only
 @settings(max_examples=300, deadline=None)
 @given(STOP_TEXTS, st.booleans())
 def test_texts_cut_at_stops_are_counted_as_the_tokenizer_counts_them(texts, byte) -> None:
@@ -380,7 +380,7 @@ def test_texts_cut_at_stops_are_counted_as_the_tokenizer_counts_them(texts, byte
     assert shared.count(texts[::-1]) == counts(tok, texts[::-1])
 
 
-@pytestmark_compiled
+@compiled_only
 def test_a_nul_mark_gets_another_separator(tmp_path: Path) -> None:
     from tokenizers import models, normalizers
 
