@@ -91,12 +91,15 @@ class AddedTokens:
         return self._splitter.split(text)
 
 
-def plain_normaliser(tokenizer: Any) -> Callable[[str], str] | None:
+def plain_normaliser(
+    tokenizer: Any, added: AddedTokens | None = None
+) -> Callable[[str], str] | None:
     """A function doing ``tokenizer``'s normalizer on a whole text, added tokens left as they
     are, when the normalizer only prepends and replaces fixed strings and the added tokens are
     matched on the raw text without stripping; else None.
 
     Encoding its result with the normalizer removed gives the ids of encoding the text with it.
+    ``added``: the tokenizer's :class:`AddedTokens`, when the caller has them.
     """
     steps = _steps(tokenizer.normalizer)
     if steps is None or getattr(tokenizer, "encode_special_tokens", False):
@@ -132,7 +135,8 @@ def plain_normaliser(tokenizer: Any) -> Callable[[str], str] | None:
 
     if not contents:
         return normalise
-    added = AddedTokens(tokenizer)
+    if added is None:
+        added = AddedTokens(tokenizer)
 
     def normalise_around_added(text: str) -> str:
         parts = added.split(text)  # stretch, token, stretch, ..., stretch

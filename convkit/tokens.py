@@ -129,7 +129,8 @@ class _Shared:
     def __init__(self, tokenizer: Tokenizer, *, own: bool) -> None:
         """``own``: the tokenizer is not the caller's, so its settings may be changed."""
         self.counting = tokenizer
-        self.normalise = plain_normaliser(tokenizer) if own else None
+        added = AddedTokens(tokenizer) if own else None
+        self.normalise = plain_normaliser(tokenizer, added) if added is not None else None
         self._normalizer = None
         self._split = False
         self._full: Tokenizer | None = tokenizer
@@ -148,17 +149,21 @@ class _Shared:
                 tokenizer.pre_tokenizer = split
                 self._split = True
             if mark is not None:
-                self._start_table(tokenizer, mark, vocab)
+                self._start_table(tokenizer, mark, vocab, added)
             self._full = None
 
-    def _start_table(self, tokenizer: Tokenizer, mark: str, vocab: dict[str, int]) -> None:
+    def _start_table(
+        self, tokenizer: Tokenizer, mark: str, vocab: dict[str, int], added: AddedTokens | None
+    ) -> None:
         """A word table, and a tokenizer for its new words: the same model (shared, not
         copied) and word cut, and one more added token, a separator put between the new words
         of a text. The separator is another character and the mark: a word holds the mark only
         before its other characters, so the separator is found only where it was put."""
         words, backend = _backend.load("._words", "._words_py")
         separator = ("\x01" if mark == "\x00" else "\x00") + mark
-        if backend != "cython" or separator in vocab:  # the twin costs what the tokenizer's cut does
+        if (
+            backend != "cython" or separator in vocab
+        ):  # the twin costs what the tokenizer's cut does
             return
         separated = Tokenizer(tokenizer.model)
         separated.pre_tokenizer = tokenizer.pre_tokenizer
@@ -168,7 +173,7 @@ class _Shared:
             return
         self._separated = (separated, separator, sep_id)
         self._words = words.WordCounts(mark, WORD_TABLE_LIMIT, word_stops(tokenizer, mark, vocab))
-        self._added = AddedTokens(tokenizer)
+        self._added = added
 
     @property
     def full(self) -> Tokenizer:
@@ -392,19 +397,20 @@ class TokenCounter:
             return self.count(texts)
         nb, na = len(before), len(after)
 
-        def trained(ids: list[int]) -> int:
-            n = m = len(ids)
-            if nb and tuple(ids[:nb]) != before:
-                n += nb
-            if na and (m < na or tuple(ids[m - na :]) != after):
-                n += na
-            return n
+        def trained(n: int, head: Sequence[int], tail: Sequence[int]) -> int:
+            # head and tail: the ids the text starts and ends with, nb and na of them (fewer
+            # when it has fewer), which the post-processor's own are added unless they are.
+            return n + (nb if tuple(head) != before else 0) + (na if tuple(tail) != after else 0)
 
         if not isinstance(texts, list):
             texts = list(texts)
         shared = self._loaded()
         if shared._words is None or not texts:
-            return [trained(e.ids) for e in self._encode(texts)]
+            out = []
+            for e in self._encode(texts):
+                ids = e.ids
+                out.append(trained(len(ids), ids[:nb], ids[max(len(ids) - na, 0) :]))
+            return out
         # With a word table, no text is encoded: a special token's id comes only from its
         # added token's text (the normalizer makes none), so only the added tokens at a text's
         # ends can be the ones the post-processor would add.
@@ -423,12 +429,7 @@ class TokenCounter:
                     break
                 trail.append(ids[parts[j]])
             trail.reverse()
-            n = m = counts[i]
-            if nb and tuple(lead[:nb]) != before:
-                n += nb
-            if na and (m < na or len(trail) < na or tuple(trail[len(trail) - na :]) != after):
-                n += na
-            out[i] = n
+            out[i] = trained(counts[i], lead[:nb], trail[max(len(trail) - na, 0) :])
         return out
 
     def count(self, texts: Sequence[str]) -> list[int]:

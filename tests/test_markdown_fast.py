@@ -311,16 +311,21 @@ with ThreadPoolExecutor(4) as pool:
 """
 
 
+def _run_apart(script: str, folder) -> tuple[int, str, str]:
+    """``script`` run by a new interpreter in ``folder``, outside the checkout, with this
+    process's path (the package under test is imported): its exit code, output and errors."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True, text=True, check=False, cwd=folder, env=env,
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
 def test_threads_converting_at_once_get_what_each_would_alone(_fast, tmp_path) -> None:
     # The walk calls into Python (link targets, tables), where another thread may convert:
     # it must not clean the document the first is walking (that crashed the interpreter).
-    # Run outside the checkout, with this process's path: the package under test is imported.
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    done = subprocess.run(
-        [sys.executable, "-c", _THREADS],
-        capture_output=True, text=True, check=False, cwd=tmp_path, env=env,
-    )
-    assert (done.returncode, done.stdout, done.stderr) == (0, "0\n0\n", "")
+    assert _run_apart(_THREADS, tmp_path) == (0, "0\n0\n", "")
 
 
 _THREADS_PARSING = """
@@ -343,12 +348,7 @@ with ThreadPoolExecutor(4) as pool:
 def test_threads_parsing_at_once_get_what_each_would_alone(_fast, tmp_path) -> None:
     # lexbor parses without the GIL, so threads parse at the same time, each into a document
     # of its own but the one holding the engine's, which a message over a megabyte renews.
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    done = subprocess.run(
-        [sys.executable, "-c", _THREADS_PARSING],
-        capture_output=True, text=True, check=False, cwd=tmp_path, env=env,
-    )
-    assert (done.returncode, done.stdout, done.stderr) == (0, "0\n0\n", "")
+    assert _run_apart(_THREADS_PARSING, tmp_path) == (0, "0\n0\n", "")
 
 
 def test_a_message_over_a_megabyte_renews_the_engines_document(_fast) -> None:
