@@ -32,7 +32,15 @@ How lexbor is reached (see also ``fast.py`` and the README):
 Nothing recurses: the walk keeps its stack in a growing C array, as the reference keeps a list.
 """
 cimport cython
-from cpython.unicode cimport PyUnicode_DecodeUTF8, Py_UNICODE_ISDECIMAL
+from cpython.pythread cimport (
+    PyThread_acquire_lock,
+    PyThread_allocate_lock,
+    PyThread_free_lock,
+    PyThread_release_lock,
+    PyThread_type_lock,
+    WAIT_LOCK,
+)
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
 from libc.stdint cimport uintptr_t
 from libc.stdio cimport snprintf
 from libc.stdlib cimport free, realloc
@@ -42,6 +50,7 @@ from ._layout import BREAK, CODE, SOFT, soft_breaks
 from ._lexbor import (
     _HTML_SPACE_RUN,
     _LANGUAGE,
+    MAX_NESTING,
     clean_input,
     no_markers,
     parse,
@@ -73,13 +82,18 @@ from ._rules import (
 # The walk writes the markers as UTF-8 bytes (EF B7 90, 91, 92) and strips what _EDGE holds.
 assert (CODE, BREAK, SOFT) == ("\ufdd0", "\ufdd1", "\ufdd2") and _EDGE == " \n" + BREAK + SOFT
 
-__all__ = ["LAYOUT_FROM", "bind", "convert", "finish", "walk"]
+__all__ = ["LAYOUT_FROM", "BatchConverter", "bind", "convert", "convert_many", "finish", "walk"]
 
 #: Where the declarations of lexbor's structs below come from.
 LAYOUT_FROM = "selectolax 1.0.2 lexbor.pxd (lxb_dom_node_t, lxb_dom_character_data_t)"
 
 
 # -- lexbor, as far as this module reads it ---------------------------------------------------
+
+cdef extern from "Python.h":
+    # Cython declares it without nogil; it is a table lookup.
+    bint _is_decimal "Py_UNICODE_ISDECIMAL"(Py_UCS4 ch) nogil
+
 
 cdef extern from *:
     """
@@ -270,12 +284,22 @@ def _handled_tags():
     converters (checked there rather than at import, which would import markdownify)."""
     return set(_KIND_OF) | set(HEADINGS) | set(BLOCK_TAGS), set(_TEXT_CONVERTERS)
 
+# Every name _info_of finds in a table: an element of any other name is K_OTHER.
+_TABLE_NAMES = frozenset(
+    set(_KIND_OF) | set(HEADINGS) | set(BLOCK_TAGS) | set(DROPPED_TAGS) | set(CHROME_TAGS)
+    | set(_INLINE_CONTEXT) | set(_NOFORMAT_CONTEXT) | set(_TABLE_STRUCTURE) | set(_ROW_GROUPS)
+    | set(_CODE_SPAN_TAGS) | {"code"}
+)
 # Names whose info is learned per tag id. Any other element is looked up by its name.
 _LEARNED_NAMES = sorted(
-    set(_KIND_OF) | set(HEADINGS) | set(BLOCK_TAGS) | set(DROPPED_TAGS) | set(CHROME_TAGS)
+    _TABLE_NAMES
     | {"u", "mark", "small", "abbr", "cite", "font", "time", "label", "ins", "var", "tt", "big",
        "nobr", "dfn", "data", "bdi", "bdo", "ruby", "rt", "rp", "wbr", "picture", "source",
-       "mi", "mo", "mn", "msup", "msub", "mrow", "semantics", "mtext", "ms", "figure", "sup"}
+       "mi", "mo", "mn", "msup", "msub", "mrow", "semantics", "mtext", "ms", "figure", "sup",
+       # the pages' code block headers and KaTeX (learned when first met otherwise, but a walk
+       # without the GIL cannot learn, so the first messages would need it)
+       "span", "button", "svg", "path", "rect", "line", "circle", "g", "mspace", "mfrac",
+       "msubsup", "munder", "mover", "mtable", "mtr", "mtd"}
 )
 
 cdef enum:
@@ -283,6 +307,10 @@ cdef enum:
 cdef int _info_by_id[_ID_CACHE]  # -1: look the element up by name
 cdef uintptr_t _text_id = 0
 cdef bint _bound = False
+# Whether every name in _TABLE_NAMES but "annotation" has one of lexbor's own (small) ids: then
+# to the walk, an element with a larger id, whose name lexbor did not know, is K_OTHER (an
+# <annotation> is one too, found only by _first_descendant, with _info).
+cdef bint _large_ids_are_other = False
 
 
 cdef inline _Node *_node_of(object lexbor_node) except NULL:
@@ -297,19 +325,34 @@ cdef inline str _utf8(const unsigned char *data, size_t length):
     return PyUnicode_DecodeUTF8(<const char *> data, length, "replace")
 
 
+cdef inline int _known_info(_Node *node) noexcept nogil:
+    # -1 when only the element's name can tell (a lookup in Python's tables).
+    cdef uintptr_t tag_id = node.local_name
+    if tag_id < _ID_CACHE:
+        return _info_by_id[tag_id]
+    return -1
+
+
 cdef int _info(_Node *node) except -1:
     cdef uintptr_t tag_id = node.local_name
     cdef size_t length = 0
     cdef const unsigned char *name
-    if tag_id < _ID_CACHE and _info_by_id[tag_id] >= 0:
-        return _info_by_id[tag_id]
+    cdef int info = _known_info(node)
+    if info >= 0:
+        return info
     name = _element_name(<void *> node, &length)
     if name == NULL:
         return B_DROPPED  # selectolax's tag is None: the reference skips the element
-    return _info_of(_utf8(name, length))
+    info = _info_of(_utf8(name, length))
+    if tag_id < _ID_CACHE:
+        # An id this small is one of lexbor's own tags, the same in every document (bind
+        # checks that other names get large ids): learned once, and from then on known to a
+        # walk without the GIL too. An int is written whole, so a reader sees -1 or the info.
+        _info_by_id[tag_id] = info
+    return info
 
 
-cdef void *_find_attr(_Node *node, const char *name, size_t length) noexcept:
+cdef void *_find_attr(_Node *node, const char *name, size_t length) noexcept nogil:
     # The last attribute of that qualified name, as selectolax's ``attributes`` dict keeps it.
     cdef void *attr = _first_attr(<void *> node)
     cdef void *found = NULL
@@ -337,7 +380,7 @@ cdef object _attr(_Node *node, str name):
     return no_markers(_utf8(value, length))
 
 
-cdef bint _might_be_math(_Node *node) noexcept:
+cdef bint _might_be_math(_Node *node) noexcept nogil:
     # The reference tests '"katex" in class' on the value without markers; a value that may
     # hold a marker (0xEF starts its UTF-8) is decided by the slow path.
     cdef void *attr = _find_attr(node, "class", 5)
@@ -356,16 +399,16 @@ cdef bint _might_be_math(_Node *node) noexcept:
     return False
 
 
-cdef inline bint _is_space(unsigned char c) noexcept:
+cdef inline bint _is_space(unsigned char c) noexcept nogil:
     return c == 32 or c == 10 or c == 9 or c == 13 or c == 12
 
 
-cdef inline bint _is_marker(const unsigned char *p, size_t left) noexcept:
+cdef inline bint _is_marker(const unsigned char *p, size_t left) noexcept nogil:
     # U+FDD0..U+FDD2 in UTF-8.
     return left >= 3 and p[0] == 0xEF and p[1] == 0xB7 and 0x90 <= p[2] <= 0x92
 
 
-cdef _Node *_next_in(_Node *node, _Node *top, bint descend) noexcept:
+cdef _Node *_next_in(_Node *node, _Node *top, bint descend) noexcept nogil:
     """The node after ``node`` in document order inside ``top``'s subtree, or NULL."""
     if descend and node.first_child != NULL:
         return node.first_child
@@ -408,11 +451,14 @@ cdef enum:
 cdef class _Buffer:
     cdef unsigned char *data
     cdef size_t length, capacity
+    # On a walk's scratch buffer, which every converter that may need Python reaches: whether
+    # the walk runs without the GIL, and whether it met something that needs Python.
+    cdef bint gilfree, bailed
 
     def __dealloc__(self):
         free(self.data)
 
-    cdef int reserve(self, size_t extra) except -1:
+    cdef int reserve(self, size_t extra) except -1 nogil:
         cdef size_t capacity = self.capacity or 256
         cdef unsigned char *data
         if self.length + extra <= self.capacity:
@@ -421,31 +467,32 @@ cdef class _Buffer:
             capacity *= 2
         data = <unsigned char *> realloc(self.data, capacity)
         if data == NULL:
-            raise MemoryError()
+            with gil:
+                raise MemoryError()
         self.data = data
         self.capacity = capacity
         return 0
 
-    cdef int add(self, const unsigned char *data, size_t length) except -1:
+    cdef int add(self, const unsigned char *data, size_t length) except -1 nogil:
         if length:
             self.reserve(length)
             memcpy(self.data + self.length, data, length)
             self.length += length
         return 0
 
-    cdef int byte(self, unsigned char c) except -1:
+    cdef int byte(self, unsigned char c) except -1 nogil:
         self.reserve(1)
         self.data[self.length] = c
         self.length += 1
         return 0
 
-    cdef int repeat(self, unsigned char c, size_t count) except -1:
+    cdef int repeat(self, unsigned char c, size_t count) except -1 nogil:
         self.reserve(count)
         memset(self.data + self.length, c, count)
         self.length += count
         return 0
 
-    cdef int marker(self, unsigned char third) except -1:
+    cdef int marker(self, unsigned char third) except -1 nogil:
         self.reserve(3)
         self.data[self.length] = _M0
         self.data[self.length + 1] = _M1
@@ -458,7 +505,7 @@ cdef class _Buffer:
         cdef bytes data = text.encode("utf-8")
         return self.add(data, len(data))
 
-    cdef int add_text(self, _Node *node) except -1:
+    cdef int add_text(self, _Node *node) except -1 nogil:
         # A text node's data without markers.
         cdef _Str *s = &(<_CharData *> node).data
         cdef size_t i = 0, start = 0
@@ -477,7 +524,7 @@ cdef class _Buffer:
     cdef str text(self):
         return _utf8(self.data, self.length)
 
-    cdef void trim(self) noexcept:
+    cdef void trim(self) noexcept nogil:
         if self.capacity > _KEEP_BUFFER_BELOW:
             free(self.data)
             self.data = NULL
@@ -485,39 +532,43 @@ cdef class _Buffer:
         self.length = 0
 
 
-cdef str _code_block(_Node *pre, _Buffer buf):
-    """The language of a ``<pre>``; its exact text is left in ``buf`` (``_lexbor.code_block``)."""
-    cdef _Node *code = _first_descendant(pre, B_CODE_TAG, 0)
-    cdef bint started = code == NULL
-    cdef _Node *node = pre.first_child
-    cdef bint descend
-    cdef int info
-    buf.length = 0
-    while node != NULL:
-        descend = False
-        if node.local_name == _text_id:
-            if started and node.type == _TEXT_NODE:
-                buf.add_text(node)
-        elif node.type == _ELEMENT_NODE:
-            info = _info(node)
-            if not info & B_DROPPED:
-                if not started and node == code:
-                    started = True
-                if (info & KIND_MASK) == K_BR:
-                    if started:
-                        buf.byte(10)
-                else:
-                    descend = True
-        node = _next_in(node, pre, descend)
-    while buf.length and buf.data[buf.length - 1] in b" \t\n":
-        buf.length -= 1
-    language = _language(code) if code != NULL else ""
-    return language or _language(pre)
+cdef inline bint _is_py_space(unsigned char c) noexcept nogil:
+    # str.isspace on ASCII, which is what \s matches in a str pattern.
+    return c == 32 or 9 <= c <= 13 or 28 <= c <= 31
+
+
+cdef int _language_of(_Node *node, const unsigned char **language, size_t *length) noexcept nogil:
+    """:func:`_language` on the class attribute's bytes: 0, with the info string in
+    ``language`` and ``length`` (0: none); -1 for a value with non-ASCII bytes (a marker, or
+    Unicode white space), which :func:`_language`'s pattern decides."""
+    cdef void *attr = _find_attr(node, "class", 5)
+    cdef const unsigned char *value
+    cdef size_t n = 0, i = 0, j
+    length[0] = 0
+    if attr == NULL:
+        return 0
+    value = _attr_value(attr, &n)
+    if value == NULL:
+        return 0
+    for j in range(n):
+        if value[j] >= 0x80:
+            return -1
+    while i + 9 < n:
+        if value[i] == 108 and memcmp(value + i, b"language-", 9) == 0 and not _is_py_space(value[i + 9]):
+            j = i + 9
+            while j < n and not _is_py_space(value[j]):
+                j += 1
+            # A backtick cannot be part of a backtick fence's info string.
+            if memchr(value + i + 9, 96, j - i - 9) == NULL:
+                language[0] = value + i + 9
+                length[0] = j - i - 9
+            return 0
+        i += 1
+    return 0
 
 
 cdef str _language(_Node *node):
     m = _LANGUAGE.search(_attr(node, "class") or "")
-    # A backtick cannot be part of a backtick fence's info string.
     return m.group(1) if m and "`" not in m.group(1) else ""
 
 
@@ -572,7 +623,8 @@ cdef enum:
 cdef enum:
     # Open elements with a frame: the root, MAX_DEPTH elements, and one being entered.
     _FRAME_SLOTS = 68
-assert MAX_DEPTH + 2 <= _FRAME_SLOTS
+    _MAX_DEPTH = 64  # _walk.MAX_DEPTH, as a constant of C
+assert _MAX_DEPTH == MAX_DEPTH and MAX_DEPTH + 2 <= _FRAME_SLOTS
 
 
 ctypedef struct _Frame:
@@ -588,7 +640,7 @@ ctypedef struct _Frame:
     bint numbered, has_ol_next, tail_code
 
 
-cdef inline size_t _collapsed_run(unsigned char *o, size_t k, bint soft) noexcept:
+cdef inline size_t _collapsed_run(unsigned char *o, size_t k, bint soft) noexcept nogil:
     """A collapsed white-space run written at ``o + k``: SOFT and a newline where the run held
     a newline outside inline context, else a space; returns the new end."""
     if soft:
@@ -602,6 +654,13 @@ cdef inline size_t _collapsed_run(unsigned char *o, size_t k, bint soft) noexcep
 
 
 cdef class _Walk:
+    """The walk over one message's tree.
+
+    Its methods run without the GIL. What needs Python (link targets, images, math, tables,
+    ``<ol start>``, an element known only by its name, page noise, the exact soft-break rules)
+    is rare: a walk with the GIL takes it for those, and a walk in a thread that has no GIL
+    (``scratch.gilfree``) stops there instead (``scratch.bailed``), for the message to be
+    converted again by a walk that has it (see :class:`BatchConverter`)."""
     cdef _Frame frames[_FRAME_SLOTS]
     cdef _Frame *top
     cdef int ws, content_depth
@@ -611,6 +670,10 @@ cdef class _Walk:
     # each, its length the depth); parts: where each part of the open elements starts (size_t).
     cdef _Buffer out, tmp, scratch, buf, entries, parts
     cdef list tables
+    # A code block's info string (in lexbor's attribute, or in language_text).
+    cdef const unsigned char *language
+    cdef size_t language_length
+    cdef bytes language_text
 
     def __cinit__(self):
         self.out = _Buffer()
@@ -620,7 +683,8 @@ cdef class _Walk:
         self.entries = _Buffer()
         self.parts = _Buffer()
 
-    cdef void reset(self) noexcept:
+    cdef void reset(self) noexcept nogil:
+        # self.tables is None here: trim leaves it so, and a walk without the GIL makes none.
         cdef _Frame *root = &self.frames[0]
         memset(root, 0, sizeof(_Frame))
         root.info = K_ROOT
@@ -634,27 +698,51 @@ cdef class _Walk:
         self.entries.length = 0
         self.parts.length = 0
         self.out.length = 0
-        self.tables = None
+        self.scratch.bailed = False
 
-    cdef void trim(self) noexcept:
+    cdef void trim(self) noexcept nogil:
         self.out.trim()
         self.tmp.trim()
         self.scratch.trim()
         self.buf.trim()
         self.entries.trim()
         self.parts.trim()
-        self.tables = None
 
-    cdef int run(self, _Node *first) except -1:
+    cdef inline bint bail(self) noexcept nogil:
+        # True, and the walk stops, when it runs without the GIL; False: go on with it.
+        if self.scratch.gilfree:
+            self.scratch.bailed = True
+            return True
+        return False
+
+    cdef int info(self, _Node *node) except -2 nogil:
+        """``_info``, or -1 when the walk bails out."""
+        cdef int info = _known_info(node)
+        cdef size_t length = 0
+        if info >= 0:
+            return info
+        if _large_ids_are_other and node.local_name >= _ID_CACHE:
+            if _element_name(<void *> node, &length) == NULL:
+                return B_DROPPED  # as _info
+            return K_OTHER
+        if self.bail():
+            return -1
+        with gil:
+            info = _info(node)
+        return info
+
+    cdef int run(self, _Node *first) except -1 nogil:
         cdef _Node *node = first
         cdef int entered
-        while node != NULL:
+        while node != NULL and not self.scratch.bailed:
             entered = -1
             if node.local_name == _text_id:
                 if node.type == _TEXT_NODE:
                     self.text(node)
             elif node.type == _ELEMENT_NODE:
                 entered = self.enter(node)
+            if self.scratch.bailed:
+                break
             if entered >= 0:
                 if node.first_child != NULL:
                     self.entries.byte(<unsigned char> entered)
@@ -675,8 +763,8 @@ cdef class _Walk:
 
     # -- entering and leaving elements; an entry is has_frame | is_content << 1 ------------
 
-    cdef int enter(self, _Node *node) except -2:
-        cdef int info = _info(node)
+    cdef int enter(self, _Node *node) except -2 nogil:
+        cdef int info = self.info(node)
         cdef int kind = info & KIND_MASK
         cdef bint is_content
         cdef _Frame *frame
@@ -684,24 +772,29 @@ cdef class _Walk:
         cdef int flags
         cdef long long counter = 1, number = 0
         cdef bint numbered = False
-        if info & B_DROPPED:
+        if info < 0 or info & B_DROPPED:
             return -1
         is_content = not (info & B_CHROME)
-        if self.entries.length >= MAX_DEPTH:
+        if self.entries.length >= _MAX_DEPTH:
             self.content_depth += is_content
             return is_content << 1
         frame = self.top
         if kind == K_PRE:
-            self.code_block(frame, _code_block(node, self.buf))
+            self.read_code_block(node)
+            if not self.scratch.bailed:
+                self.code_block(frame)
             return -1
         if kind == K_MATH or _might_be_math(node):
-            if kind == K_MATH or "katex" in (_attr(node, "class") or ""):
-                math = _tex_of(node, kind, self.buf)
-                if math is not None:
-                    self.math(frame, math[0], math[1])
+            if self.bail():
+                return -1
+            with gil:
+                if self.enter_math(node, kind, frame):
                     return -1
-                if _is_katex_drawing(node):
-                    return -1
+        if (
+            kind == K_A or kind == K_IMG or info & B_TABLE_STRUCT or kind == K_CELL
+            or kind == K_CAPTION
+        ) and self.bail():
+            return -1
         flags = frame.flags
         if kind == K_LI:
             flags |= F_LI
@@ -717,6 +810,8 @@ cdef class _Walk:
             flags |= F_NOFORMAT
         if kind == K_OL:
             counter = self.ol_start(node, frame)
+            if self.scratch.bailed:
+                return -1
         elif kind == K_LI and frame.kind == K_OL:
             numbered = True
             number = frame.counter
@@ -724,7 +819,8 @@ cdef class _Walk:
         if info & B_BLOCK:
             self.block_boundary(frame)
         if frame - self.frames + 1 >= _FRAME_SLOTS:
-            raise RuntimeError("the walk has more open elements than MAX_DEPTH")
+            with gil:
+                raise RuntimeError("the walk has more open elements than MAX_DEPTH")
         new = frame + 1
         memset(new, 0, sizeof(_Frame))
         new.node = node
@@ -739,29 +835,46 @@ cdef class _Walk:
         new.numbered = numbered
         new.table = -1
         if info & B_TABLE_STRUCT:  # only tables and their parts collect rows and cells
-            if self.tables is None:
-                self.tables = []
-            new.table = len(self.tables)
-            self.tables.append([[], [], ""])  # rows, cells, caption
+            with gil:
+                if self.tables is None:
+                    self.tables = []
+                new.table = len(self.tables)
+                self.tables.append([[], [], ""])  # rows, cells, caption
         self.top = new
         self.content_depth += is_content
         return 1 | (is_content << 1)
 
-    cdef long long ol_start(self, _Node *node, _Frame *parent) except? -1:
-        start = _start_number(_attr(node, "start"))
-        if start is not None:
-            return start
+    cdef bint enter_math(self, _Node *node, int kind, _Frame *frame) except -1:
+        """Rendered math as TeX, or a KaTeX drawing skipped: True when the element is done."""
+        if kind == K_MATH or "katex" in (_attr(node, "class") or ""):
+            math = _tex_of(node, kind, self.buf)
+            if math is not None:
+                self.math(frame, math[0], math[1])
+                return True
+            if _is_katex_drawing(node):
+                return True
+        return False
+
+    cdef long long ol_start(self, _Node *node, _Frame *parent) except? -1 nogil:
+        cdef long long number
+        if _find_attr(node, "start", 5) != NULL:
+            if self.bail():
+                return 1
+            with gil:
+                start = _start_number(_attr(node, "start"))
+                number = -1 if start is None else start
+            if number >= 0:
+                return number
         # Numbering goes on after code blocks (see _walk.Walk._ol_start).
         if parent.has_ol_next and parent.pres_since:
             return parent.ol_next
         return 1
 
-    cdef int leave(self, int entered) except -1:
+    cdef int leave(self, int entered) except -1 nogil:
         cdef _Frame *frame
         cdef _Frame *parent
         cdef int kind
         cdef size_t start
-        cdef _Buffer out = self.out
         self.content_depth -= entered >> 1
         if not entered & 1:
             return 0
@@ -780,6 +893,25 @@ cdef class _Walk:
             parent.pres_since = 0
         else:
             parent.has_ol_next = False
+        if frame.info & B_TABLE_STRUCT or kind == K_CELL or kind == K_CAPTION:
+            # Never without the GIL: enter bails out first.
+            with gil:
+                self.leave_table(frame, parent, kind, start)
+        elif kind == K_BR:
+            self.out.length = start
+            self.br(parent)
+        elif self.convert(frame, start):
+            # The text stays as it is, where it is.
+            self.commit(start, frame.info & B_CODE_SPAN)
+        else:
+            self.out.length = start
+            if self.tmp.length and kind == K_IMG:
+                self.ws = AFTER_TEXT
+                self.seen_content = True
+            self.add(self.tmp.data, self.tmp.length, frame.info & B_CODE_SPAN)
+        return 0
+
+    cdef int leave_table(self, _Frame *frame, _Frame *parent, int kind, size_t start) except -1:
         if kind == K_CELL:
             cell = self.cell(start)
             if parent.kind == K_TR:
@@ -798,58 +930,53 @@ cdef class _Walk:
                 self.tables[parent.table][0].extend(rows)
             else:
                 self.add_str(" ".join([c for row in rows for c, _ in row]), False)
-        elif kind == K_CAPTION and parent.kind == K_TABLE:
-            self.tables[parent.table][2] = self.cell(start)
+        elif kind == K_CAPTION:
+            if parent.kind == K_TABLE:
+                self.tables[parent.table][2] = self.cell(start)
+            elif self.convert(frame, start):
+                self.commit(start, frame.info & B_CODE_SPAN)
+            else:
+                self.out.length = start
+                self.add(self.tmp.data, self.tmp.length, frame.info & B_CODE_SPAN)
         elif kind == K_TABLE:
             rows, _, caption = self.tables.pop()
             self.add_str(_table(rows, caption, frame.parent_flags), False)
-        elif kind == K_BR:
-            out.length = start
-            self.br(parent)
-        elif self.convert(frame, start):
-            # The text stays as it is, where it is.
-            self.commit(start, frame.info & B_CODE_SPAN)
-        else:
-            out.length = start
-            if self.tmp.length and kind == K_IMG:
-                self.ws = AFTER_TEXT
-                self.seen_content = True
-            self.add(self.tmp.data, self.tmp.length, frame.info & B_CODE_SPAN)
         return 0
 
     cdef str cell(self, size_t start):
         """The text from ``start`` on as a table cell (``_cell``), taken out of the buffer."""
-        cdef _Buffer out = self.out
         self.tmp.length = 0
-        _spaces_into(self.tmp, out.data + start, out.length - start, True, True)
-        out.length = start
+        _spaces_into(self.tmp, self.out.data + start, self.out.length - start, True, True)
+        self.out.length = start
         return self.tmp.text()
 
     # -- adding text to the open element -----------------------------------------------------
 
-    cdef int commit(self, size_t start, bint code) except -1:
+    cdef int commit(self, size_t start, bint code) except -1 nogil:
         # out[start:] is a new part of the open element (``_walk.Walk._add``): tables keep only
         # rows and cells; a code span never touches a backtick.
         cdef _Frame *frame = self.top
-        cdef _Buffer out = self.out
-        if out.length == start:
+        cdef unsigned char *data
+        if self.out.length == start:
             return 0
         if frame.info & B_TABLE_STRUCT:
-            out.length = start
+            self.out.length = start
             return 0
+        data = self.out.data
         if (
-            (code or frame.tail_code) and out.data[start] == 96
-            and self.parts.length > frame.parts and out.data[start - 1] == 96
+            (code or frame.tail_code) and data[start] == 96
+            and self.parts.length > frame.parts and data[start - 1] == 96
         ):
-            out.reserve(1)
-            memmove(out.data + start + 1, out.data + start, out.length - start)
-            out.data[start] = 32
-            out.length += 1
+            self.out.reserve(1)
+            data = self.out.data
+            memmove(data + start + 1, data + start, self.out.length - start)
+            data[start] = 32
+            self.out.length += 1
         self.parts.add(<const unsigned char *> &start, sizeof(size_t))
-        frame.tail_code = code and out.data[out.length - 1] == 96
+        frame.tail_code = code and self.out.data[self.out.length - 1] == 96
         return 0
 
-    cdef int add(self, const unsigned char *text, size_t length, bint code) except -1:
+    cdef int add(self, const unsigned char *text, size_t length, bint code) except -1 nogil:
         cdef size_t start = self.out.length
         self.out.add(text, length)
         return self.commit(start, code)
@@ -859,7 +986,7 @@ cdef class _Walk:
         self.out.add_str(text)
         return self.commit(start, code)
 
-    cdef int block_boundary(self, _Frame *frame) except -1:
+    cdef int block_boundary(self, _Frame *frame) except -1 nogil:
         # The last part loses a trailing hard break and white space, or goes if nothing is left.
         cdef unsigned char *data = self.out.data
         cdef size_t first, end
@@ -883,10 +1010,9 @@ cdef class _Walk:
 
     # -- leaves ---------------------------------------------------------------------------
 
-    cdef int text(self, _Node *node) except -1:
+    cdef int text(self, _Node *node) except -1 nogil:
         cdef _Frame *frame = self.top
         cdef _Str *s = &(<_CharData *> node).data
-        cdef _Buffer out = self.out
         cdef const unsigned char *data = s.data
         cdef unsigned char *o
         cdef size_t n = s.length, i = 0, start, k
@@ -894,12 +1020,13 @@ cdef class _Walk:
         cdef bint inline, content = False
         cdef bint strip = self.ws != AFTER_TEXT
         cdef unsigned char c
+        cdef int noise
         if frame.info & B_TABLE_STRUCT or data == NULL:
             return 0
         inline = frame.flags & (F_INLINE | F_NOFORMAT)
-        out.reserve(n * 4 + 8)  # a run of one byte grows to four (SOFT + "\n") at most
-        start = out.length
-        o = out.data + start
+        self.out.reserve(n * 4 + 8)  # a run of one byte grows to four (SOFT + "\n") at most
+        start = self.out.length
+        o = self.out.data + start
         k = 0
         while i < n:
             c = data[i]
@@ -925,24 +1052,32 @@ cdef class _Walk:
             k = _collapsed_run(o, k, pending == 2 and not inline)
         # Both kinds of page noise have a "/": other text needs no look.
         if content and self.content_depth == 0 and memchr(data, 47, n) != NULL:
-            raw = no_markers(_utf8(data, n))
-            if not self.seen_content and is_regeneration_counter(raw):
-                self.seen_content = True
+            if self.bail():
                 return 0
-            if is_copy_stats(raw):
+            with gil:
+                noise = self.is_noise(data, n)
+            if noise:
                 return 0
         if k == 0:
             return 0
         c = o[k - 1]
         self.ws = AFTER_SPACE if c == 10 or c == 32 else AFTER_TEXT
-        out.length = start + k
+        self.out.length = start + k
         self.commit(start, False)
         if content:
             frame.has_ol_next = False
             self.seen_content = True
         return 0
 
-    cdef int br(self, _Frame *frame) except -1:
+    cdef bint is_noise(self, const unsigned char *data, size_t n) except -1:
+        """Whether top-level text is the page's edit counter or copy statistics."""
+        raw = no_markers(_utf8(data, n))
+        if not self.seen_content and is_regeneration_counter(raw):
+            self.seen_content = True
+            return True
+        return is_copy_stats(raw)
+
+    cdef int br(self, _Frame *frame) except -1 nogil:
         cdef bint inline = frame.flags & (F_INLINE | F_NOFORMAT)
         if self.ws == AT_START or self.ws == AFTER_BREAK or (inline and self.ws != AFTER_TEXT):
             return 0
@@ -955,17 +1090,81 @@ cdef class _Walk:
             self.ws = AFTER_BREAK
         return 0
 
-    cdef int code_block(self, _Frame *frame, str language) except -1:
-        cdef _Buffer tmp = self.tmp
+    cdef int read_code_block(self, _Node *pre) except -1 nogil:
+        """A ``<pre>``'s exact text into ``buf`` (``_lexbor.code_block``), its language into
+        ``language``."""
+        cdef _Node *code = NULL
+        cdef _Node *node = pre.first_child
+        cdef bint started, descend
+        cdef int info
+        while node != NULL:  # the first <code> below, dropped elements included
+            if node.type == _ELEMENT_NODE and node.local_name != _text_id:
+                info = self.info(node)
+                if info < 0:
+                    return 0
+                if info & B_CODE_TAG:
+                    code = node
+                    break
+            node = _next_in(node, pre, True)
+        started = code == NULL
+        node = pre.first_child
+        self.buf.length = 0
+        while node != NULL:
+            descend = False
+            if node.local_name == _text_id:
+                if started and node.type == _TEXT_NODE:
+                    self.buf.add_text(node)
+            elif node.type == _ELEMENT_NODE:
+                info = self.info(node)
+                if info < 0:
+                    return 0
+                if not info & B_DROPPED:
+                    if not started and node == code:
+                        started = True
+                    if (info & KIND_MASK) == K_BR:
+                        if started:
+                            self.buf.byte(10)
+                    else:
+                        descend = True
+            node = _next_in(node, pre, descend)
+        while self.buf.length and (
+            self.buf.data[self.buf.length - 1] == 32 or self.buf.data[self.buf.length - 1] == 9
+            or self.buf.data[self.buf.length - 1] == 10
+        ):
+            self.buf.length -= 1
+        self.language_length = 0
+        if code != NULL:
+            self.language_of(code)
+        if self.language_length == 0 and not self.scratch.bailed:
+            self.language_of(pre)
+        return 0
+
+    cdef int language_of(self, _Node *node) except -1 nogil:
+        if _language_of(node, &self.language, &self.language_length) == 0:
+            return 0
+        if self.bail():
+            return 0
+        with gil:
+            self.language_text = _language(node).encode("utf-8")
+            self.language = self.language_text
+            self.language_length = len(self.language_text)
+        return 0
+
+    cdef int code_block(self, _Frame *frame) except -1 nogil:
         self.seen_content = True
-        tmp.length = 0
-        _code_block_into(tmp, language, self.buf, frame.flags, self.scratch)
+        self.tmp.length = 0
+        _code_block_into(
+            self.tmp, self.language, self.language_length, self.buf, frame.flags, self.scratch
+        )
         if frame.flags & (F_INLINE | F_NOFORMAT):
-            if tmp.length:
+            if self.tmp.length:
                 self.ws = AFTER_TEXT
         else:
             self.block_boundary(frame)
-        self.add(tmp.data, tmp.length, tmp.length and tmp.data[tmp.length - 1] == 96)
+        self.add(
+            self.tmp.data, self.tmp.length,
+            self.tmp.length and self.tmp.data[self.tmp.length - 1] == 96,
+        )
         frame.pres_since += 1
         return 0
 
@@ -982,56 +1181,57 @@ cdef class _Walk:
 
     # -- converters: ReferenceConverter.convert_<tag>, with parent_tags as bits --------------
 
-    cdef int convert(self, _Frame *frame, size_t start) except -1:
+    cdef int convert(self, _Frame *frame, size_t start) except -1 nogil:
         """The converter of the frame's tag (``ReferenceConverter.get_conv_fn``) on its text,
         ``out[start:]``, into ``tmp``; 1 when the text stays as it is."""
         cdef int kind = frame.kind
         cdef int flags = frame.parent_flags
         cdef const unsigned char *s = self.out.data + start
         cdef size_t n = self.out.length - start
-        cdef _Buffer dst = self.tmp
-        dst.length = 0
+        self.tmp.length = 0
         if kind == K_DIV or kind == K_CAPTION:
-            _block_into(dst, s, n, flags, self.scratch)
+            _block_into(self.tmp, s, n, flags, self.scratch)
         elif kind == K_B:
             if flags & (F_NOFORMAT | F_B):
                 return 1
-            _wrap_into(dst, s, n, b"**")
+            _wrap_into(self.tmp, s, n, b"**", 2)
         elif kind == K_I:
             if flags & (F_NOFORMAT | F_I):
                 return 1
-            _wrap_into(dst, s, n, b"*")
+            _wrap_into(self.tmp, s, n, b"*", 1)
         elif kind == K_CODE:
             if flags & F_NOFORMAT:
                 return 1
-            _code_into(dst, s, n)
+            _code_into(self.tmp, s, n)
         elif kind == K_A:
             if flags & F_NOFORMAT:
                 return 1
-            _link_into(dst, frame.node, s, n)
+            with gil:  # never without it: enter bails out first
+                _link_into(self.tmp, frame.node, s, n)
         elif kind == K_LI:
-            _li_into(dst, frame, s, n, flags, self.scratch)
+            _li_into(self.tmp, frame, s, n, flags, self.scratch)
         elif kind == K_OL or kind == K_UL:
-            _list_into(dst, s, n, flags, self.scratch)
+            _list_into(self.tmp, s, n, flags, self.scratch)
         elif kind == K_HEADING:
-            _heading_into(dst, frame.info >> LEVEL_SHIFT, s, n, flags)
+            _heading_into(self.tmp, frame.info >> LEVEL_SHIFT, s, n, flags)
         elif kind == K_BLOCKQUOTE:
-            _blockquote_into(dst, s, n, flags, self.scratch)
+            _blockquote_into(self.tmp, s, n, flags, self.scratch)
         elif kind == K_DEL:
             if flags & (F_NOFORMAT | F_DEL):
                 return 1
-            _wrap_into(dst, s, n, b"~~")
+            _wrap_into(self.tmp, s, n, b"~~", 2)
         elif kind == K_IMG:
-            dst.add_str(_image(frame.node, flags))
+            with gil:  # as for links
+                self.tmp.add_str(_image(frame.node, flags))
         elif kind == K_HR:
             if flags & F_INLINE:
-                dst.byte(32)
+                self.tmp.byte(32)
             else:
-                dst.add(b"\n\n---\n\n", 7)
+                self.tmp.add(b"\n\n---\n\n", 7)
         elif kind == K_Q:
-            dst.byte(34)
-            dst.add(s, n)
-            dst.byte(34)
+            self.tmp.byte(34)
+            self.tmp.add(s, n)
+            self.tmp.byte(34)
         else:
             return 1
         return 0
@@ -1041,11 +1241,11 @@ cdef class _Walk:
 # ``reference``'s helpers on strings, here on bytes. The markers are three bytes each, and an
 # EF byte only ever starts a character, so a marker is found by its bytes from either end.
 
-cdef inline bint _marker3(const unsigned char *p, unsigned char third) noexcept:
+cdef inline bint _marker3(const unsigned char *p, unsigned char third) noexcept nogil:
     return p[0] == _M0 and p[1] == _M1 and p[2] == third
 
 
-cdef size_t _edge_start(const unsigned char *s, size_t n) noexcept:
+cdef size_t _edge_start(const unsigned char *s, size_t n) noexcept nogil:
     """How many bytes at the start are ``_EDGE`` characters (space, newline, BREAK, SOFT)."""
     cdef size_t i = 0
     while i < n:
@@ -1058,7 +1258,7 @@ cdef size_t _edge_start(const unsigned char *s, size_t n) noexcept:
     return i
 
 
-cdef size_t _edge_end(const unsigned char *s, size_t first, size_t n) noexcept:
+cdef size_t _edge_end(const unsigned char *s, size_t first, size_t n) noexcept nogil:
     """Where the text ends once ``_EDGE`` characters after ``first`` are stripped."""
     cdef size_t e = n
     while e > first:
@@ -1071,7 +1271,7 @@ cdef size_t _edge_end(const unsigned char *s, size_t first, size_t n) noexcept:
     return e
 
 
-cdef int _edge_into(_Buffer dst, const unsigned char *s, size_t n) except -1:
+cdef int _edge_into(_Buffer dst, const unsigned char *s, size_t n) except -1 nogil:
     """``_edge``: BREAK + newline if the run holds a BREAK, else a space if it is not empty."""
     cdef size_t i
     if n >= 3:
@@ -1083,20 +1283,22 @@ cdef int _edge_into(_Buffer dst, const unsigned char *s, size_t n) except -1:
     return 0
 
 
-cdef int _wrap_into(_Buffer dst, const unsigned char *s, size_t n, bytes mark) except -1:
+cdef int _wrap_into(
+    _Buffer dst, const unsigned char *s, size_t n, const unsigned char *mark, size_t marks
+) except -1 nogil:
     """``_wrap``: the marks around the text, its edge white space moved outside them."""
     cdef size_t first = _edge_start(s, n), end
     if first == n:
         return _edge_into(dst, s, n)
     end = _edge_end(s, first, n)
     _edge_into(dst, s, first)
-    dst.add(mark, len(mark))
+    dst.add(mark, marks)
     dst.add(s + first, end - first)
-    dst.add(mark, len(mark))
+    dst.add(mark, marks)
     return _edge_into(dst, s + end, n - end)
 
 
-cdef size_t _longest_backticks(const unsigned char *s, size_t n) noexcept:
+cdef size_t _longest_backticks(const unsigned char *s, size_t n) noexcept nogil:
     cdef size_t i, run = 0, longest = 0
     if memchr(s, 96, n) == NULL:
         return 0
@@ -1110,7 +1312,7 @@ cdef size_t _longest_backticks(const unsigned char *s, size_t n) noexcept:
     return longest
 
 
-cdef int _code_into(_Buffer dst, const unsigned char *s, size_t n) except -1:
+cdef int _code_into(_Buffer dst, const unsigned char *s, size_t n) except -1 nogil:
     """``convert_code`` outside a no-format context: a code span that no backtick breaks."""
     cdef size_t first = _edge_start(s, n), end, longest
     if first == n:
@@ -1130,7 +1332,7 @@ cdef int _code_into(_Buffer dst, const unsigned char *s, size_t n) except -1:
 
 cdef int _spaces_into(
     _Buffer dst, const unsigned char *s, size_t n, bint strip, bint cell
-) except -1:
+) except -1 nogil:
     """``_SPACE_RUN.sub(" ", text)``: each run of spaces, newlines and SOFT made one space;
     ``strip`` drops the runs at both ends, and ``cell`` escapes "|" as a table cell does."""
     cdef size_t i = 0, k = dst.length
@@ -1167,7 +1369,7 @@ cdef int _spaces_into(
     return 0
 
 
-cdef bint _may_start_block(const unsigned char *s, size_t n) noexcept:
+cdef bint _may_start_block(const unsigned char *s, size_t n) noexcept nogil:
     """Whether a line starting at ``s`` might be markup (``_layout._BLOCK_FIRST`` or a decimal
     digit, as str.isdecimal, so a non-ASCII one counts too)."""
     cdef unsigned char c
@@ -1185,10 +1387,10 @@ cdef bint _may_start_block(const unsigned char *s, size_t n) noexcept:
         cp = ((c & 0x1F) << 6) | (s[1] & 0x3F)
     else:
         return True  # not UTF-8 that this module wrote: the exact rules decide
-    return Py_UNICODE_ISDECIMAL(cp)
+    return _is_decimal(cp)
 
 
-cdef int _soft_breaks_into(_Buffer dst, const unsigned char *s, size_t n) except -1:
+cdef int _soft_breaks_into(_Buffer dst, const unsigned char *s, size_t n) except -1 nogil:
     """``_layout.soft_breaks``. Lines that might start a block are rare, and the patterns
     that decide are the reference's: any such line and the whole text goes through them."""
     cdef size_t i = 0, k
@@ -1196,7 +1398,12 @@ cdef int _soft_breaks_into(_Buffer dst, const unsigned char *s, size_t n) except
     while i + 4 <= n:
         if s[i] == _M0 and _marker3(s + i, _SOFT_3) and s[i + 3] == 10:
             if _may_start_block(s + i + 4, n - i - 4):
-                return dst.add_str(soft_breaks(_utf8(s, n)))
+                if dst.gilfree:
+                    dst.bailed = True
+                    return 0
+                with gil:
+                    dst.add_str(soft_breaks(_utf8(s, n)))
+                return 0
             i += 4
         else:
             i += 1
@@ -1221,7 +1428,7 @@ cdef int _soft_breaks_into(_Buffer dst, const unsigned char *s, size_t n) except
     return 0
 
 
-cdef bint _has_soft(const unsigned char *s, size_t n) noexcept:
+cdef bint _has_soft(const unsigned char *s, size_t n) noexcept nogil:
     cdef const unsigned char *p = s
     cdef const unsigned char *end = s + n
     while True:
@@ -1235,7 +1442,7 @@ cdef bint _has_soft(const unsigned char *s, size_t n) noexcept:
 
 cdef const unsigned char *_block_text(
     const unsigned char *s, size_t n, _Buffer scratch, size_t *length
-) except NULL:
+) except NULL nogil:
     """``_block_text``: soft breaks resolved (in ``scratch`` if there are any), then white
     space stripped at both ends; returns the start, and the length in ``length``."""
     cdef size_t first = 0
@@ -1254,7 +1461,7 @@ cdef const unsigned char *_block_text(
 
 cdef int _block_into(
     _Buffer dst, const unsigned char *s, size_t n, int flags, _Buffer scratch
-) except -1:
+) except -1 nogil:
     cdef size_t mark = dst.length, length
     cdef const unsigned char *text
     if flags & F_INLINE:
@@ -1275,7 +1482,7 @@ cdef int _block_into(
 
 cdef int _blockquote_into(
     _Buffer dst, const unsigned char *s, size_t n, int flags, _Buffer scratch
-) except -1:
+) except -1 nogil:
     cdef size_t length, i, line, j
     cdef const unsigned char *text
     if flags & F_INLINE:
@@ -1301,7 +1508,7 @@ cdef int _blockquote_into(
     return dst.add(b"\n\n", 2)
 
 
-cdef int _heading_into(_Buffer dst, int level, const unsigned char *s, size_t n, int flags) except -1:
+cdef int _heading_into(_Buffer dst, int level, const unsigned char *s, size_t n, int flags) except -1 nogil:
     cdef size_t mark = dst.length, before
     if flags & F_INLINE:
         dst.byte(32)
@@ -1322,7 +1529,7 @@ cdef int _heading_into(_Buffer dst, int level, const unsigned char *s, size_t n,
 
 cdef int _list_into(
     _Buffer dst, const unsigned char *s, size_t n, int flags, _Buffer scratch
-) except -1:
+) except -1 nogil:
     cdef size_t first = 0
     if flags & F_INLINE:
         return _block_into(dst, s, n, flags, scratch)
@@ -1343,7 +1550,7 @@ cdef int _list_into(
 
 cdef int _li_into(
     _Buffer dst, _Frame *frame, const unsigned char *s, size_t n, int flags, _Buffer scratch
-) except -1:
+) except -1 nogil:
     cdef size_t length, i, line, indent
     cdef const unsigned char *text
     cdef char marker[32]
@@ -1404,8 +1611,9 @@ cdef int _link_into(_Buffer dst, _Node *node, const unsigned char *s, size_t n) 
 
 
 cdef int _code_block_into(
-    _Buffer dst, str language, _Buffer code, int flags, _Buffer scratch
-) except -1:
+    _Buffer dst, const unsigned char *language, size_t language_length, _Buffer code, int flags,
+    _Buffer scratch
+) except -1 nogil:
     """``convert_pre``: a fence longer than any backtick run in the code, every line marked."""
     cdef size_t i, fence, n = code.length
     cdef const unsigned char *s = code.data
@@ -1426,7 +1634,7 @@ cdef int _code_block_into(
     dst.add(b"\n\n", 2)
     dst.marker(_CODE_3)
     dst.repeat(96, fence)
-    dst.add_str(language)
+    dst.add(language, language_length)
     dst.byte(10)
     dst.marker(_CODE_3)
     while True:
@@ -1471,7 +1679,7 @@ cdef str _bytes_rule(str text, int rule, int flag, bytes mark=None):
         s = _block_text(data, len(data), scratch, &length)
         dst.add(s, length)
     else:
-        _wrap_into(dst, data, len(data), mark)
+        _wrap_into(dst, data, len(data), mark, len(mark))
     return dst.text()
 
 
@@ -1558,6 +1766,7 @@ def bind(str selectolax_path, object create_node, object parse_fragment):
     :raises RuntimeError: saying what does not match; the engine is then unusable.
     """
     global _first_attr, _next_attr, _attr_name, _attr_value, _element_name, _text_id, _bound
+    global _large_ids_are_other
     global _document_clean, _parser_clean, _parse_fragment, _document, _parser, _div_id, _html_ns
     global _document_create, _document_destroy, _parser_create, _parser_init, _parser_destroy
     cdef bytes path = selectolax_path.encode()
@@ -1635,6 +1844,8 @@ def bind(str selectolax_path, object create_node, object parse_fragment):
     # Tag ids, from elements of two documents: an id the same in both is the tag's for good.
     for i in range(_ID_CACHE):
         _info_by_id[i] = -1
+    _large_ids_are_other = False
+    learned = set()
     for name in _LEARNED_NAMES:
         first, second = create_node(name), create_node(name)
         node, other = _node_of(first), _node_of(second)
@@ -1644,6 +1855,17 @@ def bind(str selectolax_path, object create_node, object parse_fragment):
             if node.local_name == _text_id:
                 raise RuntimeError(f"<{name}> has the id of text")
             _info_by_id[node.local_name] = _info_of(name)
+            learned.add(name)
+    # Other names are learned when first met (_info), which is right only if every id under
+    # _ID_CACHE is one of lexbor's own: an element of a name it does not know has a larger id.
+    for name in ("convkit-probe", "x-y"):
+        probe = create_node(name)  # kept alive while its node is read
+        node = _node_of(probe)
+        if node.local_name < _ID_CACHE:
+            raise RuntimeError(f"<{name}> has the small tag id {node.local_name}")
+    _large_ids_are_other = (
+        _TABLE_NAMES - {"annotation"} <= learned and _info_of("annotation") == K_ANNOTATION
+    )
     # The fragment context selectolax parses messages in: a <div> of the HTML namespace.
     div = create_node("div")  # kept alive: its document is freed with it
     node = _node_of(div)
@@ -1670,6 +1892,7 @@ cdef _Walk _take_walk():
 
 cdef void _give_back(_Walk w) noexcept:
     w.trim()
+    w.tables = None
     w.busy = False
 
 
@@ -1766,17 +1989,322 @@ cdef void _renew_document() except *:
     _document = fresh
 
 
+# -- converting lists of messages on a thread without the GIL -------------------------------
+
+cdef extern from *:
+    """
+    #if defined(_WIN32)
+    #include <windows.h>
+    static double convkit_seconds(void) {
+        LARGE_INTEGER count, frequency;
+        QueryPerformanceCounter(&count);
+        QueryPerformanceFrequency(&frequency);
+        return (double) count.QuadPart / (double) frequency.QuadPart;
+    }
+    #else
+    #include <time.h>
+    static double convkit_seconds(void) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (double) t.tv_sec + (double) t.tv_nsec * 1e-9;
+    }
+    #endif
+    """
+    double convkit_seconds() nogil
+
+ctypedef struct _Input:
+    const unsigned char *data  # NULL: the message is converted with the GIL
+    Py_ssize_t size
+
+cdef enum:
+    # _lexbor.MAX_NESTING: a message with fewer "<" than this is never too deep.
+    _MAX_NESTING = 10000
+assert _MAX_NESTING == MAX_NESTING
+
+
+cdef class BatchConverter:
+    """Converts lists of messages (:meth:`submit`, then :meth:`collect`) on a thread of its own
+    that never holds the GIL, so that the calling thread runs Python meanwhile.
+
+    The thread parses into a lexbor document of its own and walks with a walk of its own
+    (``gilfree``). A message it cannot finish without Python (a link, an image, math, a table,
+    an ``<ol start>``, a tag it does not know yet, a line after a soft break that might start a
+    block, input too deep for the walk) is marked, and :meth:`collect` converts it with
+    :func:`convert`, on the calling thread. So the thread takes the GIL for nothing: a thread
+    that took it per list would wait for it each time, up to the interpreter's switch interval
+    (5 ms), while the caller runs Python.
+    """
+    cdef PyThread_type_lock ready, done
+    cdef _Walk walk
+    cdef void *document
+    cdef void *parser
+    cdef bint stopping, pending
+    cdef list htmls
+    # inputs: an _Input per message; results: the markdown of each, one after the other;
+    # ends: where each one ends there (size_t); needs_python: a byte per message;
+    # cleaned: a message without NUL and markers, when it held any.
+    cdef _Buffer inputs, results, ends, needs_python, cleaned
+    cdef double seconds
+    # The last list's seconds on the thread, and how many of its messages needed the GIL.
+    cdef readonly double last_seconds
+    cdef readonly Py_ssize_t last_fallbacks
+    cdef object error, thread
+
+    def __cinit__(self):
+        self.ready = PyThread_allocate_lock()
+        self.done = PyThread_allocate_lock()
+        if self.ready == NULL or self.done == NULL:
+            raise MemoryError()
+        # Both held: the thread waits on ``ready``, the caller of collect on ``done``.
+        PyThread_acquire_lock(self.ready, WAIT_LOCK)
+        PyThread_acquire_lock(self.done, WAIT_LOCK)
+        self.inputs = _Buffer()
+        self.results = _Buffer()
+        self.ends = _Buffer()
+        self.needs_python = _Buffer()
+        self.cleaned = _Buffer()
+
+    def __init__(self):
+        import threading
+
+        if not _bound:
+            raise RuntimeError("convkit.markdown._fast.bind() has not succeeded")
+        _own_document(&self.document, &self.parser)
+        self.walk = _Walk()
+        self.walk.scratch.gilfree = True
+        self.thread = threading.Thread(target=self._serve, name="convkit-html", daemon=True)
+        self.thread.start()
+
+    def __dealloc__(self):
+        if self.parser != NULL:
+            _parser_destroy(self.parser)
+        if self.document != NULL:
+            _document_destroy(self.document)
+        if self.ready != NULL:
+            PyThread_free_lock(self.ready)
+        if self.done != NULL:
+            PyThread_free_lock(self.done)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def submit(self, list htmls):
+        """Start converting ``htmls`` (a list of str); :meth:`collect` gives the results."""
+        cdef Py_ssize_t i, n = len(htmls), size
+        cdef const char *data
+        cdef _Input *inputs
+        if self.pending:
+            raise RuntimeError("submit before the previous list was collected")
+        if self.stopping:
+            raise RuntimeError("the converter is closed")
+        self.inputs.length = 0
+        self.inputs.reserve(n * sizeof(_Input))
+        self.ends.reserve(n * sizeof(size_t))
+        self.needs_python.reserve(n)
+        inputs = <_Input *> self.inputs.data
+        for i in range(n):
+            html = htmls[i]
+            if type(html) is not str:
+                raise TypeError(f"message {i} is {type(html).__name__}, not str")
+            try:
+                # UTF-8 without a copy for ASCII text (kept by the str for the others).
+                data = PyUnicode_AsUTF8AndSize(html, &size)
+            except UnicodeEncodeError:  # a lone surrogate: encode(..., "ignore") decides
+                data, size = NULL, 0
+            inputs[i].data = <const unsigned char *> data
+            inputs[i].size = size
+        self.inputs.length = n * sizeof(_Input)
+        self.htmls = htmls  # the UTF-8 lives as long as they do
+        self.pending = True
+        if self.error is None:
+            PyThread_release_lock(self.ready)
+
+    def collect(self):
+        """The submitted list's markdown, in order: a str per message, or the exception its
+        conversion raised (it goes on with the others)."""
+        cdef Py_ssize_t i, n
+        cdef size_t start = 0, end
+        if not self.pending:
+            raise RuntimeError("collect without a submitted list")
+        if self.error is None:
+            with nogil:
+                PyThread_acquire_lock(self.done, WAIT_LOCK)
+        self.pending = False
+        htmls, self.htmls = self.htmls, None
+        n = len(htmls)
+        out = []
+        if self.error is not None:  # the thread has ended (out of memory): convert here
+            self.last_seconds = 0.0
+            self.last_fallbacks = n
+            for html in htmls:
+                out.append(_converted(html))
+            return out
+        self.last_seconds = self.seconds
+        self.last_fallbacks = 0
+        for i in range(n):
+            end = (<size_t *> self.ends.data)[i]
+            if self.needs_python.data[i]:
+                self.last_fallbacks += 1
+                out.append(_converted(htmls[i]))
+            else:
+                out.append(_utf8(self.results.data + start, end - start))
+            start = end
+        if self.results.capacity > _KEEP_RESULTS_BELOW:
+            self.results.trim()
+        return out
+
+    def close(self):
+        """Stop the thread (after the list it is converting, if any)."""
+        if self.pending:
+            self.collect()
+        if not self.stopping:
+            self.stopping = True
+            if self.error is None:
+                PyThread_release_lock(self.ready)
+            self.thread.join()
+
+    def _serve(self):
+        try:
+            with nogil:
+                self.serve()
+        except BaseException as e:  # noqa: B036 - kept for collect, which then converts itself
+            self.error = e
+            PyThread_release_lock(self.done)
+
+    cdef int serve(self) except -1 nogil:
+        cdef double started
+        while True:
+            PyThread_acquire_lock(self.ready, WAIT_LOCK)
+            if self.stopping:
+                return 0
+            started = convkit_seconds()
+            self.convert_all()
+            self.seconds = convkit_seconds() - started
+            PyThread_release_lock(self.done)
+
+    cdef int convert_all(self) except -1 nogil:
+        cdef size_t i, n = self.inputs.length // sizeof(_Input)
+        cdef _Input *inputs = <_Input *> self.inputs.data
+        self.results.length = 0
+        for i in range(n):
+            if inputs[i].data == NULL:
+                self.needs_python.data[i] = 1
+            else:
+                self.needs_python.data[i] = self.convert_one(inputs[i].data, inputs[i].size)
+            (<size_t *> self.ends.data)[i] = self.results.length
+        return 0
+
+    cdef int convert_one(self, const unsigned char *data, size_t size) except -1 nogil:
+        """:func:`convert` of one message into ``results``: 0, or 1 if it needs the GIL."""
+        cdef _Node *wrapper
+        cdef size_t mark = self.results.length
+        cdef void *fresh
+        if memchr(data, 0, size) != NULL or _has_marker(data, size):
+            data = self.clean(data, size)
+            size = self.cleaned.length
+        # too_deep's own pattern decides for a message with that many tags at all.
+        if size > _MAX_NESTING and _count(data, size, 60) > _MAX_NESTING:
+            return 1
+        _document_clean(self.document)
+        _parser_clean(self.parser)
+        wrapper = _parse_fragment(self.parser, self.document, _div_id, _html_ns, data, size)
+        if wrapper == NULL:
+            return 1  # convert raises the error
+        if wrapper.first_child != NULL:
+            self.walk.reset()
+            self.walk.run(wrapper.first_child)
+            if not self.walk.scratch.bailed:
+                _finish_into(
+                    self.walk.tmp, self.walk.out.data, self.walk.out.length, self.walk.scratch
+                )
+            if not self.walk.scratch.bailed:
+                self.results.add(self.walk.tmp.data, self.walk.tmp.length)
+            self.walk.trim()
+        if size > _KEEP_DOCUMENT_BELOW:
+            fresh = _document_create()
+            if fresh != NULL:
+                _document_destroy(self.document)
+                self.document = fresh
+        if self.walk.scratch.bailed:
+            self.results.length = mark
+            return 1
+        return 0
+
+    cdef const unsigned char *clean(self, const unsigned char *data, size_t size) except NULL nogil:
+        # clean_input on UTF-8: NUL bytes and the markers' three bytes out.
+        cdef size_t i = 0
+        self.cleaned.length = 0
+        self.cleaned.reserve(size + 1)
+        while i < size:
+            if data[i] == 0:
+                i += 1
+            elif data[i] == _M0 and _is_marker(data + i, size - i):
+                i += 3
+            else:
+                self.cleaned.data[self.cleaned.length] = data[i]
+                self.cleaned.length += 1
+                i += 1
+        return self.cleaned.data
+
+
+cdef enum:
+    # The results of a list past this are freed after it is collected.
+    _KEEP_RESULTS_BELOW = 1 << 24
+
+
+cdef object _converted(str html):
+    try:
+        return convert(html)
+    except Exception as e:  # noqa: BLE001 - the caller decides what one message's error means
+        return e
+
+
+cdef bint _has_marker(const unsigned char *s, size_t n) noexcept nogil:
+    cdef const unsigned char *p = s
+    cdef const unsigned char *end = s + n
+    while True:
+        p = <const unsigned char *> memchr(p, _M0, end - p)
+        if p == NULL:
+            return False
+        if _is_marker(p, end - p):
+            return True
+        p += 1
+
+
+cdef size_t _count(const unsigned char *s, size_t n, unsigned char c) noexcept nogil:
+    cdef size_t count = 0
+    cdef const unsigned char *p = s
+    cdef const unsigned char *end = s + n
+    while True:
+        p = <const unsigned char *> memchr(p, c, end - p)
+        if p == NULL:
+            return count
+        count += 1
+        p += 1
+
+
+def convert_many(list htmls) -> list:
+    """:func:`convert` of each message, on a :class:`BatchConverter`'s thread (for tests and
+    one-off lists; a pipeline keeps one converter for its run)."""
+    with BatchConverter() as converter:
+        converter.submit(htmls)
+        return converter.collect()
+
+
 # -- the last step: _layout.finish over the walk's UTF-8, without a list of lines ----------
 
-cdef inline bint _is_code_at(const unsigned char *data, size_t i, size_t end) noexcept:
+cdef inline bint _is_code_at(const unsigned char *data, size_t i, size_t end) noexcept nogil:
     return i + 3 <= end and _marker3(data + i, _CODE_3)
 
 
-cdef inline bint _is_break_at(const unsigned char *data, size_t i, size_t end) noexcept:
+cdef inline bint _is_break_at(const unsigned char *data, size_t i, size_t end) noexcept nogil:
     return i + 3 <= end and _marker3(data + i, _BREAK_3)
 
 
-cdef inline bint _blank_line(const unsigned char *data, size_t start, size_t end) noexcept:
+cdef inline bint _blank_line(const unsigned char *data, size_t start, size_t end) noexcept nogil:
     # _layout._blank: only spaces and quote markers.
     cdef size_t i
     for i in range(start, end):
@@ -1785,7 +2313,7 @@ cdef inline bint _blank_line(const unsigned char *data, size_t start, size_t end
     return True
 
 
-cdef inline bint _has_code(const unsigned char *data, size_t start, size_t end) noexcept:
+cdef inline bint _has_code(const unsigned char *data, size_t start, size_t end) noexcept nogil:
     cdef size_t i
     for i in range(start, end):
         if data[i] == _M0 and _is_code_at(data, i, end):
@@ -1802,7 +2330,7 @@ def finish(str text) -> str:
     return PyUnicode_DecodeUTF8(<const char *> out.data, out.length, "surrogatepass")
 
 
-cdef int _finish_into(_Buffer dst, const unsigned char *data, size_t n, _Buffer scratch) except -1:
+cdef int _finish_into(_Buffer dst, const unsigned char *data, size_t n, _Buffer scratch) except -1 nogil:
     """:func:`finish` on UTF-8 (the markers are three bytes each, see the converters), into
     ``dst``, which is emptied first; ``scratch`` takes the text once its soft breaks are
     resolved."""

@@ -1,0 +1,124 @@
+"""The compiled engine's batches: :class:`BatchConverter` converts lists of messages on a thread
+that never takes the GIL, handing what needs Python back to :func:`_fast.convert`."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_markdown_fast import REQUIRE_EXT, _gpt_turns, markup
+from test_markdown_reference import CASES
+
+from convkit.markdown import fast
+
+
+@pytest.fixture(scope="module")
+def _fast():
+    if not fast.AVAILABLE:
+        message = f"fast engine unavailable: {fast.UNAVAILABLE_REASON}"
+        if REQUIRE_EXT:
+            pytest.fail(message + " (CONVKIT_REQUIRE_EXT=1)")
+        pytest.skip(message)
+    from convkit.markdown import _fast
+
+    return _fast
+
+
+KATEX = (
+    '<span class="katex"><math><annotation encoding="application/x-tex">x</annotation>'
+    "</math></span>"
+)
+
+
+@pytest.fixture
+def converter(_fast):
+    with _fast.BatchConverter() as c:
+        yield c
+
+
+def test_a_batch_gives_every_case_its_expected_output(_fast) -> None:
+    htmls = [html for html, _ in CASES]
+    assert _fast.convert_many(htmls) == [expected for _, expected in CASES]
+
+
+@pytest.mark.parametrize(
+    ("html", "fallbacks"),
+    [
+        ('<div class="markdown prose"><p>plain <b>bold</b> <code>c</code></p></div>', 0),
+        ('<pre><code class="language-py">x = 1</code></pre>', 0),
+        ("<ul><li>a</li><li>b<ol><li>c</li></ol></li></ul><blockquote>q<br>r</blockquote>", 0),
+        ("<p>a\nb</p><h2>t</h2><hr><del>d</del><q>q</q><custom-tag>x</custom-tag>", 0),
+        ("\ufdd0<p>\x00x&#xfdd1;</p>", 0),  # NUL and markers: removed without Python
+        ('<p><a href="https://a.b">l</a></p>', 1),
+        ('<p><img src="i.png" alt="a"></p>', 1),
+        ("<table><tr><td>1</td></tr></table>", 1),
+        ("<table><caption>c</caption></table>", 1),
+        ('<ol start="3"><li>x</li></ol>', 1),
+        (KATEX, 1),
+        ('<pre><code class="language-é">x</code></pre>', 1),  # non-ASCII: the pattern decides
+        ("<p>a\n- b</p>", 1),  # a line that might start a list: the exact rules decide
+        ("<p>2 / 2</p>", 0),
+        ("2 / 2<p>x</p>", 1),  # top-level text with a "/": page noise is decided in Python
+        ("\ud800<p>x</p>", 1),  # a lone surrogate: no UTF-8 to hand to the thread
+        ("<div>" * 10_001 + "deep", 1),  # past MAX_NESTING "<": too_deep decides
+    ],
+    ids=lambda v: repr(v[:40]) if isinstance(v, str) else str(v),
+)
+def test_what_needs_python_is_converted_with_it(converter, _fast, html, fallbacks) -> None:
+    converter.submit(["<p>first</p>", html, "<p>last</p>"])
+    assert converter.collect() == ["first", _fast.convert(html), "last"]
+    assert converter.last_fallbacks == fallbacks
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(markup(), max_size=6))
+def test_generated_markup_converts_as_alone(_fast, htmls: list[str]) -> None:
+    # Whatever part of a message needs Python, the thread stops there and leaves it whole.
+    assert _fast.convert_many(htmls) == [_fast.convert(h) for h in htmls]
+
+
+def test_lists_follow_one_another(converter, _fast) -> None:
+    big = "<div>" + "<p>word <b>bold</b> and <i>it</i></p>" * 30_000 + "</div>"
+    assert len(big.encode()) > 1 << 20  # renews the thread's document
+    lists = [["<p>a</p>", big, "<p>b <i>c</i></p>"], [], ["<h1>t</h1>"], [big, "<ul><li>x</li></ul>"]]
+    for htmls in lists:
+        converter.submit(htmls)
+        assert converter.collect() == [_fast.convert(h) for h in htmls]
+    assert converter.last_seconds > 0
+
+
+def test_an_error_is_returned_in_its_place(converter, _fast, monkeypatch) -> None:
+    def failing(html: str) -> str:
+        raise ValueError(f"cannot convert {html}")
+
+    monkeypatch.setattr(_fast, "convert", failing)
+    converter.submit(["<p>x</p>", '<a href="u">l</a>'])
+    got = converter.collect()
+    assert got[0] == "x"
+    assert isinstance(got[1], ValueError) and str(got[1]) == 'cannot convert <a href="u">l</a>'
+
+
+def test_misuse_says_what_is_wrong(_fast) -> None:
+    converter = _fast.BatchConverter()
+    with pytest.raises(RuntimeError, match="^collect without a submitted list$"):
+        converter.collect()
+    with pytest.raises(TypeError, match="^message 1 is int, not str$"):
+        converter.submit(["<p>x</p>", 1])
+    converter.submit(["<p>x</p>"])
+    with pytest.raises(RuntimeError, match="^submit before the previous list was collected$"):
+        converter.submit(["<p>y</p>"])
+    converter.close()  # collects the pending list first
+    converter.close()
+    with pytest.raises(RuntimeError, match="^the converter is closed$"):
+        converter.submit(["<p>x</p>"])
+
+
+@pytest.mark.realdata
+def test_every_real_gpt_turn_in_one_batch(_fast, shared_data) -> None:
+    turns = _gpt_turns(shared_data)
+    alone = [_fast.convert(html) for html in turns]  # also learns every tag id they hold
+    with _fast.BatchConverter() as converter:
+        converter.submit(turns)
+        assert converter.collect() == alone
+        # Links (254 messages), tables (252), images (18) and soft breaks before what might
+        # be markup (115) need Python; 11,618 messages in all.
+        assert converter.last_fallbacks == 620
