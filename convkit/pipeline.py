@@ -40,12 +40,14 @@ from .process import (
     Done,
     Item,
     Prepared,
+    converts_aside,
     count_batches,
     finish_counted,
     init_worker,
     prepare_batch,
     reject_line,
     run_batch,
+    run_converting_aside,
 )
 from .stats import Stats
 
@@ -205,6 +207,11 @@ def _run(
                     initargs=(options, False, counter, True),
                 )
             )
+        elif workers == 1 and converts_aside(options):
+            # One process: the HTML of each batch is converted on a thread without the GIL
+            # while this one reads the next batch and filters and writes the one before.
+            init_worker(options, False, counter, True)
+            results = run_converting_aside(batches)
         else:
             results = ordered_map(
                 run_batch,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import os
 import time
-from collections.abc import Hashable
+from collections.abc import Generator, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -96,6 +96,16 @@ class Done:
 
 
 @dataclass(slots=True)
+class Staged:
+    """A batch after :meth:`Worker.stage`: read, and its HTML listed for a converter thread."""
+
+    stream: list[Any]  # conversations, rejections and bad records, in order
+    stats: Stats
+    turns: list[tuple[int, Turn]]  # (index in stream, turn) of each HTML message, in order
+    htmls: list[str]  # their content
+
+
+@dataclass(slots=True)
 class Prepared:
     """A batch after :meth:`Worker.prepare`: read, converted, filtered; not yet tokenised."""
 
@@ -148,22 +158,49 @@ class Worker:
 
     def prepare(self, batch: list[Any]) -> Prepared:
         """The first half of :meth:`run`: read, convert HTML, filter, compute dedup keys."""
+        return self.filter(self.stage(batch))
+
+    def stage(self, batch: list[Any], aside: bool = False) -> Staged:
+        """Read a batch; ``aside``: list its HTML messages too, for a converter thread
+        (:class:`convkit.markdown._fast.BatchConverter`), whose results go to :meth:`filter`."""
         stats = Stats()
+        t0 = time.perf_counter()
+        # A stateful reader has already read the records in the main process (see pipeline).
+        stream = batch if self.reader.stateful else list(self.reader.read_stream(batch))
+        stats.seconds["read"] += time.perf_counter() - t0
+        stats.conversations_in += len(stream)
+        turns: list[tuple[int, Turn]] = []
+        htmls: list[str] = []
+        if aside:
+            for i, got in enumerate(stream):
+                if got.__class__ is Conversation:
+                    for turn in self._html_turns(got):
+                        turns.append((i, turn))
+                        htmls.append(turn.content)
+        return Staged(stream, stats, turns, htmls)
+
+    def filter(
+        self, staged: Staged, converted: list[Any] | None = None, seconds: float = 0.0
+    ) -> Prepared:
+        """The rest of :meth:`prepare`: convert HTML (or take ``converted``, the converter
+        thread's results for ``staged.htmls``, which took it ``seconds``), filter, compute
+        dedup keys."""
+        stream, stats = staged.stream, staged.stats
         items: list[Item] = []
         pending: list[tuple[Item, Conversation]] = []
         cache: dict[int, bytes] = {}
         clock = time.perf_counter
-        t0 = clock()
-        # A stateful reader has already read the records in the main process (see pipeline).
-        stream = batch if self.reader.stateful else list(self.reader.read_stream(batch))
-        stats.seconds["read"] += clock() - t0
-        stats.conversations_in += len(stream)
         convert = None if self.options.html == "never" else self._convert
+        failed: dict[int, Exception] = {}
+        if converted is not None:
+            convert = None
+            failed = _take_converted(staged, converted, stats)
+            stats.seconds["convert"] += seconds
         apply = self.chain.apply
         keys = self.dedup.keys if self.dedup.filters else None
         converting = 0.0
         started = clock()
-        for got in stream:
+        for i, got in enumerate(stream):
             if got.__class__ is not Conversation:
                 if isinstance(got, BadRecord):
                     items.append(self._bad_record(got, stats))
@@ -179,6 +216,8 @@ class Worker:
                     t0 = clock()
                     convert(conv, stats)
                     converting += clock() - t0
+                elif failed and i in failed:
+                    raise failed[i]
                 outcome = apply(conv)
             except InputError as e:  # markup FastChat's converter cannot take (compat mode)
                 self._reject(item, "html_parse_error", e.reason, stats)
@@ -277,8 +316,7 @@ class Worker:
     # ------------------------------------------------------------------ steps
 
     def _convert(self, conv: Conversation, stats: Stats) -> None:
-        mode = self.options.html
-        if mode == "never":
+        if self.options.html == "never":
             return
         if self.options.compat == "fastchat":
             # FastChat runs every message through its html_to_markdown, user turns included.
@@ -287,10 +325,18 @@ class Worker:
                     turn.content = html_to_markdown(turn.content, compat="fastchat")
                     stats.html_turns += 1
             return
-        scraped = conv.scraped
-        if mode == "auto" and not scraped:
-            return  # text from an API or a dataset: a "<table>" in it is what the model wrote
         engine = self.options.html_engine
+        for turn in self._html_turns(conv):
+            turn.content = html_to_markdown(turn.content, engine=engine)
+            stats.html_turns += 1
+
+    def _html_turns(self, conv: Conversation) -> Iterator[Turn]:
+        """The turns whose content is page HTML to convert (with convkit's rules), in order;
+        the edit counters the page glued to user turns are stripped on the way."""
+        scraped = conv.scraped
+        mode = self.options.html
+        if mode == "never" or (mode == "auto" and not scraped):
+            return  # text from an API or a dataset: a "<table>" in it is what the model wrote
         for turn in conv.turns:
             # Only assistant turns were page HTML; a user's "<div>" is text they typed. The
             # page did glue its "2 / 2" edit counter to the start of user turns, though.
@@ -298,8 +344,7 @@ class Worker:
                 if scraped:
                     turn.content = strip_regeneration_counter(turn.content)
             elif turn.role == ASSISTANT and (mode == "always" or looks_like_html(turn.content)):
-                turn.content = html_to_markdown(turn.content, engine=engine)
-                stats.html_turns += 1
+                yield turn
 
     def _reject_untokenizable(self, prepared: list[Prepared]) -> bool:
         """Reject the kept conversations whose counted text holds a lone surrogate; whether
@@ -504,6 +549,19 @@ class Worker:
             reject_line(None, reason, detail, source, "record", None, dumps(rec.text))
         )
         return item
+
+
+def _take_converted(staged: Staged, converted: list[Any], stats: Stats) -> dict[int, Exception]:
+    """Put the converter thread's markdown in place; the errors by conversation (its index in
+    the stream), each rejecting its conversation as an error in :meth:`Worker._convert` does."""
+    failed: dict[int, Exception] = {}
+    for (i, turn), markdown in zip(staged.turns, converted, strict=True):
+        if markdown.__class__ is str:
+            turn.content = markdown
+            stats.html_turns += 1
+        else:
+            failed.setdefault(i, markdown)
+    return failed
 
 
 def rendered_budget(options: Options, writer: Format, counter: Any) -> RenderedBudget | None:
@@ -721,6 +779,49 @@ def count_batches(prepared: list[Prepared]) -> list[tuple[Prepared, list[int]]]:
         out.append((p, counts[at : at + n]))
         at += n
     return out
+
+
+def converts_aside(options: Options) -> bool:
+    """Whether a one-process run converts HTML on a thread without the GIL
+    (:func:`run_converting_aside`): convkit's rules on the compiled engine."""
+    if options.html == "never" or options.compat is not None or options.html_engine != "fast":
+        return False
+    from .markdown import fast
+
+    return fast.AVAILABLE
+
+
+def run_converting_aside(
+    batches: Iterable[list[Any]],
+) -> Generator[tuple[list[Any], Done], None, None]:
+    """``(batch, done)`` for each batch, in order, as :func:`run_batch` gives them, in this
+    process (after :func:`init_worker`), with each batch's HTML converted on a thread that
+    never holds the GIL while this one reads the next batch and filters and serialises the
+    one before. Ending, by an error or by ``close``, stops the thread."""
+    from .markdown._fast import BatchConverter
+
+    worker = _the_worker()
+    with BatchConverter() as converter:
+
+        def converted() -> tuple[list[Any], float]:
+            return converter.collect(), converter.last_seconds + converter.last_fallback_seconds
+
+        previous: tuple[list[Any], Staged] | None = None
+        for batch in batches:
+            try:
+                staged = worker.stage(batch, aside=True)
+            except BaseException:
+                if previous is not None:  # earlier batches come first, as with run_batch
+                    yield previous[0], worker.finish(worker.filter(previous[1], *converted()))
+                raise
+            if previous is not None:
+                results = converted()
+            converter.submit(staged.htmls)  # converted while the batch before is filtered
+            if previous is not None:
+                yield previous[0], worker.finish(worker.filter(previous[1], *results))
+            previous = (batch, staged)
+        if previous is not None:
+            yield previous[0], worker.finish(worker.filter(previous[1], *converted()))
 
 
 def finish_counted(counted: tuple[Prepared, list[int]]) -> Done:

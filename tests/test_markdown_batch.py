@@ -2,6 +2,9 @@
 that never takes the GIL, handing what needs Python back to :func:`_fast.convert`."""
 from __future__ import annotations
 
+import sys
+import time
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -112,6 +115,29 @@ def test_misuse_says_what_is_wrong(_fast) -> None:
         converter.submit(["<p>x</p>"])
 
 
+def _converted_while_this_thread_holds_the_gil(converter, htmls: list[str]) -> bool:
+    # With a switch interval of an hour, a thread asking for the GIL would get it only when
+    # this one waits: while this one loops in Python, the list is converted only by a thread
+    # that never asks (the bound is for failing, not for speed).
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(3600)
+    try:
+        converter.submit(htmls)
+        deadline = time.monotonic() + 60
+        while not converter.converted and time.monotonic() < deadline:
+            pass
+        return converter.converted
+    finally:
+        sys.setswitchinterval(interval)
+        converter.collect()
+
+
+def test_the_thread_never_takes_the_gil(converter) -> None:
+    htmls = [html for html, _ in CASES] * 20
+    assert _converted_while_this_thread_holds_the_gil(converter, htmls)
+    assert 0 < converter.last_fallbacks < len(htmls)
+
+
 @pytest.mark.realdata
 def test_every_real_gpt_turn_in_one_batch(_fast, shared_data) -> None:
     turns = _gpt_turns(shared_data)
@@ -122,3 +148,4 @@ def test_every_real_gpt_turn_in_one_batch(_fast, shared_data) -> None:
         # Links (254 messages), tables (252), images (18) and soft breaks before what might
         # be markup (115) need Python; 11,618 messages in all.
         assert converter.last_fallbacks == 620
+        assert _converted_while_this_thread_holds_the_gil(converter, turns)

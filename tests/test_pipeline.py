@@ -503,13 +503,13 @@ def test_collector_thresholds_are_raised_during_a_run_and_restored_after(tmp_pat
 
     before = gc.get_threshold()
     seen = []
-    run = process.Worker.run
+    filter_batch = process.Worker.filter
 
-    def spy(self, batch):
+    def spy(self, *args):
         seen.append(gc.get_threshold())
-        return run(self, batch)
+        return filter_batch(self, *args)
 
-    monkeypatch.setattr(process.Worker, "run", spy)
+    monkeypatch.setattr(process.Worker, "filter", spy)
     src = write_json(tmp_path, [GOOD])
     convert(src, tmp_path / "o.jsonl", workers=1)
     assert seen == [(max(100_000, before[0]), *before[1:])]

@@ -567,6 +567,13 @@ cdef int _language_of(_Node *node, const unsigned char **language, size_t *lengt
     return 0
 
 
+cdef long long _ol_start_attr(_Node *node) except? -2:
+    # A function of its own: a Python local in a nogil method makes it take the GIL to let go
+    # of the local on every call, not only where the local is used.
+    start = _start_number(_attr(node, "start"))
+    return -1 if start is None else start
+
+
 cdef str _language(_Node *node):
     m = _LANGUAGE.search(_attr(node, "class") or "")
     return m.group(1) if m and "`" not in m.group(1) else ""
@@ -861,8 +868,7 @@ cdef class _Walk:
             if self.bail():
                 return 1
             with gil:
-                start = _start_number(_attr(node, "start"))
-                number = -1 if start is None else start
+                number = _ol_start_attr(node)
             if number >= 0:
                 return number
         # Numbering goes on after code blocks (see _walk.Walk._ol_start).
@@ -2045,9 +2051,12 @@ cdef class BatchConverter:
     # cleaned: a message without NUL and markers, when it held any.
     cdef _Buffer inputs, results, ends, needs_python, cleaned
     cdef double seconds
-    # The last list's seconds on the thread, and how many of its messages needed the GIL.
-    cdef readonly double last_seconds
+    # The last list's seconds on the thread, how many of its messages needed the GIL, and
+    # the seconds collect spent converting those.
+    cdef readonly double last_seconds, last_fallback_seconds
     cdef readonly Py_ssize_t last_fallbacks
+    # Whether the thread has converted the submitted list (collect need not wait).
+    cdef readonly bint converted
     cdef object error, thread
 
     def __cinit__(self):
@@ -2119,6 +2128,7 @@ cdef class BatchConverter:
         self.inputs.length = n * sizeof(_Input)
         self.htmls = htmls  # the UTF-8 lives as long as they do
         self.pending = True
+        self.converted = False
         if self.error is None:
             PyThread_release_lock(self.ready)
 
@@ -2127,6 +2137,7 @@ cdef class BatchConverter:
         conversion raised (it goes on with the others)."""
         cdef Py_ssize_t i, n
         cdef size_t start = 0, end
+        cdef double started
         if not self.pending:
             raise RuntimeError("collect without a submitted list")
         if self.error is None:
@@ -2136,11 +2147,14 @@ cdef class BatchConverter:
         htmls, self.htmls = self.htmls, None
         n = len(htmls)
         out = []
+        self.last_fallback_seconds = 0.0
         if self.error is not None:  # the thread has ended (out of memory): convert here
+            started = convkit_seconds()
             self.last_seconds = 0.0
             self.last_fallbacks = n
             for html in htmls:
                 out.append(_converted(html))
+            self.last_fallback_seconds = convkit_seconds() - started
             return out
         self.last_seconds = self.seconds
         self.last_fallbacks = 0
@@ -2148,7 +2162,9 @@ cdef class BatchConverter:
             end = (<size_t *> self.ends.data)[i]
             if self.needs_python.data[i]:
                 self.last_fallbacks += 1
+                started = convkit_seconds()
                 out.append(_converted(htmls[i]))
+                self.last_fallback_seconds += convkit_seconds() - started
             else:
                 out.append(_utf8(self.results.data + start, end - start))
             start = end
@@ -2183,6 +2199,7 @@ cdef class BatchConverter:
             started = convkit_seconds()
             self.convert_all()
             self.seconds = convkit_seconds() - started
+            self.converted = True
             PyThread_release_lock(self.done)
 
     cdef int convert_all(self) except -1 nogil:

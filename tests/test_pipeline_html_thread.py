@@ -1,0 +1,95 @@
+"""One-process runs convert HTML on a thread without the GIL (process.run_converting_aside):
+the same bytes as converting each conversation in turn, the same rejects and counts."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_pipeline import PAGE, sg, write_json
+
+from convkit import convert, pipeline, process
+from convkit.markdown import fast
+
+pytestmark = pytest.mark.skipif(not fast.AVAILABLE, reason="the compiled HTML engine is not built")
+
+
+def records() -> list[dict]:
+    gpt = [
+        "<p>Plain <b>bold</b> and <code>code</code>.</p>",
+        '<p>See <a href="https://example.org/a_b">the docs</a>.</p>',  # needs the GIL
+        "<table><tr><th>k</th></tr><tr><td>v</td></tr></table>",  # needs the GIL
+        "<p>Steps:\n1. one\n2. two</p>",  # soft breaks before a list marker: needs the GIL
+        '<pre><code class="language-python">print(1)\n</code></pre><ol><li>a</li></ol>',
+        "<blockquote>q<br>r</blockquote><h2>t</h2>",
+    ]
+    out = []
+    for k in range(12):
+        html = PAGE.format(gpt[k % len(gpt)])
+        out.append(sg(f"c{k}", ("human", f"2 / 2Question {k}?"), ("gpt", html)))
+    out.append(sg("same", ("human", "Question 0?"), ("gpt", PAGE.format(gpt[0]))))  # dup
+    out.append(sg("empty", ("human", "Q?"), ("gpt", PAGE.format("<p> </p>"))))
+    out.append({"id": "broken", "conversations": 7})
+    return out
+
+
+def _run(tmp_path, name: str, **kw) -> tuple[bytes, bytes, dict]:
+    src = write_json(tmp_path, records())
+    out, rej, st = (tmp_path / f"{name}.{x}" for x in ("jsonl", "rej.jsonl", "json"))
+    convert(src, out, rejects=rej, stats=st, workers=1, batch_size=4, **kw)
+    stats = json.loads(st.read_text())
+    del stats["seconds"], stats["options"]
+    return out.read_bytes(), rej.read_bytes(), stats
+
+
+def test_the_thread_gives_what_converting_in_turn_gives(tmp_path, monkeypatch) -> None:
+    calls = []
+    aside = process.run_converting_aside
+
+    def spy(batches):
+        calls.append(1)
+        return aside(batches)
+
+    monkeypatch.setattr(pipeline, "run_converting_aside", spy)
+    threaded = _run(tmp_path, "threaded")
+    assert calls == [1]
+    monkeypatch.setattr(pipeline, "converts_aside", lambda options: False)
+    in_turn = _run(tmp_path, "in_turn")
+    assert calls == [1]
+    assert threaded == in_turn
+    out, rej, stats = threaded
+    assert stats["html_turns_converted"] == 14
+    assert (stats["conversations_in"], stats["conversations_out"]) == (15, 12)
+    kept = [json.loads(line) for line in out.splitlines()]
+    assert [r["conversations"][1]["value"] for r in kept[:6]] == [
+        "Plain **bold** and `code`.",
+        "See [the docs](https://example.org/a_b).",
+        "| k |\n| --- |\n| v |",
+        "Steps: 1. one 2. two",
+        "```python\nprint(1)\n```\n\n1. a",
+        "> q\\\n> r\n\n## t",
+    ]
+    assert [r["conversations"][0]["value"] for r in kept[:2]] == ["Question 0?", "Question 1?"]
+    reasons = [(r["id"], r["reason"]) for r in map(json.loads, rej.splitlines())]
+    assert reasons == [
+        ("same", "duplicate_content"), ("empty", "too_few_turns"), ("broken", "invalid_record")
+    ]
+
+
+def test_a_message_that_fails_rejects_only_its_conversation(tmp_path, monkeypatch) -> None:
+    from convkit.markdown import _fast
+
+    def failing(html: str) -> str:
+        raise ValueError("no converter for this one")
+
+    # Only messages that need the GIL are converted by _fast.convert on the thread path.
+    monkeypatch.setattr(_fast, "convert", failing)
+    out, rej, stats = _run(tmp_path, "failing")
+    reasons = [(r["id"], r["reason"], r.get("detail")) for r in map(json.loads, rej.splitlines())]
+    failed = [(i, d) for i, reason, d in reasons if reason == "processing_error"]
+    assert failed == [
+        (f"c{k}", "ValueError: no converter for this one") for k in (1, 2, 3, 7, 8, 9)
+    ]
+    assert [json.loads(line)["id"] for line in out.splitlines()] == [
+        f"c{k}" for k in (0, 4, 5, 6, 10, 11)
+    ]
+    assert stats["conversations_out"] == 6
