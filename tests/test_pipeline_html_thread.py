@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(not fast.AVAILABLE, reason="the compiled HTML en
 def records() -> list[dict]:
     gpt = [
         "<p>Plain <b>bold</b> and <code>code</code>.</p>",
-        '<p>See <a href="https://example.org/a_b">the docs</a>.</p>',  # needs the GIL
+        '<p>See <a href="https://example.org/a_b" title="D">the docs</a>.</p>',  # the GIL
         "<table><tr><th>k</th></tr><tr><td>v</td></tr></table>",  # needs the GIL
         "<p>Steps:\n1. one\n2. two</p>",  # soft breaks before a list marker: needs the GIL
         '<pre><code class="language-python">print(1)\n</code></pre><ol><li>a</li></ol>',
@@ -62,7 +62,7 @@ def test_the_thread_gives_what_converting_in_turn_gives(tmp_path, monkeypatch) -
     kept = [json.loads(line) for line in out.splitlines()]
     assert [r["conversations"][1]["value"] for r in kept[:6]] == [
         "Plain **bold** and `code`.",
-        "See [the docs](https://example.org/a_b).",
+        'See [the docs](https://example.org/a_b "D").',
         "| k |\n| --- |\n| v |",
         "Steps: 1. one 2. two",
         "```python\nprint(1)\n```\n\n1. a",

@@ -798,7 +798,7 @@ cdef class _Walk:
                 if self.enter_math(node, kind, frame):
                     return -1
         if (
-            kind == K_A or kind == K_IMG or info & B_TABLE_STRUCT or kind == K_CELL
+            kind == K_IMG or info & B_TABLE_STRUCT or kind == K_CELL
             or kind == K_CAPTION
         ) and self.bail():
             return -1
@@ -1212,8 +1212,11 @@ cdef class _Walk:
         elif kind == K_A:
             if flags & F_NOFORMAT:
                 return 1
-            with gil:  # never without it: enter bails out first
-                _link_into(self.tmp, frame.node, s, n)
+            if _plain_link_into(self.tmp, frame.node, s, n):
+                if self.bail():
+                    return 0
+                with gil:
+                    _link_into(self.tmp, frame.node, s, n)
         elif kind == K_LI:
             _li_into(self.tmp, frame, s, n, flags, self.scratch)
         elif kind == K_OL or kind == K_UL:
@@ -1584,6 +1587,99 @@ cdef int _li_into(
             dst.add(text + line, i - line)
             line = i + 1
     return dst.byte(10)
+
+
+cdef inline bint _scheme_url(const unsigned char *u, size_t n) noexcept nogil:
+    """``_SCHEME_URL.fullmatch`` on ASCII: a scheme of 2 to 32 characters, then no white space,
+    "<" or ">"."""
+    cdef size_t i, colon = 0
+    cdef unsigned char c
+    if n < 3 or not ((65 <= u[0] <= 90) or (97 <= u[0] <= 122)):
+        return False
+    for i in range(1, n):
+        c = u[i]
+        if c == 58:
+            colon = i
+            break
+        if not ((65 <= c <= 90) or (97 <= c <= 122) or (48 <= c <= 57) or c in b"+.-"):
+            return False
+    if colon < 2 or colon > 32:
+        return False
+    for i in range(colon + 1, n):
+        if _is_py_space(u[i]) or u[i] == 60 or u[i] == 62:
+            return False
+    return True
+
+
+cdef int _plain_link_into(
+    _Buffer dst, _Node *node, const unsigned char *s, size_t n
+) except -1 nogil:
+    """:func:`_link_into` for a link without a title whose target is ASCII (_destination and
+    the autolink rule on bytes), into an empty ``dst``; 1, with nothing written, for any
+    other link."""
+    cdef size_t first = _edge_start(s, n), end, length = 0, a = 0, b, i
+    cdef void *attr
+    cdef const unsigned char *href = NULL
+    cdef bint angle = False
+    cdef long depth = 0
+    cdef unsigned char c
+    if first == n:
+        return _edge_into(dst, s, n)
+    if _find_attr(node, "title", 5) != NULL:
+        return 1
+    attr = _find_attr(node, "href", 4)
+    if attr != NULL:
+        href = _attr_value(attr, &length)
+    if href == NULL:
+        length = 0
+    for i in range(length):
+        if href[i] >= 0x80:
+            return 1  # a marker, or text whose white space Unicode decides
+    end = _edge_end(s, first, n)
+    _edge_into(dst, s, first)
+    b = length
+    while a < b and _is_space(href[a]):
+        a += 1
+    while b > a and _is_space(href[b - 1]):
+        b -= 1
+    if a == b:
+        dst.add(s + first, end - first)
+        return _edge_into(dst, s + end, n - end)
+    if length == end - first and memcmp(href, s + first, length) == 0 and _scheme_url(href, length):
+        dst.byte(60)
+        dst.add(href, length)
+        dst.byte(62)
+        return _edge_into(dst, s + end, n - end)
+    for i in range(a, b):
+        c = href[i]
+        if c == 32 or c == 60 or c == 62:
+            angle = True
+        elif c == 40:
+            depth += 1
+        elif c == 41:
+            depth -= 1
+            if depth < 0:
+                angle = True
+    angle = angle or depth != 0
+    dst.byte(91)
+    dst.add(s + first, end - first)
+    dst.add(b"](", 2)
+    if angle:
+        dst.byte(60)
+    for i in range(a, b):
+        c = href[i]
+        if c == 9 or c == 10 or c == 13 or c == 12:
+            continue
+        if angle and c == 60:
+            dst.add(b"%3C", 3)
+        elif angle and c == 62:
+            dst.add(b"%3E", 3)
+        else:
+            dst.byte(c)
+    if angle:
+        dst.byte(62)
+    dst.byte(41)
+    return _edge_into(dst, s + end, n - end)
 
 
 cdef int _link_into(_Buffer dst, _Node *node, const unsigned char *s, size_t n) except -1:
