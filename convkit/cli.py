@@ -303,7 +303,8 @@ def _build_parser() -> argparse.ArgumentParser:
         default=None,
         help=(
             "processes, this one included (default: all cores; one for inputs under 16 MB, "
-            "and one when splitting on up to four cores)"
+            "one when splitting on up to four cores, and one on two cores when the compiled "
+            "engine converts HTML, which one process does on a second thread)"
         ),
     )
     g.add_argument(

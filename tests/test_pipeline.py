@@ -599,7 +599,8 @@ def test_without_dedup_filters_the_output_rejects_and_stats_match_the_per_item_p
     ("cores", "size", "max_tokens", "expected"),
     [
         (2, 1 << 20, None, 1),  # a small input: one process
-        (2, 64 << 20, None, 2),  # a big one: every core
+        (2, 64 << 20, None, 1),  # a big one on two cores: HTML is converted on a thread
+        (3, 64 << 20, None, 3),  # on more: every core
         (2, 64 << 20, 2048, 1),  # splitting on two cores: the tokenizer's threads take both
         (4, 64 << 20, 2048, 1),
         (8, 64 << 20, 2048, 8),
@@ -607,9 +608,17 @@ def test_without_dedup_filters_the_output_rejects_and_stats_match_the_per_item_p
     ],
 )
 def test_the_default_number_of_processes(monkeypatch, cores, size, max_tokens, expected):
+    from convkit.markdown import fast
+
     monkeypatch.setattr("os.cpu_count", lambda: cores)
+    monkeypatch.setattr(fast, "AVAILABLE", True)
     opts = Options(max_tokens=max_tokens, tokenizer=TOKENIZER if max_tokens else None)
     assert opts.resolved_workers(size) == expected
+    # Where no HTML would be converted on a thread, two cores are two processes.
+    for other in (Options(html="never"), Options(html_engine="markdownify")):
+        assert other.resolved_workers(64 << 20) == cores
+    monkeypatch.setattr(fast, "AVAILABLE", False)
+    assert Options().resolved_workers(64 << 20) == cores
     assert Options(workers=3, max_tokens=max_tokens).resolved_workers(size) == 3
 
 
