@@ -103,6 +103,7 @@ class Staged:
     stats: Stats
     turns: list[tuple[int, Turn]]  # (index in stream, turn) of each HTML message, in order
     htmls: list[str]  # their content
+    failed: dict[int, Exception]  # errors listing a conversation's turns, by index in stream
 
 
 @dataclass(slots=True)
@@ -171,13 +172,17 @@ class Worker:
         stats.conversations_in += len(stream)
         turns: list[tuple[int, Turn]] = []
         htmls: list[str] = []
+        failed: dict[int, Exception] = {}
         if aside:
             for i, got in enumerate(stream):
                 if got.__class__ is Conversation:
-                    for turn in self._html_turns(got):
-                        turns.append((i, turn))
-                        htmls.append(turn.content)
-        return Staged(stream, stats, turns, htmls)
+                    try:
+                        for turn in self._html_turns(got):
+                            turns.append((i, turn))
+                            htmls.append(turn.content)
+                    except Exception as e:  # noqa: BLE001 - rejects the record (see filter)
+                        failed[i] = e
+        return Staged(stream, stats, turns, htmls, failed)
 
     def filter(
         self, staged: Staged, converted: list[Any] | None = None, seconds: float = 0.0
@@ -554,7 +559,7 @@ class Worker:
 def _take_converted(staged: Staged, converted: list[Any], stats: Stats) -> dict[int, Exception]:
     """Put the converter thread's markdown in place; the errors by conversation (its index in
     the stream), each rejecting its conversation as an error in :meth:`Worker._convert` does."""
-    failed: dict[int, Exception] = {}
+    failed = dict(staged.failed)
     for (i, turn), markdown in zip(staged.turns, converted, strict=True):
         if markdown.__class__ is str:
             turn.content = markdown

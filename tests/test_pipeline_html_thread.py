@@ -93,3 +93,25 @@ def test_a_message_that_fails_rejects_only_its_conversation(tmp_path, monkeypatc
         f"c{k}" for k in (0, 4, 5, 6, 10, 11)
     ]
     assert stats["conversations_out"] == 6
+
+
+@pytest.mark.parametrize("aside", [True, False])
+def test_an_error_listing_the_html_turns_rejects_only_its_conversation(
+    tmp_path, monkeypatch, aside
+) -> None:
+    looks = process.looks_like_html
+
+    def failing(text: str) -> bool:
+        if "<table>" in text:
+            raise RuntimeError("cannot tell")
+        return looks(text)
+
+    monkeypatch.setattr(process, "looks_like_html", failing)
+    if not aside:
+        monkeypatch.setattr(pipeline, "converts_aside", lambda options: False)
+    out, rej, stats = _run(tmp_path, f"listing{aside}")
+    reasons = [(r["id"], r["reason"], r.get("detail")) for r in map(json.loads, rej.splitlines())]
+    assert [(i, d) for i, reason, d in reasons if reason == "processing_error"] == [
+        ("c2", "RuntimeError: cannot tell"), ("c8", "RuntimeError: cannot tell")
+    ]
+    assert out.count(b"\n") == stats["conversations_out"] == 10
