@@ -45,6 +45,7 @@ from .process import (
     finish_counted,
     init_worker,
     prepare_batch,
+    prepared_aside,
     reject_line,
     run_batch,
     run_converting_aside,
@@ -194,10 +195,15 @@ def _run(
         stream = reader.read_stream(counted) if reader.stateful else counted
         assert options.batch_size is not None  # resolved by convert
         batches = _batches(stream, options.batch_size)
-        if workers == 1 and options.max_tokens is not None:
+        if workers == 1 and options.max_tokens is not None and converts_aside(options):
             # One process: the tokenizer's threads count the kept text of earlier batches,
-            # in few large calls, while this thread converts the next ones and then splits
-            # and writes the counted ones.
+            # in few large calls, while this thread filters the next ones (their HTML
+            # converted on a thread without the GIL) and then splits and writes the counted
+            # ones.
+            init_worker(options, False, counter, True)
+            results = _finished(_counted_aside(batches))
+        elif workers == 1 and options.max_tokens is not None:
+            # The same, the HTML converted on this thread.
             results = _finished(
                 overlapped_map(
                     prepare_batch,
@@ -278,6 +284,23 @@ def _run(
         if bar is not None:
             bar.close()
     return result
+
+
+def _counted_aside(
+    batches: Iterable[list[Any]],
+) -> Generator[tuple[list[Any], tuple[Prepared, list[int]]], None, None]:
+    """Each batch prepared by :func:`process.prepared_aside` and counted on the tokenizer's
+    thread (:func:`parallel.overlapped_map`), in order; ending closes both threads."""
+    with (
+        closing(prepared_aside(batches)) as prepared,
+        closing(overlapped_map(_second, count_batches, prepared)) as counted,
+    ):
+        for (batch, _), done in counted:
+            yield batch, done
+
+
+def _second(pair: tuple[Any, Prepared]) -> Prepared:
+    return pair[1]
 
 
 def _finished(

@@ -12,6 +12,7 @@ import gc
 import os
 import time
 from collections.abc import Generator, Hashable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -803,6 +804,20 @@ def run_converting_aside(
     process (after :func:`init_worker`), with each batch's HTML converted on a thread that
     never holds the GIL while this one reads the next batch and filters and serialises the
     one before. Ending, by an error or by ``close``, stops the thread."""
+    worker = _the_worker()
+    with closing(prepared_aside(batches)) as prepared:
+        for batch, p in prepared:
+            yield batch, worker.finish(p)
+
+
+def prepared_aside(
+    batches: Iterable[list[Any]],
+) -> Generator[tuple[list[Any], Prepared], None, None]:
+    """``(batch, prepared)`` for each batch, in order, as :func:`prepare_batch` gives them, in
+    this process (after :func:`init_worker`), each batch's HTML converted on a thread that never
+    holds the GIL (:class:`convkit.markdown._fast.BatchConverter`) while this one reads the next
+    batch and filters the one before (and the caller does what it does with it). Ending, by an
+    error or by ``close``, stops the thread."""
     from .markdown._fast import BatchConverter
 
     worker = _the_worker()
@@ -816,17 +831,17 @@ def run_converting_aside(
             try:
                 staged = worker.stage(batch, aside=True)
             except BaseException:
-                if previous is not None:  # earlier batches come first, as with run_batch
-                    yield previous[0], worker.finish(worker.filter(previous[1], *converted()))
+                if previous is not None:  # earlier batches come first, as with prepare_batch
+                    yield previous[0], worker.filter(previous[1], *converted())
                 raise
             if previous is not None:
                 results = converted()
             converter.submit(staged.htmls)  # converted while the batch before is filtered
             if previous is not None:
-                yield previous[0], worker.finish(worker.filter(previous[1], *results))
+                yield previous[0], worker.filter(previous[1], *results)
             previous = (batch, staged)
         if previous is not None:
-            yield previous[0], worker.finish(worker.filter(previous[1], *converted()))
+            yield previous[0], worker.filter(previous[1], *converted())
 
 
 def finish_counted(counted: tuple[Prepared, list[int]]) -> Done:

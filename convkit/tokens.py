@@ -161,9 +161,9 @@ class _Shared:
         before its other characters, so the separator is found only where it was put."""
         words, backend = _backend.load("._words", "._words_py")
         separator = ("\x01" if mark == "\x00" else "\x00") + mark
-        if (
-            backend != "cython" or separator in vocab
-        ):  # the twin costs what the tokenizer's cut does
+        # No table on the pure-Python twin (it costs what the tokenizer's own cut does), nor
+        # when the separator is in the vocabulary (it could not mark where words were put).
+        if backend != "cython" or separator in vocab:
             return
         separated = Tokenizer(tokenizer.model)
         separated.pre_tokenizer = tokenizer.pre_tokenizer

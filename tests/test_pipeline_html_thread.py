@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_pipeline import PAGE, sg, write_json
+from test_pipeline import PAGE, TOKENIZER, sg, write_json
 
 from convkit import convert, pipeline, process
 from convkit.markdown import fast
@@ -41,20 +41,22 @@ def _run(tmp_path, name: str, **kw) -> tuple[bytes, bytes, dict]:
     return out.read_bytes(), rej.read_bytes(), stats
 
 
-def test_the_thread_gives_what_converting_in_turn_gives(tmp_path, monkeypatch) -> None:
-    calls = []
-    aside = process.run_converting_aside
+@pytest.mark.parametrize("max_tokens", [None, 64])
+def test_the_thread_gives_what_converting_in_turn_gives(tmp_path, monkeypatch, max_tokens) -> None:
+    asides = []
+    stage = process.Worker.stage
 
-    def spy(batches):
-        calls.append(1)
-        return aside(batches)
+    def spy(self, batch, aside=False):
+        asides.append(aside)
+        return stage(self, batch, aside)
 
-    monkeypatch.setattr(pipeline, "run_converting_aside", spy)
-    threaded = _run(tmp_path, "threaded")
-    assert calls == [1]
+    monkeypatch.setattr(process.Worker, "stage", spy)
+    split = {"tokenizer": TOKENIZER, "max_tokens": max_tokens} if max_tokens else {}
+    threaded = _run(tmp_path, "threaded", **split)
+    assert asides == [True] * 4
     monkeypatch.setattr(pipeline, "converts_aside", lambda options: False)
-    in_turn = _run(tmp_path, "in_turn")
-    assert calls == [1]
+    in_turn = _run(tmp_path, "in_turn", **split)
+    assert asides == [True] * 4 + [False] * 4
     assert threaded == in_turn
     out, rej, stats = threaded
     assert stats["html_turns_converted"] == 14
