@@ -445,6 +445,9 @@ def _targets(r: Runner, add: Callable[[str], None]) -> None:
         return statistics.median(i["seconds"].get(name, 0.0) for i in r.info[key])
 
     html = stage("ck_clean_1", "convert")
+    # The one-process clean converts HTML on a second thread: the rest is the main thread's.
+    main = sum(stage("ck_clean_1", s) for s in ("read", "filter", "write"))
+    fc_clean_all = min(r.median(k) for k in ("fc_clean_1", "fc_clean_2") if k in r.times)
     # Everything but tokenising, as the run without splitting clocks it (no tokenizer thread
     # competing for the cores), plus the split step itself.
     rest = sum(stage("ck_clean_1", s) for s in ("read", "convert", "filter", "write"))
@@ -463,9 +466,16 @@ def _targets(r: Runner, add: Callable[[str], None]) -> None:
     add(
         f"| clean ≥ 20× the FastChat rules | ≤ {need_clean:.2f} s | {ck_clean:.2f} s "
         f"({fc_clean / ck_clean:.1f}×) | {met(ck_clean <= need_clean)} "
-        f"| the HTML conversion alone took {html:.2f} s ({html / need_clean:.0%} of the 20× "
-        "time), reading, filters and writing the rest |"
+        f"| the main thread's reading, filters and writing took {main:.2f} s, the HTML "
+        f"conversion beside it, on a second thread, {html:.2f} s |"
     )
+    if fc_clean_all < fc_clean:
+        add(
+            f"| the same, against the FastChat rules' faster run ({fc_clean_all:.2f} s, "
+            f"{cores} processes; convkit's one process uses {cores} cores too) "
+            f"| ≤ {fc_clean_all / 20:.2f} s | {ck_clean:.2f} s ({fc_clean_all / ck_clean:.1f}×) "
+            f"| {met(ck_clean <= fc_clean_all / 20)} | as above |"
+        )
     add(
         f"| clean + split ≥ 5× the FastChat rules | ≤ {need_split:.2f} s | {ck_split:.2f} s "
         f"({fc_split / ck_split:.1f}×) | {met(ck_split <= need_split)} "
@@ -555,7 +565,9 @@ def _print_report(
         for w in workers:
             fkey, ckey = f"{fc}_{w}", f"{ck}_{w}"
             ratio = r.median(fkey) / r.median(ckey) if fkey in r.times and ckey in r.times else None
-            row(ck_label, ckey, w, ratio)
+            # One process converts the HTML on a second thread (compiled engine only).
+            aside = w == 1 and ck != "ck_ref" and _convkit_engine().startswith("fast (compiled")
+            row(ck_label, ckey, "1 (HTML on a 2nd thread)" if aside else w, ratio)
     fb, fc, fl = r.median("floor_batch"), r.median("floor_count"), r.median("floor_loop")
     add(
         f"| floor: tokenise the {n_texts} kept turns, one batched `encode_batch_fast` "
