@@ -1,6 +1,7 @@
 """Group ``markdown``: HTML -> markdown of assistant turns with each of convkit's engines
 (``convkit.markdown.ENGINES``: the compiled ``fast`` walk and the ``markdownify`` reference, same
-output) and the FastChat compat converter, on the same fixed turns; ``extra_info`` carries MB/s
+output), the compiled one on its own thread (``BatchConverter``) and the FastChat compat
+converter, on the same fixed turns; ``extra_info`` carries MB/s
 (10^6 bytes of HTML)."""
 
 from __future__ import annotations
@@ -53,4 +54,28 @@ def test_html_to_markdown(benchmark, turns: list[str], engine: str) -> None:
     benchmark.extra_info.update(turns=len(turns), mb=round(mb, 3))
     assert benchmark(lambda: sum(len(convert(t)) for t in turns)) > 0
     if benchmark.stats is not None:  # None under --benchmark-disable
+        benchmark.extra_info["MB/s"] = round(mb / benchmark.stats.stats.median, 2)
+
+
+@pytest.mark.benchmark(group="markdown")
+def test_batch_converter(benchmark, turns: list[str]) -> None:
+    """The compiled engine on its own thread (``BatchConverter``, as a one-process run uses
+    it): a list submitted and collected, with the messages it leaves to Python converted on
+    this thread; ``fallbacks`` says how many."""
+    if "fast" not in ENGINES or not markdown.fast.AVAILABLE:
+        pytest.skip("the fast engine is off here")
+    from convkit.markdown._fast import BatchConverter
+
+    mb = sum(len(t.encode()) for t in turns) / 1e6
+    with BatchConverter() as converter:
+
+        def run() -> int:
+            converter.submit(turns)
+            return sum(len(m) for m in converter.collect())
+
+        assert benchmark(run) > 0
+        benchmark.extra_info.update(
+            turns=len(turns), mb=round(mb, 3), fallbacks=converter.last_fallbacks
+        )
+    if benchmark.stats is not None:
         benchmark.extra_info["MB/s"] = round(mb / benchmark.stats.stats.median, 2)
