@@ -537,6 +537,65 @@ cdef inline bint _is_py_space(unsigned char c) noexcept nogil:
     return c == 32 or 9 <= c <= 13 or 28 <= c <= 31
 
 
+cdef int _ascii_attr(
+    _Node *node, const char *name, size_t length, const unsigned char **value, size_t *n
+) noexcept nogil:
+    """An attribute's value in ``value`` and ``n`` (empty when absent or boolean): 0, or -1 when
+    it is not ASCII (a marker, or Unicode white space), which Python's rules decide."""
+    cdef void *attr = _find_attr(node, name, length)
+    cdef size_t i
+    value[0] = <const unsigned char *> b""
+    n[0] = 0
+    if attr == NULL:
+        return 0
+    value[0] = _attr_value(attr, n)
+    if value[0] == NULL:
+        value[0] = <const unsigned char *> b""
+        n[0] = 0
+        return 0
+    for i in range(n[0]):
+        if value[0][i] >= 0x80:
+            return -1
+    return 0
+
+
+cdef int _attr_is(
+    _Node *node, const char *name, size_t length, const unsigned char *expected, size_t n
+) noexcept nogil:
+    """``_attr(node, name) == expected`` for an ASCII ``expected``: 1 or 0; -1 when the value
+    holds a byte that may start a marker (the comparison is after their removal)."""
+    cdef const unsigned char *value
+    cdef size_t vn
+    if _ascii_attr(node, name, length, &value, &vn) < 0:
+        return -1 if memchr(value, 0xEF, vn) != NULL else 0
+    return vn == n and memcmp(value, expected, n) == 0
+
+
+cdef bint _contains(const unsigned char *s, size_t n, const unsigned char *part, size_t pn) noexcept nogil:
+    cdef size_t i
+    if n < pn:
+        return False
+    for i in range(n - pn + 1):
+        if s[i] == part[0] and memcmp(s + i, part, pn) == 0:
+            return True
+    return False
+
+
+cdef bint _has_class(const unsigned char *s, size_t n, const unsigned char *name, size_t nn) noexcept nogil:
+    """``name in value.split()`` on an ASCII value."""
+    cdef size_t i = 0, j
+    while i < n:
+        while i < n and _is_py_space(s[i]):
+            i += 1
+        j = i
+        while j < n and not _is_py_space(s[j]):
+            j += 1
+        if j - i == nn and memcmp(s + i, name, nn) == 0:
+            return True
+        i = j
+    return False
+
+
 cdef int _language_of(_Node *node, const unsigned char **language, size_t *length) noexcept nogil:
     """:func:`_language` on the class attribute's bytes: 0, with the info string in
     ``language`` and ``length`` (0: none); -1 for a value with non-ASCII bytes (a marker, or
@@ -779,6 +838,7 @@ cdef class _Walk:
         cdef int flags
         cdef long long counter = 1, number = 0
         cdef bint numbered = False
+        cdef int done
         if info < 0 or info & B_DROPPED:
             return -1
         is_content = not (info & B_CHROME)
@@ -792,11 +852,15 @@ cdef class _Walk:
                 self.code_block(frame)
             return -1
         if kind == K_MATH or _might_be_math(node):
-            if self.bail():
+            done = self.enter_tex(node, kind, frame)
+            if done > 0:
                 return -1
-            with gil:
-                if self.enter_math(node, kind, frame):
+            if done < 0:
+                if self.bail():
                     return -1
+                with gil:
+                    if self.enter_math(node, kind, frame):
+                        return -1
         if (
             kind == K_IMG or info & B_TABLE_STRUCT or kind == K_CELL
             or kind == K_CAPTION
@@ -850,6 +914,125 @@ cdef class _Walk:
         self.top = new
         self.content_depth += is_content
         return 1 | (is_content << 1)
+
+    cdef int enter_tex(self, _Node *node, int kind, _Frame *frame) except -2 nogil:
+        """:meth:`enter_math` on bytes: 1 when the element is done, 0 when it is no math; -1,
+        with nothing done, when Python's rules must decide (an attribute that is not ASCII)."""
+        cdef const unsigned char *cls
+        cdef size_t n
+        cdef int display = -1, found
+        cdef _Node *annotation = NULL
+        if _ascii_attr(node, "class", 5, &cls, &n) < 0:
+            return -1
+        if kind != K_MATH and not _contains(cls, n, b"katex", 5):
+            return 0
+        if _has_class(cls, n, b"katex-display", 13):
+            display = 1
+        elif _has_class(cls, n, b"katex", 5):
+            display = 0
+        elif kind == K_MATH:
+            display = _attr_is(node, "display", 7, b"block", 5)
+            if display < 0:
+                return -1
+        if display >= 0:
+            found = self.tex_annotation(node, &annotation)
+            if found < 0:
+                return -1
+            if found:
+                self.tex_into_buf(annotation)
+                self.math_bytes(frame, display)
+                return 1
+        # A KaTeX drawing (katex-html) after its katex-mathml is left out.
+        if not _has_class(cls, n, b"katex-html", 10):
+            return 0
+        annotation = node.prev
+        while annotation != NULL and annotation.type != _ELEMENT_NODE:
+            annotation = annotation.prev
+        if annotation == NULL:
+            return 0
+        if _ascii_attr(annotation, "class", 5, &cls, &n) < 0:
+            return -1
+        return _has_class(cls, n, b"katex-mathml", 12)
+
+    cdef int tex_annotation(self, _Node *top, _Node **found) except -2 nogil:
+        """``_first_descendant(top, 0, K_ANNOTATION)`` (an <annotation> of TeX): 1 and the node
+        in ``found``, 0 if there is none, -1 where Python must decide."""
+        cdef _Node *node = top.first_child
+        cdef const unsigned char *name
+        cdef size_t length = 0
+        cdef int info, tex
+        while node != NULL:
+            if node.type == _ELEMENT_NODE and node.local_name != _text_id:
+                info = _known_info(node)
+                if info < 0:
+                    name = _element_name(<void *> node, &length)
+                    if name != NULL and length == 10 and memcmp(name, b"annotation", 10) == 0:
+                        info = K_ANNOTATION
+                    elif _large_ids_are_other and node.local_name >= _ID_CACHE:
+                        info = K_OTHER
+                    else:
+                        return -1
+                if (info & KIND_MASK) == K_ANNOTATION:
+                    tex = _attr_is(node, "encoding", 8, b"application/x-tex", 17)
+                    if tex != 0:
+                        found[0] = node
+                        return tex
+            node = _next_in(node, top, True)
+        return 0
+
+    cdef int tex_into_buf(self, _Node *annotation) except -1 nogil:
+        # Node.text(deep=True) without markers, white-space runs made one space, stripped
+        # (``tex_of``), into ``buf``.
+        cdef _Node *inner = annotation.first_child
+        cdef _Str *s
+        cdef size_t i
+        cdef bint pending = False
+        cdef unsigned char c
+        self.buf.length = 0
+        while inner != NULL:
+            if inner.local_name == _text_id:
+                s = &(<_CharData *> inner).data
+                if s.data != NULL:
+                    self.buf.reserve(s.length)
+                    i = 0
+                    while i < s.length:
+                        c = s.data[i]
+                        if c == 0xEF and _is_marker(s.data + i, s.length - i):
+                            i += 3
+                            continue
+                        if _is_space(c):
+                            pending = True
+                        else:
+                            if pending and self.buf.length:
+                                self.buf.data[self.buf.length] = 32
+                                self.buf.length += 1
+                            pending = False
+                            self.buf.data[self.buf.length] = c
+                            self.buf.length += 1
+                        i += 1
+            inner = _next_in(inner, annotation, True)
+        return 0
+
+    cdef int math_bytes(self, _Frame *frame, bint display) except -1 nogil:
+        """:meth:`math` with the TeX in ``buf``."""
+        cdef bint block = display and not frame.flags & (F_INLINE | F_NOFORMAT)
+        self.seen_content = True
+        self.tmp.length = 0
+        if self.buf.length:
+            if block:
+                self.tmp.add(b"\n\n", 2)
+            self.tmp.add(b"$$" if display else b"$", 2 if display else 1)
+            self.tmp.add(self.buf.data, self.buf.length)
+            self.tmp.add(b"$$" if display else b"$", 2 if display else 1)
+            if block:
+                self.tmp.add(b"\n\n", 2)
+        if block:
+            self.block_boundary(frame)
+        elif self.tmp.length:
+            self.ws = AFTER_TEXT
+        self.add(self.tmp.data, self.tmp.length, False)
+        frame.has_ol_next = False
+        return 0
 
     cdef bint enter_math(self, _Node *node, int kind, _Frame *frame) except -1:
         """Rendered math as TeX, or a KaTeX drawing skipped: True when the element is done."""
