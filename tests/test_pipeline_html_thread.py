@@ -17,7 +17,8 @@ def records() -> list[dict]:
     gpt = [
         "<p>Plain <b>bold</b> and <code>code</code>.</p>",
         '<p>See <a href="https://example.org/a_b" title="D">the docs</a>.</p>',  # the GIL
-        "<table><tr><th>k</th></tr><tr><td>v</td></tr></table>",  # needs the GIL
+        # A table (converted on the thread) and an image (which needs the GIL).
+        '<table><tr><th>k</th></tr><tr><td>v</td></tr></table><p><img src="i.png" alt="x"></p>',
         "<p>Steps:\n1. one\n2. two</p>",  # soft breaks before a list marker: needs the GIL
         '<pre><code class="language-python">print(1)\n</code></pre><ol><li>a</li></ol>',
         "<blockquote>q<br>r</blockquote><h2>t</h2>",
@@ -65,7 +66,7 @@ def test_the_thread_gives_what_converting_in_turn_gives(tmp_path, monkeypatch, m
     assert [r["conversations"][1]["value"] for r in kept[:6]] == [
         "Plain **bold** and `code`.",
         'See [the docs](https://example.org/a_b "D").',
-        "| k |\n| --- |\n| v |",
+        "| k |\n| --- |\n| v |\n\n![x](i.png)",
         "Steps: 1. one 2. two",
         "```python\nprint(1)\n```\n\n1. a",
         "> q\\\n> r\n\n## t",

@@ -7,10 +7,12 @@ for a ``LexborNode`` object per step, a dict of attributes per element and a reg
 white-space run, and builds a list of strings per element; here the walk follows lexbor's own
 node pointers and writes UTF-8 into one growing buffer. An open element is a C struct (where its
 text starts in the buffer, and where its parts start in a stack of offsets), and leaving it
-rewrites its text in place of the buffer's tail, so no Python object is made per node. Python
-objects remain for what is rare and attribute-shaped: link targets, image and math text, list
-start numbers, table cells (a table is laid out from its cells' strings), and a line after a
-soft break that might start a block (the reference's patterns decide it).
+rewrites its text in place of the buffer's tail, so no Python object is made per node; a
+table's cells and rows are offsets into arrays of their own. The walk runs without the GIL
+(see :class:`_Walk`). Python remains for what is rare: image text, list start numbers, links
+with a title, attribute values that are not ASCII (whose white space or digits Unicode
+decides), and a line after a soft break that might start a block (the reference's patterns
+decide it).
 
 How lexbor is reached (see also ``fast.py`` and the README):
 
@@ -22,8 +24,8 @@ How lexbor is reached (see also ``fast.py`` and the README):
   read directly. So does parsing: every message is parsed as selectolax parses a fragment
   (UTF-8, context ``<div>``), into one document and parser of this module's, cleaned before
   each message instead of created and destroyed for it. The walk calls into Python now and
-  then (link targets, tables), where another thread may start a conversion: that one parses
-  into a document of its own, never into the one being walked.
+  then, where another thread may start a conversion: that one parses into a document of its
+  own, never into the one being walked; so does :class:`BatchConverter`'s thread.
 * Tag ids are learned at :func:`bind` time from elements that selectolax creates (never taken
   from lexbor's headers), and :func:`bind` checks every field it relies on against selectolax's
   Python API. ``fast.py`` then converts canary documents with both engines; any difference and
@@ -626,6 +628,25 @@ cdef int _language_of(_Node *node, const unsigned char **language, size_t *lengt
     return 0
 
 
+cdef long _colspan_of(_Node *node) noexcept nogil:
+    """``_colspan`` on an ASCII value (up to 9 digits after HTML white space, 1 to 1000; 1
+    otherwise); -1 for a value that is not ASCII (a Unicode digit, a marker)."""
+    cdef const unsigned char *value
+    cdef size_t n, i = 0, digits = 0
+    cdef long span = 0
+    if _ascii_attr(node, "colspan", 7, &value, &n) < 0:
+        return -1
+    while i < n and _is_space(value[i]):
+        i += 1
+    while i < n and digits < 9 and 48 <= value[i] <= 57:
+        span = span * 10 + (value[i] - 48)
+        digits += 1
+        i += 1
+    if not digits:
+        return 1
+    return 1 if span < 1 else (1000 if span > 1000 else span)
+
+
 cdef long long _ol_start_attr(_Node *node) except? -2:
     # A function of its own: a Python local in a nogil method makes it take the GIL to let go
     # of the local on every call, not only where the local is used.
@@ -690,18 +711,30 @@ cdef enum:
     # Open elements with a frame: the root, MAX_DEPTH elements, and one being entered.
     _FRAME_SLOTS = 68
     _MAX_DEPTH = 64  # _walk.MAX_DEPTH, as a constant of C
+    _MAX_TABLE_CELLS = 100000  # and _walk.MAX_TABLE_CELLS
 assert _MAX_DEPTH == MAX_DEPTH and MAX_DEPTH + 2 <= _FRAME_SLOTS
+assert _MAX_TABLE_CELLS == MAX_TABLE_CELLS
 
+
+ctypedef struct _Cell:
+    # A table cell: its text in the walk's ``texts``, and its colspan.
+    size_t start, length
+    long span
+
+ctypedef struct _Row:
+    size_t first, count  # its cells, in the walk's ``cells``
 
 ctypedef struct _Frame:
     # An open element (``_walk._Frame``). Its text is the walk's buffer from ``start`` on, made
     # of the parts whose starts the part stack holds from byte ``parts`` on; ``flags`` are its children's
-    # parent_tags. Tables and their parts keep rows and cells in the walk's ``tables`` list,
-    # at ``table``.
+    # parent_tags. Tables and their parts keep rows and cells in the walk's arrays (``cells``,
+    # ``rows``, ``texts``), from the offsets they hold on.
     _Node *node
     int info, kind, flags, parent_flags
     size_t start, parts
-    Py_ssize_t table
+    # A table and its parts: where their cells, rows and cell texts start in the walk's
+    # arrays, and a table's caption (in the cell texts).
+    size_t cells, rows, texts, caption, caption_length
     long long counter, ol_next, pres_since, number
     bint numbered, has_ol_next, tail_code
 
@@ -722,9 +755,9 @@ cdef inline size_t _collapsed_run(unsigned char *o, size_t k, bint soft) noexcep
 cdef class _Walk:
     """The walk over one message's tree.
 
-    Its methods run without the GIL. What needs Python (link targets, images, math, tables,
-    ``<ol start>``, an element known only by its name, page noise, the exact soft-break rules)
-    is rare: a walk with the GIL takes it for those, and a walk in a thread that has no GIL
+    Its methods run without the GIL. What needs Python (images, titled links, ``<ol start>``,
+    attribute values that are not ASCII, an element known only by its name, page noise, the
+    exact soft-break rules) is rare: a walk with the GIL takes it for those, and a walk in a thread that has no GIL
     (``scratch.gilfree``) stops there instead (``scratch.bailed``), for the message to be
     converted again by a walk that has it (see :class:`BatchConverter`)."""
     cdef _Frame frames[_FRAME_SLOTS]
@@ -735,7 +768,8 @@ cdef class _Walk:
     # buf: a code block's or a formula's text; entries: the open elements' entries (one byte
     # each, its length the depth); parts: where each part of the open elements starts (size_t).
     cdef _Buffer out, tmp, scratch, buf, entries, parts
-    cdef list tables
+    # The open tables' cells (_Cell), rows (_Row) and cell texts.
+    cdef _Buffer cells, rows, texts
     # A code block's info string (in lexbor's attribute, or in language_text).
     cdef const unsigned char *language
     cdef size_t language_length
@@ -748,14 +782,15 @@ cdef class _Walk:
         self.buf = _Buffer()
         self.entries = _Buffer()
         self.parts = _Buffer()
+        self.cells = _Buffer()
+        self.rows = _Buffer()
+        self.texts = _Buffer()
 
     cdef void reset(self) noexcept nogil:
-        # self.tables is None here: trim leaves it so, and a walk without the GIL makes none.
         cdef _Frame *root = &self.frames[0]
         memset(root, 0, sizeof(_Frame))
         root.info = K_ROOT
         root.kind = K_ROOT
-        root.table = -1
         root.counter = 1
         self.top = root
         self.ws = AT_START
@@ -763,6 +798,9 @@ cdef class _Walk:
         self.seen_content = False
         self.entries.length = 0
         self.parts.length = 0
+        self.cells.length = 0
+        self.rows.length = 0
+        self.texts.length = 0
         self.out.length = 0
         self.scratch.bailed = False
 
@@ -773,6 +811,9 @@ cdef class _Walk:
         self.buf.trim()
         self.entries.trim()
         self.parts.trim()
+        self.cells.trim()
+        self.rows.trim()
+        self.texts.trim()
 
     cdef inline bint bail(self) noexcept nogil:
         # True, and the walk stops, when it runs without the GIL; False: go on with it.
@@ -861,10 +902,7 @@ cdef class _Walk:
                 with gil:
                     if self.enter_math(node, kind, frame):
                         return -1
-        if (
-            kind == K_IMG or info & B_TABLE_STRUCT or kind == K_CELL
-            or kind == K_CAPTION
-        ) and self.bail():
+        if kind == K_IMG and self.bail():
             return -1
         flags = frame.flags
         if kind == K_LI:
@@ -904,13 +942,9 @@ cdef class _Walk:
         new.counter = counter
         new.number = number
         new.numbered = numbered
-        new.table = -1
-        if info & B_TABLE_STRUCT:  # only tables and their parts collect rows and cells
-            with gil:
-                if self.tables is None:
-                    self.tables = []
-                new.table = len(self.tables)
-                self.tables.append([[], [], ""])  # rows, cells, caption
+        new.cells = self.cells.length
+        new.rows = self.rows.length
+        new.texts = self.texts.length
         self.top = new
         self.content_depth += is_content
         return 1 | (is_content << 1)
@@ -1082,10 +1116,14 @@ cdef class _Walk:
             parent.pres_since = 0
         else:
             parent.has_ol_next = False
-        if frame.info & B_TABLE_STRUCT or kind == K_CELL or kind == K_CAPTION:
-            # Never without the GIL: enter bails out first.
-            with gil:
-                self.leave_table(frame, parent, kind, start)
+        if kind == K_CELL:
+            self.leave_cell(frame, parent, start)
+        elif frame.info & B_TABLE_STRUCT:
+            self.leave_rows(frame, parent, kind)
+        elif kind == K_CAPTION and parent.kind == K_TABLE:
+            parent.caption = self.texts.length
+            self.cell_text(start)
+            parent.caption_length = self.texts.length - parent.caption
         elif kind == K_BR:
             self.out.length = start
             self.br(parent)
@@ -1100,44 +1138,140 @@ cdef class _Walk:
             self.add(self.tmp.data, self.tmp.length, frame.info & B_CODE_SPAN)
         return 0
 
-    cdef int leave_table(self, _Frame *frame, _Frame *parent, int kind, size_t start) except -1:
-        if kind == K_CELL:
-            cell = self.cell(start)
-            if parent.kind == K_TR:
-                self.tables[parent.table][1].append((cell, _colspan(_attr(frame.node, "colspan"))))
-            else:
-                self.add_str(f" {cell} ", False)
-        elif kind == K_TR:
-            cells = self.tables.pop()[1]
-            if parent.info & B_ROW_GROUP or parent.kind == K_TABLE:
-                self.tables[parent.table][0].append(cells)
-            else:
-                self.add_str(" ".join([c for c, _ in cells]), False)
-        elif frame.info & B_ROW_GROUP:
-            rows = self.tables.pop()[0]
-            if parent.kind == K_TABLE:
-                self.tables[parent.table][0].extend(rows)
-            else:
-                self.add_str(" ".join([c for row in rows for c, _ in row]), False)
-        elif kind == K_CAPTION:
-            if parent.kind == K_TABLE:
-                self.tables[parent.table][2] = self.cell(start)
-            elif self.convert(frame, start):
-                self.commit(start, frame.info & B_CODE_SPAN)
-            else:
-                self.out.length = start
-                self.add(self.tmp.data, self.tmp.length, frame.info & B_CODE_SPAN)
-        elif kind == K_TABLE:
-            rows, _, caption = self.tables.pop()
-            self.add_str(_table(rows, caption, frame.parent_flags), False)
+    cdef int cell_text(self, size_t start) except -1 nogil:
+        """The text from ``start`` on as a table cell (``_cell``), moved to ``texts``."""
+        _spaces_into(self.texts, self.out.data + start, self.out.length - start, True, True)
+        self.out.length = start
         return 0
 
-    cdef str cell(self, size_t start):
-        """The text from ``start`` on as a table cell (``_cell``), taken out of the buffer."""
-        self.tmp.length = 0
-        _spaces_into(self.tmp, self.out.data + start, self.out.length - start, True, True)
-        self.out.length = start
-        return self.tmp.text()
+    cdef int leave_cell(self, _Frame *frame, _Frame *parent, size_t start) except -1 nogil:
+        cdef _Cell cell
+        cell.start = self.texts.length
+        self.cell_text(start)
+        cell.length = self.texts.length - cell.start
+        if parent.kind == K_TR:
+            cell.span = _colspan_of(frame.node)
+            if cell.span < 0:
+                if self.bail():
+                    return 0
+                with gil:
+                    cell.span = _colspan(_attr(frame.node, "colspan"))
+            self.cells.add(<const unsigned char *> &cell, sizeof(_Cell))
+            return 0
+        # A cell outside a row is text: " cell ".
+        self.texts.length = cell.start
+        start = self.out.length
+        self.out.byte(32)
+        self.out.add(self.texts.data + cell.start, cell.length)
+        self.out.byte(32)
+        return self.commit(start, False)
+
+    cdef int leave_rows(self, _Frame *frame, _Frame *parent, int kind) except -1 nogil:
+        """A row, a row group or a table closes: its rows go to the table around it, or it is
+        laid out (``_table``), or, anywhere else, its cells' text is joined by spaces."""
+        cdef _Row row
+        cdef size_t start = self.out.length
+        cdef size_t cells = self.cells.length // sizeof(_Cell)
+        cdef size_t rows = self.rows.length // sizeof(_Row)
+        if kind == K_TR:
+            row.first = frame.cells // sizeof(_Cell)
+            row.count = cells - row.first
+            if parent.info & B_ROW_GROUP or parent.kind == K_TABLE:
+                self.rows.add(<const unsigned char *> &row, sizeof(_Row))
+                return 0
+            self.join_cells(row.first, cells)
+        elif kind != K_TABLE:  # a row group
+            if parent.kind == K_TABLE:
+                return 0  # its rows are the table's next ones
+            self.join_rows(frame.rows // sizeof(_Row), rows)
+        else:
+            self.table_into(frame, frame.rows // sizeof(_Row), rows)
+        self.cells.length = frame.cells
+        self.rows.length = frame.rows
+        self.texts.length = frame.texts
+        return self.commit(start, False)
+
+    cdef int join_cells(self, size_t first, size_t end) except -1 nogil:
+        cdef _Cell *cells = <_Cell *> self.cells.data
+        cdef size_t i
+        for i in range(first, end):
+            if i > first:
+                self.out.byte(32)
+            self.out.add(self.texts.data + cells[i].start, cells[i].length)
+        return 0
+
+    cdef int join_rows(self, size_t first, size_t end) except -1 nogil:
+        cdef _Row *rows = <_Row *> self.rows.data
+        cdef size_t i
+        cdef bint any = False
+        for i in range(first, end):
+            if rows[i].count:
+                if any:
+                    self.out.byte(32)
+                any = True
+                self.join_cells(rows[i].first, rows[i].first + rows[i].count)
+        return 0
+
+    cdef int table_into(self, _Frame *table, size_t first, size_t end) except -1 nogil:
+        """``_table``: the rows as a markdown table (cells spanning columns padded with empty
+        ones), after the caption; as words in inline context or past MAX_TABLE_CELLS."""
+        cdef _Row *rows = <_Row *> self.rows.data
+        cdef _Cell *cells = <_Cell *> self.cells.data
+        cdef _Cell *cell
+        cdef size_t i, j, column, widest = 0, width
+        cdef long k
+        cdef bint any = False
+        for i in range(first, end):
+            width = 0
+            for j in range(rows[i].first, rows[i].first + rows[i].count):
+                width += cells[j].span
+            if width > widest:
+                widest = width
+        if table.parent_flags & F_INLINE or widest * (end - first) > _MAX_TABLE_CELLS:
+            # The caption and every cell's text, the empty ones left out, as one block.
+            self.buf.length = 0
+            if table.caption_length:
+                self.buf.add(self.texts.data + table.caption, table.caption_length)
+                any = True
+            for i in range(first, end):
+                for j in range(rows[i].first, rows[i].first + rows[i].count):
+                    if cells[j].length:
+                        if any:
+                            self.buf.byte(32)
+                        any = True
+                        self.buf.add(self.texts.data + cells[j].start, cells[j].length)
+            return _block_into(
+                self.out, self.buf.data, self.buf.length, table.parent_flags, self.scratch
+            )
+        if table.caption_length:
+            self.out.add(b"\n\n", 2)
+            self.out.add(self.texts.data + table.caption, table.caption_length)
+            self.out.add(b"\n\n", 2)
+        if not widest:
+            return 0
+        self.out.add(b"\n\n", 2)
+        for i in range(first, end):
+            if i > first:
+                self.out.byte(10)
+            self.out.byte(124)
+            column = 0
+            for j in range(rows[i].first, rows[i].first + rows[i].count):
+                cell = &cells[j]
+                for k in range(cell.span):
+                    if k == 0 and cell.length:
+                        self.out.byte(32)
+                        self.out.add(self.texts.data + cell.start, cell.length)
+                    self.out.add(b" |", 2)
+                    column += 1
+            while column < widest:
+                self.out.add(b" |", 2)
+                column += 1
+            if i == first:
+                self.out.add(b"\n|", 2)
+                for column in range(widest):
+                    self.out.add(b" --- |", 6)
+        self.out.add(b"\n\n", 2)
+        return 0
 
     # -- adding text to the open element -----------------------------------------------------
 
@@ -1996,32 +2130,6 @@ def _helpers():
     }
 
 
-cdef str _table(list rows, str caption, int flags):
-    widest = max([sum([span for _, span in row]) for row in rows], default=0)
-    if flags & F_INLINE or widest * len(rows) > MAX_TABLE_CELLS:
-        words = [caption] + [text for row in rows for text, _ in row]
-        return _block(" ".join([w for w in words if w]), flags)
-    expanded = []
-    for row in rows:
-        cells = []
-        for text, span in row:
-            cells.append(text)
-            cells.extend([""] * (span - 1))
-        expanded.append(cells)
-    width = max([len(r) for r in expanded], default=0)
-    blocks = [caption] if caption else []
-    if width:
-        lines = [_row(expanded[0], width), _row(["---"] * width, width)]
-        lines.extend([_row(r, width) for r in expanded[1:]])
-        blocks.append("\n".join(lines))
-    return "".join([f"\n\n{b}\n\n" for b in blocks])
-
-
-cdef str _row(list cells, Py_ssize_t width):
-    cells = cells + [""] * (width - len(cells))
-    return "|" + "|".join([f" {c} " if c else " " for c in cells]) + "|"
-
-
 cdef str _convert_math(bint display, str tex, int flags):
     if not tex:
         return ""
@@ -2177,7 +2285,6 @@ cdef _Walk _take_walk():
 
 cdef void _give_back(_Walk w) noexcept:
     w.trim()
-    w.tables = None
     w.busy = False
 
 
@@ -2312,9 +2419,9 @@ cdef class BatchConverter:
     that never holds the GIL, so that the calling thread runs Python meanwhile.
 
     The thread parses into a lexbor document of its own and walks with a walk of its own
-    (``gilfree``). A message it cannot finish without Python (a link, an image, math, a table,
-    an ``<ol start>``, a tag it does not know yet, a line after a soft break that might start a
-    block, input too deep for the walk) is marked, and :meth:`collect` converts it with
+    (``gilfree``). A message it cannot finish without Python (an image, a titled link, an
+    ``<ol start>``, an attribute value that is not ASCII, a tag it does not know yet, a line
+    after a soft break that might start a block, input too deep for the walk) is marked, and :meth:`collect` converts it with
     :func:`convert`, on the calling thread. So the thread takes the GIL for nothing: a thread
     that took it per list would wait for it each time, up to the interpreter's switch interval
     (5 ms), while the caller runs Python.
