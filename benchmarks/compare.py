@@ -466,8 +466,9 @@ def _targets(r: Runner, add: Callable[[str], None]) -> None:
     add(
         f"| clean ≥ 20× the FastChat rules | ≤ {need_clean:.2f} s | {ck_clean:.2f} s "
         f"({fc_clean / ck_clean:.1f}×) | {met(ck_clean <= need_clean)} "
-        f"| the main thread's reading, filters and writing took {main:.2f} s, the HTML "
-        f"conversion beside it, on a second thread, {html:.2f} s |"
+        f"| the main thread, which holds the GIL: its stages (records read, filters, writing) "
+        f"took {main:.2f} s, the array's parsing, collecting the markdown and dedup most of the "
+        f"rest; the HTML conversion, {html:.2f} s, ran beside it on a second thread |"
     )
     if fc_clean_all < fc_clean:
         add(
