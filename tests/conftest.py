@@ -21,6 +21,7 @@ def _shared_data() -> Path | None:
 
 
 SHARED_DATA = _shared_data()
+REQUIRE_EXT = os.environ.get("CONVKIT_REQUIRE_EXT", "") not in ("", "0")
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +42,19 @@ def llama_tokenizer(shared_data: Path) -> Path:
 @pytest.fixture(scope="session")
 def gpt2_tokenizer(shared_data: Path) -> Path:
     return shared_data / "tokenizers" / "gpt2" / "tokenizer.json"
+
+
+@pytest.fixture(scope="session")
+def _fast():
+    """The compiled HTML engine's module; skips when it is off here, or fails under
+    ``CONVKIT_REQUIRE_EXT=1`` (set in CI)."""
+    from convkit.markdown import fast
+
+    if not fast.AVAILABLE:
+        message = f"fast engine unavailable: {fast.UNAVAILABLE_REASON}"
+        if REQUIRE_EXT:
+            pytest.fail(message + " (CONVKIT_REQUIRE_EXT=1)")
+        pytest.skip(message)
+    from convkit.markdown import _fast
+
+    return _fast

@@ -8,23 +8,8 @@ import time
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_markdown_fast import REQUIRE_EXT, _gpt_turns, markup
+from test_markdown_fast import _gpt_turns, markup
 from test_markdown_reference import CASES
-
-from convkit.markdown import fast
-
-
-@pytest.fixture(scope="module")
-def _fast():
-    if not fast.AVAILABLE:
-        message = f"fast engine unavailable: {fast.UNAVAILABLE_REASON}"
-        if REQUIRE_EXT:
-            pytest.fail(message + " (CONVKIT_REQUIRE_EXT=1)")
-        pytest.skip(message)
-    from convkit.markdown import _fast
-
-    return _fast
-
 
 KATEX = (
     '<span class="katex"><math><annotation encoding="application/x-tex">x</annotation>'

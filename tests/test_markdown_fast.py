@@ -27,18 +27,6 @@ from convkit.markdown._rules import _SPACE_RUN
 REQUIRE_EXT = os.environ.get("CONVKIT_REQUIRE_EXT", "") not in ("", "0")
 
 
-@pytest.fixture(scope="module")
-def _fast():
-    if not fast.AVAILABLE:
-        message = f"fast engine unavailable: {fast.UNAVAILABLE_REASON}"
-        if REQUIRE_EXT:
-            pytest.fail(message + " (CONVKIT_REQUIRE_EXT=1)")
-        pytest.skip(message)
-    from convkit.markdown import _fast
-
-    return _fast
-
-
 def both(html: str) -> tuple[str, str]:
     return reference.html_to_markdown(html), html_to_markdown(html, engine="fast")
 

@@ -1755,13 +1755,20 @@ cdef int _soft_breaks_into(_Buffer dst, const unsigned char *s, size_t n) except
 
 
 cdef bint _has_soft(const unsigned char *s, size_t n) noexcept nogil:
+    return _has_marker(s, n, _SOFT_3, _SOFT_3)
+
+
+cdef bint _has_marker(
+    const unsigned char *s, size_t n, unsigned char first, unsigned char last
+) noexcept nogil:
+    """Whether ``s`` holds a marker whose third byte is from ``first`` to ``last``."""
     cdef const unsigned char *p = s
     cdef const unsigned char *end = s + n
     while True:
         p = <const unsigned char *> memchr(p, _M0, end - p)
         if p == NULL:
             return False
-        if end - p >= 3 and _marker3(p, _SOFT_3):
+        if end - p >= 3 and p[1] == _M1 and first <= p[2] <= last:
             return True
         p += 1
 
@@ -2421,10 +2428,10 @@ cdef class BatchConverter:
     The thread parses into a lexbor document of its own and walks with a walk of its own
     (``gilfree``). A message it cannot finish without Python (an image, a titled link, an
     ``<ol start>``, an attribute value that is not ASCII, a tag it does not know yet, a line
-    after a soft break that might start a block, input too deep for the walk) is marked, and :meth:`collect` converts it with
-    :func:`convert`, on the calling thread. So the thread takes the GIL for nothing: a thread
-    that took it per list would wait for it each time, up to the interpreter's switch interval
-    (5 ms), while the caller runs Python.
+    after a soft break that might start a block, input too deep for the walk) is marked, and
+    :meth:`collect` converts it with :func:`convert`, on the calling thread. So the thread
+    takes the GIL for nothing: a thread that took it per list would wait for it each time, up
+    to the interpreter's switch interval (5 ms), while the caller runs Python.
     """
     cdef PyThread_type_lock ready, done
     cdef _Walk walk
@@ -2605,7 +2612,7 @@ cdef class BatchConverter:
         cdef _Node *wrapper
         cdef size_t mark = self.results.length
         cdef void *fresh
-        if memchr(data, 0, size) != NULL or _has_marker(data, size):
+        if memchr(data, 0, size) != NULL or _has_marker(data, size, _CODE_3, _SOFT_3):
             data = self.clean(data, size)
             size = self.cleaned.length
         # too_deep's own pattern decides for a message with that many tags at all.
@@ -2663,18 +2670,6 @@ cdef object _converted(str html):
         return convert(html)
     except Exception as e:  # noqa: BLE001 - the caller decides what one message's error means
         return e
-
-
-cdef bint _has_marker(const unsigned char *s, size_t n) noexcept nogil:
-    cdef const unsigned char *p = s
-    cdef const unsigned char *end = s + n
-    while True:
-        p = <const unsigned char *> memchr(p, _M0, end - p)
-        if p == NULL:
-            return False
-        if _is_marker(p, end - p):
-            return True
-        p += 1
 
 
 cdef size_t _count(const unsigned char *s, size_t n, unsigned char c) noexcept nogil:
