@@ -209,7 +209,8 @@ class Options:
         return cores
 
     def resolved_batch_size(self, workers: int) -> int:
-        """Records per batch: the given number, else 256 in one process and 64 with helpers.
+        """Records per batch: the given number, else 256 in one process and 64 with helpers (a
+        one-process run that converts HTML on a thread makes its first batch 32 at most).
 
         One process pays a little for every batch (about 0.4% of a conversion of small Alpaca
         records at 64). With helpers, every batch and its result cross a pipe, and the work is

@@ -70,8 +70,17 @@ class Result:
         return out
 
 
-def _batches(records: Iterable[RawRecord | BadRecord], size: int) -> Iterator[list[Any]]:
+# Records in the first batch of a one-process run that converts HTML on a thread.
+_FIRST_BATCH = 32
+
+
+def _batches(
+    records: Iterable[RawRecord | BadRecord], size: int, first: int | None = None
+) -> Iterator[list[Any]]:
+    """Batches of ``size`` records; the first of ``min(first, size)``, when given."""
     it = iter(records)
+    if first is not None and (batch := list(islice(it, min(first, size)))):
+        yield batch
     while batch := list(islice(it, size)):
         yield batch
 
@@ -194,8 +203,12 @@ def _run(
         # it reads here and the workers get conversations; others read inside the workers.
         stream = reader.read_stream(counted) if reader.stateful else counted
         assert options.batch_size is not None  # resolved by convert
-        batches = _batches(stream, options.batch_size)
-        if workers == 1 and options.max_tokens is not None and converts_aside(options):
+        aside = workers == 1 and converts_aside(options)
+        # Without splitting, the thread converts the first batch while this one reads the
+        # second and then waits for it: a small first batch leaves less to wait for.
+        first = _FIRST_BATCH if aside and options.max_tokens is None else None
+        batches = _batches(stream, options.batch_size, first)
+        if aside and options.max_tokens is not None:
             # One process: the tokenizer's threads count the kept text of earlier batches,
             # in few large calls, while this thread filters the next ones (their HTML
             # converted on a thread without the GIL) and then splits and writes the counted
@@ -213,7 +226,7 @@ def _run(
                     initargs=(options, False, counter, True),
                 )
             )
-        elif workers == 1 and converts_aside(options):
+        elif aside:
             # One process: the HTML of each batch is converted on a thread without the GIL
             # while this one reads the next batch and filters and writes the one before.
             init_worker(options, False, counter, True)

@@ -628,11 +628,13 @@ def test_the_default_batch_size_is_smaller_when_helpers_share_the_work(tmp_path,
     from convkit import pipeline
 
     sizes = []
+    firsts = []
     original = pipeline._batches
 
-    def batches(records, size):
+    def batches(records, size, first=None):
         sizes.append(size)
-        return original(records, size)
+        firsts.append(first)
+        return original(records, size, first)
 
     monkeypatch.setattr(pipeline, "_batches", batches)
     src = write_json(tmp_path, [GOOD])
@@ -642,6 +644,11 @@ def test_the_default_batch_size_is_smaller_when_helpers_share_the_work(tmp_path,
         convert(src, tmp_path / "out.jsonl", stats=st, **kwargs)
         recorded.append(json.loads(st.read_text())["options"]["batch_size"])
     assert sizes == recorded == [256, 64, 5]
+    # One process converting HTML on a thread starts with a small batch (see pipeline._run).
+    assert firsts == [32, None, None]
+    assert [len(b) for b in original(range(70), 30, 8)] == [8, 30, 30, 2]
+    assert [len(b) for b in original(range(5), 30, 8)] == [5]
+    assert [len(b) for b in original(range(9), 4, 8)] == [4, 4, 1]
 
 
 def test_the_output_does_not_depend_on_the_workers_and_their_default_batches(tmp_path):
