@@ -118,3 +118,28 @@ def test_an_error_listing_the_html_turns_rejects_only_its_conversation(
         ("c2", "RuntimeError: cannot tell"), ("c8", "RuntimeError: cannot tell")
     ]
     assert out.count(b"\n") == stats["conversations_out"] == 10
+
+
+def _converter_threads() -> list[str]:
+    import threading
+
+    return [t.name for t in threading.enumerate() if t.name == "convkit-html"]
+
+
+def test_the_thread_ends_with_the_run_even_when_it_fails(tmp_path, monkeypatch) -> None:
+    _run(tmp_path, "ok")
+    assert _converter_threads() == []
+    finish = process.Worker.finish
+    calls = []
+
+    def failing(self, prepared):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return finish(self, prepared)
+
+    monkeypatch.setattr(process.Worker, "finish", failing)
+    with pytest.raises(OSError, match="^disk full$"):
+        _run(tmp_path, "failing")
+    assert _converter_threads() == []
+    assert not (tmp_path / "failing.jsonl").exists()
