@@ -236,6 +236,22 @@ def test_finish_is_the_layout_finish(_fast, text: str) -> None:
     assert _fast.finish(text) == _layout.finish(text)
 
 
+# What may follow a soft break: every kind of line that starts a block, near misses, case, and
+# lines that are not ASCII (a Unicode digit, a long s that folds to "s", markers).
+LINE_PIECES = [
+    "\ufdd2\n", "\n", " ", "\t", "-", "*", "_", "=", "#", ">", "`", "~", "<", "/", "1", "12",
+    "1234567890", ".", ")", "div", "DIV", "Pre", "p", "h1", "h7", "script", "textarea", "!--",
+    "?", "![CDATA[", "![cdata[", "!x", "\\", "\ufdd1", "é", "\u0663", "\u017f", "a",
+    "blockquote", "menuitem", "/>", "\ufdd0", "\ufdd2",
+]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from(LINE_PIECES), max_size=14).map("".join))
+def test_soft_breaks_are_the_layout_rules(_fast, text: str) -> None:
+    assert _fast.finish(text) == _layout.finish(text)
+
+
 # -- real pages --------------------------------------------------------------------------------
 
 

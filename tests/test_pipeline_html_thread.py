@@ -19,7 +19,8 @@ def records() -> list[dict]:
         '<p>See <a href="https://example.org/a_b" title="D">the docs</a>.</p>',  # the GIL
         # A table (converted on the thread) and an image (which needs the GIL).
         '<table><tr><th>k</th></tr><tr><td>v</td></tr></table><p><img src="i.png" alt="x"></p>',
-        "<p>Steps:\n1. one\n2. two</p>",  # soft breaks before a list marker: needs the GIL
+        # Soft breaks before list markers, in Arabic-Indic digits: the patterns, and the GIL.
+        "<p>Steps:\n\u0661. one\n\u0662. two</p>",
         '<pre><code class="language-python">print(1)\n</code></pre><ol><li>a</li></ol>',
         "<blockquote>q<br>r</blockquote><h2>t</h2>",
     ]
@@ -67,7 +68,7 @@ def test_the_thread_gives_what_converting_in_turn_gives(tmp_path, monkeypatch, m
         "Plain **bold** and `code`.",
         'See [the docs](https://example.org/a_b "D").',
         "| k |\n| --- |\n| v |\n\n![x](i.png)",
-        "Steps: 1. one 2. two",
+        "Steps: \u0661. one \u0662. two",
         "```python\nprint(1)\n```\n\n1. a",
         "> q\\\n> r\n\n## t",
     ]

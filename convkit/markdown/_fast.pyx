@@ -11,8 +11,8 @@ rewrites its text in place of the buffer's tail, so no Python object is made per
 table's cells and rows are offsets into arrays of their own. The walk runs without the GIL
 (see :class:`_Walk`). Python remains for what is rare: image text, list start numbers, links
 with a title, attribute values that are not ASCII (whose white space or digits Unicode
-decides), and a line after a soft break that might start a block (the reference's patterns
-decide it).
+decides), and a line after a soft break that might start a block and is not ASCII (the
+reference's patterns decide it; ASCII lines, by far the most, are decided here).
 
 How lexbor is reached (see also ``fast.py`` and the README):
 
@@ -46,9 +46,9 @@ from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
 from libc.stdint cimport uintptr_t
 from libc.stdio cimport snprintf
 from libc.stdlib cimport free, realloc
-from libc.string cimport memchr, memcmp, memcpy, memmove, memset
+from libc.string cimport memchr, memcmp, memcpy, memmove, memset, strchr
 
-from ._layout import BREAK, CODE, SOFT, soft_breaks
+from ._layout import _HTML_BLOCK_TAGS, _INTERRUPTS, BREAK, CODE, SOFT, soft_breaks
 from ._lexbor import (
     _HTML_SPACE_RUN,
     _LANGUAGE,
@@ -756,9 +756,10 @@ cdef class _Walk:
     """The walk over one message's tree.
 
     Its methods run without the GIL. What needs Python (images, titled links, ``<ol start>``,
-    attribute values that are not ASCII, an element known only by its name, page noise, the
-    exact soft-break rules) is rare: a walk with the GIL takes it for those, and a walk in a thread that has no GIL
-    (``scratch.gilfree``) stops there instead (``scratch.bailed``), for the message to be
+    attribute values that are not ASCII, an element known only by its name, page noise, a line
+    after a soft break that may start a block and is not ASCII) is rare: a walk with the GIL
+    takes it for those, and a walk in a thread that has no GIL (``scratch.gilfree``) stops there
+    instead (``scratch.bailed``), for the message to be
     converted again by a walk that has it (see :class:`BatchConverter`)."""
     cdef _Frame frames[_FRAME_SLOTS]
     cdef _Frame *top
@@ -1717,31 +1718,31 @@ cdef bint _may_start_block(const unsigned char *s, size_t n) noexcept nogil:
 
 
 cdef int _soft_breaks_into(_Buffer dst, const unsigned char *s, size_t n) except -1 nogil:
-    """``_layout.soft_breaks``. Lines that might start a block are rare, and the patterns
-    that decide are the reference's: any such line and the whole text goes through them."""
-    cdef size_t i = 0, k
+    """``_layout.soft_breaks``: a soft break is a newline, or a space where the next line would
+    start a block (:func:`_interrupts`). A line that is not ASCII goes, with the whole text,
+    through the reference's patterns (Unicode digits, case folding)."""
+    cdef size_t i = 0, k, mark = dst.length
+    cdef int space
     cdef unsigned char *o
-    while i + 4 <= n:
-        if s[i] == _M0 and _marker3(s + i, _SOFT_3) and s[i + 3] == 10:
-            if _may_start_block(s + i + 4, n - i - 4):
-                if dst.gilfree:
-                    dst.bailed = True
-                    return 0
-                with gil:
-                    dst.add_str(soft_breaks(_utf8(s, n)))
-                return 0
-            i += 4
-        else:
-            i += 1
     dst.reserve(n)
     o = dst.data
     k = dst.length
-    i = 0
     while i < n:
         if s[i] == _M0 and i + 3 <= n and _marker3(s + i, _SOFT_3):
             if i + 4 <= n and s[i + 3] == 10:
                 # A backslash before a line end would make a hard break out of literal text.
-                o[k] = 32 if i and s[i - 1] == 92 else 10
+                space = i and s[i - 1] == 92
+                if not space and _may_start_block(s + i + 4, n - i - 4):
+                    space = _line_interrupts(s + i + 4, n - i - 4)
+                    if space < 0:
+                        dst.length = mark
+                        if dst.gilfree:
+                            dst.bailed = True
+                            return 0
+                        with gil:
+                            dst.add_str(soft_breaks(_utf8(s, n)))
+                        return 0
+                o[k] = 32 if space else 10
                 k += 1
                 i += 4
             else:
@@ -1752,6 +1753,149 @@ cdef int _soft_breaks_into(_Buffer dst, const unsigned char *s, size_t n) except
             i += 1
     dst.length = k
     return 0
+
+
+cdef int _line_interrupts(const unsigned char *p, size_t left) noexcept nogil:
+    """Whether the line at ``p`` (after a soft break) starts a block: ``_INTERRUPTS.match`` or
+    ``_WHOLE_LINE_BLOCK.fullmatch`` of it, BREAK markers and spaces stripped at its end; -1
+    when it is not ASCII (or holds a marker), which the patterns decide."""
+    cdef const unsigned char *end = <const unsigned char *> memchr(p, 10, left)
+    cdef size_t m = left if end == NULL else <size_t> (end - p), i
+    if end != NULL and m >= 3 and _marker3(p + m - 3, _SOFT_3):
+        m -= 3  # the next soft break ends this line
+    while m:
+        if p[m - 1] == 32:
+            m -= 1
+        elif m >= 3 and _marker3(p + m - 3, _BREAK_3):
+            m -= 3
+        else:
+            break
+    for i in range(m):
+        if p[i] >= 0x80:
+            return -1
+    return _interrupts(p, m)
+
+
+cdef inline bint _blank_or_end(const unsigned char *p, size_t i, size_t m) noexcept nogil:
+    # (?:[ \t]|$) at i
+    return i == m or p[i] == 32 or p[i] == 9
+
+
+cdef bint _interrupts(const unsigned char *p, size_t m) noexcept nogil:
+    """The two patterns of ``_layout.soft_breaks`` on an ASCII line (ASCII case folding is
+    the patterns' IGNORECASE on it)."""
+    cdef unsigned char c = p[0] if m else 0
+    cdef size_t i = 0, marks = 0
+    if m == 0:
+        return False
+    if (c == 45 or c == 43 or c == 42) and _blank_or_end(p, 1, m):
+        return True  # a list item: -, + or *
+    if 48 <= c <= 57:
+        while i < m and 48 <= p[i] <= 57:
+            i += 1
+        # \d{1,9}[.)] then a blank or the end
+        return i <= 9 and i < m and (p[i] == 46 or p[i] == 41) and _blank_or_end(p, i + 1, m)
+    if c == 35:
+        while i < m and p[i] == 35:
+            i += 1
+        return i <= 6 and _blank_or_end(p, i, m)  # an ATX heading
+    if c == 62:
+        return True  # a block quote
+    if m >= 3 and (memcmp(p, b"```", 3) == 0 or memcmp(p, b"~~~", 3) == 0):
+        return True
+    if c == 60:
+        return _html_block_start(p, m)
+    if c == 61 or c == 45:  # =+[ \t]* and -+[ \t]*: a setext underline
+        while i < m and p[i] == c:
+            i += 1
+        while i < m and (p[i] == 32 or p[i] == 9):
+            i += 1
+        if i == m:
+            return True
+    if c == 45 or c == 42 or c == 95:  # (?:[-*_][ \t]*){3,}: a thematic break
+        for i in range(m):
+            if p[i] == 45 or p[i] == 42 or p[i] == 95:
+                marks += 1
+            elif p[i] != 32 and p[i] != 9:
+                return False
+        return marks >= 3
+    return False
+
+
+cdef bint _html_block_start(const unsigned char *p, size_t m) noexcept nogil:
+    """The HTML alternatives of ``_INTERRUPTS`` at a "<" (CommonMark's HTML blocks 1-6)."""
+    cdef size_t j = 1, k
+    cdef bint closing = False
+    cdef unsigned char name[12]
+    if m >= 4 and memcmp(p, b"<!--", 4) == 0:
+        return True
+    if m >= 2 and p[1] == 63:  # <?
+        return True
+    if m >= 3 and p[1] == 33 and ((65 <= p[2] <= 90) or (97 <= p[2] <= 122)):
+        return True  # <!x
+    if m >= 9 and p[1] == 33 and p[2] == 91 and _lower_equals(p + 3, b"cdata[", 6):
+        return True
+    if j < m and p[j] == 47:
+        closing = True
+        j += 1
+    k = j
+    while k < m and k - j < 11 and (
+        (65 <= p[k] <= 90) or (97 <= p[k] <= 122) or (48 <= p[k] <= 57)
+    ):
+        name[k - j] = p[k] | 0x20 if 65 <= p[k] <= 90 else p[k]
+        k += 1
+    if k == j or (k < m and ((65 <= p[k] <= 90) or (97 <= p[k] <= 122) or (48 <= p[k] <= 57))):
+        return False  # no name, or longer than any in the lists
+    if not closing and _named(name, k - j, _RAW_TAGS) and (
+        k == m or p[k] == 32 or p[k] == 9 or p[k] == 62
+    ):
+        return True  # <script, <pre, <style, <textarea
+    return _named(name, k - j, _BLOCK_TAGS) and (
+        k == m or p[k] == 32 or p[k] == 9 or p[k] == 62
+        or (p[k] == 47 and k + 1 < m and p[k + 1] == 62)
+    )
+
+
+cdef bint _lower_equals(const unsigned char *p, const unsigned char *lower, size_t n) noexcept nogil:
+    cdef size_t i
+    for i in range(n):
+        if (p[i] | 0x20 if 65 <= p[i] <= 90 else p[i]) != lower[i]:
+            return False
+    return True
+
+
+cdef bint _named(const unsigned char *name, size_t n, const unsigned char *names) noexcept nogil:
+    """Whether ``name`` (lower case) is one of ``names``, "|name|name|…|"."""
+    cdef const unsigned char *p = names
+    cdef const unsigned char *next
+    while p[0] and p[1]:
+        next = <const unsigned char *> strchr(<const char *> p + 1, 124)
+        if next == NULL:
+            return False
+        if <size_t> (next - p - 1) == n and memcmp(p + 1, name, n) == 0:
+            return True
+        p = next
+    return False
+
+
+def _tag_list(str alternatives) -> bytes:
+    # "a|h[1-6]|b" as b"|a|h1|…|h6|b|", the lists of _layout's pattern.
+    names = []
+    for name in alternatives.split("|"):
+        if name == "h[1-6]":
+            names.extend(f"h{i}" for i in range(1, 7))
+        else:
+            assert name.isalpha() and name.islower() and len(name) <= 11, name
+            names.append(name)
+    return ("|" + "|".join(names) + "|").encode("ascii")
+
+
+cdef bytes _BLOCK_TAGS_LIST = _tag_list(_HTML_BLOCK_TAGS)
+cdef bytes _RAW_TAGS_LIST = _tag_list("script|pre|style|textarea")
+cdef const unsigned char *_BLOCK_TAGS = _BLOCK_TAGS_LIST
+cdef const unsigned char *_RAW_TAGS = _RAW_TAGS_LIST
+# The patterns these rules copy; a test compares the two on generated lines.
+assert _INTERRUPTS.pattern.count("script|pre|style|textarea") == 1
 
 
 cdef bint _has_soft(const unsigned char *s, size_t n) noexcept nogil:
@@ -2428,10 +2572,10 @@ cdef class BatchConverter:
     The thread parses into a lexbor document of its own and walks with a walk of its own
     (``gilfree``). A message it cannot finish without Python (an image, a titled link, an
     ``<ol start>``, an attribute value that is not ASCII, a tag it does not know yet, a line
-    after a soft break that might start a block, input too deep for the walk) is marked, and
-    :meth:`collect` converts it with :func:`convert`, on the calling thread. So the thread
-    takes the GIL for nothing: a thread that took it per list would wait for it each time, up
-    to the interpreter's switch interval (5 ms), while the caller runs Python.
+    after a soft break that might start a block and is not ASCII, input too deep for the walk)
+    is marked, and :meth:`collect` converts it with :func:`convert`, on the calling thread. So
+    the thread takes the GIL for nothing: a thread that took it per list would wait for it
+    each time, up to the interpreter's switch interval (5 ms), while the caller runs Python.
     """
     cdef PyThread_type_lock ready, done
     cdef _Walk walk
