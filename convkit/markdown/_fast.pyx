@@ -503,7 +503,7 @@ cdef class _Buffer:
         return 0
 
     cdef int add_str(self, str text) except -1:
-        # Every str added comes from decoded UTF-8 (attributes, TeX, tables): no surrogates.
+        # Every str added comes from decoded UTF-8 (attributes, TeX): no surrogates.
         cdef bytes data = text.encode("utf-8")
         return self.add(data, len(data))
 
@@ -2221,19 +2221,18 @@ cdef int _code_block_into(
     return dst.add(b"\n\n", 2)
 
 
-# -- converters that work on Python strings: attributes, formulas, tables --------------------
+# -- converters that work on Python strings: attributes, formulas --------------------------
 
 cdef enum:
     # The rules _bytes_rule applies.
     _SPACES
-    _BLOCK
     _EDGE_RUN
     _BLOCK_TEXT
     _WRAP
 
 
 cdef str _bytes_rule(str text, int rule, int flag, bytes mark=None):
-    # The rules on bytes, for str callers: the image's alt text, a table as words, the tests.
+    # The rules on bytes, for str callers: the image's alt text, the tests.
     cdef bytes data = text.encode("utf-8")
     cdef _Buffer dst = _Buffer()
     cdef _Buffer scratch = _Buffer()
@@ -2241,8 +2240,6 @@ cdef str _bytes_rule(str text, int rule, int flag, bytes mark=None):
     cdef size_t length
     if rule == _SPACES:
         _spaces_into(dst, data, len(data), flag, False)
-    elif rule == _BLOCK:
-        _block_into(dst, data, len(data), flag, scratch)
     elif rule == _EDGE_RUN:
         _edge_into(dst, data, len(data))
     elif rule == _BLOCK_TEXT:
@@ -2264,10 +2261,6 @@ cdef tuple _split_edges(str text):
 
 cdef str _spaces(str text, bint strip):
     return _bytes_rule(text, _SPACES, strip)
-
-
-cdef str _block(str text, int flags):
-    return _bytes_rule(text, _BLOCK, flags)
 
 
 def _helpers():
