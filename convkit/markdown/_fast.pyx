@@ -534,6 +534,18 @@ cdef class _Buffer:
         self.length = 0
 
 
+cdef inline bint _is_alpha(unsigned char c) noexcept nogil:
+    return (65 <= c <= 90) or (97 <= c <= 122)
+
+
+cdef inline bint _is_alnum(unsigned char c) noexcept nogil:
+    return _is_alpha(c) or 48 <= c <= 57
+
+
+cdef inline unsigned char _lower(unsigned char c) noexcept nogil:
+    return c | 0x20 if 65 <= c <= 90 else c
+
+
 cdef inline bint _is_py_space(unsigned char c) noexcept nogil:
     # str.isspace on ASCII, which is what \s matches in a str pattern.
     return c == 32 or 9 <= c <= 13 or 28 <= c <= 31
@@ -602,18 +614,11 @@ cdef int _language_of(_Node *node, const unsigned char **language, size_t *lengt
     """:func:`_language` on the class attribute's bytes: 0, with the info string in
     ``language`` and ``length`` (0: none); -1 for a value with non-ASCII bytes (a marker, or
     Unicode white space), which :func:`_language`'s pattern decides."""
-    cdef void *attr = _find_attr(node, "class", 5)
     cdef const unsigned char *value
-    cdef size_t n = 0, i = 0, j
+    cdef size_t n, i = 0, j
     length[0] = 0
-    if attr == NULL:
-        return 0
-    value = _attr_value(attr, &n)
-    if value == NULL:
-        return 0
-    for j in range(n):
-        if value[j] >= 0x80:
-            return -1
+    if _ascii_attr(node, "class", 5, &value, &n) < 0:
+        return -1
     while i + 9 < n:
         if value[i] == 108 and memcmp(value + i, b"language-", 9) == 0 and not _is_py_space(value[i + 9]):
             j = i + 9
@@ -1074,7 +1079,9 @@ cdef class _Walk:
         if kind == K_MATH or "katex" in (_attr(node, "class") or ""):
             math = _tex_of(node, kind, self.buf)
             if math is not None:
-                self.math(frame, math[0], math[1])
+                self.buf.length = 0
+                self.buf.add_str(math[1])
+                self.math_bytes(frame, math[0])
                 return True
             if _is_katex_drawing(node):
                 return True
@@ -1305,11 +1312,6 @@ cdef class _Walk:
         self.out.add(text, length)
         return self.commit(start, code)
 
-    cdef int add_str(self, str text, bint code) except -1:
-        cdef size_t start = self.out.length
-        self.out.add_str(text)
-        return self.commit(start, code)
-
     cdef int block_boundary(self, _Frame *frame) except -1 nogil:
         # The last part loses a trailing hard break and white space, or goes if nothing is left.
         cdef unsigned char *data = self.out.data
@@ -1490,17 +1492,6 @@ cdef class _Walk:
             self.tmp.length and self.tmp.data[self.tmp.length - 1] == 96,
         )
         frame.pres_since += 1
-        return 0
-
-    cdef int math(self, _Frame *frame, bint display, str tex) except -1:
-        self.seen_content = True
-        out = _convert_math(display, tex, frame.flags)
-        if display and not frame.flags & (F_INLINE | F_NOFORMAT):
-            self.block_boundary(frame)
-        elif out:
-            self.ws = AFTER_TEXT
-        self.add_str(out, False)
-        frame.has_ol_next = False
         return 0
 
     # -- converters: ReferenceConverter.convert_<tag>, with parent_tags as bits --------------
@@ -1831,7 +1822,7 @@ cdef bint _html_block_start(const unsigned char *p, size_t m) noexcept nogil:
         return True
     if m >= 2 and p[1] == 63:  # <?
         return True
-    if m >= 3 and p[1] == 33 and ((65 <= p[2] <= 90) or (97 <= p[2] <= 122)):
+    if m >= 3 and p[1] == 33 and _is_alpha(p[2]):
         return True  # <!x
     if m >= 9 and p[1] == 33 and p[2] == 91 and _lower_equals(p + 3, b"cdata[", 6):
         return True
@@ -1839,12 +1830,10 @@ cdef bint _html_block_start(const unsigned char *p, size_t m) noexcept nogil:
         closing = True
         j += 1
     k = j
-    while k < m and k - j < 11 and (
-        (65 <= p[k] <= 90) or (97 <= p[k] <= 122) or (48 <= p[k] <= 57)
-    ):
-        name[k - j] = p[k] | 0x20 if 65 <= p[k] <= 90 else p[k]
+    while k < m and k - j < 11 and _is_alnum(p[k]):
+        name[k - j] = _lower(p[k])
         k += 1
-    if k == j or (k < m and ((65 <= p[k] <= 90) or (97 <= p[k] <= 122) or (48 <= p[k] <= 57))):
+    if k == j or (k < m and _is_alnum(p[k])):
         return False  # no name, or longer than any in the lists
     if not closing and _named(name, k - j, _RAW_TAGS) and (
         k == m or p[k] == 32 or p[k] == 9 or p[k] == 62
@@ -1859,7 +1848,7 @@ cdef bint _html_block_start(const unsigned char *p, size_t m) noexcept nogil:
 cdef bint _lower_equals(const unsigned char *p, const unsigned char *lower, size_t n) noexcept nogil:
     cdef size_t i
     for i in range(n):
-        if (p[i] | 0x20 if 65 <= p[i] <= 90 else p[i]) != lower[i]:
+        if _lower(p[i]) != lower[i]:
             return False
     return True
 
@@ -2062,14 +2051,14 @@ cdef inline bint _scheme_url(const unsigned char *u, size_t n) noexcept nogil:
     "<" or ">"."""
     cdef size_t i, colon = 0
     cdef unsigned char c
-    if n < 3 or not ((65 <= u[0] <= 90) or (97 <= u[0] <= 122)):
+    if n < 3 or not _is_alpha(u[0]):
         return False
     for i in range(1, n):
         c = u[i]
         if c == 58:
             colon = i
             break
-        if not ((65 <= c <= 90) or (97 <= c <= 122) or (48 <= c <= 57) or c in b"+.-"):
+        if not (_is_alnum(c) or c in b"+.-"):
             return False
     if colon < 2 or colon > 32:
         return False
@@ -2272,16 +2261,6 @@ def _helpers():
         "_block_text": lambda text: _bytes_rule(text, _BLOCK_TEXT, 0),
         "_spaces": lambda text: _spaces(text, False),
     }
-
-
-cdef str _convert_math(bint display, str tex, int flags):
-    if not tex:
-        return ""
-    if not display:
-        return f"${tex}$"
-    if flags & (F_INLINE | F_NOFORMAT):
-        return f"$${tex}$$"
-    return f"\n\n$${tex}$$\n\n"
 
 
 cdef str _image(_Node *node, int flags):
