@@ -4,6 +4,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 __all__ = [
+    "bind_sha256",
     "contains_folded",
     "content_frames",
     "count_newlines",
@@ -27,9 +28,16 @@ def has_long_number(buf: bytes | bytearray) -> bool:
 def normalised_utf8(text: str) -> bytes:
     """``" ".join(text.split()).encode("utf-8", "surrogatepass")`` in one pass."""
 
-def content_frames(turns: Iterable[Any], extras_of: Callable[[Any], bytes | None]) -> bytes:
-    """The bytes dedup hashes for ``turns``: role and normalised content of each, length-prefixed
-    (see ``_scan_py.content_frames``)."""
+def content_frames(
+    turns: Iterable[Any],
+    extras_of: Callable[[Any], bytes | None],
+    known: dict[int, tuple[str, bytes]] | None = None,
+) -> bytes:
+    """The bytes dedup hashes for ``turns``: role and normalised content's SHA-256 of each,
+    length-prefixed (see ``_scan_py.content_frames``)."""
+
+def bind_sha256(address: int | None) -> int | None:
+    """Hash with libcrypto's SHA256 at ``address``, or with hashlib when None; the one before."""
 
 def contains_folded(text: str, words: Iterable[str]) -> bool:
     """Whether one of ``words`` (ASCII) occurs in ``text.casefold()``."""

@@ -7,13 +7,18 @@ filter's case-blind pretest.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.unicode cimport PyUnicode_DATA, PyUnicode_GET_LENGTH, PyUnicode_KIND, PyUnicode_READ
+from libc.stdint cimport uintptr_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memchr, memcpy, memset
 
+import hashlib
+
 __all__ = [
+    "bind_sha256",
     "contains_folded",
     "content_frames",
     "count_newlines",
+    "digest_function",
     "element_end",
     "has_long_number",
     "normalised_utf8",
@@ -171,17 +176,20 @@ def normalised_utf8(text):
         free(out)
 
 
-def content_frames(turns, extras_of):
+def content_frames(turns, extras_of, known=None):
     """The bytes dedup hashes for ``turns`` (objects with ``role``, ``content`` and ``meta``):
-    for each turn, its role in UTF-8 and its normalised content (:func:`normalised_utf8`),
-    each prefixed with its length as 8 big-endian bytes; for a turn with metadata whose
-    ``extras_of(turn)`` gives bytes, the content length's top bit is set and those bytes
-    follow, length-prefixed. One buffer for the whole conversation, so the hash is fed once
-    instead of three times a turn."""
+    for each turn, its role in UTF-8, prefixed with its length as 8 big-endian bytes, then 32
+    (with the top bit set when a block of extras follows) as 8 such bytes and the SHA-256
+    digest of its normalised content (:func:`normalised_utf8`); for a turn with metadata whose
+    ``extras_of(turn)`` gives bytes, those bytes follow, length-prefixed. ``known``: digests
+    already computed (by the HTML converter thread), as ``{id(content): (content, digest)}``."""
     cdef unsigned char *out = NULL
     cdef unsigned char *grown
-    cdef Py_ssize_t cap = 0, o = 0, need, at, n, rn
+    cdef unsigned char *normal = NULL
+    cdef Py_ssize_t cap = 0, o = 0, need, n, rn, room, normal_cap = 0
     cdef const unsigned char *rd
+    if not _sha_looked_up:
+        _look_up_sha256()
     try:
         for t in turns:
             role = t.role
@@ -202,7 +210,7 @@ def content_frames(turns, extras_of):
             if extras is not None and type(extras) is not bytes:
                 # Exactly bytes: a subclass could say any length, and the copy trusts it.
                 raise TypeError(f"expected extras as bytes, got {type(extras).__name__}")
-            need = o + 8 + rn + 8 + _room(content) + (0 if extras is None else 8 + len(extras))
+            need = o + 8 + rn + 8 + 32 + (0 if extras is None else 8 + len(extras))
             if need > cap:
                 cap = max(need, 2 * cap, 4096)
                 grown = <unsigned char *> realloc(out, cap)
@@ -212,12 +220,32 @@ def content_frames(turns, extras_of):
             _put_length(out + o, rn)
             memcpy(out + o + 8, rd, rn)
             o += 8 + rn
-            at = o
-            n = _normalised_into(content, out + o + 8)
-            _put_length(out + at, n)
-            o += 8 + n
+            _put_length(out + o, 32)
             if extras is not None:
-                out[at] |= 0x80  # the top bit: a length-prefixed block of extras follows
+                out[o] |= 0x80  # the top bit: a length-prefixed block of extras follows
+            o += 8
+            hit = None if known is None else known.get(id(content))
+            if hit is not None and (<tuple> hit)[0] is content:
+                digest = (<tuple> hit)[1]
+                if type(digest) is not bytes or len(<bytes> digest) != 32:
+                    raise ValueError("a known digest is not 32 bytes")
+                memcpy(out + o, PyBytes_AS_STRING(digest), 32)
+            else:
+                room = _room(content)
+                if room > normal_cap:
+                    normal_cap = max(room, 2 * normal_cap, 4096)
+                    grown = <unsigned char *> realloc(normal, normal_cap)
+                    if grown == NULL:
+                        raise MemoryError()
+                    normal = grown
+                n = _normalised_into(content, normal)
+                if _sha_init != NULL:
+                    _sha256(normal, n, out + o)
+                else:
+                    digest = hashlib.sha256(PyBytes_FromStringAndSize(<char *> normal, n)).digest()
+                    memcpy(out + o, PyBytes_AS_STRING(digest), 32)
+            o += 32
+            if extras is not None:
                 n = len(extras)
                 _put_length(out + o, n)
                 memcpy(out + o + 8, PyBytes_AS_STRING(extras), n)
@@ -225,6 +253,71 @@ def content_frames(turns, extras_of):
         return PyBytes_FromStringAndSize(<char *> out, o)
     finally:
         free(out)
+        free(normal)
+
+
+# libcrypto's SHA-256 (see convkit.sha256), or NULL: hashlib then. The low-level calls, not
+# the one-shot SHA256, which in OpenSSL 3 looks the algorithm up again on every call.
+ctypedef int (*_sha_init_fn)(void *context) noexcept nogil
+ctypedef int (*_sha_update_fn)(void *context, const void *data, size_t n) noexcept nogil
+ctypedef int (*_sha_final_fn)(unsigned char *digest, void *context) noexcept nogil
+ctypedef struct _ShaContext:
+    unsigned long long words[32]  # room for SHA256_CTX (112 bytes in OpenSSL 1.0 to 3.x)
+
+cdef _sha_init_fn _sha_init = NULL
+cdef _sha_update_fn _sha_update = NULL
+cdef _sha_final_fn _sha_final = NULL
+cdef bint _sha_looked_up = False
+
+
+cdef inline void _sha256(const unsigned char *data, size_t n, unsigned char *digest) noexcept nogil:
+    cdef _ShaContext context
+    _sha_init(&context)
+    _sha_update(&context, data, n)
+    _sha_final(digest, &context)
+
+
+cdef void _utf8_digest(
+    const unsigned char *s, size_t n, unsigned char *scratch, unsigned char *digest
+) noexcept nogil:
+    _sha256(scratch, _utf8_into(s, n, scratch), digest)
+
+
+cdef int _look_up_sha256() except -1:
+    from .sha256 import functions
+
+    bind_sha256(functions())
+    return 0
+
+
+def bind_sha256(functions):
+    """Hash with libcrypto's ``(SHA256_Init, SHA256_Update, SHA256_Final)`` at the addresses
+    ``functions`` (from :func:`convkit.sha256.functions`), or with hashlib when None; the
+    addresses bound before (None for hashlib)."""
+    global _sha_init, _sha_update, _sha_final, _sha_looked_up
+    before = None
+    if _sha_init != NULL:
+        before = (<uintptr_t> _sha_init, <uintptr_t> _sha_update, <uintptr_t> _sha_final)
+    if functions is None:
+        _sha_init, _sha_update, _sha_final = NULL, NULL, NULL
+    else:
+        init, update, final = functions
+        _sha_init = <_sha_init_fn> <uintptr_t> init
+        _sha_update = <_sha_update_fn> <uintptr_t> update
+        _sha_final = <_sha_final_fn> <uintptr_t> final
+    _sha_looked_up = True
+    return before
+
+
+def digest_function():
+    """The address of a C function that a thread without the GIL may call,
+    ``void f(const unsigned char *utf8, size_t n, unsigned char *scratch, unsigned char
+    *digest)``: the SHA-256 digest of the normalised form of the UTF-8 text (as
+    :func:`normalised_utf8` has it) into ``digest`` (32 bytes), with ``scratch`` (``n`` bytes)
+    to normalise in; None when libcrypto's SHA-256 is not bound (see :func:`bind_sha256`)."""
+    if not _sha_looked_up:
+        _look_up_sha256()
+    return None if _sha_init == NULL else <uintptr_t> &_utf8_digest
 
 
 cdef inline void _put_length(unsigned char *at, Py_ssize_t n) noexcept nogil:
@@ -290,25 +383,56 @@ cdef Py_ssize_t _unicode_into(str text, unsigned char *out) noexcept:
 
 
 cdef Py_ssize_t _ascii_into(const unsigned char *src, Py_ssize_t n, unsigned char *out) noexcept nogil:
-    """The ASCII case (most turns): its characters are its UTF-8 bytes. Spans already in
-    normal form (words with single spaces between them) are copied whole; only the white
-    space around them is rewritten. Returns the length written."""
-    cdef Py_ssize_t i = 0, j, o = 0
-    while i < n and _ASCII_SPACE[src[i]]:
-        i += 1
+    """The ASCII case (most turns): its characters are its UTF-8 bytes."""
+    return <Py_ssize_t> _utf8_into(src, <size_t> n, out)
+
+
+cdef size_t _utf8_into(const unsigned char *s, size_t n, unsigned char *out) noexcept nogil:
+    """The normalised form of the UTF-8 text ``s`` (valid UTF-8), written to ``out`` (room:
+    ``n``); its length. Spans already in normal form (words with single spaces between them)
+    are copied whole; only the white space around them is rewritten."""
+    cdef size_t i = 0, o = 0, j, w
+    cdef bint gap = False
     while i < n:
-        # src[i] starts a word: the span runs to the first white space that is not one space
-        # between two words.
-        j = _next_irregular(src, i, n)
-        memcpy(out + o, src + i, j - i)
-        o += j - i
-        while j < n and _ASCII_SPACE[src[j]]:
-            j += 1
-        if j < n:
+        while i < n:  # white space
+            w = _space_width(s + i, n - i)
+            if not w:
+                break
+            i += w
+            gap = True
+        if i >= n:
+            break
+        if gap and o:
             out[o] = 0x20
             o += 1
-        i = j
+        gap = False
+        while True:  # words with single spaces between them, up to other white space
+            j = _next_irregular(s, i, n)
+            memcpy(out + o, s + i, j - i)
+            o += j - i
+            i = j
+            if j >= n or _space_width(s + j, n - j):
+                break
+            out[o] = s[j]  # a byte that might have started white space, and did not
+            o += 1
+            i = j + 1
     return o
+
+
+cdef inline size_t _space_width(const unsigned char *s, size_t left) noexcept nogil:
+    """The bytes of the UTF-8 character at ``s`` when it is white space (as ``str.isspace``
+    has it: Unicode spaces too, all below U+10000), else 0."""
+    cdef Py_UCS4 cp
+    cdef unsigned char c = s[0]
+    if c < 0x80:
+        return _ASCII_SPACE[c]
+    if 0xC2 <= c <= 0xDF and left >= 2:
+        cp = ((c & 0x1F) << 6) | (s[1] & 0x3F)
+        return 2 if Py_UNICODE_ISSPACE(cp) else 0
+    if 0xE0 <= c <= 0xEF and left >= 3:
+        cp = ((c & 0x0F) << 12) | ((s[1] & 0x3F) << 6) | (s[2] & 0x3F)
+        return 3 if Py_UNICODE_ISSPACE(cp) else 0
+    return 0
 
 
 cdef extern from *:
@@ -320,21 +444,32 @@ cdef extern from *:
     #endif
     /* str.isspace of each ASCII byte (filled from Python at import; 0 above 127). */
     static unsigned char convkit_ascii_space[256];
+    /* Whether a byte is ASCII white space or may start a Unicode one in UTF-8 (C2: U+0085,
+       U+00A0; E1: U+1680; E2: U+2000-U+205F; E3: U+3000). A test checks the list against
+       every code point. */
+    static int convkit_may_space(unsigned char c) {
+        return convkit_ascii_space[c] || c == 0xC2 || (c >= 0xE1 && c <= 0xE3);
+    }
     #if defined(__SSE2__)
-    /* 0xff where a byte of 16 is ASCII white space other than the space: \t \n \v \f \r and
-       \x1c-\x1f (the table's, as ranges a vector compare can test). */
+    /* 0xff where a byte of 16 is convkit_may_space other than the space: \t \n \v \f \r,
+       \x1c-\x1f, C2 and E1-E3 (as ranges a vector compare can test). */
     static __m128i convkit_other_space16(__m128i v) {
         __m128i a = _mm_sub_epi8(v, _mm_set1_epi8(0x09));
         __m128i b = _mm_sub_epi8(v, _mm_set1_epi8(0x1c));
-        return _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(a, _mm_set1_epi8(4)), a),
-                            _mm_cmpeq_epi8(_mm_min_epu8(b, _mm_set1_epi8(3)), b));
+        __m128i c = _mm_sub_epi8(v, _mm_set1_epi8((char) 0xE1));
+        return _mm_or_si128(
+            _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(a, _mm_set1_epi8(4)), a),
+                         _mm_cmpeq_epi8(_mm_min_epu8(b, _mm_set1_epi8(3)), b)),
+            _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(c, _mm_set1_epi8(2)), c),
+                         _mm_cmpeq_epi8(v, _mm_set1_epi8((char) 0xC2))));
     }
     #endif
-    /* The first position at or after j, in ASCII text, of white space that is not one space
-       between two words: white space other than the space, a space followed by white space,
-       or a space that ends the text; n when there is none. Sixteen bytes a step where SSE2
-       is there (every x86-64), a byte a step otherwise. */
-    static Py_ssize_t convkit_next_irregular(const unsigned char *src, Py_ssize_t j, Py_ssize_t n) {
+    /* The first position at or after j, in UTF-8 text, where white space may not be one space
+       between two words: a byte that is or may start white space other than the space, a
+       space followed by a space or such a byte, or a space that ends the text; n when there
+       is none. Sixteen bytes a step where SSE2 is there (every x86-64), a byte a step
+       otherwise. */
+    static size_t convkit_next_irregular(const unsigned char *src, size_t j, size_t n) {
     #if defined(__SSE2__)
         const __m128i space = _mm_set1_epi8(0x20);
         while (j + 16 < n) {  /* the next byte of the last lane is read too */
@@ -345,20 +480,20 @@ cdef extern from *:
                                        _mm_and_si128(_mm_cmpeq_epi8(x, space), y_space));
             int m = _mm_movemask_epi8(hit);
             if (m)
-                return j + __builtin_ctz((unsigned)m);
+                return j + (size_t) __builtin_ctz((unsigned) m);
             j += 16;
         }
     #endif
         for (; j < n; j++) {
             unsigned char c = src[j];
-            if (c == 0x20 ? (j + 1 == n || convkit_ascii_space[src[j + 1]]) : convkit_ascii_space[c])
+            if (c == 0x20 ? (j + 1 == n || convkit_may_space(src[j + 1])) : convkit_may_space(c))
                 return j;
         }
         return n;
     }
     """
-    Py_ssize_t _next_irregular "convkit_next_irregular" (
-        const unsigned char *src, Py_ssize_t j, Py_ssize_t n
+    size_t _next_irregular "convkit_next_irregular" (
+        const unsigned char *src, size_t j, size_t n
     ) noexcept nogil
     unsigned char _ASCII_SPACE "convkit_ascii_space"[256]
 

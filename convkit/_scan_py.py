@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
 __all__ = [
+    "bind_sha256",
     "contains_folded",
     "content_frames",
     "count_newlines",
@@ -107,12 +109,20 @@ def normalised_utf8(text: str) -> bytes:
     return " ".join(text.split()).encode("utf-8", "surrogatepass")
 
 
-def content_frames(turns: Iterable[Any], extras_of: Callable[[Any], bytes | None]) -> bytes:
+def content_frames(
+    turns: Iterable[Any],
+    extras_of: Callable[[Any], bytes | None],
+    known: dict[int, tuple[str, bytes]] | None = None,
+) -> bytes:
     """The bytes dedup hashes for ``turns`` (objects with ``role``, ``content`` and ``meta``):
-    for each turn, its role in UTF-8 and its normalised content (:func:`normalised_utf8`),
-    each prefixed with its length as 8 big-endian bytes; for a turn with metadata whose
-    ``extras_of(turn)`` gives bytes, the content length's top bit is set and those bytes
-    follow, length-prefixed."""
+    for each turn, its role in UTF-8, prefixed with its length as 8 big-endian bytes, then 32
+    (with the top bit set when a block of extras follows) as 8 such bytes and the SHA-256
+    digest of its normalised content (:func:`normalised_utf8`); for a turn with metadata whose
+    ``extras_of(turn)`` gives bytes, those bytes follow, length-prefixed. ``known``: digests
+    already computed (by the HTML converter thread), as ``{id(content): (content, digest)}``.
+
+    A digest per turn, not the text itself: the converter thread hashes the turns it converts
+    while they are still bytes, so that the thread filtering them does not."""
     out = []
     for t in turns:
         role, content = t.role, t.content
@@ -121,17 +131,28 @@ def content_frames(turns: Iterable[Any], extras_of: Callable[[Any], bytes | None
         if not isinstance(content, str):
             raise TypeError(f"expected a str, got {type(content).__name__}")
         name = role.encode("utf-8", "surrogatepass")
-        data = normalised_utf8(content)
         extras = extras_of(t) if t.meta else None
+        if extras is not None and type(extras) is not bytes:
+            raise TypeError(f"expected extras as bytes, got {type(extras).__name__}")
+        hit = None if known is None else known.get(id(content))
+        if hit is not None and hit[0] is content:
+            digest = hit[1]
+            if type(digest) is not bytes or len(digest) != 32:
+                raise ValueError("a known digest is not 32 bytes")
+        else:
+            digest = hashlib.sha256(normalised_utf8(content)).digest()
         out += (len(name).to_bytes(8, "big"), name)
         if extras is None:
-            out += (len(data).to_bytes(8, "big"), data)
+            out += ((32).to_bytes(8, "big"), digest)
             continue
-        if type(extras) is not bytes:
-            raise TypeError(f"expected extras as bytes, got {type(extras).__name__}")
-        out += ((len(data) | 1 << 63).to_bytes(8, "big"), data, len(extras).to_bytes(8, "big"))
+        out += ((32 | 1 << 63).to_bytes(8, "big"), digest, len(extras).to_bytes(8, "big"))
         out.append(extras)
     return b"".join(out)
+
+
+def bind_sha256(address: int | None) -> int | None:
+    """The compiled module's switch between libcrypto and hashlib; here always hashlib."""
+    return None
 
 
 def contains_folded(text: str, words: Iterable[str]) -> bool:

@@ -186,11 +186,16 @@ class Worker:
         return Staged(stream, stats, turns, htmls, failed)
 
     def filter(
-        self, staged: Staged, converted: list[Any] | None = None, seconds: float = 0.0
+        self,
+        staged: Staged,
+        converted: list[Any] | None = None,
+        seconds: float = 0.0,
+        digests: list[bytes | None] | None = None,
     ) -> Prepared:
         """The rest of :meth:`prepare`: convert HTML (or take ``converted``, the converter
-        thread's results for ``staged.htmls``, which took it ``seconds``), filter, compute
-        dedup keys."""
+        thread's results for ``staged.htmls``, which took it ``seconds``, with the dedup
+        digests of their text, ``digests``, where it computed them), filter, compute dedup
+        keys."""
         stream, stats = staged.stream, staged.stats
         items: list[Item] = []
         pending: list[tuple[Item, Conversation]] = []
@@ -204,6 +209,10 @@ class Worker:
             stats.seconds["convert"] += seconds
         apply = self.chain.apply
         keys = self.dedup.keys if self.dedup.filters else None
+        known = None
+        if digests is not None and converted is not None and keys is not None:
+            # By identity: a turn whose text a filter replaced is hashed again.
+            known = {id(md): (md, d) for md, d in zip(converted, digests) if d is not None}
         converting = 0.0
         started = clock()
         for i, got in enumerate(stream):
@@ -239,7 +248,7 @@ class Worker:
                 self._reject_part(item, conv, part.start, part.end, part.reason, None, stats)
             if keys is not None:
                 try:
-                    item.keys = keys(kept)
+                    item.keys = keys(kept, known)
                 except Exception as e:  # noqa: BLE001 - as above: one record, not the run
                     _withdraw_parts(item, stats)
                     self._reject(item, "processing_error", f"{type(e).__name__}: {e}", stats)
@@ -821,10 +830,12 @@ def prepared_aside(
     from .markdown._fast import BatchConverter
 
     worker = _the_worker()
-    with BatchConverter() as converter:
+    with BatchConverter(digests=worker.dedup.uses_digests) as converter:
 
-        def converted() -> tuple[list[Any], float]:
-            return converter.collect(), converter.last_seconds + converter.last_fallback_seconds
+        def converted() -> tuple[list[Any], float, list[bytes | None] | None]:
+            results = converter.collect()
+            seconds = converter.last_seconds + converter.last_fallback_seconds
+            return results, seconds, converter.last_digests
 
         previous: tuple[list[Any], Staged] | None = None
         for batch in batches:

@@ -139,6 +139,12 @@ class KeyFilter(Filter):
     def key(self, conv: Conversation) -> Hashable:
         raise NotImplementedError
 
+    def key_known(self, conv: Conversation, known: dict[int, tuple[str, bytes]]) -> Hashable:
+        """:meth:`key`, given the SHA-256 digests of normalised contents computed already
+        (``{id(content): (content, digest)}``, see :func:`~convkit.filters.content_digest`)
+        for a filter that can use them."""
+        return self.key(conv)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(<{len(self.seen)} seen>)"
 
@@ -459,6 +465,10 @@ class Dedup:
             if not isinstance(f, KeyFilter):
                 raise ConfigError(f"filter {f.name!r} is not a key filter; put it in a FilterChain")
         self.stats = FilterStats()
+        # Whether a filter's key takes the content digests computed already (key_known).
+        self.uses_digests = any(
+            type(f).key_known is not KeyFilter.key_known for f in self.filters
+        )
 
     @classmethod
     def from_config(cls, config: FilterConfig | dict[str, Any] | None = None) -> Dedup:
@@ -466,13 +476,18 @@ class Dedup:
 
         return build_dedup(config)
 
-    def keys(self, conv: Conversation) -> tuple[Hashable, ...]:
+    def keys(
+        self, conv: Conversation, known: dict[int, tuple[str, bytes]] | None = None
+    ) -> tuple[Hashable, ...]:
         """The keys of ``conv``, one per filter. Pure: a worker process may compute them (the
         content digest is the costly part) and send them to the main process's :meth:`check_keys`.
+        ``known``: see :meth:`KeyFilter.key_known`.
         """
         if not self.filters:
             return ()
-        return tuple(f.key(conv) for f in self.filters)
+        if known is None:
+            return tuple(f.key(conv) for f in self.filters)
+        return tuple(f.key_known(conv, known) for f in self.filters)
 
     def check_keys(self, conv_id: str, keys: Sequence[Hashable]) -> Drop | None:
         """In input order: the first filter's drop verdict whose key was seen, or None after

@@ -2,14 +2,16 @@
 
 FastChat keys content on the first two messages only, and other tools use Python's ``hash()``,
 which is salted per process. Here the key is a SHA-256 digest, cut to 16 bytes, of every turn
-(role, normalised content, and the images, audio, files and tool calls a turn carries beside its
-text, length-prefixed so no two different conversations share an encoding), the same in every
-process and every run. Two questions about two different images are not duplicates. SHA-256
-rather than BLAKE2b: the processors of the last years compute it in hardware (x86 SHA
-extensions, ARMv8), about twice as fast as Python's BLAKE2b here, and 16 bytes keep collisions
-out of reach for any dataset. These filters
-keep state: the pipeline runs them through :class:`~convkit.filters.base.Dedup` in the main
-process, in input order.
+(role, the SHA-256 digest of its normalised content, and the images, audio, files and tool
+calls a turn carries beside its text, length-prefixed so no two different conversations share
+an encoding), the same in every process and every run. Two questions about two different
+images are not duplicates. A digest of each turn's text rather than the text: the HTML
+converter thread hashes the turns it converts while they are still its bytes, beside the
+thread that filters them (see :func:`convkit.process.prepared_aside`). SHA-256 rather than
+BLAKE2b: the processors of the last years compute it in hardware (x86 SHA extensions, ARMv8),
+about twice as fast as Python's BLAKE2b here, and 16 bytes keep collisions out of reach for any
+dataset. These filters keep state: the pipeline runs them through
+:class:`~convkit.filters.base.Dedup` in the main process, in input order.
 """
 from __future__ import annotations
 
@@ -28,14 +30,16 @@ def normalise_text(text: str) -> str:
     return " ".join(text.split())
 
 
-def content_digest(conv: Conversation) -> bytes:
-    """The first 16 bytes of the SHA-256 digest of ``conv``'s turns: for each, its role and
-    normalised content, each UTF-8 encoded and prefixed with its length as 8 big-endian bytes,
-    then, for a turn with media parts or tool calls, the content length's top bit set and
-    those as canonical JSON (:func:`_extras`), prefixed with their length."""
-    # Framed in one compiled pass (white space collapsed and encoded on the way; lone
+def content_digest(conv: Conversation, known: dict[int, tuple[str, bytes]] | None = None) -> bytes:
+    """The first 16 bytes of the SHA-256 digest of ``conv``'s turns: for each, its role, UTF-8
+    encoded and prefixed with its length as 8 big-endian bytes, then 32 as 8 such bytes and the
+    SHA-256 digest of its normalised content (UTF-8); for a turn with media parts or tool
+    calls, that 32's top bit set and those as canonical JSON (:func:`_extras`), prefixed with
+    their length. ``known``: content digests already computed, ``{id(content): (content,
+    digest)}`` (a turn whose content is not that very object is hashed here)."""
+    # Framed in one compiled pass (white space collapsed, encoded and hashed on the way; lone
     # surrogates survive JSON, and hash too), then hashed in one call.
-    return hashlib.sha256(content_frames(conv.turns, _extras)).digest()[:16]
+    return hashlib.sha256(content_frames(conv.turns, _extras, known)).digest()[:16]
 
 
 def _extras(t: Turn) -> bytes | None:
@@ -80,3 +84,6 @@ class DuplicateContent(KeyFilter):
 
     def key(self, conv: Conversation) -> bytes:
         return content_digest(conv)
+
+    def key_known(self, conv: Conversation, known: dict[int, tuple[str, bytes]]) -> bytes:
+        return content_digest(conv, known)

@@ -42,6 +42,7 @@ from cpython.pythread cimport (
     PyThread_type_lock,
     WAIT_LOCK,
 )
+from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
 from libc.stdint cimport uintptr_t
 from libc.stdio cimport snprintf
@@ -2527,6 +2528,11 @@ cdef extern from *:
     """
     double convkit_seconds() nogil
 
+# convkit._scan.digest_function(): the dedup digest of a UTF-8 text, normalised in scratch.
+ctypedef void (*_digest_fn)(
+    const unsigned char *utf8, size_t n, unsigned char *scratch, unsigned char *digest
+) noexcept nogil
+
 ctypedef struct _Input:
     const unsigned char *data  # NULL: the message is converted with the GIL
     Py_ssize_t size
@@ -2560,6 +2566,13 @@ cdef class BatchConverter:
     # cleaned: a message without NUL and markers, when it held any.
     cdef _Buffer inputs, results, ends, needs_python, cleaned
     cdef double seconds
+    # With digests: the function that hashes (NULL: none), its scratch, and each converted
+    # message's digest, 32 bytes a message.
+    cdef _digest_fn digest
+    cdef _Buffer normal, digests
+    # The last collected list's digests: bytes per message, None where the thread did not
+    # hash it (it needed Python). None when not hashing.
+    cdef readonly list last_digests
     # The last list's seconds on the thread, how many of its messages needed the GIL, and
     # the seconds collect spent converting those.
     cdef readonly double last_seconds, last_fallback_seconds
@@ -2581,12 +2594,26 @@ cdef class BatchConverter:
         self.ends = _Buffer()
         self.needs_python = _Buffer()
         self.cleaned = _Buffer()
+        self.normal = _Buffer()
+        self.digests = _Buffer()
 
-    def __init__(self):
+    def __init__(self, digests=False):
+        """``digests``: also hash each converted message as dedup does (the SHA-256 digest of
+        its normalised UTF-8, see :func:`convkit.filters.content_digest`), into
+        :attr:`last_digests`; only where libcrypto's SHA-256 is found (see
+        :mod:`convkit.sha256`), else :attr:`last_digests` stays None."""
         import threading
 
         if not _bound:
             raise RuntimeError("convkit.markdown._fast.bind() has not succeeded")
+        if digests:
+            try:
+                from .._scan import digest_function
+            except ImportError:  # the compiled scans are not built: dedup hashes itself
+                digest_function = None
+            found = None if digest_function is None else digest_function()
+            if found is not None:
+                self.digest = <_digest_fn> <uintptr_t> found
         _own_document(&self.document, &self.parser)
         self.walk = _Walk()
         self.walk.scratch.gilfree = True
@@ -2622,6 +2649,8 @@ cdef class BatchConverter:
         self.inputs.reserve(n * sizeof(_Input))
         self.ends.reserve(n * sizeof(size_t))
         self.needs_python.reserve(n)
+        if self.digest != NULL:
+            self.digests.reserve(32 * n)
         inputs = <_Input *> self.inputs.data
         for i in range(n):
             html = htmls[i]
@@ -2657,6 +2686,7 @@ cdef class BatchConverter:
         n = len(htmls)
         out = []
         self.last_fallback_seconds = 0.0
+        self.last_digests = None
         if self.error is not None:  # the thread has ended (out of memory): convert here
             started = convkit_seconds()
             self.last_seconds = 0.0
@@ -2667,6 +2697,7 @@ cdef class BatchConverter:
             return out
         self.last_seconds = self.seconds
         self.last_fallbacks = 0
+        digests = None if self.digest == NULL else []
         for i in range(n):
             end = (<size_t *> self.ends.data)[i]
             if self.needs_python.data[i]:
@@ -2674,9 +2705,16 @@ cdef class BatchConverter:
                 started = convkit_seconds()
                 out.append(_converted(htmls[i]))
                 self.last_fallback_seconds += convkit_seconds() - started
+                if digests is not None:
+                    digests.append(None)
             else:
                 out.append(_utf8(self.results.data + start, end - start))
+                if digests is not None:
+                    digests.append(
+                        PyBytes_FromStringAndSize(<char *> self.digests.data + 32 * i, 32)
+                    )
             start = end
+        self.last_digests = digests
         if self.results.capacity > _KEEP_RESULTS_BELOW:
             self.results.trim()
         return out
@@ -2712,15 +2750,27 @@ cdef class BatchConverter:
             PyThread_release_lock(self.done)
 
     cdef int convert_all(self) except -1 nogil:
-        cdef size_t i, n = self.inputs.length // sizeof(_Input)
+        cdef size_t i, start, n = self.inputs.length // sizeof(_Input)
         cdef _Input *inputs = <_Input *> self.inputs.data
         self.results.length = 0
         for i in range(n):
+            start = self.results.length
             if inputs[i].data == NULL:
                 self.needs_python.data[i] = 1
             else:
                 self.needs_python.data[i] = self.convert_one(inputs[i].data, inputs[i].size)
             (<size_t *> self.ends.data)[i] = self.results.length
+            if self.digest != NULL and not self.needs_python.data[i]:
+                self.normal.length = 0
+                self.normal.reserve(self.results.length - start)
+                self.digest(
+                    self.results.data + start,
+                    self.results.length - start,
+                    self.normal.data,
+                    self.digests.data + 32 * i,
+                )
+        if self.normal.capacity > _KEEP_BUFFER_BELOW:
+            self.normal.trim()
         return 0
 
     cdef int convert_one(self, const unsigned char *data, size_t size) except -1 nogil:
@@ -2779,6 +2829,7 @@ cdef class BatchConverter:
 cdef enum:
     # The results of a list past this are freed after it is collected.
     _KEEP_RESULTS_BELOW = 1 << 24
+
 
 
 cdef object _converted(str html):
