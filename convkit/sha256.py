@@ -29,9 +29,8 @@ def functions() -> tuple[int, int, int] | None:
     hashlib's digests, or None."""
     global _lib
     try:
-        import ctypes
-
         import _hashlib  # noqa: F401 - loads the libcrypto hashlib uses
+        import ctypes
     except ImportError:
         return None
     for path in _loaded_libcrypto():

@@ -681,12 +681,11 @@ def test_only_the_dotless_i_is_matched_by_ignore_case_beyond_case_folding():
 
 
 def test_content_digest_is_a_fixed_sha256_prefix():
-    assert content_digest(HASHED).hex() == "aa5609d72f5d70f63e7e1f5481dca5ef"
     h = hashlib.sha256()
-    for field in ("system", "Be brief.", "user", "What is 1 / 2 cup in grams?", "assistant",
-                  "About 120 g."):
-        data = field.encode()
-        h.update(len(data).to_bytes(8, "big") + data)
+    for role, text in (("system", "Be brief."), ("user", "What is 1 / 2 cup in grams?"),
+                       ("assistant", "About 120 g.")):
+        h.update(len(role).to_bytes(8, "big") + role.encode())
+        h.update((32).to_bytes(8, "big") + hashlib.sha256(text.encode()).digest())
     assert content_digest(HASHED) == h.digest()[:16]
 
 
@@ -722,12 +721,13 @@ def test_content_digest_counts_images_and_tool_calls_but_not_call_ids():
     assert content_digest(image("http://x/a.png", name="alice")) == a  # other turn keys aside
     assert content_digest(call("Paris", "call_1")) == content_digest(call("Paris", "call_2"))
     assert content_digest(call("Paris", "call_1")) != content_digest(call("Rome", "call_1"))
-    # The encoding, exactly: the content length's top bit announces the extras.
+    # The encoding, exactly: the top bit of the digest's length announces the extras.
     parts = [{"type": "text", "text": "q"}, {"type": "image_url", "image_url": {"url": "u"}}]
     conv = Conversation("c", [Turn(U, "q", {"content_parts": parts})])
     extras = b'{"calls":null,"media":[{"image_url":{"url":"u"},"type":"image_url"}]}'
     h = hashlib.sha256()
-    h.update((4).to_bytes(8, "big") + b"user" + (1 | 1 << 63).to_bytes(8, "big") + b"q")
+    h.update((4).to_bytes(8, "big") + b"user" + (32 | 1 << 63).to_bytes(8, "big"))
+    h.update(hashlib.sha256(b"q").digest())
     h.update(len(extras).to_bytes(8, "big") + extras)
     assert content_digest(conv) == h.digest()[:16]
 

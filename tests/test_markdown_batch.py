@@ -149,3 +149,31 @@ def test_every_real_gpt_turn_in_one_batch(_fast, shared_data) -> None:
         # ASCII (13), a link with a title need Python; 11,618 in all.
         assert converter.last_fallbacks == 32
         assert _converted_while_this_thread_holds_the_gil(converter, turns)
+
+
+def test_digests_are_the_dedup_digests_of_the_markdown(_fast) -> None:
+    import hashlib
+
+    from convkit import _scan
+    from convkit.scan import normalised_utf8
+
+    if _scan.digest_function() is None:
+        pytest.skip("libcrypto's SHA-256 is not found in this process: dedup hashes itself")
+    spaces = "".join(chr(c) for c in range(0x10000) if chr(c).isspace())
+    htmls = [
+        f"<pre><code>a{spaces}b {spaces[::-1]} c\u00e9\u3001d  </code></pre>",
+        "<p>One  two</p><p>three\u00a0four</p>",
+        "<p></p>",
+        '<img src="x.png" alt="a">',  # needs Python: no digest from the thread
+    ]
+    with _fast.BatchConverter(digests=True) as c:
+        c.submit(htmls)
+        got = c.collect()
+        digests = c.last_digests
+    assert digests[:3] == [hashlib.sha256(normalised_utf8(md)).digest() for md in got[:3]]
+    assert digests[3] is None
+    assert spaces[spaces.index("\x1c"):] in got[0]  # the white space reached the hashed text
+    with _fast.BatchConverter() as c:
+        c.submit(htmls)
+        c.collect()
+        assert c.last_digests is None

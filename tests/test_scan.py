@@ -9,6 +9,7 @@ skipping them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -221,15 +222,26 @@ def test_content_frames_examples(module):
         _T("rôle", "x\u3000y", {"from": "developer"}),  # metadata without extras
         _T("assistant", "", {"extras": b'{"k":1}'}),
     ]
+    def h(text):
+        return hashlib.sha256(text).digest()
+
     assert frames(turns, _extras_of) == (
-        b"\0\0\0\0\0\0\0\x04user" + b"\0\0\0\0\0\0\0\x03a b"
-        + b"\0\0\0\0\0\0\0\x05r\xc3\xb4le" + b"\0\0\0\0\0\0\0\x03x y"
-        + b"\0\0\0\0\0\0\0\x09assistant" + b"\x80\0\0\0\0\0\0\0"
+        b"\0\0\0\0\0\0\0\x04user" + b"\0\0\0\0\0\0\0\x20" + h(b"a b")
+        + b"\0\0\0\0\0\0\0\x05r\xc3\xb4le" + b"\0\0\0\0\0\0\0\x20" + h(b"x y")
+        + b"\0\0\0\0\0\0\0\x09assistant" + b"\x80\0\0\0\0\0\0\x20" + h(b"")
         + b"\0\0\0\0\0\0\0\x07" + b'{"k":1}'
     )
     assert frames([], _extras_of) == b""
     # extras_of is asked only about turns with metadata.
-    assert frames([_T("user", "a")], None) == b"\0\0\0\0\0\0\0\x04user\0\0\0\0\0\0\0\x01a"
+    assert frames([_T("user", "a")], None) == (
+        b"\0\0\0\0\0\0\0\x04user\0\0\0\0\0\0\0\x20" + h(b"a")
+    )
+    # A known digest is taken for that very text object only.
+    text = "a  b"
+    fake = b"\xff" * 32
+    assert frames([_T("user", text)], None, {id(text): (text, fake)}).endswith(fake)
+    other = "".join(["a", "  b"])
+    assert frames([_T("user", other)], None, {id(text): (text, fake)}).endswith(h(b"a b"))
 
 
 @pytest.mark.parametrize("module", ["twin", "compiled"])
@@ -372,3 +384,15 @@ def test_compiled_contains_folded_agrees_on_planted_words(text, words, at, upper
     text = text[:at] + planted + text[at:]
     assert compiled().contains_folded(text, words) == _scan_py.contains_folded(text, words)
     assert compiled().contains_folded(text, words)
+
+
+def test_hashlib_and_libcrypto_give_the_same_frames():
+    module = compiled()
+    turns = [_T("user", " a\u3000b "), _T("assistant", "\ud800 x"), _T("user", "é" * 5000)]
+    bound = module.bind_sha256(None)
+    try:
+        by_hashlib = module.content_frames(turns, _extras_of)
+    finally:
+        module.bind_sha256(bound)
+    assert module.content_frames(turns, _extras_of) == by_hashlib
+    assert by_hashlib == _scan_py.content_frames(turns, _extras_of)
