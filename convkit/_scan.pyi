@@ -8,6 +8,7 @@ __all__ = [
     "contains_folded",
     "content_frames",
     "count_newlines",
+    "digest_function",
     "element_end",
     "has_long_number",
     "normalised_utf8",
@@ -36,8 +37,12 @@ def content_frames(
     """The bytes dedup hashes for ``turns``: role and normalised content's SHA-256 of each,
     length-prefixed (see ``_scan_py.content_frames``)."""
 
-def bind_sha256(address: int | None) -> int | None:
-    """Hash with libcrypto's SHA256 at ``address``, or with hashlib when None; the one before."""
+def bind_sha256(functions: tuple[int, int, int] | None) -> tuple[int, int, int] | None:
+    """Hash with libcrypto's ``(SHA256_Init, SHA256_Update, SHA256_Final)`` at these
+    addresses, or with hashlib when None; the addresses bound before."""
+
+def digest_function() -> int | None:
+    """The address of the nogil C function that hashes a UTF-8 text as dedup does, or None."""
 
 def contains_folded(text: str, words: Iterable[str]) -> bool:
     """Whether one of ``words`` (ASCII) occurs in ``text.casefold()``."""

@@ -163,8 +163,8 @@ def normalised_utf8(text):
     if PyUnicode_IS_ASCII(text):
         # Its characters are its UTF-8 bytes: written in place, then cut to length.
         result = PyBytes_FromStringAndSize(NULL, n)
-        o = _ascii_into(<const unsigned char *> PyUnicode_DATA(text), n,
-                        <unsigned char *> PyBytes_AS_STRING(result))
+        o = _utf8_into(<const unsigned char *> PyUnicode_DATA(text), n,
+                       <unsigned char *> PyBytes_AS_STRING(result))
         return result if o == n else result[:o]
     cdef unsigned char *out = <unsigned char *> malloc(_room(text))
     if out == NULL:
@@ -184,9 +184,8 @@ def content_frames(turns, extras_of, known=None):
     ``extras_of(turn)`` gives bytes, those bytes follow, length-prefixed. ``known``: digests
     already computed (by the HTML converter thread), as ``{id(content): (content, digest)}``."""
     cdef unsigned char *out = NULL
-    cdef unsigned char *grown
     cdef unsigned char *normal = NULL
-    cdef Py_ssize_t cap = 0, o = 0, need, n, rn, room, normal_cap = 0
+    cdef Py_ssize_t cap = 0, o = 0, need, n, rn, normal_cap = 0
     cdef const unsigned char *rd
     if not _sha_looked_up:
         _look_up_sha256()
@@ -211,12 +210,7 @@ def content_frames(turns, extras_of, known=None):
                 # Exactly bytes: a subclass could say any length, and the copy trusts it.
                 raise TypeError(f"expected extras as bytes, got {type(extras).__name__}")
             need = o + 8 + rn + 8 + 32 + (0 if extras is None else 8 + len(extras))
-            if need > cap:
-                cap = max(need, 2 * cap, 4096)
-                grown = <unsigned char *> realloc(out, cap)
-                if grown == NULL:
-                    raise MemoryError()
-                out = grown
+            _room_for(&out, &cap, need)
             _put_length(out + o, rn)
             memcpy(out + o + 8, rd, rn)
             o += 8 + rn
@@ -231,13 +225,7 @@ def content_frames(turns, extras_of, known=None):
                     raise ValueError("a known digest is not 32 bytes")
                 memcpy(out + o, PyBytes_AS_STRING(digest), 32)
             else:
-                room = _room(content)
-                if room > normal_cap:
-                    normal_cap = max(room, 2 * normal_cap, 4096)
-                    grown = <unsigned char *> realloc(normal, normal_cap)
-                    if grown == NULL:
-                        raise MemoryError()
-                    normal = grown
+                _room_for(&normal, &normal_cap, _room(content))
                 n = _normalised_into(content, normal)
                 if _sha_init != NULL:
                     _sha256(normal, n, out + o)
@@ -320,6 +308,21 @@ def digest_function():
     return None if _sha_init == NULL else <uintptr_t> &_utf8_digest
 
 
+cdef int _room_for(unsigned char **buf, Py_ssize_t *cap, Py_ssize_t need) except -1:
+    """Grows ``buf[0]`` (``cap[0]`` bytes) to hold ``need`` bytes, at least doubling."""
+    cdef Py_ssize_t capacity
+    cdef unsigned char *grown
+    if need <= cap[0]:
+        return 0
+    capacity = max(need, 2 * cap[0], 4096)
+    grown = <unsigned char *> realloc(buf[0], capacity)
+    if grown == NULL:
+        raise MemoryError()
+    buf[0] = grown
+    cap[0] = capacity
+    return 0
+
+
 cdef inline void _put_length(unsigned char *at, Py_ssize_t n) noexcept nogil:
     cdef int k
     cdef unsigned long long v = <unsigned long long> n
@@ -337,8 +340,8 @@ cdef inline Py_ssize_t _room(str text) noexcept:
 cdef inline Py_ssize_t _normalised_into(str text, unsigned char *out) noexcept:
     """Writes the normalised UTF-8 of ``text`` to ``out`` (room: :func:`_room`); its length."""
     if PyUnicode_IS_ASCII(text):
-        return _ascii_into(<const unsigned char *> PyUnicode_DATA(text),
-                           PyUnicode_GET_LENGTH(text), out)
+        return _utf8_into(<const unsigned char *> PyUnicode_DATA(text),
+                          PyUnicode_GET_LENGTH(text), out)
     return _unicode_into(text, out)
 
 
@@ -380,11 +383,6 @@ cdef Py_ssize_t _unicode_into(str text, unsigned char *out) noexcept:
             out[o + 3] = <unsigned char> (0x80 | (cp & 0x3F))
             o += 4
     return o
-
-
-cdef Py_ssize_t _ascii_into(const unsigned char *src, Py_ssize_t n, unsigned char *out) noexcept nogil:
-    """The ASCII case (most turns): its characters are its UTF-8 bytes."""
-    return <Py_ssize_t> _utf8_into(src, <size_t> n, out)
 
 
 cdef size_t _utf8_into(const unsigned char *s, size_t n, unsigned char *out) noexcept nogil:

@@ -150,7 +150,7 @@ def content_frames(
     return b"".join(out)
 
 
-def bind_sha256(address: int | None) -> int | None:
+def bind_sha256(functions: tuple[int, int, int] | None) -> tuple[int, int, int] | None:
     """The compiled module's switch between libcrypto and hashlib; here always hashlib."""
     return None
 

@@ -12,12 +12,10 @@ has_long_number = _scan.has_long_number
 normalised_utf8 = _scan.normalised_utf8
 contains_folded = _scan.contains_folded
 content_frames = _scan.content_frames
-bind_sha256 = _scan.bind_sha256
 count_newlines = _scan.count_newlines
 
 __all__ = [
     "BACKEND",
-    "bind_sha256",
     "contains_folded",
     "content_frames",
     "count_newlines",
