@@ -209,16 +209,19 @@ class Options:
         return cores
 
     def resolved_batch_size(self, workers: int) -> int:
-        """Records per batch: the given number, else 256 in one process and 64 with helpers (a
-        one-process run that converts HTML on a thread makes its first batch 32 at most).
+        """Records per batch: the given number, else 128 in one process and 64 with helpers (a
+        one-process run that converts HTML on a thread starts at 32 records and doubles).
 
         One process pays a little for every batch (about 0.4% of a conversion of small Alpaca
-        records at 64). With helpers, every batch and its result cross a pipe, and the work is
+        records at 64). When it converts HTML on a thread, the last batch is filtered and
+        written after the thread has ended, and a new process touches fresh memory for the
+        largest batch: on the rendered corpus, 128 took 4% less time than 256 (small Alpaca
+        records and splitting: the same). With helpers, every batch and its result cross a pipe, and the work is
         shared a batch at a time: smaller batches share it more evenly (the last batch of the
         rendered corpus was a twelfth of the run at 256) and cross in fewer pipe-fulls."""
         if self.batch_size is not None:
             return self.batch_size
-        return 256 if workers == 1 else 64
+        return 128 if workers == 1 else 64
 
     def as_dict(self) -> dict[str, Any]:
         """The options as JSON-ready values (sets become sorted lists), for the stats file."""

@@ -77,12 +77,13 @@ _FIRST_BATCH = 32
 def _batches(
     records: Iterable[RawRecord | BadRecord], size: int, first: int | None = None
 ) -> Iterator[list[Any]]:
-    """Batches of ``size`` records; the first of ``min(first, size)``, when given."""
+    """Batches of ``size`` records; when ``first`` is given, the first of ``min(first, size)``
+    and each next one twice the one before, up to ``size``."""
     it = iter(records)
-    if first is not None and (batch := list(islice(it, min(first, size)))):
+    n = size if first is None else min(first, size)
+    while batch := list(islice(it, n)):
         yield batch
-    while batch := list(islice(it, size)):
-        yield batch
+        n = min(2 * n, size)
 
 
 class _Counted:
@@ -204,8 +205,10 @@ def _run(
         stream = reader.read_stream(counted) if reader.stateful else counted
         assert options.batch_size is not None  # resolved by convert
         aside = workers == 1 and converts_aside(options)
-        # Without splitting, the thread converts the first batch while this one reads the
-        # second and then waits for it: a small first batch leaves less to wait for.
+        # Without splitting, the thread converts each batch while this one filters and writes
+        # the one before and reads the next. A first batch as large as the rest would leave
+        # the thread idle while it is read, and this thread waiting for the second while it
+        # has only the small first one to filter: the batches grow from a small first one.
         first = _FIRST_BATCH if aside and options.max_tokens is None else None
         batches = _batches(stream, options.batch_size, first)
         if aside and options.max_tokens is not None:

@@ -24,7 +24,7 @@ from .filters import Dedup, FilterChain
 from .formats import RecordRejected, Rejection, get_format
 from .formats._keys import ESCAPE, rekey
 from .formats.base import Format
-from .io import BadRecord, RawRecord, dumps, has_lone_surrogate, json_text
+from .io import BadRecord, RawRecord, dumps, has_lone_surrogate, json_text, trimmed
 from .markdown import html_to_markdown, looks_like_html
 from .markdown.noise import strip_regeneration_counter
 from .model import ASSISTANT, TURN_META_KEYS, USER, Conversation, Source, Turn, tool_calls
@@ -458,7 +458,7 @@ class Worker:
                 self._reject(item, e.reason, e.message, stats)
                 continue
             try:
-                lines.append(encode(record))
+                lines.append(trimmed(encode(record)))
             except TypeError:  # what orjson refuses: io.dumps says
                 lines.append(dumps(record))
             written += 1

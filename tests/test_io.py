@@ -1187,6 +1187,25 @@ def test_dumps_writes_non_finite_floats_as_null_on_its_json_path_too():
     assert cio.dumps({"x": float("inf")}) == b'{"x":null}'  # orjson's own way
 
 
+def test_dumps_returns_bytes_that_hold_only_their_text():
+    # orjson's bytes keep its whole working buffer (room for every string escaped, several
+    # times the text); a batch of output lines must not hold that.
+    import tracemalloc
+
+    value = {"id": "a", "text": "caf\u00e9 \u4e2d\u6587 " * 2000}
+    cio.dumps(value)  # the str keeps the UTF-8 orjson asks it for: not counted below
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        data = cio.dumps(value)
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert data == json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    assert len(data) == 26020
+    assert held < len(data) + 64
+
+
 def test_json_lines_with_a_broken_first_line_and_a_record_split_by_a_raw_new_line(tmp_path):
     # Lines 3 and 4 are one record whose string holds a raw new line: both are rejected, the
     # records around them read.

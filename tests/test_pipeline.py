@@ -623,7 +623,7 @@ def test_the_default_number_of_processes(monkeypatch, cores, size, max_tokens, e
 
 
 def test_the_default_batch_size_is_smaller_when_helpers_share_the_work(tmp_path, monkeypatch):
-    assert [Options().resolved_batch_size(w) for w in (1, 2, 8)] == [256, 64, 64]
+    assert [Options().resolved_batch_size(w) for w in (1, 2, 8)] == [128, 64, 64]
     assert [Options(batch_size=16).resolved_batch_size(w) for w in (1, 2)] == [16, 16]
     from convkit import pipeline
 
@@ -643,17 +643,19 @@ def test_the_default_batch_size_is_smaller_when_helpers_share_the_work(tmp_path,
     for kwargs in ({"workers": 1}, {"workers": 2}, {"workers": 2, "batch_size": 5}):
         convert(src, tmp_path / "out.jsonl", stats=st, **kwargs)
         recorded.append(json.loads(st.read_text())["options"]["batch_size"])
-    assert sizes == recorded == [256, 64, 5]
-    # One process converting HTML on a thread starts with a small batch (see pipeline._run).
+    assert sizes == recorded == [128, 64, 5]
+    # One process converting HTML on a thread starts with a small batch, and the next ones
+    # double up to the batch size (see pipeline._run).
     assert firsts == [32, None, None]
-    assert [len(b) for b in original(range(70), 30, 8)] == [8, 30, 30, 2]
+    assert [len(b) for b in original(range(70), 30, 8)] == [8, 16, 30, 16]
+    assert [len(b) for b in original(range(100), 30, None)] == [30, 30, 30, 10]
     assert [len(b) for b in original(range(5), 30, 8)] == [5]
     assert [len(b) for b in original(range(9), 4, 8)] == [4, 4, 1]
 
 
 def test_the_output_does_not_depend_on_the_workers_and_their_default_batches(tmp_path):
-    # 150 records: three batches of 64 shared with a helper, one of 256 in one process; the
-    # duplicates are found across batches.
+    # 150 records: three batches of 64 shared with a helper, of 32, 64 and 54 in one process
+    # (converting HTML on a thread); the duplicates are found across batches.
     recs = [
         sg(f"c{i}", ("human", f"Question {i % 120}?"), ("gpt", PAGE.format(f"<p>Answer {i % 120}.</p>")))
         for i in range(150)
@@ -664,7 +666,7 @@ def test_the_output_does_not_depend_on_the_workers_and_their_default_batches(tmp
         out, rej, st = (tmp_path / f"{n}{workers}" for n in ("out", "rej", "st"))
         convert(src, out, rejects=rej, stats=st, workers=workers)
         stats = json.loads(st.read_text())
-        assert stats["options"]["batch_size"] == (256 if workers == 1 else 64)
+        assert stats["options"]["batch_size"] == (128 if workers == 1 else 64)
         del stats["seconds"], stats["options"], stats["workers"]
         got.append((out.read_bytes(), rej.read_bytes(), stats))
     assert got[0] == got[1]
