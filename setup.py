@@ -23,18 +23,21 @@ COMPILER_DIRECTIVES = {
     "embedsignature": True,
 }
 
+# convkit/_dl.h finds functions in libraries already loaded (dlsym; libdl for glibc < 2.34).
+DL = {
+    "include_dirs": ["convkit"],
+    "libraries": ["dl"] if sys.platform.startswith("linux") else [],
+}
+
 EXTENSIONS = [
     Extension("convkit._fastsplit", ["convkit/_fastsplit.pyx"]),
-    Extension("convkit._scan", ["convkit/_scan.pyx"]),
+    # libcrypto's SHA-256 is found through hashlib's module (see convkit/sha256.py).
+    Extension("convkit._scan", ["convkit/_scan.pyx"], **DL),
     Extension("convkit._words", ["convkit/_words.pyx"]),
     # Walks selectolax's lexbor tree. No lexbor headers or library are needed: the node layout
-    # is declared in the .pyx and lexbor's functions are found in selectolax's module at import
-    # (dlsym; libdl for glibc < 2.34). See convkit/markdown/fast.py.
-    Extension(
-        "convkit.markdown._fast",
-        ["convkit/markdown/_fast.pyx"],
-        libraries=["dl"] if sys.platform.startswith("linux") else [],
-    ),
+    # is declared in the .pyx and lexbor's functions are found in selectolax's module at import.
+    # See convkit/markdown/fast.py.
+    Extension("convkit.markdown._fast", ["convkit/markdown/_fast.pyx"], **DL),
 ]
 
 setup(

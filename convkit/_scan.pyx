@@ -297,6 +297,41 @@ def bind_sha256(functions):
     return before
 
 
+cdef extern from "_dl.h":
+    void *convkit_dlopen(const char *path)
+    void *convkit_dlsym(void *handle, const char *name)
+
+
+def symbols(str path, names):
+    """The addresses of the functions ``names`` in the library at ``path``, which the process
+    has loaded (or in the libraries it depends on); None when it is not loaded or one is
+    missing. Nothing is loaded."""
+    cdef void *handle = convkit_dlopen(path.encode())
+    cdef void *address
+    if handle == NULL:
+        return None
+    found = []
+    for name in names:
+        address = convkit_dlsym(handle, name.encode())
+        if address == NULL:
+            return None
+        found.append(<uintptr_t> address)
+    return tuple(found)
+
+
+def sha256_by(functions, const unsigned char[::1] data):
+    """The SHA-256 digest of ``data`` computed by ``(SHA256_Init, SHA256_Update, SHA256_Final)``
+    at the addresses ``functions`` (to check them: see :mod:`convkit.sha256`)."""
+    cdef _ShaContext context
+    cdef unsigned char digest[32]
+    init, update, final = functions
+    (<_sha_init_fn> <uintptr_t> init)(&context)
+    if data.shape[0]:
+        (<_sha_update_fn> <uintptr_t> update)(&context, &data[0], data.shape[0])
+    (<_sha_final_fn> <uintptr_t> final)(digest, &context)
+    return PyBytes_FromStringAndSize(<char *> digest, 32)
+
+
 def digest_function():
     """The address of a C function that a thread without the GIL may call,
     ``void f(const unsigned char *utf8, size_t n, unsigned char *scratch, unsigned char

@@ -13,6 +13,8 @@ import hashlib
 import json
 import os
 import re
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -384,6 +386,36 @@ def test_compiled_contains_folded_agrees_on_planted_words(text, words, at, upper
     text = text[:at] + planted + text[at:]
     assert compiled().contains_folded(text, words) == _scan_py.contains_folded(text, words)
     assert compiled().contains_folded(text, words)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="libcrypto is looked up on Linux")
+def test_libcrypto_is_found_through_hashlib_and_gives_its_digests():
+    module = compiled()
+    import _hashlib
+
+    from convkit import sha256
+
+    found = sha256.functions()
+    assert found is not None, f"no SHA256_* found through {_hashlib.__file__}"
+    assert found == module.symbols(_hashlib.__file__, sha256._NAMES)
+    for data in (b"", b"convkit", bytes(range(256)) * 4099):
+        assert module.sha256_by(found, data) == hashlib.sha256(data).digest()
+    # Turned on: the thread's digest function is bound to them.
+    assert module.digest_function() is not None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="libcrypto is looked up on Linux")
+def test_symbols_loads_nothing_and_needs_every_name(tmp_path):
+    module = compiled()
+    import _hashlib
+
+    # A copy of hashlib's module is a library the process has not loaded: it stays so.
+    copy = tmp_path / os.path.basename(_hashlib.__file__)
+    copy.write_bytes(Path(_hashlib.__file__).read_bytes())
+    assert module.symbols(str(copy), ("SHA256_Init",)) is None
+    assert str(copy) not in Path("/proc/self/maps").read_text()
+    assert module.symbols(str(tmp_path / "libnothing.so"), ("SHA256_Init",)) is None
+    assert module.symbols(_hashlib.__file__, ("SHA256_Init", "convkit_no_such_name")) is None
 
 
 def test_hashlib_and_libcrypto_give_the_same_frames():

@@ -98,28 +98,7 @@ cdef extern from "Python.h":
     bint _is_decimal "Py_UNICODE_ISDECIMAL"(Py_UCS4 ch) nogil
 
 
-cdef extern from *:
-    """
-    #if defined(_WIN32)
-    #include <windows.h>
-    static void *convkit_dlopen(const char *path) { return (void *) GetModuleHandleA(path); }
-    static void *convkit_dlsym(void *handle, const char *name) {
-        return handle ? (void *) GetProcAddress((HMODULE) handle, name) : NULL;
-    }
-    #else
-    #include <dlfcn.h>
-    static void *convkit_dlopen(const char *path) {
-    #ifdef RTLD_NOLOAD
-        return dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
-    #else
-        return dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    #endif
-    }
-    static void *convkit_dlsym(void *handle, const char *name) {
-        return handle ? dlsym(handle, name) : NULL;
-    }
-    #endif
-    """
+cdef extern from "_dl.h":
     void *convkit_dlopen(const char *path)
     void *convkit_dlsym(void *handle, const char *name)
 
