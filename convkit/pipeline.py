@@ -198,6 +198,7 @@ def _run(
             lambda lines: [out.write(loads(line)) for line in lines]
         )
         rej = RecordWriter(rejects) if rejects is not None else None
+        keep = rej is not None  # reject lines are made only for a rejects file
         bar = _progress(progress, paths)
         counted = _Counted(iter_inputs(paths, on_error=options.on_error), bar)
         # A stateful reader (flat OASST rows) must see every record, in order, in one stream:
@@ -216,7 +217,7 @@ def _run(
             # in few large calls, while this thread filters the next ones (their HTML
             # converted on a thread without the GIL) and then splits and writes the counted
             # ones.
-            init_worker(options, False, counter, True)
+            init_worker(options, False, counter, True, keep)
             results = _finished(_counted_aside(batches))
         elif workers == 1 and options.max_tokens is not None:
             # The same, the HTML converted on this thread.
@@ -226,13 +227,13 @@ def _run(
                     count_batches,
                     batches,
                     initializer=init_worker,
-                    initargs=(options, False, counter, True),
+                    initargs=(options, False, counter, True, keep),
                 )
             )
         elif aside:
             # One process: the HTML of each batch is converted on a thread without the GIL
             # while this one reads the next batch and filters and writes the one before.
-            init_worker(options, False, counter, True)
+            init_worker(options, False, counter, True, keep)
             results = run_converting_aside(batches)
         else:
             results = ordered_map(
@@ -240,8 +241,8 @@ def _run(
                 batches,
                 workers=workers,
                 initializer=init_worker,
-                initargs=(options, workers > 1),
-                local_initargs=(options, False, counter, True),
+                initargs=(options, workers > 1, None, False, keep),
+                local_initargs=(options, False, counter, True, keep),
             )
         for batch, done in results:
             total.merge(done.stats)
@@ -249,7 +250,7 @@ def _run(
             lines, rejected = done.lines, done.rejects
             for item in done.items:  # only with dedup filters (see process.Done)
                 if item.rejected is None:
-                    _dedup(item, batch, dedup, total)
+                    _dedup(item, batch, dedup, total, keep)
                 if item.lines:
                     total.conversations_out += 1
                     lines += item.lines
@@ -419,18 +420,21 @@ def _check_split(options: Options) -> TokenCounter:
     return counter
 
 
-def _dedup(item: Item, batch: list[Any], dedup: Dedup, total: Stats) -> None:
-    """Drop ``item`` whole when an earlier kept conversation had its id or content."""
+def _dedup(item: Item, batch: list[Any], dedup: Dedup, total: Stats, keep: bool) -> None:
+    """Drop ``item`` whole when an earlier kept conversation had its id or content (with a
+    reject line when ``keep``)."""
     dup = dedup.check_keys(item.id, item.keys)
     if dup is None:
         return
     _undo_output(total, item)
     total.rejected[dup.reason] += 1
-    raw = dumps(_record_of(batch, item))
     item.lines = []
-    item.rejects = [
-        reject_line(item.id, dup.reason, dup.detail, item.source, "conversation", None, raw)
-    ]
+    item.rejects = []
+    if keep:
+        raw = dumps(_record_of(batch, item))
+        item.rejects.append(
+            reject_line(item.id, dup.reason, dup.detail, item.source, "conversation", None, raw)
+        )
     item.rejected = dup.reason
 
 

@@ -119,8 +119,12 @@ class Prepared:
 class Worker:
     """The per-process state built once from :class:`Options`: formats, filters, tokenizer."""
 
-    def __init__(self, options: Options, counter: TokenCounter | None = None) -> None:
+    def __init__(
+        self, options: Options, counter: TokenCounter | None = None, rejects: bool = True
+    ) -> None:
+        """``rejects``: write reject lines (a run without a rejects file only counts them)."""
         self.options = options
+        self.rejects = rejects
         self.reader: Format = get_format(options.input_format, **options.reader_options)
         self.writer = get_format(options.resolved_output_format(), **options.writer_options)
         if self.writer.name == "text":
@@ -507,9 +511,11 @@ class Worker:
         reason = reason or "rejected"
         item.rejected = reason
         stats.rejected[reason] += 1
-        item.rejects.append(
-            reject_line(item.id, reason, detail, item.source, "conversation", None, self._raw(item))
-        )
+        if self.rejects:
+            raw = self._raw(item)
+            item.rejects.append(
+                reject_line(item.id, reason, detail, item.source, "conversation", None, raw)
+            )
 
     def _reject_part(
         self,
@@ -523,8 +529,11 @@ class Worker:
     ) -> None:
         stats.parts_rejected[reason] += 1
         item.part_reasons.append(reason)
-        turns = [turn_dict(t) for t in conv.turns[start:end]]
-        item.rejects.append(reject_line(item.id, reason, detail, item.source, "turns", turns, None))
+        if self.rejects:  # the dropped turns, serialised: a twentieth of a run on ShareGPT
+            turns = [turn_dict(t) for t in conv.turns[start:end]]
+            item.rejects.append(
+                reject_line(item.id, reason, detail, item.source, "turns", turns, None)
+            )
 
     def _raw(self, item: Item) -> bytes:
         """The item's original record as JSON, encoded once per record."""
@@ -546,9 +555,10 @@ class Worker:
         rid = rej.id if rej.id is not None else record_id_of(rej.raw)
         item = Item(rid, rej.source, rejected=rej.reason)
         stats.rejected[rej.reason] += 1
-        item.rejects.append(
-            reject_line(rid, rej.reason, rej.message, rej.source, scope, None, dumps(rej.raw))
-        )
+        if self.rejects:
+            item.rejects.append(
+                reject_line(rid, rej.reason, rej.message, rej.source, scope, None, dumps(rej.raw))
+            )
         return item
 
     def _bad_record(self, rec: BadRecord, stats: Stats) -> Item:
@@ -560,9 +570,10 @@ class Worker:
             stats.cut_short.append(rec.file)
         stats.rejected[reason] += 1
         item = Item(None, source, rejected=reason)
-        item.rejects.append(
-            reject_line(None, reason, detail, source, "record", None, dumps(rec.text))
-        )
+        if self.rejects:
+            item.rejects.append(
+                reject_line(None, reason, detail, source, "record", None, dumps(rec.text))
+            )
         return item
 
 
@@ -742,12 +753,14 @@ def init_worker(
     shared_cores: bool = False,
     counter: TokenCounter | None = None,
     local: bool = False,
+    rejects: bool = True,
 ) -> None:
     """Pool initializer: build this process's :class:`Worker` once.
 
     ``shared_cores``: other worker processes run beside this one, so the tokenizer must not
     start a thread per core of its own (the processes already use every core). ``counter``:
-    the token counter this process already loaded, if any.
+    the token counter this process already loaded, if any. ``rejects``: whether the run
+    writes a rejects file (else reject lines are not made, only counted).
 
     An exception escaping a pool initializer kills the worker, and the pool replaces it forever,
     so the run would hang: in a helper the error is kept and raised by the first batch instead.
@@ -763,7 +776,7 @@ def init_worker(
     # must not leave the previous run's Worker (other options) in place.
     _worker, _worker_error = None, None
     try:
-        _worker = Worker(options, counter)
+        _worker = Worker(options, counter, rejects)
     except BaseException as e:  # re-raised here (local) or by the first batch
         if local:
             raise

@@ -1185,3 +1185,55 @@ def test_a_failed_write_ends_the_counting_thread_and_the_helpers_at_once(
     assert [t.name for t in set(threading.enumerate()) - threads] == []
     assert set(multiprocessing.active_children()) - children == set()
     assert not (tmp_path / "out.jsonl").exists() and not (tmp_path / "rej.jsonl").exists()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("max_tokens", [None, 64])
+def test_without_a_rejects_file_no_reject_line_is_made_and_the_counts_stay(
+    tmp_path, monkeypatch, workers, max_tokens
+):
+    # Every kind of reject: a dropped leading turn (a part), a conversation a filter rejects,
+    # a duplicate (found in the main process) and a malformed record.
+    recs = [
+        sg(
+            "p",
+            ("gpt", "Hello there, how can I help?"),
+            ("human", "What is bold?"),
+            ("gpt", PAGE.format("<p>Bold is <b>thick</b>.</p>")),
+        ),
+        GOOD,
+        sg("short", ("human", "hi")),
+        dict(GOOD, id="again"),
+    ]
+    src = tmp_path / "in.json"
+    src.write_text(json.dumps(recs)[:-1] + ', {"id": tru}]', encoding="utf-8")
+    kw = {"workers": workers, "on_error": "skip"}
+    if max_tokens is not None:
+        kw.update(tokenizer=TOKENIZER, max_tokens=max_tokens)
+    kept = tmp_path / "with"
+    convert(src, kept / "out.jsonl", rejects=kept / "rej.jsonl", stats=kept / "s.json", **kw)
+    assert [(r["reason"], r["scope"]) for r in lines(kept / "rej.jsonl")] == [
+        ("leading_non_user", "turns"),
+        ("too_few_turns", "conversation"),
+        ("duplicate_content", "conversation"),
+        ("malformed_json", "record"),
+    ]
+
+    from convkit import pipeline, process
+
+    def no_line(*args, **kwargs):
+        raise AssertionError("a reject line was made for a run without a rejects file")
+
+    monkeypatch.setattr(process, "reject_line", no_line)
+    monkeypatch.setattr(pipeline, "reject_line", no_line)
+    counted = tmp_path / "without"
+    convert(src, counted / "out.jsonl", stats=counted / "s.json", **kw)
+    assert (counted / "out.jsonl").read_bytes() == (kept / "out.jsonl").read_bytes()
+    stats = [json.loads((d / "s.json").read_text()) for d in (kept, counted)]
+    for s in stats:
+        del s["seconds"]
+    assert stats[0] == stats[1]
+    assert stats[0]["rejected_by_reason"] == {
+        "too_few_turns": 1, "duplicate_content": 1, "malformed_json": 1
+    }
+    assert stats[0]["parts_rejected_by_reason"] == {"leading_non_user": 1}
