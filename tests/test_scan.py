@@ -371,16 +371,17 @@ def test_compiled_contains_folded_agrees_on_many_words(text, words):
 
 
 @given(
-    st.text(alphabet="oOpPeEnNaAiIcChHtTgG .@`-", max_size=70),
+    st.text(alphabet="oOpPeEnNaAiIcChHtTgG .@`-", max_size=140),
     st.lists(st.text(alphabet="openaichtg-@", min_size=1, max_size=7), min_size=1, max_size=3),
-    st.integers(0, 70),
+    st.integers(0, 140),
     st.booleans(),
 )
 @settings(max_examples=1000, deadline=None)
 def test_compiled_contains_folded_agrees_on_planted_words(text, words, at, upper):
-    # Texts longer than sixteen positions plus a word, so that the sixteen-a-step search runs,
-    # with a word planted (in either case) at any position, across its steps' edges. "@" and
-    # "`" differ only in the case bit, which the search sets aside before comparing whole.
+    # Texts longer than thirty-two (AVX2) and sixteen (SSE2) positions plus a word, so that
+    # both searches run, with a word planted (in either case) at any position, across their
+    # steps' edges. "@" and "`" differ only in the case bit, which the searches set aside
+    # before comparing whole; a word's first, second and last bytes pick the candidates.
     words = tuple(words)
     planted = words[0].upper() if upper else words[0]
     text = text[:at] + planted + text[at:]
