@@ -847,7 +847,7 @@ def prepared_aside(
 
         def converted() -> tuple[list[Any], float, list[bytes | None] | None]:
             results = converter.collect()
-            seconds = converter.last_seconds + converter.last_fallback_seconds
+            seconds = converter.last_seconds + converter.last_caller_seconds
             return results, seconds, converter.last_digests
 
         previous: tuple[list[Any], Staged] | None = None

@@ -27,7 +27,8 @@ MARKED = (
 
 @pytest.fixture
 def converter(_fast):
-    with _fast.BatchConverter() as c:
+    # The thread alone: what it converts and what it hands back does not depend on timing.
+    with _fast.BatchConverter(share=False) as c:
         yield c
 
 
@@ -142,7 +143,7 @@ def test_the_thread_never_takes_the_gil(converter) -> None:
 def test_every_real_gpt_turn_in_one_batch(_fast, shared_data) -> None:
     turns = _gpt_turns(shared_data)
     alone = [_fast.convert(html) for html in turns]  # also learns every tag id they hold
-    with _fast.BatchConverter() as converter:
+    with _fast.BatchConverter(share=False) as converter:
         converter.submit(turns)
         assert converter.collect() == alone
         # Images (18 messages), lines after a soft break that might start a block and are not
@@ -166,7 +167,7 @@ def test_digests_are_the_dedup_digests_of_the_markdown(_fast) -> None:
         "<p></p>",
         '<img src="x.png" alt="a">',  # needs Python: no digest from the thread
     ]
-    with _fast.BatchConverter(digests=True) as c:
+    with _fast.BatchConverter(digests=True, share=False) as c:
         c.submit(htmls)
         got = c.collect()
         digests = c.last_digests
@@ -177,3 +178,51 @@ def test_digests_are_the_dedup_digests_of_the_markdown(_fast) -> None:
         c.submit(htmls)
         c.collect()
         assert c.last_digests is None
+
+
+def _wait_converted(converter) -> None:
+    deadline = time.monotonic() + 60
+    while not converter.converted and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+
+@pytest.mark.parametrize("digests", [False, True])
+def test_collect_converts_from_the_end_while_the_thread_is_busy(_fast, digests) -> None:
+    htmls = [html for html, _ in CASES if len(html) < 1000] * 20
+    alone = [_fast.convert(h) for h in htmls]
+    with _fast.BatchConverter(digests=digests) as c:
+        for _ in range(20):  # a caller descheduled long enough would find the list done
+            c.submit(htmls)
+            # At once: the thread has just started, and collect takes messages from the end.
+            assert c.collect() == alone
+            if c.last_shared:
+                break
+        assert 0 < c.last_shared < len(htmls)
+        assert c.last_caller_seconds > 0
+        if c.last_digests is not None:  # the caller does not hash: dedup does, later
+            assert len(c.last_digests) == len(htmls)
+            assert c.last_digests[-c.last_shared :] == [None] * c.last_shared
+            thread = len(htmls) - c.last_shared
+            assert any(d is not None for d in c.last_digests[:thread])
+        # A list the thread has finished is only collected.
+        c.submit(htmls)
+        _wait_converted(c)
+        assert c.collect() == alone
+        assert c.last_shared == 0
+        # Without sharing, the caller only waits.
+    with _fast.BatchConverter(digests=digests, share=False) as c:
+        c.submit(htmls)
+        assert c.collect() == alone
+        assert c.last_shared == 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(markup(), max_size=40), st.integers(0, 3))
+def test_shared_lists_convert_as_alone_wherever_the_two_meet(_fast, htmls, pause) -> None:
+    # The thread and the caller meet anywhere in the list (or not at all); each message is
+    # converted once, by one of them, and the list comes back in order.
+    with _fast.BatchConverter() as c:
+        c.submit(htmls)
+        time.sleep(pause / 10_000)
+        assert c.collect() == [_fast.convert(h) for h in htmls]
+        assert 0 <= c.last_shared <= len(htmls)

@@ -230,6 +230,24 @@ def test_generated_markup_gives_the_same_output(_fast, html: str) -> None:
     assert _fast.convert(html) == reference.html_to_markdown(html)
 
 
+LONG_TEXT_PIECES = [
+    "word", "a", " ", "  ", "\n", "\t", "\r", "\x0c", "\ufdd0", "\uff01", "é", "x" * 20, " \n ",
+]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.lists(st.sampled_from(LONG_TEXT_PIECES), max_size=40).map("".join),
+    st.sampled_from(["<p>{}</p>", "<p>a <b>{}</b> z</p>", "<ul><li>{}</li></ul>", "{}<p>x</p>"]),
+)
+def test_long_text_collapses_as_the_reference(_fast, text: str, frame: str) -> None:
+    # Long enough for the sixteen-byte steps that copy words and single spaces whole, with
+    # every white-space byte, double spaces, markers and other three-byte characters at any
+    # offset of a step.
+    html = frame.format(text)
+    assert _fast.convert(html) == reference.html_to_markdown(html)
+
+
 @settings(max_examples=1000, deadline=None)
 @given(st.text(alphabet=" \n\t>a\\#-1.`\ufdd0\ufdd1\ufdd2é", max_size=30))
 def test_finish_is_the_layout_finish(_fast, text: str) -> None:

@@ -385,6 +385,57 @@ cdef inline bint _is_space(unsigned char c) noexcept nogil:
     return c == 32 or c == 10 or c == 9 or c == 13 or c == 12
 
 
+cdef extern from *:
+    """
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    #endif
+    /* Whether a byte of text may change when white space is collapsed: HTML white space other
+       than the space, or the first byte of a marker (and of other three-byte characters). */
+    static int convkit_text_irregular(unsigned char c) {
+        return c == 9 || c == 10 || c == 12 || c == 13 || c == 0xEF;
+    }
+    /* How many bytes from s are copied as they are when a text's white space is collapsed
+       (at least 0, at most n): up to the first byte that may change, or the first space that
+       is not a lone one between two others; the space before another white-space byte opens
+       a run. Sixteen bytes a step where SSE2 is there: on prose, words and single spaces
+       run on, where a step per byte tested each. */
+    static size_t convkit_regular_span(const unsigned char *s, size_t n) {
+        size_t i = 0;
+    #if defined(__SSE2__)
+        const __m128i sp = _mm_set1_epi8(32), tab = _mm_set1_epi8(9), lf = _mm_set1_epi8(10);
+        const __m128i ff = _mm_set1_epi8(12), cr = _mm_set1_epi8(13);
+        const __m128i ef = _mm_set1_epi8((char) 0xEF);
+        for (; i + 17 <= n; i += 16) {
+            __m128i x = _mm_loadu_si128((const __m128i *)(s + i));
+            __m128i y = _mm_loadu_si128((const __m128i *)(s + i + 1));
+            __m128i bad_x = _mm_or_si128(
+                _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, tab), _mm_cmpeq_epi8(x, lf)),
+                             _mm_or_si128(_mm_cmpeq_epi8(x, ff), _mm_cmpeq_epi8(x, cr))),
+                _mm_cmpeq_epi8(x, ef));
+            __m128i bad_y = _mm_or_si128(
+                _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(y, tab), _mm_cmpeq_epi8(y, lf)),
+                             _mm_or_si128(_mm_cmpeq_epi8(y, ff), _mm_cmpeq_epi8(y, cr))),
+                _mm_or_si128(_mm_cmpeq_epi8(y, ef), _mm_cmpeq_epi8(y, sp)));
+            unsigned bits = (unsigned) _mm_movemask_epi8(
+                _mm_or_si128(bad_x, _mm_and_si128(_mm_cmpeq_epi8(x, sp), bad_y)));
+            if (bits)
+                return i + __builtin_ctz(bits);
+        }
+    #endif
+        for (; i < n; i++) {
+            unsigned char c = s[i];
+            if (convkit_text_irregular(c))
+                return i;
+            if (c == 32 && (i + 1 == n || s[i + 1] == 32 || convkit_text_irregular(s[i + 1])))
+                return i;
+        }
+        return i;
+    }
+    """
+    size_t _regular_span "convkit_regular_span"(const unsigned char *s, size_t n) noexcept nogil
+
+
 cdef inline bint _is_marker(const unsigned char *p, size_t left) noexcept nogil:
     # U+FDD0..U+FDD2 in UTF-8.
     return left >= 3 and p[0] == 0xEF and p[1] == 0xB7 and 0x90 <= p[2] <= 0x92
@@ -1321,7 +1372,7 @@ cdef class _Walk:
         cdef _Str *s = &(<_CharData *> node).data
         cdef const unsigned char *data = s.data
         cdef unsigned char *o
-        cdef size_t n = s.length, i = 0, start, k
+        cdef size_t n = s.length, i = 0, start, k, span
         cdef int pending = 0  # 0: no white space, 1: a run, 2: a run with a newline
         cdef bint inline, content = False
         cdef bint strip = self.ws != AFTER_TEXT
@@ -1354,6 +1405,12 @@ cdef class _Walk:
                 k += 1
                 content = True
                 i += 1
+                # Words and the single spaces between them stay as they are: copied whole.
+                span = _regular_span(data + i, n - i)
+                if span:
+                    memcpy(o + k, data + i, span)
+                    k += span
+                    i += span
         if pending and (k or not strip):
             k = _collapsed_run(o, k, pending == 2 and not inline)
         # Both kinds of page noise have a "/": other text needs no look.
@@ -2522,9 +2579,35 @@ cdef enum:
 assert _MAX_NESTING == MAX_NESTING
 
 
+cdef extern from *:
+    """
+    /* Claims a list's message for the converter thread (1) or the caller (2): whether the
+       slot was free. The thread takes messages from the front and the caller from the back,
+       each until a claim fails, so each is converted once and the two meet in between. */
+    #if defined(_MSC_VER)
+    #include <intrin.h>
+    static int convkit_claim(unsigned char *slot, unsigned char who) {
+        return _InterlockedCompareExchange8((volatile char *) slot, (char) who, 0) == 0;
+    }
+    #else
+    static int convkit_claim(unsigned char *slot, unsigned char who) {
+        unsigned char expected = 0;
+        return __atomic_compare_exchange_n(slot, &expected, who, 0, __ATOMIC_ACQ_REL,
+                                           __ATOMIC_ACQUIRE);
+    }
+    #endif
+    """
+    bint _claim "convkit_claim"(unsigned char *slot, unsigned char who) noexcept nogil
+
+
 cdef class BatchConverter:
     """Converts lists of messages (:meth:`submit`, then :meth:`collect`) on a thread of its own
     that never holds the GIL, so that the calling thread runs Python meanwhile.
+
+    A caller that comes to :meth:`collect` before the thread is done does not wait idle (with
+    ``share``): it converts messages from the end of the list itself, one at a time, while the
+    thread goes on from the front, until the two meet. The work of a run then spreads over
+    both threads, whichever has more of its own.
 
     The thread parses into a lexbor document of its own and walks with a walk of its own
     (``gilfree``). A message it cannot finish without Python (an image, a titled link, an
@@ -2544,6 +2627,11 @@ cdef class BatchConverter:
     # ends: where each one ends there (size_t); needs_python: a byte per message;
     # cleaned: a message without NUL and markers, when it held any.
     cdef _Buffer inputs, results, ends, needs_python, cleaned
+    # claims: a byte per message, who converts it (see convkit_claim); taken: how many the
+    # thread converted, from the front.
+    cdef _Buffer claims
+    cdef size_t taken
+    cdef bint share
     cdef double seconds
     # With digests: the function that hashes (NULL: none), its scratch, and each converted
     # message's digest, 32 bytes a message.
@@ -2552,10 +2640,10 @@ cdef class BatchConverter:
     # The last collected list's digests: bytes per message, None where the thread did not
     # hash it (it needed Python). None when not hashing.
     cdef readonly list last_digests
-    # The last list's seconds on the thread, how many of its messages needed the GIL, and
-    # the seconds collect spent converting those.
-    cdef readonly double last_seconds, last_fallback_seconds
-    cdef readonly Py_ssize_t last_fallbacks
+    # The last list's seconds on the thread, how many of its messages needed the GIL, how
+    # many collect took over from the thread, and the seconds collect spent converting both.
+    cdef readonly double last_seconds, last_caller_seconds
+    cdef readonly Py_ssize_t last_fallbacks, last_shared
     # Whether the thread has converted the submitted list (collect need not wait).
     cdef readonly bint converted
     cdef object error, thread
@@ -2575,14 +2663,17 @@ cdef class BatchConverter:
         self.cleaned = _Buffer()
         self.normal = _Buffer()
         self.digests = _Buffer()
+        self.claims = _Buffer()
 
-    def __init__(self, digests=False):
+    def __init__(self, digests=False, share=True):
         """``digests``: also hash each converted message as dedup does (the SHA-256 digest of
         its normalised UTF-8, see :func:`convkit.filters.content_digest`), into
         :attr:`last_digests`; only where libcrypto's SHA-256 is found (see
-        :mod:`convkit.sha256`), else :attr:`last_digests` stays None."""
+        :mod:`convkit.sha256`), else :attr:`last_digests` stays None. ``share``: :meth:`collect`
+        converts messages itself while the thread is still at work (see the class)."""
         import threading
 
+        self.share = share
         if not _bound:
             raise RuntimeError("convkit.markdown._fast.bind() has not succeeded")
         if digests:
@@ -2628,6 +2719,9 @@ cdef class BatchConverter:
         self.inputs.reserve(n * sizeof(_Input))
         self.ends.reserve(n * sizeof(size_t))
         self.needs_python.reserve(n)
+        self.claims.reserve(n)
+        if n:
+            memset(self.claims.data, 0, n)
         if self.digest != NULL:
             self.digests.reserve(32 * n)
         inputs = <_Input *> self.inputs.data
@@ -2657,33 +2751,46 @@ cdef class BatchConverter:
         cdef double started
         if not self.pending:
             raise RuntimeError("collect without a submitted list")
+        htmls = self.htmls
+        n = len(htmls)
+        shared = []  # the caller's, from the last message back
+        self.last_caller_seconds = 0.0
         if self.error is None:
+            if self.share and not self.converted:
+                started = convkit_seconds()
+                i = n - 1
+                while i >= 0 and _claim(<unsigned char *> self.claims.data + i, 2):
+                    shared.append(_converted(htmls[i]))
+                    i -= 1
+                self.last_caller_seconds = convkit_seconds() - started
             with nogil:
                 PyThread_acquire_lock(self.done, WAIT_LOCK)
         self.pending = False
-        htmls, self.htmls = self.htmls, None
-        n = len(htmls)
+        self.htmls = None
         out = []
-        self.last_fallback_seconds = 0.0
         self.last_digests = None
+        self.last_shared = 0
         if self.error is not None:  # the thread has ended (out of memory): convert here
             started = convkit_seconds()
             self.last_seconds = 0.0
             self.last_fallbacks = n
             for html in htmls:
                 out.append(_converted(html))
-            self.last_fallback_seconds = convkit_seconds() - started
+            self.last_caller_seconds += convkit_seconds() - started
             return out
+        if self.taken + len(shared) != n:  # pragma: no cover - the claims guarantee it
+            raise AssertionError(f"{self.taken} + {len(shared)} messages converted of {n}")
         self.last_seconds = self.seconds
         self.last_fallbacks = 0
+        self.last_shared = len(shared)
         digests = None if self.digest == NULL else []
-        for i in range(n):
+        for i in range(<Py_ssize_t> self.taken):
             end = (<size_t *> self.ends.data)[i]
             if self.needs_python.data[i]:
                 self.last_fallbacks += 1
                 started = convkit_seconds()
                 out.append(_converted(htmls[i]))
-                self.last_fallback_seconds += convkit_seconds() - started
+                self.last_caller_seconds += convkit_seconds() - started
                 if digests is not None:
                     digests.append(None)
             else:
@@ -2693,6 +2800,9 @@ cdef class BatchConverter:
                         PyBytes_FromStringAndSize(<char *> self.digests.data + 32 * i, 32)
                     )
             start = end
+        out.extend(reversed(shared))
+        if digests is not None:
+            digests.extend([None] * len(shared))  # the caller does not hash: dedup will
         self.last_digests = digests
         if self.results.capacity > _KEEP_RESULTS_BELOW:
             self.results.trim()
@@ -2732,7 +2842,11 @@ cdef class BatchConverter:
         cdef size_t i, start, n = self.inputs.length // sizeof(_Input)
         cdef _Input *inputs = <_Input *> self.inputs.data
         self.results.length = 0
+        self.taken = n
         for i in range(n):
+            if not _claim(<unsigned char *> self.claims.data + i, 1):
+                self.taken = i  # the caller has this one and all after it
+                break
             start = self.results.length
             if inputs[i].data == NULL:
                 self.needs_python.data[i] = 1
