@@ -179,10 +179,12 @@ class Worker:
         htmls: list[str] = []
         failed: dict[int, Exception] = {}
         if aside:
+            # The thread decides which assistant turns are page HTML (detect): listed here are
+            # those that may be.
             for i, got in enumerate(stream):
                 if got.__class__ is Conversation:
                     try:
-                        for turn in self._html_turns(got):
+                        for turn in self._html_turns(got, candidates=True):
                             turns.append((i, turn))
                             htmls.append(turn.content)
                     except Exception as e:  # noqa: BLE001 - rejects the record (see filter)
@@ -349,9 +351,11 @@ class Worker:
             turn.content = html_to_markdown(turn.content, engine=engine)
             stats.html_turns += 1
 
-    def _html_turns(self, conv: Conversation) -> Iterator[Turn]:
+    def _html_turns(self, conv: Conversation, candidates: bool = False) -> Iterator[Turn]:
         """The turns whose content is page HTML to convert (with convkit's rules), in order;
-        the edit counters the page glued to user turns are stripped on the way."""
+        the edit counters the page glued to user turns are stripped on the way.
+        ``candidates``: the turns that may be page HTML, which the converter thread tells
+        (``BatchConverter(detect=...)``, see :func:`converter_detects`)."""
         scraped = conv.scraped
         mode = self.options.html
         if mode == "never" or (mode == "auto" and not scraped):
@@ -362,7 +366,9 @@ class Worker:
             if turn.role == USER:
                 if scraped:
                     turn.content = strip_regeneration_counter(turn.content)
-            elif turn.role == ASSISTANT and (mode == "always" or looks_like_html(turn.content)):
+            elif turn.role == ASSISTANT and (
+                mode == "always" or candidates or looks_like_html(turn.content)
+            ):
                 yield turn
 
     def _reject_untokenizable(self, prepared: list[Prepared]) -> bool:
@@ -582,6 +588,8 @@ def _take_converted(staged: Staged, converted: list[Any], stats: Stats) -> dict[
     the stream), each rejecting its conversation as an error in :meth:`Worker._convert` does."""
     failed = dict(staged.failed)
     for (i, turn), markdown in zip(staged.turns, converted, strict=True):
+        if markdown is None:  # not page HTML (the thread decided): kept as it is
+            continue
         if markdown.__class__ is str:
             turn.content = markdown
             stats.html_turns += 1
@@ -809,6 +817,12 @@ def count_batches(prepared: list[Prepared]) -> list[tuple[Prepared, list[int]]]:
     return out
 
 
+def converter_detects(options: Options) -> bool:
+    """Whether the converter thread decides which candidate turns are page HTML (``--html
+    auto``; with ``always`` every assistant turn of the input is converted)."""
+    return options.html == "auto"
+
+
 def converts_aside(options: Options) -> bool:
     """Whether a one-process run converts HTML on a thread without the GIL
     (:func:`run_converting_aside`): convkit's rules on the compiled engine."""
@@ -843,7 +857,9 @@ def prepared_aside(
     from .markdown._fast import BatchConverter
 
     worker = _the_worker()
-    with BatchConverter(digests=worker.dedup.uses_digests) as converter:
+    with BatchConverter(
+        digests=worker.dedup.uses_digests, detect=converter_detects(worker.options)
+    ) as converter:
 
         def converted() -> tuple[list[Any], float, list[bytes | None] | None]:
             results = converter.collect()

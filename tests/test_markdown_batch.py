@@ -226,3 +226,70 @@ def test_shared_lists_convert_as_alone_wherever_the_two_meet(_fast, htmls, pause
         time.sleep(pause / 10_000)
         assert c.collect() == [_fast.convert(h) for h in htmls]
         assert 0 <= c.last_shared <= len(htmls)
+
+
+_DETECT_PIECES = [
+    "<", ">", "/", " ", "\n", "\t", "\x0b", "\x1c", "\u00a0", "\u3000", "\u2028", "1", "22",
+    "12345", "\u0663", "\uff11", "div", "DiV", "p", "pre", "PRE", "ol", "h3", "h7", "table",
+    "blockquote", "BLOCKQUOTE", "section", "\u017fection", "article", "d\u0130v", "d\u0131v",
+    "bloc\u212aquote", "dl", "hr", "ul", "x", "é", "=", '"', "class", "<div>", "</div>",
+    "2 / 2", "/>",
+]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(_DETECT_PIECES), max_size=12).map("".join))
+def test_the_threads_page_html_rule_is_looks_like_html(_fast, text: str) -> None:
+    # Decided in C where only ASCII decides; left to the rule (None) where Unicode white
+    # space, digits or case folding could.
+    from convkit.markdown.detect import looks_like_html
+
+    got = _fast.page_html(text)
+    if got is not None:
+        assert got is looks_like_html(text)
+    if text.isascii():
+        assert got is looks_like_html(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('<div class="markdown prose"><p>x</p></div>', True),
+        ("2 / 2<div><p>x</p></div>\n", True),
+        ("<p>x</p>\u3000", None),  # U+3000 is white space to rstrip: the rule decides
+        ("\u00a0<p>x</p>", None),
+        ("<\u017fection>x</section>", None),  # "ſ" folds to "s" under re.IGNORECASE
+        ("<p\u00a0class=x>y</p>", None),
+        ("<divider>x</divider>", False),
+        ("Here is HTML:\n<div>x</div>", False),
+        ("<p>unfinished", False),
+        ("12345/2<p>x</p>", False),
+    ],
+)
+def test_page_html_examples(_fast, text: str, expected: bool | None) -> None:
+    from convkit.markdown.detect import looks_like_html
+
+    assert _fast.page_html(text) is expected
+    assert expected is None or looks_like_html(text) is expected
+
+
+def test_detect_leaves_what_is_not_page_html(_fast) -> None:
+    htmls = [
+        "<p>a <b>b</b></p>",
+        "plain **markdown**",
+        "<p>x</p>\u3000",  # decided by the rule, on the calling thread: page HTML
+        "Here is HTML:\n<div>x</div>",
+        "\ud800<p>y</p>",  # no UTF-8: the rule decides (not page HTML)
+        "<p>z\ud800</p>",  # no UTF-8: the rule decides (page HTML), then convert
+    ]
+    expected = ["a **b**", None, _fast.convert(htmls[2]), None, None, _fast.convert(htmls[5])]
+    assert expected[2] == "x\n\n\u3000"
+    for share in (False, True):
+        with _fast.BatchConverter(digests=True, share=share, detect=True) as c:
+            c.submit(htmls)
+            got = c.collect()
+            assert got == expected
+            if not share:  # the thread's own: what it hashed, and what it handed back
+                assert c.last_fallbacks == 3
+                if c.last_digests is not None:
+                    assert [d is None for d in c.last_digests] == [False] + [True] * 5

@@ -27,6 +27,7 @@ def markup() -> st.SearchStrategy[str]:
 @settings(max_examples=400, deadline=None)
 @given(markup())
 @example("<a><pre>1</pre><span><a>1</br>")  # a <br> left on the closing fence's line
+@example("<table><caption>1</br>1<pre>1")  # a caption's break marker was left in the text
 def test_output_is_normalised(html: str) -> None:
     out = html_to_markdown(html)
     assert out == out.strip(" \n")

@@ -179,6 +179,11 @@ CASES: list[tuple[str, str]] = [
     ("<table><tr><th>k</th></tr><tr><td><p>a</p><p>b<br>c</p><ul><li>d</li></ul></td></tr></table>",
      "| k |\n| --- |\n| a b c d |"),
     ("<table><caption>Scores</caption><tr><th>n</th></tr></table>", "Scores\n\n| n |\n| --- |"),
+    # A caption is on one line, as a cell is: its break a space, its code block a code span.
+    (
+        "<table><caption>1<br>2<pre>x</pre></caption><tr><td>c</td></tr></table>",
+        "1 2`x`\n\n| c |\n| --- |",
+    ),
     ("<table><tr><td>out<table><tr><td>in</td><td>side</td></tr></table></td></tr></table>",
      "| out in side |\n| --- |"),
     ("<p>before</p><table></table><p>after</p>", "before\n\nafter"),

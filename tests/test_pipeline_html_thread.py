@@ -31,6 +31,10 @@ def records() -> list[dict]:
     out.append(sg("same", ("human", "Question 0?"), ("gpt", PAGE.format(gpt[0]))))  # dup
     out.append(sg("empty", ("human", "Q?"), ("gpt", PAGE.format("<p> </p>"))))
     out.append({"id": "broken", "conversations": 7})
+    # Not page HTML (kept as written), and page HTML whose end only Python's rule can tell
+    # (U+3000 is white space to it): the thread leaves both decisions right.
+    out.append(sg("md", ("human", "Is this HTML?"), ("gpt", "Already **markdown**: <div>x</div>")))
+    out.append(sg("wide", ("human", "And this?"), ("gpt", PAGE.format("<p>a wide end</p>") + "\u3000")))
     return out
 
 
@@ -55,14 +59,14 @@ def test_the_thread_gives_what_converting_in_turn_gives(tmp_path, monkeypatch, m
     monkeypatch.setattr(process.Worker, "stage", spy)
     split = {"tokenizer": TOKENIZER, "max_tokens": max_tokens} if max_tokens else {}
     threaded = _run(tmp_path, "threaded", **split)
-    assert asides == [True] * 4
+    assert asides == [True] * 5
     monkeypatch.setattr(pipeline, "converts_aside", lambda options: False)
     in_turn = _run(tmp_path, "in_turn", **split)
-    assert asides == [True] * 4 + [False] * 4
+    assert asides == [True] * 5 + [False] * 5
     assert threaded == in_turn
     out, rej, stats = threaded
-    assert stats["html_turns_converted"] == 14
-    assert (stats["conversations_in"], stats["conversations_out"]) == (15, 12)
+    assert stats["html_turns_converted"] == 15
+    assert (stats["conversations_in"], stats["conversations_out"]) == (17, 14)
     kept = [json.loads(line) for line in out.splitlines()]
     assert [r["conversations"][1]["value"] for r in kept[:6]] == [
         "Plain **bold** and `code`.",
@@ -73,6 +77,10 @@ def test_the_thread_gives_what_converting_in_turn_gives(tmp_path, monkeypatch, m
         "> q\\\n> r\n\n## t",
     ]
     assert [r["conversations"][0]["value"] for r in kept[:2]] == ["Question 0?", "Question 1?"]
+    assert [r["conversations"][1]["value"] for r in kept[-2:]] == [
+        "Already **markdown**: <div>x</div>",
+        "a wide end\n\n\u3000",
+    ]
     reasons = [(r["id"], r["reason"]) for r in map(json.loads, rej.splitlines())]
     assert reasons == [
         ("same", "duplicate_content"), ("empty", "too_few_turns"), ("broken", "invalid_record")
@@ -85,32 +93,39 @@ def test_a_message_that_fails_rejects_only_its_conversation(tmp_path, monkeypatc
     def failing(html: str) -> str:
         raise ValueError("no converter for this one")
 
-    # Only messages that need the GIL are converted by _fast.convert on the thread path.
+    # Only messages that need the GIL are converted by _fast.convert on the thread path (with
+    # the thread alone: a main thread that shares the list converts others too).
     monkeypatch.setattr(_fast, "convert", failing)
+    alone = _fast.BatchConverter
+
+    def unshared(**kwargs):
+        return alone(share=False, **kwargs)
+
+    monkeypatch.setattr(_fast, "BatchConverter", unshared)
     out, rej, stats = _run(tmp_path, "failing")
     reasons = [(r["id"], r["reason"], r.get("detail")) for r in map(json.loads, rej.splitlines())]
     failed = [(i, d) for i, reason, d in reasons if reason == "processing_error"]
     assert failed == [
         (f"c{k}", "ValueError: no converter for this one") for k in (1, 2, 3, 7, 8, 9)
-    ]
+    ] + [("wide", "ValueError: no converter for this one")]  # decided by the rule, then failed
     assert [json.loads(line)["id"] for line in out.splitlines()] == [
         f"c{k}" for k in (0, 4, 5, 6, 10, 11)
-    ]
-    assert stats["conversations_out"] == 6
+    ] + ["md"]
+    assert stats["conversations_out"] == 7
 
 
 @pytest.mark.parametrize("aside", [True, False])
 def test_an_error_listing_the_html_turns_rejects_only_its_conversation(
     tmp_path, monkeypatch, aside
 ) -> None:
-    looks = process.looks_like_html
+    strip = process.strip_regeneration_counter
 
-    def failing(text: str) -> bool:
-        if "<table>" in text:
+    def failing(text: str) -> str:
+        if text in ("2 / 2Question 2?", "2 / 2Question 8?"):
             raise RuntimeError("cannot tell")
-        return looks(text)
+        return strip(text)
 
-    monkeypatch.setattr(process, "looks_like_html", failing)
+    monkeypatch.setattr(process, "strip_regeneration_counter", failing)
     if not aside:
         monkeypatch.setattr(pipeline, "converts_aside", lambda options: False)
     out, rej, stats = _run(tmp_path, f"listing{aside}")
@@ -118,7 +133,7 @@ def test_an_error_listing_the_html_turns_rejects_only_its_conversation(
     assert [(i, d) for i, reason, d in reasons if reason == "processing_error"] == [
         ("c2", "RuntimeError: cannot tell"), ("c8", "RuntimeError: cannot tell")
     ]
-    assert out.count(b"\n") == stats["conversations_out"] == 10
+    assert out.count(b"\n") == stats["conversations_out"] == 12
 
 
 def _converter_threads() -> list[str]:

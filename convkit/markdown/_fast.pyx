@@ -42,7 +42,7 @@ from cpython.pythread cimport (
     PyThread_type_lock,
     WAIT_LOCK,
 )
-from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
 from libc.stdint cimport uintptr_t
 from libc.stdio cimport snprintf
@@ -950,7 +950,7 @@ cdef class _Walk:
             flags |= F_I
         elif kind == K_DEL:
             flags |= F_DEL
-        if info & B_INLINE_CTX:
+        if info & B_INLINE_CTX or (kind == K_CAPTION and frame.kind == K_TABLE):
             flags |= F_INLINE
         elif info & B_NOFORMAT_CTX:
             flags |= F_NOFORMAT
@@ -2581,6 +2581,102 @@ assert _MAX_NESTING == MAX_NESTING
 
 cdef extern from *:
     """
+    /* str.isspace on an ASCII byte. */
+    static int convkit_ascii_space(unsigned char c) {
+        return c == 32 || (c >= 9 && c <= 13) || (c >= 0x1c && c <= 0x1f);
+    }
+    /* Whether the names's tag opens at s + p (after its "<") and ends as the rule's start tag
+       does: 1, 0, or -1 where a character that is not ASCII decides (case folding, Unicode
+       white space). */
+    static int convkit_start_tag(const unsigned char *s, size_t n, size_t p, const char *name) {
+        size_t m = strlen(name), j, q;
+        for (j = 0; j < m; j++) {
+            unsigned char c;
+            if (p + j >= n)
+                return 0;
+            c = s[p + j];
+            if (c >= 0x80)
+                return -1;
+            if ((name[j] >= 'a' && name[j] <= 'z' ? (c | 0x20) : c) != (unsigned char) name[j])
+                return 0;
+        }
+        q = p + m;
+        if (q >= n)
+            return 0;
+        if (s[q] == '>' || (s[q] == '/' && q + 1 < n && s[q + 1] == '>'))
+            return 1;
+        if (s[q] >= 0x80)
+            return -1;
+        if (!convkit_ascii_space(s[q]))
+            return 0;
+        for (j = q + 1; j < n; j++) {  /* "[^<>]*" then ">" */
+            if (s[j] == '>')
+                return 1;
+            if (s[j] == '<')
+                return 0;
+        }
+        return 0;
+    }
+    /* convkit.markdown.detect.looks_like_html on UTF-8: 1, 0, or -1 where a character that is
+       not ASCII stands where the rule's Unicode classes (white space, digits) or its case
+       folding would decide; the caller then asks the rule itself. */
+    static int convkit_page_html(const unsigned char *s, size_t n) {
+        static const char *const names[] = {
+            "div", "p", "pre", "ol", "ul", "table", "h1", "h2", "h3", "h4", "h5", "h6",
+            "blockquote", "section", "article", "dl", "hr"};
+        size_t i = 0, j, k, t;
+        int found = 0, unsure = 0;
+        while (i < n && convkit_ascii_space(s[i]))
+            i++;
+        if (i < n && s[i] >= 0x80)
+            return -1;
+        if (i < n && s[i] >= '0' && s[i] <= '9') {  /* the edit counter: \d{1,4} ?/ ?\d{1,4}\s* */
+            for (j = i; j < n && s[j] >= '0' && s[j] <= '9'; j++)
+                ;
+            if (j < n && s[j] >= 0x80)
+                return -1;
+            if (j - i > 4)
+                return 0;
+            if (j < n && s[j] == ' ')
+                j++;
+            if (j < n && s[j] >= 0x80)
+                return -1;
+            if (j >= n || s[j] != '/')
+                return 0;
+            j++;
+            if (j < n && s[j] == ' ')
+                j++;
+            for (k = j; k < n && s[k] >= '0' && s[k] <= '9'; k++)
+                ;
+            if (k < n && s[k] >= 0x80)
+                return -1;
+            if (k == j || k - j > 4)
+                return 0;
+            for (i = k; i < n && convkit_ascii_space(s[i]); i++)
+                ;
+            if (i < n && s[i] >= 0x80)
+                return -1;
+        }
+        if (i >= n || s[i] != '<')
+            return 0;
+        for (t = 0; t < sizeof(names) / sizeof(names[0]); t++) {
+            int got = convkit_start_tag(s, n, i + 1, names[t]);
+            if (got > 0)
+                found = 1;
+            else if (got < 0)
+                unsure = 1;
+        }
+        if (!found)
+            return unsure ? -1 : 0;
+        for (k = n; k > 0 && convkit_ascii_space(s[k - 1]); k--)  /* text.rstrip().endswith(">") */
+            ;
+        if (k == 0)
+            return 0;
+        if (s[k - 1] >= 0x80)
+            return -1;
+        return s[k - 1] == '>';
+    }
+
     /* Claims a list's message for the converter thread (1) or the caller (2): whether the
        slot was free. The thread takes messages from the front and the caller from the back,
        each until a claim fails, so each is converted once and the two meet in between. */
@@ -2598,6 +2694,31 @@ cdef extern from *:
     #endif
     """
     bint _claim "convkit_claim"(unsigned char *slot, unsigned char who) noexcept nogil
+    int _page_html "convkit_page_html"(const unsigned char *s, size_t n) noexcept nogil
+
+
+def page_html(str text):
+    """:func:`convkit.markdown.detect.looks_like_html` as the converter thread decides it, on
+    the text's UTF-8: True, False, or None where a character that is not ASCII leaves it to the
+    rule itself (Unicode white space and digits, case folding)."""
+    data = text.encode("utf-8", "surrogatepass")
+    cdef int got = _page_html(<const unsigned char *> PyBytes_AS_STRING(data), len(data))
+    return None if got < 0 else bool(got)
+
+
+# What the thread made of a message (BatchConverter.needs_python): converted; to convert with
+# the GIL; (detecting) to decide with the GIL whether it is page HTML; not page HTML.
+cdef enum:
+    _DONE = 0
+    _CONVERT_IN_PYTHON = 1
+    _DECIDE_IN_PYTHON = 2
+    _NOT_HTML = 3
+
+
+cdef object _converted_if_html(str html):
+    from .detect import looks_like_html
+
+    return _converted(html) if looks_like_html(html) else None
 
 
 cdef class BatchConverter:
@@ -2631,7 +2752,7 @@ cdef class BatchConverter:
     # thread converted, from the front.
     cdef _Buffer claims
     cdef size_t taken
-    cdef bint share
+    cdef bint share, detect
     cdef double seconds
     # With digests: the function that hashes (NULL: none), its scratch, and each converted
     # message's digest, 32 bytes a message.
@@ -2665,15 +2786,19 @@ cdef class BatchConverter:
         self.digests = _Buffer()
         self.claims = _Buffer()
 
-    def __init__(self, digests=False, share=True):
+    def __init__(self, digests=False, share=True, detect=False):
         """``digests``: also hash each converted message as dedup does (the SHA-256 digest of
         its normalised UTF-8, see :func:`convkit.filters.content_digest`), into
         :attr:`last_digests`; only where libcrypto's SHA-256 is found (see
         :mod:`convkit.sha256`), else :attr:`last_digests` stays None. ``share``: :meth:`collect`
-        converts messages itself while the thread is still at work (see the class)."""
+        converts messages itself while the thread is still at work (see the class).
+        ``detect``: convert only the messages that are page HTML
+        (:func:`convkit.markdown.detect.looks_like_html`, decided by the thread, see
+        :func:`page_html`); the others come back as None."""
         import threading
 
         self.share = share
+        self.detect = detect
         if not _bound:
             raise RuntimeError("convkit.markdown._fast.bind() has not succeeded")
         if digests:
@@ -2744,9 +2869,11 @@ cdef class BatchConverter:
             PyThread_release_lock(self.ready)
 
     def collect(self):
-        """The submitted list's markdown, in order: a str per message, or the exception its
-        conversion raised (it goes on with the others)."""
+        """The submitted list's markdown, in order: a str per message, the exception its
+        conversion raised (it goes on with the others), or (``detect``) None for a message that
+        is not page HTML."""
         cdef Py_ssize_t i, n
+        cdef unsigned char state
         cdef size_t start = 0, end
         cdef double started
         if not self.pending:
@@ -2760,7 +2887,8 @@ cdef class BatchConverter:
                 started = convkit_seconds()
                 i = n - 1
                 while i >= 0 and _claim(<unsigned char *> self.claims.data + i, 2):
-                    shared.append(_converted(htmls[i]))
+                    html = htmls[i]
+                    shared.append(_converted_if_html(html) if self.detect else _converted(html))
                     i -= 1
                 self.last_caller_seconds = convkit_seconds() - started
             with nogil:
@@ -2775,7 +2903,7 @@ cdef class BatchConverter:
             self.last_seconds = 0.0
             self.last_fallbacks = n
             for html in htmls:
-                out.append(_converted(html))
+                out.append(_converted_if_html(html) if self.detect else _converted(html))
             self.last_caller_seconds += convkit_seconds() - started
             return out
         if self.taken + len(shared) != n:  # pragma: no cover - the claims guarantee it
@@ -2786,10 +2914,18 @@ cdef class BatchConverter:
         digests = None if self.digest == NULL else []
         for i in range(<Py_ssize_t> self.taken):
             end = (<size_t *> self.ends.data)[i]
-            if self.needs_python.data[i]:
+            state = self.needs_python.data[i]
+            if state == _NOT_HTML:
+                out.append(None)
+                if digests is not None:
+                    digests.append(None)
+            elif state != _DONE:
                 self.last_fallbacks += 1
                 started = convkit_seconds()
-                out.append(_converted(htmls[i]))
+                if state == _DECIDE_IN_PYTHON:
+                    out.append(_converted_if_html(htmls[i]))
+                else:
+                    out.append(_converted(htmls[i]))
                 self.last_caller_seconds += convkit_seconds() - started
                 if digests is not None:
                     digests.append(None)
@@ -2841,6 +2977,7 @@ cdef class BatchConverter:
     cdef int convert_all(self) except -1 nogil:
         cdef size_t i, start, n = self.inputs.length // sizeof(_Input)
         cdef _Input *inputs = <_Input *> self.inputs.data
+        cdef int page
         self.results.length = 0
         self.taken = n
         for i in range(n):
@@ -2849,11 +2986,19 @@ cdef class BatchConverter:
                 break
             start = self.results.length
             if inputs[i].data == NULL:
-                self.needs_python.data[i] = 1
+                self.needs_python.data[i] = _DECIDE_IN_PYTHON if self.detect else _CONVERT_IN_PYTHON
             else:
-                self.needs_python.data[i] = self.convert_one(inputs[i].data, inputs[i].size)
+                page = 1 if not self.detect else _page_html(inputs[i].data, inputs[i].size)
+                if page == 0:
+                    self.needs_python.data[i] = _NOT_HTML
+                elif page < 0:
+                    self.needs_python.data[i] = _DECIDE_IN_PYTHON
+                elif self.convert_one(inputs[i].data, inputs[i].size):
+                    self.needs_python.data[i] = _CONVERT_IN_PYTHON
+                else:
+                    self.needs_python.data[i] = _DONE
             (<size_t *> self.ends.data)[i] = self.results.length
-            if self.digest != NULL and not self.needs_python.data[i]:
+            if self.digest != NULL and self.needs_python.data[i] == _DONE:
                 self.normal.length = 0
                 self.normal.reserve(self.results.length - start)
                 self.digest(

@@ -181,7 +181,9 @@ class Walk:
                 return None
         el = Element(name, attrs, frame.el)
         tags = frame.tags | {name}
-        if name in _INLINE_CONTEXT:
+        # A table's caption is laid out on one line, as a cell is (its <br> a space, its <pre>
+        # a code span): a line break there left its marker in the output.
+        if name in _INLINE_CONTEXT or (name == "caption" and frame.el.name == "table"):
             tags |= {"_inline"}
         elif name in _NOFORMAT_CONTEXT:
             tags |= {"_noformat"}
