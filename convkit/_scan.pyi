@@ -41,6 +41,12 @@ def bind_sha256(functions: tuple[int, int, int] | None) -> tuple[int, int, int] 
     """Hash with libcrypto's ``(SHA256_Init, SHA256_Update, SHA256_Final)`` at these
     addresses, or with hashlib when None; the addresses bound before."""
 
+def symbols(path: str, names: Iterable[str]) -> tuple[int, ...] | None:
+    """The addresses of ``names`` in the library at ``path``, already loaded, or None."""
+
+def sha256_by(functions: tuple[int, int, int], data: bytes) -> bytes:
+    """SHA-256 of ``data`` by ``(SHA256_Init, SHA256_Update, SHA256_Final)`` at these addresses."""
+
 def digest_function() -> int | None:
     """The address of the nogil C function that hashes a UTF-8 text as dedup does, or None."""
 
