@@ -535,7 +535,7 @@ class Worker:
     ) -> None:
         stats.parts_rejected[reason] += 1
         item.part_reasons.append(reason)
-        if self.rejects:  # the dropped turns, serialised: a twentieth of a run on ShareGPT
+        if self.rejects:  # the dropped turns, serialised: a fiftieth of a run on ShareGPT
             turns = [turn_dict(t) for t in conv.turns[start:end]]
             item.rejects.append(
                 reject_line(item.id, reason, detail, item.source, "turns", turns, None)

@@ -396,10 +396,10 @@ cdef extern from *:
         return c == 9 || c == 10 || c == 12 || c == 13 || c == 0xEF;
     }
     /* How many bytes from s are copied as they are when a text's white space is collapsed
-       (at least 0, at most n): up to the first byte that may change, or the first space that
-       is not a lone one between two others; the space before another white-space byte opens
-       a run. Sixteen bytes a step where SSE2 is there: on prose, words and single spaces
-       run on, where a step per byte tested each. */
+       (at least 0, at most n): up to the first byte that may change, or the first space
+       followed by white space, by such a byte or by the end (it opens a run). Sixteen bytes
+       a step where SSE2 is there: on prose, words and single spaces run on, where a step per
+       byte tested each. */
     static size_t convkit_regular_span(const unsigned char *s, size_t n) {
         size_t i = 0;
     #if defined(__SSE2__)
@@ -2585,7 +2585,7 @@ cdef extern from *:
     static int convkit_ascii_space(unsigned char c) {
         return c == 32 || (c >= 9 && c <= 13) || (c >= 0x1c && c <= 0x1f);
     }
-    /* Whether the names's tag opens at s + p (after its "<") and ends as the rule's start tag
+    /* Whether the name's tag opens at s + p (after its "<") and ends as the rule's start tag
        does: 1, 0, or -1 where a character that is not ASCII decides (case folding, Unicode
        white space). */
     static int convkit_start_tag(const unsigned char *s, size_t n, size_t p, const char *name) {
