@@ -110,7 +110,7 @@ def test_misuse_says_what_is_wrong(_fast) -> None:
     converter.submit(["<p>x</p>"])
     with pytest.raises(RuntimeError, match="^submit before the previous list was collected$"):
         converter.submit(["<p>y</p>"])
-    converter.close()  # collects the pending list first
+    converter.close()  # waits for the pending list first
     converter.close()
     with pytest.raises(RuntimeError, match="^the converter is closed$"):
         converter.submit(["<p>x</p>"])
@@ -214,6 +214,31 @@ def test_collect_converts_from_the_end_while_the_thread_is_busy(_fast, digests) 
         c.submit(htmls)
         assert c.collect() == alone
         assert c.last_shared == 0
+
+
+def test_an_interrupted_collect_still_closes(_fast, monkeypatch) -> None:
+    # Ctrl-C while collect converts (messages it took over, or ones that need Python): the
+    # converter still closes cleanly, without converting what was left, and its thread ends.
+    def interrupted(html: str) -> str:
+        raise KeyboardInterrupt
+
+    import threading
+
+    def converter_threads() -> int:
+        return sum(t.name == "convkit-html" for t in threading.enumerate())
+
+    htmls = [html for html, _ in CASES if len(html) < 1000] * 20 + ['<img src="x" alt="a">']
+    before = converter_threads()
+    c = _fast.BatchConverter()
+    assert converter_threads() == before + 1
+    monkeypatch.setattr(_fast, "convert", interrupted)
+    c.submit(htmls)
+    with pytest.raises(KeyboardInterrupt):
+        c.collect()
+    c.close()
+    assert converter_threads() == before
+    with pytest.raises(RuntimeError, match="^the converter is closed$"):
+        c.submit(["<p>x</p>"])
 
 
 @settings(max_examples=100, deadline=None)

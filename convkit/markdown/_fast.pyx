@@ -2945,9 +2945,16 @@ cdef class BatchConverter:
         return out
 
     def close(self):
-        """Stop the thread (after the list it is converting, if any)."""
+        """Stop the thread (after the list it is converting, if any, whose results are
+        dropped)."""
         if self.pending:
-            self.collect()
+            # Waited for, not collected: a collect that an interruption (Ctrl-C) stopped while
+            # it converted messages itself has claimed some that neither thread then converts.
+            if self.error is None:
+                with nogil:
+                    PyThread_acquire_lock(self.done, WAIT_LOCK)
+            self.pending = False
+            self.htmls = None
         if not self.stopping:
             self.stopping = True
             if self.error is None:
