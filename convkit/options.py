@@ -216,9 +216,10 @@ class Options:
         records at 64). When it converts HTML on a thread, the last batch is filtered and
         written after the thread has ended, and a new process touches fresh memory for the
         largest batch: on the rendered corpus, 128 took 4% less time than 256 (small Alpaca
-        records and splitting: the same). With helpers, every batch and its result cross a pipe, and the work is
-        shared a batch at a time: smaller batches share it more evenly (the last batch of the
-        rendered corpus was a twelfth of the run at 256) and cross in fewer pipe-fulls."""
+        records and splitting: the same). With helpers, every batch and its result cross a
+        pipe, and the work is shared a batch at a time: smaller batches share it more evenly
+        (the last batch of the rendered corpus was a twelfth of the run at 256) and cross in
+        fewer pipe-fulls."""
         if self.batch_size is not None:
             return self.batch_size
         return 128 if workers == 1 else 64
