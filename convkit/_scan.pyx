@@ -272,11 +272,18 @@ cdef _sha_final_fn _sha_final = NULL
 cdef bint _sha_looked_up = False
 
 
-cdef inline void _sha256(const unsigned char *data, size_t n, unsigned char *digest) noexcept nogil:
+cdef inline void _sha256_by(
+    _sha_init_fn init, _sha_update_fn update, _sha_final_fn final,
+    const unsigned char *data, size_t n, unsigned char *digest,
+) noexcept nogil:
     cdef _ShaContext context
-    _sha_init(&context)
-    _sha_update(&context, data, n)
-    _sha_final(digest, &context)
+    init(&context)
+    update(&context, data, n)
+    final(digest, &context)
+
+
+cdef inline void _sha256(const unsigned char *data, size_t n, unsigned char *digest) noexcept nogil:
+    _sha256_by(_sha_init, _sha_update, _sha_final, data, n, digest)
 
 
 cdef void _utf8_digest(
@@ -336,13 +343,13 @@ def symbols(str path, names):
 def sha256_by(functions, const unsigned char[::1] data):
     """The SHA-256 digest of ``data`` computed by ``(SHA256_Init, SHA256_Update, SHA256_Final)``
     at the addresses ``functions`` (to check them: see :mod:`convkit.sha256`)."""
-    cdef _ShaContext context
     cdef unsigned char digest[32]
+    cdef const unsigned char *p = &data[0] if data.shape[0] else <const unsigned char *> b""
     init, update, final = functions
-    (<_sha_init_fn> <uintptr_t> init)(&context)
-    if data.shape[0]:
-        (<_sha_update_fn> <uintptr_t> update)(&context, &data[0], data.shape[0])
-    (<_sha_final_fn> <uintptr_t> final)(digest, &context)
+    _sha256_by(
+        <_sha_init_fn> <uintptr_t> init, <_sha_update_fn> <uintptr_t> update,
+        <_sha_final_fn> <uintptr_t> final, p, data.shape[0], digest,
+    )
     return PyBytes_FromStringAndSize(<char *> digest, 32)
 
 

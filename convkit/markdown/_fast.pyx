@@ -73,6 +73,7 @@ from ._walk import (
     _colspan,
     _start_number,
 )
+from .detect import looks_like_html
 from .noise import CHROME_TAGS, DROPPED_TAGS, is_copy_stats, is_regeneration_counter
 from ._rules import (
     _EDGE,
@@ -2716,8 +2717,6 @@ cdef enum:
 
 
 cdef object _converted_if_html(str html):
-    from .detect import looks_like_html
-
     return _converted(html) if looks_like_html(html) else None
 
 
@@ -2887,8 +2886,7 @@ cdef class BatchConverter:
                 started = convkit_seconds()
                 i = n - 1
                 while i >= 0 and _claim(<unsigned char *> self.claims.data + i, 2):
-                    html = htmls[i]
-                    shared.append(_converted_if_html(html) if self.detect else _converted(html))
+                    shared.append(self.here(htmls[i]))
                     i -= 1
                 self.last_caller_seconds = convkit_seconds() - started
             with nogil:
@@ -2903,7 +2901,7 @@ cdef class BatchConverter:
             self.last_seconds = 0.0
             self.last_fallbacks = n
             for html in htmls:
-                out.append(_converted_if_html(html) if self.detect else _converted(html))
+                out.append(self.here(html))
             self.last_caller_seconds += convkit_seconds() - started
             return out
         if self.taken + len(shared) != n:  # pragma: no cover - the claims guarantee it
@@ -3017,6 +3015,11 @@ cdef class BatchConverter:
         if self.normal.capacity > _KEEP_BUFFER_BELOW:
             self.normal.trim()
         return 0
+
+    cdef object here(self, str html):
+        """A message converted by the calling thread, with the thread's rule: page HTML only
+        (``detect``), or any."""
+        return _converted_if_html(html) if self.detect else _converted(html)
 
     cdef int convert_one(self, const unsigned char *data, size_t size) except -1 nogil:
         """:func:`convert` of one message into ``results``: 0, or 1 if it needs the GIL."""
